@@ -1,0 +1,6 @@
+//! One module per `spiral-eval` subcommand: its clap arguments and its `run` function.
+
+pub mod advantages;
+pub mod generate;
+pub mod logprobs;
+pub mod score;

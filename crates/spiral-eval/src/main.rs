@@ -1,0 +1,45 @@
+//! `spiral-eval`: score, sample and inspect language models and rewards from the command line.
+
+mod commands;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Evaluate SPIRAL models and rewards: log-probs, generation, reward scoring and advantages.
+#[derive(Parser)]
+#[command(name = "spiral-eval", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Per-token log-probs of a completion given a prompt.
+    Logprobs(commands::logprobs::LogprobsArgs),
+    /// Generate a continuation of a prompt (greedy or sampled).
+    Generate(commands::generate::GenerateArgs),
+    /// Score responses in a JSONL file with a verifiable reward.
+    Score(commands::score::ScoreArgs),
+    /// Compute advantages (GRPO, Dr.GRPO, RLOO, pass@k, SPIRAL) for groups in a JSONL file.
+    Advantages(commands::advantages::AdvantagesArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Logprobs(args) => commands::logprobs::run(args),
+        Command::Generate(args) => commands::generate::run(args),
+        Command::Score(args) => commands::score::run(args),
+        Command::Advantages(args) => commands::advantages::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // One clear line, never a panic trace: the chain of causes joined on one line.
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! The key/value cache for incremental decoding. The model is stateless; callers own the cache
+//! and pass it to every forward call (after llama-burn's `Transformer::forward`), so the rollout
+//! engine can fork, reorder and drop rows as sequences finish.
+
+use burn::tensor::{backend::Backend, Int, Tensor, TensorData};
+
+/// Cached keys and values of one layer, `[batch, kv_heads, time, head_dim]` each.
+#[derive(Debug, Clone, Default)]
+pub struct LayerCache<B: Backend> {
+    kv: Option<(Tensor<B, 4>, Tensor<B, 4>)>,
+}
+
+impl<B: Backend> LayerCache<B> {
+    /// Appends this step's keys/values (already rotated) and returns the full history.
+    pub fn append(&mut self, k: Tensor<B, 4>, v: Tensor<B, 4>) -> (Tensor<B, 4>, Tensor<B, 4>) {
+        let (k, v) = match self.kv.take() {
+            None => (k, v),
+            Some((pk, pv)) => (Tensor::cat(vec![pk, k], 2), Tensor::cat(vec![pv, v], 2)),
+        };
+        self.kv = Some((k.clone(), v.clone()));
+        (k, v)
+    }
+}
+
+/// The KV cache of a whole model: one [`LayerCache`] per decoder block, all with the same
+/// number of rows (sequences) and cached positions.
+#[derive(Debug, Clone)]
+pub struct KvCache<B: Backend> {
+    layers: Vec<LayerCache<B>>,
+}
+
+impl<B: Backend> KvCache<B> {
+    /// An empty cache for a model with `num_layers` blocks.
+    pub fn new(num_layers: usize) -> Self {
+        Self { layers: (0..num_layers).map(|_| LayerCache { kv: None }).collect() }
+    }
+
+    /// Number of cached positions (0 when empty).
+    pub fn len(&self) -> usize {
+        self.layers.first().and_then(|l| l.kv.as_ref()).map_or(0, |(k, _)| k.dims()[2])
+    }
+
+    /// Whether nothing has been cached yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Number of rows (sequences) in the cache, if anything is cached.
+    pub fn batch_size(&self) -> Option<usize> {
+        self.layers.first().and_then(|l| l.kv.as_ref()).map(|(k, _)| k.dims()[0])
+    }
+
+    /// Mutable access to each layer's cache, in block order.
+    pub fn layers_mut(&mut self) -> impl Iterator<Item = &mut LayerCache<B>> {
+        self.layers.iter_mut()
+    }
+
+    /// A cache whose row `i` is this cache's row `rows[i]`. Repeating a row forks one prefilled
+    /// prompt into several samples; omitting rows drops finished sequences.
+    pub fn select_rows(&self, rows: &[usize]) -> Self {
+        let layers = self
+            .layers
+            .iter()
+            .map(|layer| LayerCache {
+                kv: layer.kv.as_ref().map(|(k, v)| {
+                    let device = k.device();
+                    let idx: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
+                    let idx = Tensor::<B, 1, Int>::from_data(TensorData::new(idx, [rows.len()]), &device);
+                    (k.clone().select(0, idx.clone()), v.clone().select(0, idx))
+                }),
+            })
+            .collect();
+        Self { layers }
+    }
+}

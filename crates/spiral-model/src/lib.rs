@@ -1,0 +1,47 @@
+//! Decoder-only transformers on [burn](https://burn.dev) that load and save Hugging Face
+//! checkpoints: the Qwen3, Qwen2 and Llama families, generic over the backend.
+//!
+//! - [`CausalLm::token_logprobs`]: full-sequence log-probs of given tokens, for training and
+//!   scoring; ragged batches, vocabulary projected in chunks.
+//! - [`CausalLm::decode_step`] with a [`KvCache`]: incremental decoding for sampling.
+//! - [`Checkpoint`]: `config.json` + safetensors (single or sharded; f32/f16/bf16) +
+//!   `tokenizer.json` + chat template, loaded and saved as transformers does.
+//!
+//! ```no_run
+//! use burn::backend::Flex;
+//! use spiral_model::Checkpoint;
+//!
+//! let ckpt = Checkpoint::<Flex>::load("path/to/Qwen3-0.6B", &Default::default())?;
+//! let prompt = ckpt.tokenizer.encode("2 + 2 =", false)?;
+//! let completion = ckpt.tokenizer.encode(" 4", false)?;
+//! let sequence = [prompt.clone(), completion].concat();
+//! let scores = ckpt.model.token_logprobs(&[sequence], &[prompt.len()], false)?;
+//! println!("{}", scores.logprobs);
+//! # Ok::<(), spiral_model::ModelError>(())
+//! ```
+
+mod cache;
+mod chat;
+mod checkpoint;
+mod config;
+mod error;
+mod generate;
+mod layers;
+mod model;
+mod rope;
+mod scratch;
+mod tokenizer;
+mod weights;
+
+pub use cache::{KvCache, LayerCache};
+pub use chat::ChatTemplate;
+pub use checkpoint::{hf_tensors, load_model, save_pretrained, Checkpoint};
+pub use config::{Family, HfConfig, Llama3RopeScaling, ModelConfig, RopeConfig};
+pub use error::{ModelError, Result};
+pub use generate::{argmax, generate, GenerateOptions, Sampling};
+pub use layers::{Attention, DecoderLayer, Linear, Mlp, RmsNorm};
+pub use model::{position_grid, CausalLm, TokenScores, LOGIT_CHUNK_ELEMENTS};
+pub use rope::{inverse_frequencies, RopeTables};
+pub use scratch::char_tokenizer;
+pub use tokenizer::TextTokenizer;
+pub use weights::{write_atomically, write_safetensors, Init, RandomInit, SafetensorsWeights, WeightSource};

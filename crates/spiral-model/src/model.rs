@@ -1,0 +1,278 @@
+//! The decoder-only causal language model shared by Qwen3, Qwen2 and Llama, with its two forward
+//! paths: full-sequence log-probs of given tokens (training and scoring, batched over ragged
+//! sequences, vocabulary projected in chunks) and incremental decoding with a [`KvCache`].
+
+use burn::module::{Module, Param};
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{backend::Backend, IndexingUpdateOp, Int, Tensor, TensorData};
+
+use crate::cache::KvCache;
+use crate::config::ModelConfig;
+use crate::error::{ModelError, Result};
+use crate::layers::{DecoderLayer, Linear, RmsNorm};
+use crate::rope::{inverse_frequencies, RopeTables};
+use crate::weights::{Init, RandomInit, WeightSource};
+
+/// Additive mask value for positions a query must not see. Finite (not `-inf`) so that a row
+/// with every key masked (a padding query) yields uniform weights instead of NaNs that would
+/// leak into other rows through later layers.
+const MASKED: f32 = -1.0e9;
+
+/// Upper bound on the number of logits held at once by [`CausalLm::token_logprobs`]: rows are
+/// projected onto the vocabulary in chunks of `LOGIT_CHUNK_ELEMENTS / vocab_size`.
+pub const LOGIT_CHUNK_ELEMENTS: usize = 1 << 22;
+
+/// A decoder-only transformer with a language-modelling head.
+#[derive(Module, Debug)]
+pub struct CausalLm<B: Backend> {
+    /// Token embeddings, `[vocab, hidden]` (`model.embed_tokens.weight`).
+    pub embed_tokens: Param<Tensor<B, 2>>,
+    /// Decoder blocks (`model.layers.N`).
+    pub layers: Vec<DecoderLayer<B>>,
+    /// Final norm (`model.norm`).
+    pub norm: RmsNorm<B>,
+    /// Output head (`lm_head`), absent when tied to the embeddings.
+    pub lm_head: Option<Linear<B>>,
+    #[module(skip)]
+    config: ModelConfig,
+    #[module(skip)]
+    inv_freq: Vec<f32>,
+}
+
+/// Per-token scores of given sequences, `[batch, time - 1]`: entry `(i, t)` is about token
+/// `t + 1` of sequence `i` given its prefix; entries outside the scored range are 0.
+#[derive(Debug, Clone)]
+pub struct TokenScores<B: Backend> {
+    /// `log p(x_{t+1} | x_{<=t})`.
+    pub logprobs: Tensor<B, 2>,
+    /// Entropy of the next-token distribution at position `t`, when requested.
+    pub entropy: Option<Tensor<B, 2>>,
+}
+
+impl<B: Backend> CausalLm<B> {
+    /// Builds the model from named tensors (a checkpoint or a random initialisation).
+    pub fn from_weights(config: ModelConfig, w: &mut impl WeightSource<B>) -> Result<Self> {
+        config.validate().map_err(ModelError::Input)?;
+        let c = &config;
+        let embed_tokens = w.tensor("model.embed_tokens.weight", [c.vocab_size, c.hidden_size], Init::Normal)?;
+        let layers = (0..c.num_layers)
+            .map(|i| DecoderLayer::load(w, &format!("model.layers.{i}"), c))
+            .collect::<Result<Vec<_>>>()?;
+        let norm = RmsNorm::load(w, "model.norm", c.hidden_size, c.rms_norm_eps)?;
+        let lm_head = if c.tie_word_embeddings {
+            None
+        } else {
+            Some(Linear::load(w, "lm_head", c.hidden_size, c.vocab_size, false)?)
+        };
+        let inv_freq = inverse_frequencies(&c.rope, c.head_dim);
+        Ok(Self { embed_tokens: Param::from_tensor(embed_tokens), layers, norm, lm_head, config, inv_freq })
+    }
+
+    /// A from-scratch model: Normal(0, `std`) weights drawn from a generator seeded with `seed`.
+    pub fn random(config: ModelConfig, seed: u64, std: f64, device: &B::Device) -> Result<Self> {
+        Self::from_weights(config, &mut RandomInit::new(seed, std, device))
+    }
+
+    /// The validated config this model was built from.
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    /// The device holding the weights.
+    pub fn device(&self) -> B::Device {
+        self.embed_tokens.val().device()
+    }
+
+    /// Runs the decoder stack and returns the final-norm hidden states `[batch, time, hidden]`.
+    ///
+    /// - `input_ids`: `[batch, time]`.
+    /// - `positions`: absolute positions `[batch, time]` (left-padded rows start later).
+    /// - `key_mask`: `[batch, past + time]`, true where a key is a real token; `None` if all are.
+    /// - `cache`: appended to when given; keys already cached are attended to.
+    pub fn hidden_states(
+        &self,
+        input_ids: Tensor<B, 2, Int>,
+        positions: Tensor<B, 2, Int>,
+        key_mask: Option<&[Vec<bool>]>,
+        mut cache: Option<&mut KvCache<B>>,
+    ) -> Tensor<B, 3> {
+        let [b, t] = input_ids.dims();
+        let device = input_ids.device();
+        let past = cache.as_ref().map_or(0, |c| c.len());
+        let h = self.config.hidden_size;
+        let mut x = self.embed_tokens.val().select(0, input_ids.reshape([b * t])).reshape([b, t, h]);
+        let rope = RopeTables::new(&self.inv_freq, positions);
+        let mask = attention_mask::<B>(b, t, past, key_mask, &device);
+        match cache.as_deref_mut() {
+            Some(cache) => {
+                for (layer, layer_cache) in self.layers.iter().zip(cache.layers_mut()) {
+                    x = layer.forward(x, &rope, mask.clone(), Some(layer_cache));
+                }
+            }
+            None => {
+                for layer in &self.layers {
+                    x = layer.forward(x, &rope, mask.clone(), None);
+                }
+            }
+        }
+        self.norm.forward(x)
+    }
+
+    /// Projects hidden states `[rows, hidden]` onto the vocabulary: `[rows, vocab]`.
+    pub fn logits(&self, hidden: Tensor<B, 2>) -> Tensor<B, 2> {
+        match &self.lm_head {
+            Some(head) => {
+                let [rows, h] = hidden.dims();
+                head.forward(hidden.reshape([1, rows, h])).reshape([rows, self.config.vocab_size])
+            }
+            None => hidden.matmul(self.embed_tokens.val().transpose()),
+        }
+    }
+
+    /// One incremental step: feeds `input_ids: [batch, time]` after the cached positions and
+    /// returns the logits of the last position of each row, `[batch, vocab]`.
+    ///
+    /// `positions` and `key_mask` are as in [`CausalLm::hidden_states`]; for unpadded rows the
+    /// positions are simply `cache.len() .. cache.len() + time`.
+    pub fn decode_step(
+        &self,
+        input_ids: Tensor<B, 2, Int>,
+        positions: Tensor<B, 2, Int>,
+        key_mask: Option<&[Vec<bool>]>,
+        cache: &mut KvCache<B>,
+    ) -> Tensor<B, 2> {
+        let [b, t] = input_ids.dims();
+        let hidden = self.hidden_states(input_ids, positions, key_mask, Some(cache));
+        let last = hidden.slice([0..b, t - 1..t]).reshape([b, self.config.hidden_size]);
+        self.logits(last)
+    }
+
+    /// Full-sequence log-probs of ragged sequences in one batch.
+    ///
+    /// Sequences are right-padded to the longest; with right padding a real token never attends
+    /// to padding under the causal mask, so each sequence's scores do not depend on its batch.
+    /// Only tokens at indices `start[i] .. len(seq_i)` are scored (pass 1 to score everything
+    /// after the first token, or the prompt length to score a completion); the vocabulary
+    /// projection runs over those rows only, [`LOGIT_CHUNK_ELEMENTS`] logits at a time, so the
+    /// `[batch, time, vocab]` tensor never exists.
+    pub fn token_logprobs(&self, sequences: &[Vec<u32>], start: &[usize], with_entropy: bool) -> Result<TokenScores<B>> {
+        if sequences.len() != start.len() {
+            return Err(ModelError::Input(format!(
+                "{} sequences but {} start indices",
+                sequences.len(),
+                start.len()
+            )));
+        }
+        let device = self.device();
+        let b = sequences.len();
+        let t = sequences.iter().map(Vec::len).max().unwrap_or(0);
+        if b == 0 || t < 2 {
+            let zeros = Tensor::zeros([b, t.saturating_sub(1)], &device);
+            return Ok(TokenScores { logprobs: zeros.clone(), entropy: with_entropy.then_some(zeros) });
+        }
+        self.check_tokens(sequences)?;
+        let mut ids = Vec::with_capacity(b * t);
+        for seq in sequences {
+            ids.extend(seq.iter().map(|&x| x as i64));
+            ids.extend(std::iter::repeat_n(0, t - seq.len()));
+        }
+        let input = Tensor::<B, 2, Int>::from_data(TensorData::new(ids.clone(), [b, t]), &device);
+        let positions = position_grid::<B>(b, t, &device);
+        let hidden = self.hidden_states(input, positions, None, None);
+
+        // Rows of the flattened [b, t-1] output that are scored, and their target tokens.
+        let mut rows = Vec::new();
+        let mut targets = Vec::new();
+        for (i, seq) in sequences.iter().enumerate() {
+            for pos in start[i].max(1)..seq.len() {
+                rows.push((i * (t - 1) + pos - 1) as i64);
+                targets.push(seq[pos] as i64);
+            }
+        }
+        let hidden = hidden.slice([0..b, 0..t - 1]).reshape([b * (t - 1), self.config.hidden_size]);
+        let zeros = Tensor::<B, 1>::zeros([b * (t - 1)], &device);
+        if rows.is_empty() {
+            let zeros = zeros.reshape([b, t - 1]);
+            return Ok(TokenScores { logprobs: zeros.clone(), entropy: with_entropy.then_some(zeros) });
+        }
+        let chunk = (LOGIT_CHUNK_ELEMENTS / self.config.vocab_size).max(1);
+        let mut logprob_parts = Vec::new();
+        let mut entropy_parts = Vec::new();
+        for (row_chunk, target_chunk) in rows.chunks(chunk).zip(targets.chunks(chunk)) {
+            let n = row_chunk.len();
+            let idx = Tensor::<B, 1, Int>::from_data(TensorData::new(row_chunk.to_vec(), [n]), &device);
+            let tgt = Tensor::<B, 2, Int>::from_data(TensorData::new(target_chunk.to_vec(), [n, 1]), &device);
+            let log_probs = log_softmax(self.logits(hidden.clone().select(0, idx)), 1);
+            if with_entropy {
+                let entropy = log_probs.clone().exp().mul(log_probs.clone()).sum_dim(1).neg();
+                entropy_parts.push(entropy.reshape([n]));
+            }
+            logprob_parts.push(log_probs.gather(1, tgt).reshape([n]));
+        }
+        let all_rows = Tensor::<B, 1, Int>::from_data(TensorData::new(rows.clone(), [rows.len()]), &device);
+        let scatter = |parts: Vec<Tensor<B, 1>>| {
+            // Rows are distinct, so adding into zeros is an assignment (and differentiable).
+            zeros.clone().select_assign(0, all_rows.clone(), Tensor::cat(parts, 0), IndexingUpdateOp::Add).reshape([b, t - 1])
+        };
+        Ok(TokenScores {
+            logprobs: scatter(logprob_parts),
+            entropy: with_entropy.then(|| scatter(entropy_parts)),
+        })
+    }
+
+    /// Refuses token ids outside the embedding matrix and sequences longer than the context.
+    pub fn check_tokens(&self, sequences: &[Vec<u32>]) -> Result<()> {
+        let c = &self.config;
+        for (i, seq) in sequences.iter().enumerate() {
+            if seq.len() > c.max_position_embeddings {
+                return Err(ModelError::Input(format!(
+                    "sequence {i} has {} tokens, more than max_position_embeddings = {}",
+                    seq.len(),
+                    c.max_position_embeddings
+                )));
+            }
+            if let Some(&bad) = seq.iter().find(|&&id| id as usize >= c.vocab_size) {
+                return Err(ModelError::Input(format!(
+                    "sequence {i} holds token id {bad}, outside the vocabulary of {}",
+                    c.vocab_size
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Positions `0..t` for every row: `[b, t]`.
+pub fn position_grid<B: Backend>(b: usize, t: usize, device: &B::Device) -> Tensor<B, 2, Int> {
+    Tensor::<B, 1, Int>::arange(0..t as i64, device).reshape([1, t]).repeat_dim(0, b)
+}
+
+/// The additive attention mask `[b, 1, t, past + t]`: causal within the new tokens, all cached
+/// keys visible, and keys marked false in `key_mask` hidden. `None` when nothing is masked.
+fn attention_mask<B: Backend>(
+    b: usize,
+    t: usize,
+    past: usize,
+    key_mask: Option<&[Vec<bool>]>,
+    device: &B::Device,
+) -> Option<Tensor<B, 4>> {
+    let tk = past + t;
+    if t == 1 && key_mask.is_none() {
+        return None;
+    }
+    let rows = if key_mask.is_some() { b } else { 1 };
+    let mut values = vec![0.0f32; rows * t * tk];
+    for r in 0..rows {
+        for q in 0..t {
+            for k in 0..tk {
+                let future = k > past + q;
+                let padded = key_mask.is_some_and(|m| !m[r].get(k).copied().unwrap_or(true));
+                if future || padded {
+                    values[(r * t + q) * tk + k] = MASKED;
+                }
+            }
+        }
+    }
+    let mask = Tensor::<B, 4>::from_data(TensorData::new(values, [rows, 1, t, tk]), device);
+    Some(if rows == b { mask } else { mask.repeat_dim(0, b) })
+}

@@ -1,0 +1,38 @@
+//! The real Qwen3 and Qwen2.5-Instruct tokenizers and chat templates from `../shared/tokenizers`
+//! (read in place): encoding and `apply_chat_template` output equal transformers' exactly.
+
+mod common;
+
+use common::shared_tokenizer;
+use spiral_model::TextTokenizer;
+
+#[test]
+fn real_chat_templates_match_transformers() {
+    let path = common::fixture("real_chat_templates.json");
+    let cases: Vec<common::ChatCase> = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut checked = 0;
+    for case in cases {
+        let name = case.tokenizer.clone().unwrap();
+        let Some(dir) = shared_tokenizer(&name) else {
+            eprintln!("skipping {name}: ../shared/tokenizers/{name} is not present");
+            continue;
+        };
+        let tokenizer = TextTokenizer::from_dir(&dir, &[]).unwrap();
+        let text = tokenizer.apply_chat_template(&case.messages, case.add_generation_prompt, &case.kwargs).unwrap();
+        assert_eq!(text, case.text, "{name}: {}", case.messages);
+        assert_eq!(tokenizer.encode(&text, false).unwrap(), case.ids, "{name}: token ids differ");
+        checked += 1;
+    }
+    println!("checked {checked} real chat templates");
+}
+
+#[test]
+fn real_eos_ids() {
+    let Some(dir) = shared_tokenizer("qwen3") else { return };
+    let config = spiral_model::ModelConfig::from_file(dir.join("config.json")).unwrap();
+    let tokenizer = TextTokenizer::from_dir(&dir, &config.eos_token_ids).unwrap();
+    let mut eos = tokenizer.eos_token_ids().to_vec();
+    eos.sort_unstable();
+    assert_eq!(eos, vec![151643, 151645]);
+    assert_eq!(tokenizer.vocab_size(), 151669);
+}
