@@ -62,7 +62,10 @@ pub fn load_model<B: Backend>(dir: &Path, config: ModelConfig, device: &B::Devic
 pub fn save_pretrained<B: Backend>(model: &CausalLm<B>, tokenizer: &TextTokenizer, dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, e))?;
     let mut config = model.config().clone();
-    config.eos_token_ids = tokenizer.eos_token_ids().to_vec();
+    if config.eos_token_ids.is_empty() {
+        // From-scratch models learn their EOS ids from the tokenizer; loaded ones keep theirs.
+        config.eos_token_ids = tokenizer.eos_token_ids().to_vec();
+    }
     let config_json = serde_json::to_string_pretty(&config.to_hf_json()).expect("JSON values serialise");
     write_atomically(&dir.join("config.json"), config_json.as_bytes())?;
     let generation = serde_json::json!({ "eos_token_id": tokenizer.eos_token_ids() });

@@ -18,8 +18,8 @@ use crate::weights::{Init, RandomInit, WeightSource};
 /// leak into other rows through later layers.
 const MASKED: f32 = -1.0e9;
 
-/// Upper bound on the number of logits held at once by [`CausalLm::token_logprobs`]: rows are
-/// projected onto the vocabulary in chunks of `LOGIT_CHUNK_ELEMENTS / vocab_size`.
+/// Default bound on the number of logits held at once by [`CausalLm::token_logprobs`]: rows
+/// are projected onto the vocabulary in chunks of `LOGIT_CHUNK_ELEMENTS / vocab_size`.
 pub const LOGIT_CHUNK_ELEMENTS: usize = 1 << 22;
 
 /// A decoder-only transformer with a language-modelling head.
@@ -37,6 +37,8 @@ pub struct CausalLm<B: Backend> {
     config: ModelConfig,
     #[module(skip)]
     inv_freq: Vec<f32>,
+    #[module(skip)]
+    logit_chunk_elements: usize,
 }
 
 /// Per-token scores of given sequences, `[batch, time - 1]`: entry `(i, t)` is about token
@@ -65,7 +67,15 @@ impl<B: Backend> CausalLm<B> {
             Some(Linear::load(w, "lm_head", c.hidden_size, c.vocab_size, false)?)
         };
         let inv_freq = inverse_frequencies(&c.rope, c.head_dim);
-        Ok(Self { embed_tokens: Param::from_tensor(embed_tokens), layers, norm, lm_head, config, inv_freq })
+        Ok(Self {
+            embed_tokens: Param::from_tensor(embed_tokens),
+            layers,
+            norm,
+            lm_head,
+            config,
+            inv_freq,
+            logit_chunk_elements: LOGIT_CHUNK_ELEMENTS,
+        })
     }
 
     /// A from-scratch model: Normal(0, `std`) weights drawn from a generator seeded with `seed`.
@@ -76,6 +86,12 @@ impl<B: Backend> CausalLm<B> {
     /// The validated config this model was built from.
     pub fn config(&self) -> &ModelConfig {
         &self.config
+    }
+
+    /// Sets how many logits [`CausalLm::token_logprobs`] materialises at once (at least one
+    /// row of the vocabulary). Smaller saves memory on large vocabularies; larger is faster.
+    pub fn set_logit_chunk_elements(&mut self, elements: usize) {
+        self.logit_chunk_elements = elements;
     }
 
     /// The device holding the weights.
@@ -195,7 +211,7 @@ impl<B: Backend> CausalLm<B> {
             let zeros = zeros.reshape([b, t - 1]);
             return Ok(TokenScores { logprobs: zeros.clone(), entropy: with_entropy.then_some(zeros) });
         }
-        let chunk = (LOGIT_CHUNK_ELEMENTS / self.config.vocab_size).max(1);
+        let chunk = (self.logit_chunk_elements / self.config.vocab_size).max(1);
         let mut logprob_parts = Vec::new();
         let mut entropy_parts = Vec::new();
         for (row_chunk, target_chunk) in rows.chunks(chunk).zip(targets.chunks(chunk)) {
