@@ -1,1 +1,42 @@
-fn main(){}
+//! `cargo xtask`: the workspace's automation, one file per subcommand (after rust-analyzer's
+//! `xtask/`). Run `cargo xtask --help` for the list.
+
+mod fixtures;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Build, fixture and benchmark automation for the SPIRAL workspace.
+#[derive(Parser)]
+#[command(name = "cargo xtask", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Regenerate the transformers parity fixtures of spiral-model, then check that checkpoints
+    /// re-saved by Rust load in transformers with the same numbers. Needs Python 3 and PyPI.
+    Fixtures(fixtures::FixturesArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Fixtures(args) => fixtures::run(args),
+    }
+}
+
+/// The workspace root (the parent of `xtask/`).
+pub(crate) fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+}
+
+/// Runs a command in the workspace root, echoing it, and fails if it fails.
+pub(crate) fn run_command(cmd: &mut std::process::Command) -> anyhow::Result<()> {
+    eprintln!("$ {cmd:?}");
+    let status = cmd.current_dir(workspace_root()).status()?;
+    anyhow::ensure!(status.success(), "command failed with {status}: {cmd:?}");
+    Ok(())
+}

@@ -1,6 +1,7 @@
 //! `spiral-eval`: score, sample and inspect language models and rewards from the command line.
 
 mod commands;
+mod device;
 
 use std::process::ExitCode;
 
