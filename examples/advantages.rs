@@ -34,8 +34,8 @@ fn main() -> anyhow::Result<()> {
     println!("search advantages: {:.3?}", spiral.search_advantages);
     println!("aggregation advantages of set 0: {:.3?}", spiral.aggregation_advantages[0]);
 
-    // One loss over two search traces (weight 0.5) and two aggregation traces (weight 1), three
-    // tokens each, the last aggregation trace one token shorter.
+    // One loss over search traces 0 and 2 (weight 0.5) and set 0's first two aggregation traces
+    // (weight 1), three tokens each, the last aggregation trace one token shorter.
     let dev = Default::default();
     let logp = Tensor::<B, 2>::from_data(TensorData::from([[-1.2f32, -0.7, -2.0]; 4]), &dev)
         .require_grad();
@@ -43,7 +43,7 @@ fn main() -> anyhow::Result<()> {
     let advantages = Tensor::from_data(
         TensorData::from([
             spiral.search_advantages[0] as f32,
-            spiral.search_advantages[1] as f32,
+            spiral.search_advantages[2] as f32,
             spiral.aggregation_advantages[0][0] as f32,
             spiral.aggregation_advantages[0][1] as f32,
         ]),

@@ -22,7 +22,8 @@ fn main() -> anyhow::Result<()> {
         println!("{prediction:>24}  vs  {reference:<22} -> {}", math_equal(prediction, reference));
     }
     let problem = MathProblem::new("Expand (x+1)^2.", "x^2+2x+1");
-    let scored = MathReward::default().score(&problem, "We expand... so the answer is \\boxed{(x+1)^2}.");
+    let scored =
+        MathReward::default().score(&problem, "We expand... so the answer is \\boxed{(x+1)^2}.");
     println!("reward {} for extracted {:?}", scored.reward, scored.extracted);
 
     println!("\n== countdown (seed 0) ==");

@@ -1,0 +1,39 @@
+//! Fuzzes every reward and the answer comparison with arbitrary bytes: nothing may panic, hang
+//! (run with `-timeout=5`) or return a reward outside [0, 1].
+//!
+//! The input is split at its first `0xFF` byte (never valid UTF-8) into a response and a
+//! reference answer, so the fuzzer controls both sides of the comparison.
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use spiral_rewards::{
+    ArithProblem, ArithReward, CountdownProblem, CountdownReward, MathProblem, MathReward, Reward,
+    extract_answer, math_equal,
+};
+
+fuzz_target!(|data: &[u8]| {
+    let (response, reference) = match data.iter().position(|&b| b == 0xFF) {
+        Some(i) => (&data[..i], &data[i + 1..]),
+        None => (data, &b"42"[..]),
+    };
+    let response = String::from_utf8_lossy(response);
+    let reference = String::from_utf8_lossy(reference);
+
+    let scores = [
+        MathReward::default().score(&MathProblem::new("", reference.as_ref()), &response),
+        CountdownReward::default().score(&CountdownProblem::new(vec![75, 25, 2, 8], 108), &response),
+        ArithReward::default().score(&ArithProblem { expression: "1+1".into(), answer: 2 }, &response),
+    ];
+    for s in &scores {
+        assert!((0.0..=1.0).contains(&s.reward));
+        assert_eq!(s.reward == 1.0, s.failure.is_none());
+    }
+    let _ = extract_answer(&response);
+    let _ = math_equal(&response, &reference);
+    let _ = math_equal(&reference, &response);
+    // Reflexivity: an answer that normalises to something equals itself.
+    if !spiral_rewards::normalize_answer(&reference).is_empty() {
+        assert!(math_equal(&reference, &reference));
+    }
+});

@@ -1,0 +1,378 @@
+//! The math answer verifier: extraction, normalisation, and equivalence of final answers, without
+//! Python or sympy.
+//!
+//! The conventions, and where they differ from the Qwen2.5-Math grader and Math-Verify, are
+//! tabled in the crate docs.
+//!
+//! Bounded cost: answers longer than [`MAX_ANSWER_BYTES`] are not graded; parsing refuses
+//! nesting beyond a fixed depth; exact values larger than 2^16384 (`10^{10^{10}}`, `100000!`) are
+//! not computed, only compared as text. Such values can therefore be equal only when written the
+//! same way.
+
+mod answer;
+mod equiv;
+mod exact;
+mod expr;
+mod lexer;
+mod normalize;
+mod numeric;
+mod parser;
+
+use num_rational::BigRational;
+use serde::{Deserialize, Serialize};
+
+use crate::extract::extract_answer;
+use crate::reward::{Failure, Reward, Scored};
+
+pub use normalize::normalize_answer;
+
+/// The longest extracted answer that is graded, in bytes; longer ones score 0.
+pub const MAX_ANSWER_BYTES: usize = 1024;
+
+/// A math problem: the question shown to the policy and its reference answer (LaTeX or plain).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct MathProblem {
+    /// The question.
+    pub question: String,
+    /// The reference final answer, e.g. `\frac{3}{4}`.
+    pub answer: String,
+}
+
+impl MathProblem {
+    /// A problem from its question and reference answer.
+    pub fn new(question: impl Into<String>, answer: impl Into<String>) -> Self {
+        Self { question: question.into(), answer: answer.into() }
+    }
+}
+
+/// The math reward: 1 when the response's final answer is equivalent to the reference.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MathReward {
+    /// Reward for a response that has a final answer which is wrong (a format reward); 0 by
+    /// default, as in the SPIRAL and ParaGator papers.
+    pub format_score: f64,
+}
+
+impl MathReward {
+    /// Scores `response` against a reference answer alone.
+    ///
+    /// ```
+    /// use spiral_rewards::MathReward;
+    ///
+    /// let reward = MathReward::default();
+    /// assert_eq!(reward.score_answer("(x+1)^2", "so the answer is $x^2+2x+1$.").reward, 1.0);
+    /// let wrong = reward.score_answer("7", "\\boxed{8}");
+    /// assert_eq!((wrong.reward, wrong.extracted.as_deref()), (0.0, Some("8")));
+    /// ```
+    pub fn score_answer(&self, reference: &str, response: &str) -> Scored {
+        let Some(extracted) = extract_answer(response) else {
+            return Scored::incorrect(0.0, None, Failure::NoAnswer);
+        };
+        if extracted.len() > MAX_ANSWER_BYTES {
+            let failure =
+                Failure::AnswerTooLong { bytes: extracted.len(), limit: MAX_ANSWER_BYTES };
+            return Scored::incorrect(0.0, Some(truncate(extracted)), failure);
+        }
+        if math_equal(extracted, reference) {
+            Scored::correct(extracted)
+        } else {
+            Scored::incorrect(self.format_score, Some(extracted.to_owned()), Failure::WrongAnswer)
+        }
+    }
+}
+
+impl Reward for MathReward {
+    type Problem = MathProblem;
+
+    /// ```
+    /// use spiral_rewards::{Failure, MathProblem, MathReward, Reward};
+    ///
+    /// let p = MathProblem::new("Solve x^2 = 4.", "\\pm 2");
+    /// assert!(MathReward::default().score(&p, "x = \\boxed{-2, 2}").is_correct());
+    /// let none = MathReward::default().score(&p, "I give up.");
+    /// assert_eq!(none.failure, Some(Failure::NoAnswer));
+    /// ```
+    fn score(&self, problem: &MathProblem, response: &str) -> Scored {
+        self.score_answer(&problem.answer, response)
+    }
+}
+
+/// The first [`MAX_ANSWER_BYTES`] bytes of `s` (on a character boundary), for reporting.
+fn truncate(s: &str) -> String {
+    let mut end = MAX_ANSWER_BYTES.min(s.len());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_owned()
+}
+
+/// Whether a predicted final answer is equivalent to a reference answer (both already extracted
+/// from any surrounding text). See the module docs for the rules.
+///
+/// ```
+/// use spiral_rewards::math_equal;
+///
+/// assert!(math_equal("\\dfrac{1}{2}", "0.5"));
+/// assert!(math_equal("\\frac12", "\\frac{1}{2}"));
+/// assert!(math_equal("(x+1)^2", "x^2+2x+1"));
+/// assert!(math_equal("x = 5", "5"));
+/// assert!(math_equal("\\text{(B)}", "B"));
+/// assert!(math_equal("[1, 2)", "[1,2)"));
+/// assert!(!math_equal("(1, 2)", "[1, 2]"));
+/// assert!(!math_equal("12345678901234567891", "12345678901234567890"));
+/// ```
+pub fn math_equal(prediction: &str, reference: &str) -> bool {
+    if prediction.len() > MAX_ANSWER_BYTES || reference.len() > MAX_ANSWER_BYTES {
+        return prediction.trim() == reference.trim();
+    }
+    let pred = normalize_answer(prediction);
+    let gold = normalize_answer(reference);
+    if pred.is_empty() || gold.is_empty() {
+        return false;
+    }
+    if normalize::compact(&pred) == normalize::compact(&gold) {
+        return true;
+    }
+    if let Some(letter) = normalize::choice_letter(&gold, false)
+        && gold.contains(|c: char| c.is_ascii_uppercase())
+        && normalize::choice_letter(&pred, true) == Some(letter)
+    {
+        return true;
+    }
+    equiv::answers_equal(&answer::parse_answer(&pred), &answer::parse_answer(&gold))
+}
+
+/// Groups equivalent answers (for majority voting): for each answer, the index of the first
+/// answer equivalent to it under [`math_equal`]. Answers that are empty after normalisation form
+/// no group with others (each is its own class).
+///
+/// ```
+/// use spiral_rewards::answer_classes;
+///
+/// assert_eq!(answer_classes(&["1/2", "0.5", "3", "\\frac{1}{2}", "x"]), [0, 0, 2, 0, 4]);
+/// ```
+pub fn answer_classes<S: AsRef<str>>(answers: &[S]) -> Vec<usize> {
+    let mut representatives: Vec<usize> = Vec::new();
+    let mut classes = Vec::with_capacity(answers.len());
+    for (i, answer) in answers.iter().enumerate() {
+        let answer = answer.as_ref();
+        let class = representatives
+            .iter()
+            .copied()
+            .find(|&r| math_equal(answer, answers[r].as_ref()))
+            .unwrap_or_else(|| {
+                representatives.push(i);
+                i
+            });
+        classes.push(class);
+    }
+    classes
+}
+
+/// The exact value of an answer that is a single number literal, optionally signed, after
+/// normalisation (`$1,000`, `-3.5`, `28 \text{ dollars}`); `None` for anything else (`7*4`, `x`).
+pub(crate) fn parse_number(answer: &str) -> Option<BigRational> {
+    if answer.len() > MAX_ANSWER_BYTES {
+        return None;
+    }
+    match lexer::lex(&normalize_answer(answer)).ok()?.as_slice() {
+        [lexer::Tok::Num { value, .. }] => Some(value.clone()),
+        [lexer::Tok::Sym('-'), lexer::Tok::Num { value, .. }] => Some(-value.clone()),
+        [lexer::Tok::Sym('+'), lexer::Tok::Num { value, .. }] => Some(value.clone()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalisation_rules_of_the_issue() {
+        let cases = [
+            ("\\dfrac{3}{4}", "\\frac{3}{4}"),
+            ("\\tfrac{3}{4}", "0.75"),
+            ("\\frac34", "\\frac{3}{4}"),
+            ("\\left(1, 2\\right)", "(1, 2)"),
+            ("\\text{5}", "5"),
+            ("5 \\text{ cm}", "5"),
+            ("12 inches", "12"),
+            ("90^\\circ", "90"),
+            ("90^{\\circ}", "90"),
+            ("\\$5", "5"),
+            ("1,000,000", "1000000"),
+            ("50\\%", "50"),
+            ("  3 ", "3"),
+            ("x = 5", "5"),
+            ("\\text{(B)}", "B"),
+            ("(B)", "B"),
+            ("(b) 17", "B"),
+        ];
+        for (pred, gold) in cases {
+            assert!(math_equal(pred, gold), "{pred} vs {gold}");
+        }
+        assert!(!math_equal("0.5", "50\\%"));
+        assert!(!math_equal("C", "B"));
+    }
+
+    #[test]
+    fn equivalence_rules_of_the_issue() {
+        let equal = [
+            ("123456789012345678901234567890", "123456789012345678901234567890"),
+            ("0.25", "\\frac{1}{4}"),
+            ("\\frac{2}{4}", "\\frac{1}{2}"),
+            ("3.14159", "\\pi"),
+            ("(1, 2, 3)", "(1,2,3)"),
+            ("[0, 1)", "[0,1)"),
+            ("\\{3, 1, 2\\}", "\\{1, 2, 3\\}"),
+            ("\\infty", "\\infty"),
+            ("-\\infty", "-\\infty"),
+            ("x^2+2x+1", "(x+1)^2"),
+            ("\\sqrt{12}", "2\\sqrt{3}"),
+            ("2^{10}", "1024"),
+            ("\\pi r^2", "r^2\\pi"),
+            ("\\frac{\\sqrt{3}}{2}", "\\sin(\\pi/3)"),
+            ("1/2", "\\frac{1}{2}"),
+            ("-\\frac{1}{2}", "\\frac{-1}{2}"),
+            ("2\\frac{1}{2}", "\\frac{5}{2}"),
+            ("\\sqrt[3]{x}", "x^{1/3}"),
+        ];
+        for (pred, gold) in equal {
+            assert!(math_equal(pred, gold), "{pred} vs {gold}");
+        }
+        let different = [
+            ("123456789012345678901234567891", "123456789012345678901234567890"),
+            ("3.14", "\\pi"),
+            ("(1, 2, 3)", "(1, 3, 2)"),
+            ("(0, 1)", "[0, 1)"),
+            ("\\{1, 2\\}", "\\{1, 2, 3\\}"),
+            ("\\infty", "-\\infty"),
+            ("x^2+2x+1", "(x+1)^3"),
+            ("2", "3"),
+            ("", "3"),
+            ("3", ""),
+            ("x", "y"),
+        ];
+        for (pred, gold) in different {
+            assert!(!math_equal(pred, gold), "{pred} vs {gold}");
+        }
+    }
+
+    /// Pairs from the Qwen2.5-Math and Math-Verify test suites and from model outputs.
+    #[test]
+    fn reference_grader_regressions() {
+        let cases = [
+            ("\\frac{\\sqrt{3}}{2}", "\\dfrac{\\sqrt3}{2}", true),
+            ("10\\sqrt{2}", "\\sqrt{200}", true),
+            ("\\frac{1}{2}\\pi", "\\frac{\\pi}{2}", true),
+            ("2, -1", "x = 2, x = -1", true),
+            ("\\{1, 2\\}", "1, 2", true),
+            ("(-\\infty, 3) \\cup (5, \\infty)", "(-\\infty,3)\\cup(5,\\infty)", true),
+            ("\\$18.90", "18.9", true),
+            ("18.90", "18.9", true),
+            ("3\\sqrt{2}", "3 \\sqrt 2", true),
+            ("\\text{Evelyn}", "Evelyn", true),
+            ("5", "5.0", true),
+            ("1/3", "0.33", false),
+            ("\\frac{9}{4}\\pi", "\\frac94\\pi", true),
+            ("\\sqrt{2}+\\sqrt{5}", "\\sqrt 2+\\sqrt 5", true),
+            ("\\tan^2(y)+1", "\\sec^2(y)", true),
+            ("\\frac{x+2}{7}", "\\frac{x}{7}+\\frac{2}{7}", true),
+            ("(1,\\frac{9}{2})", "(1,4.5)", true),
+            ("\\frac{1}{12}", "0.0833333333333333", true),
+            ("204_5", "204_5", true),
+            ("f(2) < f(1) < f(4)", "f(2)<f(1)<f(4)", true),
+            ("2 \\sin b \\cos a", "2\\cos a\\sin b", true),
+            ("125 miles", "125", true),
+            (
+                "[-1, -\\frac{1}{2}) \\cup (-\\frac{1}{2}, 0)",
+                "[-1, -\\tfrac12) \\cup (-\\tfrac12, 0)",
+                true,
+            ),
+            ("16386.20", "\\$16,\\!386.20", true),
+            ("12000023", "12,\\!000,\\!023", true),
+            ("14{,}916", "14916", true),
+            ("\\frac{14}{3}", "4\\frac{2}{3}", true),
+            ("6.25", "6\\frac14", true),
+            ("x \\in [-2,7]", "[-2,7]", true),
+            ("\\pi", "180^\\circ", false),
+            ("-\\frac{2}{3}", "\\frac{-2}{3}", true),
+            ("\\frac{-2}{3}", "-\\frac23", true),
+            ("0.\\overline{3}", "\\frac13", false),
+            ("3 + 4i", "4i + 3", true),
+            ("e^{i\\pi}", "-1", true),
+            ("a", "A", true),
+            ("\\textbf{(C)}", "C", true),
+            ("C", "\\textbf{(C) }12", false),
+            ("k=1", "1", true),
+            (
+                "\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}",
+                "\\begin{pmatrix}1\\\\2\\end{pmatrix}",
+                true,
+            ),
+            ("y = -\\frac{1}{2}x + 3", "y=-0.5x+3", true),
+            ("\\frac{1}{\\sqrt{2}}", "\\frac{\\sqrt{2}}{2}", true),
+            ("1.5", "\\frac32", true),
+            ("\\log_2 8", "3", true),
+            ("\\ln(e^2)", "2", true),
+            ("xy", "yx", true),
+            ("2^{100}", "1267650600228229401496703205376", true),
+            ("2^{100}", "1267650600228229401496703205377", false),
+        ];
+        for (a, b, want) in cases {
+            assert_eq!(math_equal(a, b), want, "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn single_numbers() {
+        let n = |s: &str| parse_number(s).map(|v| v.to_string());
+        assert_eq!(n("28"), Some("28".into()));
+        assert_eq!(n("-3.5"), Some("-7/2".into()));
+        assert_eq!(n("$1,000$"), Some("1000".into()));
+        assert_eq!(n("28 \\text{ apples}"), None);
+        assert_eq!(n("28 apples"), None);
+        assert_eq!(n("28 dollars"), Some("28".into()));
+        assert_eq!(n("7*4"), None);
+        assert_eq!(n("x"), None);
+        assert_eq!(n(""), None);
+    }
+
+    #[test]
+    fn reward_extracts_then_grades() {
+        let r = MathReward { format_score: 0.1 };
+        let p = MathProblem::new("q", "\\frac{1}{2}");
+        assert_eq!(r.score(&p, "so \\boxed{0.5}").reward, 1.0);
+        let wrong = r.score(&p, "so \\boxed{0.6}");
+        assert_eq!((wrong.reward, wrong.failure), (0.1, Some(Failure::WrongAnswer)));
+        let none = r.score(&p, "no idea");
+        assert_eq!((none.reward, none.extracted), (0.0, None));
+        let long = format!("\\boxed{{{}}}", "1".repeat(5000));
+        let s = r.score(&p, &long);
+        assert!(matches!(s.failure, Some(Failure::AnswerTooLong { bytes: 5000, .. })));
+        assert_eq!(s.extracted.map(|e| e.len()), Some(MAX_ANSWER_BYTES));
+    }
+
+    #[test]
+    fn adversarial_answers_are_bounded() {
+        let start = std::time::Instant::now();
+        let nested = format!("{}1{}", "{".repeat(400), "}".repeat(400));
+        assert!(!math_equal(&nested, "2"));
+        assert!(math_equal(&nested, &nested));
+        assert!(!math_equal("10^{10^{10}}", "10^{10^{10}} + 1"));
+        assert!(math_equal("10^{10^{10}}", "10^{10^{10}}"));
+        assert!(!math_equal("10^{10^{10}}", "\\infty"));
+        assert!(!math_equal("2^{2^{2^{2^{2^{2^{2}}}}}}", "0"));
+        assert!(!math_equal("1/0", "\\infty"));
+        assert!(!math_equal("\\frac{1}{0}", "1"));
+        assert!(!math_equal("0/0", "0"));
+        assert!(!math_equal("(1-1)^{-1}", "1"));
+        assert!(!math_equal("99999!", "1"));
+        assert!(!math_equal("\\binom{100000}{50000}", "1"));
+        assert!(!math_equal(&format!("{}1", "x+".repeat(300)), "1"));
+        assert!(!math_equal(&"(".repeat(500), "1"));
+        assert!(!math_equal(&"\\sqrt{".repeat(200), "1"));
+        assert!(start.elapsed().as_secs_f64() < 2.0, "took {:?}", start.elapsed());
+    }
+}
