@@ -4,18 +4,20 @@
 
 use burn::tensor::{backend::Backend, Int, Tensor, TensorData};
 
-/// Cached keys and values of one layer, `[batch, kv_heads, time, head_dim]` each.
+/// Cached keys and values of one layer: keys transposed, `[batch, kv_heads, head_dim, time]`,
+/// values `[batch, kv_heads, time, head_dim]`.
 #[derive(Debug, Clone, Default)]
 pub struct LayerCache<B: Backend> {
     kv: Option<(Tensor<B, 4>, Tensor<B, 4>)>,
 }
 
 impl<B: Backend> LayerCache<B> {
-    /// Appends this step's keys/values (already rotated) and returns the full history.
-    pub fn append(&mut self, k: Tensor<B, 4>, v: Tensor<B, 4>) -> (Tensor<B, 4>, Tensor<B, 4>) {
+    /// Appends this step's transposed keys `[b, kv, d, t]` (already rotated) and values
+    /// `[b, kv, t, d]`, and returns the full history in the same layouts.
+    pub fn append(&mut self, k_t: Tensor<B, 4>, v: Tensor<B, 4>) -> (Tensor<B, 4>, Tensor<B, 4>) {
         let (k, v) = match self.kv.take() {
-            None => (k, v),
-            Some((pk, pv)) => (Tensor::cat(vec![pk, k], 2), Tensor::cat(vec![pv, v], 2)),
+            None => (k_t, v),
+            Some((pk, pv)) => (Tensor::cat(vec![pk, k_t], 3), Tensor::cat(vec![pv, v], 2)),
         };
         self.kv = Some((k.clone(), v.clone()));
         (k, v)
@@ -37,7 +39,7 @@ impl<B: Backend> KvCache<B> {
 
     /// Number of cached positions (0 when empty).
     pub fn len(&self) -> usize {
-        self.layers.first().and_then(|l| l.kv.as_ref()).map_or(0, |(k, _)| k.dims()[2])
+        self.layers.first().and_then(|l| l.kv.as_ref()).map_or(0, |(_, v)| v.dims()[2])
     }
 
     /// Whether nothing has been cached yet.

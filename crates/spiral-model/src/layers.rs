@@ -170,35 +170,45 @@ impl<B: Backend> Attention<B> {
     ) -> Tensor<B, 3> {
         let [b, t, _] = x.dims();
         let (nh, nkv, d) = (self.num_heads, self.num_kv_heads, self.head_dim);
-        let heads = |y: Tensor<B, 3>, n: usize| y.reshape([b, t, n, d]).swap_dims(1, 2);
-        let mut q = heads(self.q_proj.forward(x.clone()), nh);
-        let mut k = heads(self.k_proj.forward(x.clone()), nkv);
-        let v = heads(self.v_proj.forward(x), nkv);
+        // Norm and RoPE run in the projection's own layout, [b, t, heads, d], which is
+        // contiguous: on strided views the CPU backend falls back to element-wise loops.
+        let mut q = self.q_proj.forward(x.clone()).reshape([b, t, nh, d]);
+        let mut k = self.k_proj.forward(x.clone()).reshape([b, t, nkv, d]);
+        let v = self.v_proj.forward(x).reshape([b, t, nkv, d]);
         if let (Some(qn), Some(kn)) = (&self.q_norm, &self.k_norm) {
             q = qn.forward(q);
             k = kn.forward(k);
         }
-        let q = rope.apply(q);
-        let k = rope.apply(k);
-        let (k, v) = match cache {
-            Some(cache) => cache.append(k, v),
-            None => (k, v),
+        let q = to_heads(rope.apply(q));
+        let k = to_heads(rope.apply(k));
+        let v = to_heads(v);
+        // The cache keeps keys transposed, [b, kv, d, time], so q k^T is a plain product.
+        let k_t = k.swap_dims(2, 3);
+        let (k_t, v) = match cache {
+            Some(cache) => cache.append(k_t, v),
+            None => (k_t, v),
         };
 
         // Grouped-query attention without copying K/V per query head: the `groups` query heads
         // that share a KV head are stacked along the time axis, [b, kv, groups * t, d].
         let groups = nh / nkv;
         let q = q.reshape([b, nkv, groups * t, d]);
-        let scores = q.matmul(k.swap_dims(2, 3)).div_scalar((d as f64).sqrt());
+        let scores = q.matmul(k_t).div_scalar((d as f64).sqrt());
         let scores = match mask {
             Some(mask) => scores + mask.repeat_dim(2, groups),
             None => scores,
         };
         let probs = softmax(scores, 3);
         let out = probs.matmul(v).reshape([b, nh, t, d]);
-        let out = out.swap_dims(1, 2).reshape([b, t, nh * d]);
+        let out = if t == 1 { out.reshape([b, t, nh * d]) } else { out.swap_dims(1, 2).reshape([b, t, nh * d]) };
         self.o_proj.forward(out)
     }
+}
+
+/// `[b, t, heads, d] -> [b, heads, t, d]`; a free reshape when `t == 1` (decode steps).
+fn to_heads<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
+    let [b, t, h, d] = x.dims();
+    if t == 1 { x.reshape([b, h, t, d]) } else { x.swap_dims(1, 2) }
 }
 
 /// One pre-norm decoder block: `x + attn(norm(x))`, then `x + mlp(norm(x))`.

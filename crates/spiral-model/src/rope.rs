@@ -35,7 +35,7 @@ pub fn inverse_frequencies(rope: &RopeConfig, head_dim: usize) -> Vec<f32> {
         .collect()
 }
 
-/// Per-token cosine and sine tables, `[batch, 1, time, head_dim]`, ready to broadcast over heads.
+/// Per-token cosine and sine tables, `[batch, time, 1, head_dim]`, ready to broadcast over heads.
 #[derive(Debug, Clone)]
 pub struct RopeTables<B: Backend> {
     cos: Tensor<B, 4>,
@@ -52,15 +52,15 @@ impl<B: Backend> RopeTables<B> {
             .reshape([1, 1, half]);
         let angles = positions.float().reshape([batch, time, 1]).mul(inv);
         // rotate-half layout: the same angle for dimension i and i + d/2.
-        let angles = Tensor::cat(vec![angles.clone(), angles], 2).reshape([batch, 1, time, 2 * half]);
+        let angles = Tensor::cat(vec![angles.clone(), angles], 2).reshape([batch, time, 1, 2 * half]);
         Self { cos: angles.clone().cos(), sin: angles.sin() }
     }
 
-    /// Rotates `x: [batch, heads, time, head_dim]`: `x * cos + rotate_half(x) * sin`.
+    /// Rotates `x: [batch, time, heads, head_dim]`: `x * cos + rotate_half(x) * sin`.
     pub fn apply(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let [b, h, t, d] = x.dims();
-        let x1 = x.clone().slice([0..b, 0..h, 0..t, 0..d / 2]);
-        let x2 = x.clone().slice([0..b, 0..h, 0..t, d / 2..d]);
+        let [b, t, h, d] = x.dims();
+        let x1 = x.clone().slice([0..b, 0..t, 0..h, 0..d / 2]);
+        let x2 = x.clone().slice([0..b, 0..t, 0..h, d / 2..d]);
         let rotated = Tensor::cat(vec![x2.neg(), x1], 3);
         x.mul(self.cos.clone()) + rotated.mul(self.sin.clone())
     }
