@@ -63,7 +63,11 @@ impl<B: Backend> Linear<B> {
         } else {
             None
         };
-        Ok(Self { weight: Param::from_tensor(weight.transpose()), bias })
+        // Materialise [in, out] contiguously: the CPU GEMM is up to 2x faster on contiguous
+        // right-hand sides than on transposed views (measured on the rollout-cpu shapes).
+        let device = weight.device();
+        let weight = Tensor::from_data(weight.transpose().into_data(), &device);
+        Ok(Self { weight: Param::from_tensor(weight), bias })
     }
 
     /// Applies the projection to `[batch, time, in]`.

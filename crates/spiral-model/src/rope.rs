@@ -35,11 +35,13 @@ pub fn inverse_frequencies(rope: &RopeConfig, head_dim: usize) -> Vec<f32> {
         .collect()
 }
 
-/// Per-token cosine and sine tables, `[batch, time, 1, head_dim]`, ready to broadcast over heads.
+/// Per-token cosine and sine tables, `[batch, time, 1, head_dim]`, and the rotate-half matrix.
 #[derive(Debug, Clone)]
 pub struct RopeTables<B: Backend> {
     cos: Tensor<B, 4>,
     sin: Tensor<B, 4>,
+    /// `[d, d]` signed permutation with `x @ R = rotate_half(x) = cat(-x2, x1)`.
+    rotate_half: Tensor<B, 2>,
 }
 
 impl<B: Backend> RopeTables<B> {
@@ -53,16 +55,26 @@ impl<B: Backend> RopeTables<B> {
         let angles = positions.float().reshape([batch, time, 1]).mul(inv);
         // rotate-half layout: the same angle for dimension i and i + d/2.
         let angles = Tensor::cat(vec![angles.clone(), angles], 2).reshape([batch, time, 1, 2 * half]);
-        Self { cos: angles.clone().cos(), sin: angles.sin() }
+        let d = 2 * half;
+        let mut r = vec![0.0f32; d * d];
+        for i in 0..half {
+            r[(i + half) * d + i] = -1.0; // out[i] = -x[i + d/2]
+            r[i * d + i + half] = 1.0; // out[i + d/2] = x[i]
+        }
+        let rotate_half = Tensor::from_data(TensorData::new(r, [d, d]), &device);
+        Self { cos: angles.clone().cos(), sin: angles.sin(), rotate_half }
     }
 
     /// Rotates `x: [batch, time, heads, head_dim]`: `x * cos + rotate_half(x) * sin`.
+    ///
+    /// Written with a matrix product for `rotate_half` and tables materialised per head so that
+    /// every operation runs on contiguous memory (exact: each output sums one signed input).
     pub fn apply(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let [b, t, h, d] = x.dims();
-        let x1 = x.clone().slice([0..b, 0..t, 0..h, 0..d / 2]);
-        let x2 = x.clone().slice([0..b, 0..t, 0..h, d / 2..d]);
-        let rotated = Tensor::cat(vec![x2.neg(), x1], 3);
-        x.mul(self.cos.clone()) + rotated.mul(self.sin.clone())
+        let rotated = x.clone().reshape([b * t * h, d]).matmul(self.rotate_half.clone()).reshape([b, t, h, d]);
+        let cos = self.cos.clone().repeat_dim(2, h);
+        let sin = self.sin.clone().repeat_dim(2, h);
+        x.mul(cos) + rotated.mul(sin)
     }
 }
 
