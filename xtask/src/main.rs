@@ -1,6 +1,7 @@
 //! `cargo xtask`: the workspace's automation, one file per subcommand (after rust-analyzer's
 //! `xtask/`). Run `cargo xtask --help` for the list.
 
+mod bench;
 mod fixtures;
 
 use std::path::PathBuf;
@@ -20,11 +21,14 @@ enum Command {
     /// Regenerate the transformers parity fixtures of spiral-model, then check that checkpoints
     /// re-saved by Rust load in transformers with the same numbers. Needs Python 3 and PyPI.
     Fixtures(fixtures::FixturesArgs),
+    /// Run a standard workload of ../shared/BENCHMARKS.md (and the PyTorch peer with --peer).
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Fixtures(args) => fixtures::run(args),
+        Command::Bench(args) => bench::run(args),
     }
 }
 
