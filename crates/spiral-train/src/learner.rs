@@ -1,0 +1,311 @@
+//! The learner: one optimiser step from a batch of token sequences, either supervised (warm
+//! start: mean negative log-likelihood of the completion tokens) or policy gradient (the clipped
+//! surrogate of `spiral-set-rl`, with per-sequence advantages and weights). Gradients of
+//! micro-batches are accumulated, clipped by their global L2 norm, and applied with AdamW at
+//! the scheduled learning rate.
+
+use burn::module::{AutodiffModule, Module, ModuleVisitor, Param, ParamId};
+use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::{AdamW, AdamWConfig, GradientsAccumulator, GradientsParams, Optimizer};
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::{ElementConversion, Tensor, TensorData};
+use spiral_model::CausalLm;
+use spiral_set_rl::{LossAggregation, PolicyLossConfig, PolicyLossInput, policy_loss};
+
+use crate::schedule::{LrSchedule, OptimConfig};
+
+/// Errors of a training step.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// The batch is malformed (empty, inconsistent lengths).
+    #[error("invalid training batch: {0}")]
+    Batch(String),
+    /// The model refused the tokens.
+    #[error(transparent)]
+    Model(#[from] spiral_model::ModelError),
+    /// The loss configuration or inputs were refused.
+    #[error(transparent)]
+    Loss(#[from] spiral_set_rl::SetRlError),
+}
+
+/// One sequence of a training batch: prompt then completion; only completion tokens are
+/// trained.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainSequence {
+    /// Prompt and completion token ids.
+    pub tokens: Vec<u32>,
+    /// Number of prompt tokens (at least 1).
+    pub prompt_len: usize,
+    /// The sequence's advantage (ignored by supervised steps).
+    pub advantage: f64,
+    /// Log-probs of the completion tokens under the policy that sampled them; `None` means the
+    /// current policy (ratio 1, on-policy).
+    pub old_logprobs: Option<Vec<f32>>,
+    /// Weight of the sequence in the loss (search and aggregation traces may differ).
+    pub weight: f64,
+}
+
+/// What one optimiser step did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct StepStats {
+    /// Loss of the whole batch.
+    pub loss: f64,
+    /// Global gradient norm before clipping.
+    pub grad_norm: f64,
+    /// Learning rate applied.
+    pub lr: f64,
+    /// Completion tokens trained.
+    pub tokens: usize,
+    /// Fraction of tokens whose ratio was clipped (policy steps).
+    pub clip_fraction: f64,
+    /// Approximate KL(old || new) (policy steps).
+    pub approx_kl: f64,
+    /// Mean token entropy of the current policy.
+    pub entropy: f64,
+}
+
+/// A model with its AdamW state and schedule.
+pub struct Learner<B: AutodiffBackend> {
+    model: Option<CausalLm<B>>,
+    optim: OptimizerAdaptor<AdamW, CausalLm<B>, B>,
+    config: OptimConfig,
+    micro_batch: usize,
+    step: usize,
+}
+
+impl<B: AutodiffBackend> Learner<B> {
+    /// A learner starting at step 0.
+    pub fn new(model: CausalLm<B>, config: OptimConfig) -> Self {
+        let optim = AdamWConfig::new()
+            .with_beta_1(config.beta1)
+            .with_beta_2(config.beta2)
+            .with_epsilon(config.eps)
+            .with_weight_decay(config.weight_decay)
+            .init();
+        Self { model: Some(model), optim, config, micro_batch: usize::MAX, step: 0 }
+    }
+
+    /// Splits every batch into micro-batches of at most `size` sequences (memory bound); the
+    /// step is the same as with the whole batch at once.
+    pub fn with_micro_batch(mut self, size: usize) -> Self {
+        self.micro_batch = size.max(1);
+        self
+    }
+
+    /// The current model.
+    pub fn model(&self) -> &CausalLm<B> {
+        self.model.as_ref().expect("the model is only taken during a step")
+    }
+
+    /// The model without autodiff, for sampling and evaluation.
+    pub fn inference_model(&self) -> CausalLm<B::InnerBackend> {
+        self.model().valid()
+    }
+
+    /// Optimiser steps taken.
+    pub fn steps(&self) -> usize {
+        self.step
+    }
+
+    /// Supervised step: mean negative log-likelihood over all completion tokens of the batch.
+    pub fn sft_step(&mut self, batch: &[TrainSequence]) -> Result<StepStats, TrainError> {
+        let total_tokens = check_batch(batch)?;
+        self.run_step(batch, total_tokens, |model, part| {
+            let (logp, mask, _) = completion_logprobs(model, part, false)?;
+            let loss = logp.mul(mask).sum().neg().div_scalar(total_tokens as f64);
+            Ok((loss, None))
+        })
+    }
+
+    /// Policy-gradient step with the clipped surrogate of `spiral-set-rl`.
+    pub fn policy_step(&mut self, batch: &[TrainSequence], loss: &PolicyLossConfig) -> Result<StepStats, TrainError> {
+        let total_tokens = check_batch(batch)?;
+        // Micro-batches share the denominator of the whole batch so they add up to its loss.
+        let denominator = match loss.aggregation {
+            LossAggregation::TokenMean => total_tokens as f64,
+            _ => batch.iter().filter(|s| s.tokens.len() > s.prompt_len).count() as f64,
+        };
+        self.run_step(batch, total_tokens, |model, part| {
+            let device = model.device();
+            let (logp, mask, entropy) = completion_logprobs(model, part, true)?;
+            let [b, t] = logp.dims();
+            let mut old = vec![0.0f32; b * t];
+            let logp_host: Option<Vec<f32>> = if part.iter().any(|s| s.old_logprobs.is_none()) {
+                Some(logp.clone().detach().into_data().convert::<f32>().into_vec().expect("f32"))
+            } else {
+                None
+            };
+            for (i, s) in part.iter().enumerate() {
+                for j in 0..s.tokens.len() - s.prompt_len {
+                    let at = i * t + s.prompt_len - 1 + j;
+                    old[at] = match &s.old_logprobs {
+                        Some(lp) => lp[j],
+                        None => logp_host.as_ref().expect("computed when needed")[at],
+                    };
+                }
+            }
+            let adv: Vec<f32> = part.iter().map(|s| s.advantage as f32).collect();
+            let weights: Vec<f32> = part.iter().map(|s| s.weight as f32).collect();
+            let mut input = PolicyLossInput::new(
+                logp,
+                Tensor::from_data(TensorData::new(old, [b, t]), &device),
+                Tensor::from_data(TensorData::new(adv, [b]), &device),
+                mask,
+            );
+            input.weights = Some(Tensor::from_data(TensorData::new(weights, [b]), &device));
+            input.entropy = entropy;
+            input.denominator = Some(denominator);
+            let out = policy_loss(loss, input)?;
+            Ok((out.loss.reshape([1]), Some(out.stats)))
+        })
+    }
+
+    /// Runs the micro-batches, accumulates gradients, clips and applies them.
+    fn run_step(
+        &mut self,
+        batch: &[TrainSequence],
+        total_tokens: usize,
+        mut loss_of: impl FnMut(&CausalLm<B>, &[TrainSequence]) -> Result<(Tensor<B, 1>, Option<spiral_set_rl::PolicyLossStats>), TrainError>,
+    ) -> Result<StepStats, TrainError> {
+        let model = self.model.take().expect("model present between steps");
+        let mut accumulator = GradientsAccumulator::<CausalLm<B>>::new();
+        let mut stats = StepStats { tokens: total_tokens, ..Default::default() };
+        let mut weighted = 0.0;
+        for part in batch.chunks(self.micro_batch.min(batch.len())) {
+            let (loss, loss_stats) = match loss_of(&model, part) {
+                Ok(v) => v,
+                Err(e) => {
+                    self.model = Some(model);
+                    return Err(e);
+                }
+            };
+            stats.loss += loss.clone().into_scalar().elem::<f64>();
+            if let Some(s) = loss_stats {
+                let share = s.num_tokens;
+                stats.clip_fraction += s.clip_fraction * share;
+                stats.approx_kl += s.approx_kl * share;
+                stats.entropy += s.entropy.unwrap_or(0.0) * share;
+                weighted += share;
+            }
+            accumulator.accumulate(&model, GradientsParams::from_grads(loss.backward(), &model));
+        }
+        if weighted > 0.0 {
+            stats.clip_fraction /= weighted;
+            stats.approx_kl /= weighted;
+            stats.entropy /= weighted;
+        }
+        let mut grads = accumulator.grads();
+        stats.grad_norm = clip_global_norm(&model, &mut grads, self.config.max_grad_norm);
+        stats.lr = self.config.lr_at(self.step);
+        self.model = Some(self.optim.step(stats.lr, model, grads));
+        self.step += 1;
+        Ok(stats)
+    }
+}
+
+/// Refuses empty batches and sequences without completion tokens; returns the token count.
+fn check_batch(batch: &[TrainSequence]) -> Result<usize, TrainError> {
+    if batch.is_empty() {
+        return Err(TrainError::Batch("the batch is empty".into()));
+    }
+    let mut total = 0;
+    for (i, s) in batch.iter().enumerate() {
+        if s.prompt_len == 0 || s.prompt_len > s.tokens.len() {
+            return Err(TrainError::Batch(format!("sequence {i}: prompt_len {} outside 1..={}", s.prompt_len, s.tokens.len())));
+        }
+        let completion = s.tokens.len() - s.prompt_len;
+        if let Some(old) = &s.old_logprobs {
+            if old.len() != completion {
+                return Err(TrainError::Batch(format!("sequence {i}: {} old log-probs for {completion} completion tokens", old.len())));
+            }
+        }
+        total += completion;
+    }
+    Ok(total)
+}
+
+/// Log-probs `[b, t-1]` of every completion token, the 0/1 completion mask, and (optionally)
+/// the per-token entropy.
+fn completion_logprobs<B: AutodiffBackend>(
+    model: &CausalLm<B>,
+    part: &[TrainSequence],
+    with_entropy: bool,
+) -> Result<(Tensor<B, 2>, Tensor<B, 2>, Option<Tensor<B, 2>>), TrainError> {
+    let seqs: Vec<Vec<u32>> = part.iter().map(|s| s.tokens.clone()).collect();
+    let starts: Vec<usize> = part.iter().map(|s| s.prompt_len).collect();
+    let scores = model.token_logprobs(&seqs, &starts, with_entropy)?;
+    let [b, t] = scores.logprobs.dims();
+    let mut mask = vec![0.0f32; b * t];
+    for (i, s) in part.iter().enumerate() {
+        for pos in s.prompt_len.max(1)..s.tokens.len() {
+            mask[i * t + pos - 1] = 1.0;
+        }
+    }
+    let mask = Tensor::from_data(TensorData::new(mask, [b, t]), &model.device());
+    Ok((scores.logprobs, mask, scores.entropy.map(|e| e.detach())))
+}
+
+/// Scales all gradients so their global L2 norm is at most `max_norm`; returns the norm before.
+fn clip_global_norm<B: AutodiffBackend>(model: &CausalLm<B>, grads: &mut GradientsParams, max_norm: Option<f64>) -> f64 {
+    struct SquaredNorm<'a> {
+        grads: &'a GradientsParams,
+        total: f64,
+        ids: Vec<(ParamId, usize)>,
+    }
+    impl<B: AutodiffBackend> ModuleVisitor<B> for SquaredNorm<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            if let Some(g) = self.grads.get::<B::InnerBackend, D>(param.id) {
+                let sq = g.square().sum().into_scalar().elem::<f64>();
+                self.total += sq as f64;
+                self.ids.push((param.id, D));
+            }
+        }
+    }
+    struct Scale<'a> {
+        grads: &'a mut GradientsParams,
+        factor: f64,
+    }
+    impl<B: AutodiffBackend> ModuleVisitor<B> for Scale<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            if let Some(g) = self.grads.remove::<B::InnerBackend, D>(param.id) {
+                self.grads.register::<B::InnerBackend, D>(param.id, g.mul_scalar(self.factor));
+            }
+        }
+    }
+    let mut norm = SquaredNorm { grads, total: 0.0, ids: Vec::new() };
+    Module::<B>::visit(model, &mut norm);
+    let total = norm.total.sqrt();
+    if let Some(max) = max_norm {
+        if total > max && total.is_finite() {
+            let mut scale = Scale { grads, factor: max / (total + 1e-6) };
+            Module::<B>::visit(model, &mut scale);
+        }
+    }
+    total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::{Autodiff, Flex};
+    use spiral_model::ModelConfig;
+
+    type B = Autodiff<Flex>;
+
+    #[test]
+    fn clipping_rescales_to_the_global_norm() {
+        let model = CausalLm::<B>::random(ModelConfig::small(16, 16, 1, 2), 1, 0.1, &Default::default()).unwrap();
+        let seqs = [TrainSequence { tokens: vec![1, 2, 3, 4], prompt_len: 1, advantage: 0.0, old_logprobs: None, weight: 1.0 }];
+        let (logp, mask, _) = completion_logprobs(&model, &seqs, false).unwrap();
+        let loss = logp.mul(mask).sum().neg();
+        let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+        let before = clip_global_norm(&model, &mut grads, Some(0.01));
+        assert!(before > 0.01, "the test needs a gradient larger than the bound: {before}");
+        let after = clip_global_norm(&model, &mut grads, None);
+        assert!((after - 0.01).abs() < 1e-5, "norm after clipping {after}");
+        // A bound above the norm leaves the gradients alone.
+        let again = clip_global_norm(&model, &mut grads, Some(1.0));
+        assert!((again - after).abs() < 1e-9);
+        assert!((clip_global_norm(&model, &mut grads, None) - after).abs() < 1e-9);
+    }
+}
