@@ -12,7 +12,7 @@ use crate::{run_command, workspace_root};
 #[derive(clap::Args)]
 pub struct BenchArgs {
     /// Workload name from BENCHMARKS.md.
-    #[arg(default_value = "rollout-cpu", value_parser = ["rollout-cpu"])]
+    #[arg(default_value = "rollout-cpu", value_parser = ["rollout-cpu", "train-cpu"])]
     workload: String,
     /// Also run `python ../shared/peers/torch_bench.py WORKLOAD --json` and print the ratio.
     #[arg(long)]
