@@ -1,7 +1,8 @@
-//! The SPIRAL training orchestrator. Today: the learner that every phase trains through
-//! ([`Learner`]: supervised and clipped policy-gradient steps with AdamW, warm-up + cosine
-//! learning rate, global gradient-norm clipping and micro-batch accumulation). The run loop,
-//! configs, checkpoints and reports of issue 7 build on it.
+//! The SPIRAL training orchestrator: a TOML [`RunConfig`], the task data ([`TaskData`]), the
+//! [`Learner`] every phase trains through (supervised and clipped policy-gradient steps with
+//! AdamW, warm-up + cosine learning rate, global gradient-norm clipping, micro-batches), data
+//! collection per algorithm ([`collect`]), evaluation ([`evaluate`]: pass@1, pass@k, maj@n,
+//! agg@1) and the run loop ([`run`]) behind the `spiral-train` binary.
 //!
 //! ```no_run
 //! use burn::backend::{Autodiff, Flex};
@@ -16,8 +17,18 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod collect;
+mod config;
+mod evaluate;
 mod learner;
+mod run;
 mod schedule;
+mod task;
 
+pub use collect::{collect, Collected};
+pub use config::{Algorithm, RunConfig, DEFAULT_CONFIG};
+pub use evaluate::{evaluate, EvalMetrics};
 pub use learner::{Learner, StepStats, TrainError, TrainSequence};
+pub use run::{default_out_dir, run, summary};
 pub use schedule::{LrSchedule, OptimConfig};
+pub use task::{TaskData, EOS};

@@ -1,0 +1,263 @@
+//! The run configuration: a TOML file (`configs/default.toml` is compiled in), `--set
+//! section.key=value` overrides, unknown keys rejected by name, and values validated before any
+//! work starts (set sizes, divisibility, lengths within the model's context).
+
+use serde::{Deserialize, Serialize};
+use spiral_rewards::CountdownConfig;
+use spiral_set_rl::PolicyLossConfig;
+
+use crate::schedule::OptimConfig;
+
+/// The configuration of the embedded default run.
+pub const DEFAULT_CONFIG: &str = include_str!("../../../configs/default.toml");
+
+/// A whole run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// Naming and seeding.
+    pub run: RunSection,
+    /// The synthetic task.
+    pub task: TaskSection,
+    /// The model trained from scratch.
+    pub model: ModelSection,
+    /// Supervised warm start.
+    pub warm_start: WarmStartSection,
+    /// The RL algorithm and its group sizes.
+    pub algorithm: AlgorithmSection,
+    /// Sampling.
+    pub rollout: RolloutSection,
+    /// The RL phase.
+    pub train: TrainSection,
+    /// Evaluation.
+    pub eval: EvalSection,
+}
+
+/// `[run]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunSection {
+    /// Prefix of the run folder name.
+    pub name: String,
+    /// Seed of everything random in the run.
+    pub seed: u64,
+}
+
+/// `[task]`: Countdown problems.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskSection {
+    /// Problems to train on.
+    pub train_problems: usize,
+    /// Held-out problems for evaluation.
+    pub test_problems: usize,
+    /// The generator.
+    pub countdown: CountdownConfig,
+}
+
+/// `[model]`: a Qwen3-style model trained from scratch with a character-level tokenizer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSection {
+    /// Residual width.
+    pub hidden_size: usize,
+    /// Decoder blocks.
+    pub num_layers: usize,
+    /// Attention heads.
+    pub num_heads: usize,
+    /// Standard deviation of the initial weights.
+    pub init_std: f64,
+}
+
+/// `[warm_start]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WarmStartSection {
+    /// Supervised steps.
+    pub steps: usize,
+    /// Sequences per step.
+    pub batch_size: usize,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Fraction of examples that are aggregation prompts with a correct answer.
+    pub aggregation_fraction: f64,
+}
+
+/// Which RL algorithm trains the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Algorithm {
+    /// SPIRAL: set RL on search traces, policy gradient on aggregation traces.
+    Spiral,
+    /// GRPO: group-normalised advantages on single traces.
+    Grpo,
+    /// Dr.GRPO: mean-centred advantages on single traces.
+    DrGrpo,
+}
+
+/// `[algorithm]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlgorithmSection {
+    /// `spiral`, `grpo` or `dr_grpo`.
+    pub name: Algorithm,
+    /// Search traces per problem (GRPO's group size).
+    pub n1: usize,
+    /// Traces per aggregation set.
+    pub n: usize,
+    /// Sets per problem.
+    pub k: usize,
+    /// Aggregation traces per set.
+    pub n2: usize,
+    /// Divide SPIRAL's advantages by their standard deviation.
+    pub normalize_std: bool,
+    /// Loss weight of search traces.
+    pub search_weight: f64,
+    /// Loss weight of aggregation traces.
+    pub aggregation_weight: f64,
+}
+
+/// `[rollout]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RolloutSection {
+    /// Sampling temperature.
+    pub temperature: f64,
+    /// Nucleus mass.
+    pub top_p: f64,
+    /// Longest trace, search or aggregation.
+    pub max_new_tokens: usize,
+}
+
+/// `[train]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainSection {
+    /// RL steps.
+    pub steps: usize,
+    /// Problems per RL step.
+    pub problems_per_step: usize,
+    /// Sequences per micro-batch.
+    pub micro_batch: usize,
+    /// Optimiser and schedule (`total_steps` is set from `steps`).
+    pub optim: OptimConfig,
+    /// Policy loss.
+    pub loss: PolicyLossConfig,
+}
+
+/// `[eval]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvalSection {
+    /// Evaluate every this many RL steps (and before and after training).
+    pub every: usize,
+    /// Held-out problems evaluated.
+    pub problems: usize,
+    /// Search traces per problem; one aggregation reads all of them (`agg@1`).
+    pub n: usize,
+}
+
+impl RunConfig {
+    /// Parses `text` (named `origin` in errors), applies `overrides` (`a.b.c=value`, the value
+    /// read as TOML and else as a string), and validates the result.
+    pub fn from_toml(text: &str, origin: &str, overrides: &[String]) -> anyhow::Result<Self> {
+        let mut value: toml::Table = toml::from_str(text).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
+        for item in overrides {
+            apply_override(&mut value, item)?;
+        }
+        let config: RunConfig = RunConfig::deserialize(value).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The embedded default run with `overrides`.
+    pub fn default_with(overrides: &[String]) -> anyhow::Result<Self> {
+        Self::from_toml(DEFAULT_CONFIG, "configs/default.toml (embedded)", overrides)
+    }
+
+    /// The resolved configuration as TOML.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("the config serialises")
+    }
+
+    /// Checks relations between values; errors name the key.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let a = &self.algorithm;
+        anyhow::ensure!(a.n1 >= 1, "algorithm.n1 must be at least 1");
+        if a.name == Algorithm::Spiral {
+            anyhow::ensure!(a.n >= 1 && a.n <= a.n1, "algorithm.n = {} must lie in 1..=n1 ({})", a.n, a.n1);
+            let available = spiral_aggregation::binomial(a.n1, a.n).unwrap_or(u128::MAX);
+            anyhow::ensure!(
+                a.k >= 1 && a.k as u128 <= available,
+                "algorithm.k = {} must lie in 1..=C(n1, n) = {available} (distinct sets)",
+                a.k
+            );
+            anyhow::ensure!(a.n2 >= 1, "algorithm.n2 must be at least 1");
+        } else {
+            anyhow::ensure!(a.n1 >= 2, "algorithm.n1 (the group size) must be at least 2 for {:?}", a.name);
+        }
+        anyhow::ensure!(self.eval.n >= 1, "eval.n must be at least 1");
+        anyhow::ensure!(self.eval.problems <= self.task.test_problems, "eval.problems ({}) exceeds task.test_problems ({})", self.eval.problems, self.task.test_problems);
+        anyhow::ensure!(self.train.problems_per_step >= 1, "train.problems_per_step must be at least 1");
+        anyhow::ensure!(self.eval.every >= 1, "eval.every must be at least 1");
+        anyhow::ensure!(self.model.hidden_size % self.model.num_heads == 0, "model.hidden_size must be divisible by model.num_heads");
+        anyhow::ensure!((0.0..=1.0).contains(&self.warm_start.aggregation_fraction), "warm_start.aggregation_fraction must lie in [0, 1]");
+        self.task.countdown.validate()?;
+        self.train.loss.validate()?;
+        Ok(())
+    }
+}
+
+/// Sets `path = value` in a TOML table; the path must name an existing key so a typo fails here.
+fn apply_override(table: &mut toml::Table, item: &str) -> anyhow::Result<()> {
+    let (path, raw) = item.split_once('=').ok_or_else(|| anyhow::anyhow!("--set {item:?}: expected section.key=value"))?;
+    let keys: Vec<&str> = path.trim().split('.').collect();
+    let value: toml::Value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.trim().to_string()));
+    let (last, parents) = keys.split_last().expect("split yields at least one key");
+    let mut current = table;
+    for key in parents {
+        current = current
+            .get_mut(*key)
+            .and_then(toml::Value::as_table_mut)
+            .ok_or_else(|| anyhow::anyhow!("--set {path}: there is no section `{key}`"))?;
+    }
+    // Keys the file leaves at their default may still be set: serde rejects unknown ones.
+    current.insert((*last).to_string(), value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_default_is_valid() {
+        let c = RunConfig::default_with(&[]).unwrap();
+        assert_eq!(c.algorithm.name, Algorithm::Spiral);
+        let again = RunConfig::from_toml(&c.to_toml(), "resolved", &[]).unwrap();
+        assert_eq!(c, again, "the resolved config reloads to itself");
+    }
+
+    #[test]
+    fn overrides_apply_and_are_typed() {
+        let c = RunConfig::default_with(&["algorithm.n1=6".into(), "algorithm.name=grpo".into(), "train.optim.lr=1e-4".into()]).unwrap();
+        assert_eq!((c.algorithm.n1, c.algorithm.name, c.train.optim.lr), (6, Algorithm::Grpo, 1e-4));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_named() {
+        let err = RunConfig::default_with(&["algorithm.n3=4".into()]).unwrap_err().to_string();
+        assert!(err.contains("n3"), "{err}");
+        let err = RunConfig::default_with(&["nosuch.key=1".into()]).unwrap_err().to_string();
+        assert!(err.contains("nosuch"), "{err}");
+        let err = RunConfig::default_with(&["algorithm.k=71".into()]).unwrap_err().to_string();
+        assert!(err.contains("algorithm.k") && err.contains("70"), "{err}");
+        let err = RunConfig::default_with(&["algorithm.n=9".into()]).unwrap_err().to_string();
+        assert!(err.contains("algorithm.n "), "{err}");
+        let err = RunConfig::from_toml("[run]\nname = 3", "bad.toml", &[]).unwrap_err().to_string();
+        assert!(err.contains("bad.toml"), "{err}");
+    }
+}
