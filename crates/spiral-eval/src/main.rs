@@ -25,6 +25,8 @@ enum Command {
     Score(commands::score::ScoreArgs),
     /// Compute advantages (GRPO, Dr.GRPO, RLOO, pass@k, SPIRAL) for groups in a JSONL file.
     Advantages(commands::advantages::AdvantagesArgs),
+    /// Unbiased pass@k and maj@k, averaged over problems, from a samples JSONL file.
+    Passk(commands::passk::PasskArgs),
 }
 
 fn main() -> ExitCode {
@@ -34,6 +36,7 @@ fn main() -> ExitCode {
         Command::Generate(args) => commands::generate::run(args),
         Command::Score(args) => commands::score::run(args),
         Command::Advantages(args) => commands::advantages::run(args),
+        Command::Passk(args) => commands::passk::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

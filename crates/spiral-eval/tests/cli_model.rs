@@ -81,6 +81,28 @@ fn sampling_is_seeded_and_chat_renders() {
 }
 
 #[test]
+fn n_samples_come_from_one_prompt() {
+    let model = fixture("qwen2");
+    let out = spiral_eval(&[
+        "generate", "--model", model.to_str().unwrap(), "--prompt", "The quick", "--n", "3",
+        "--max-new-tokens", "6", "--temperature", "1.0", "--seed", "9", "--json",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 3);
+    for (i, line) in lines.iter().enumerate() {
+        assert_eq!(line["sample"], i);
+        let len = line["token_ids"].as_array().unwrap().len();
+        // A random model may sample an EOS early; otherwise the sample runs to the limit.
+        let want = if len == 6 { "length" } else { "eos" };
+        assert!(len <= 6);
+        assert_eq!(line["finish_reason"], want, "{line}");
+    }
+    assert_ne!(lines[0]["token_ids"], lines[1]["token_ids"]);
+}
+
+#[test]
 fn bad_paths_and_checkpoints_exit_2_with_one_line() {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("config.json"), "{ broken").unwrap();

@@ -1,9 +1,11 @@
-//! `spiral-eval generate`: continue a prompt with the KV-cached decoder, greedily or by seeded
-//! temperature / top-p sampling; stops at any of the model's EOS tokens.
+//! `spiral-eval generate`: continue a prompt `n` times with the batched rollout engine
+//! (`spiral-rollout`), greedily or by seeded temperature / top-k / top-p / min-p sampling;
+//! samples stop at any of the model's EOS tokens or at a `--stop` string.
 
 use std::path::PathBuf;
 
-use spiral_model::{generate, Checkpoint, GenerateOptions, Sampling};
+use spiral_model::Checkpoint;
+use spiral_rollout::{RolloutEngine, RolloutRequest, SamplingParams, StopConditions};
 
 use crate::device::{parse_device, Cpu};
 
@@ -12,7 +14,8 @@ use crate::device::{parse_device, Cpu};
 #[command(after_help = "\
 Exactly one of --greedy or --temperature is required. With --chat the prompt is sent as one
 user message through the model's chat template (with the generation prompt appended).
-With --json the output is {\"token_ids\": [...new tokens], \"text\": \"...\"}.")]
+With --json each sample prints one line:
+  {\"sample\": i, \"token_ids\": [...new tokens], \"text\": \"...\", \"finish_reason\": \"eos\"|\"stop_string\"|\"length\"}")]
 pub struct GenerateArgs {
     /// Hugging Face model folder (config.json, *.safetensors, tokenizer.json).
     #[arg(long)]
@@ -32,9 +35,21 @@ pub struct GenerateArgs {
     /// Nucleus sampling mass, in (0, 1].
     #[arg(long, default_value_t = 1.0, requires = "temperature")]
     pub top_p: f64,
+    /// Keep only the k most likely tokens (0: off).
+    #[arg(long, default_value_t = 0, requires = "temperature")]
+    pub top_k: usize,
+    /// Drop tokens less likely than min-p times the most likely one (0: off).
+    #[arg(long, default_value_t = 0.0, requires = "temperature")]
+    pub min_p: f64,
     /// Seed of the sampler: the same seed and inputs give the same tokens.
     #[arg(long, default_value_t = 0, requires = "temperature")]
     pub seed: u64,
+    /// Number of samples, generated together from one prefill of the prompt.
+    #[arg(long, default_value_t = 1)]
+    pub n: usize,
+    /// Stop a sample when its text contains this string (repeatable).
+    #[arg(long)]
+    pub stop: Vec<String>,
     /// Render the prompt as a user message with the model's chat template.
     #[arg(long)]
     pub chat: bool,
@@ -57,20 +72,39 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     };
     let prompt_ids = ckpt.tokenizer.encode(&prompt, false)?;
     let sampling = match args.temperature {
-        Some(temperature) => Sampling::Sample { temperature, top_p: args.top_p, seed: args.seed },
-        None => Sampling::Greedy,
+        Some(temperature) => SamplingParams { temperature, top_p: args.top_p, top_k: args.top_k, min_p: args.min_p, seed: args.seed },
+        None => SamplingParams::greedy(),
     };
-    let options = GenerateOptions {
-        max_new_tokens: args.max_new_tokens,
+    let request = RolloutRequest {
+        prompts: vec![prompt_ids],
+        n: args.n,
         sampling,
-        stop_token_ids: ckpt.tokenizer.eos_token_ids().to_vec(),
+        stop: StopConditions {
+            eos_token_ids: ckpt.tokenizer.eos_token_ids().to_vec(),
+            stop_strings: args.stop.clone(),
+            max_new_tokens: args.max_new_tokens,
+        },
+        max_total_tokens: None,
     };
-    let token_ids = generate(&ckpt.model, &prompt_ids, &options)?;
-    let text = ckpt.tokenizer.decode(&token_ids, true)?;
-    if args.json {
-        println!("{}", serde_json::json!({ "token_ids": token_ids, "text": text }));
-    } else {
-        println!("{text}");
+    let out = RolloutEngine::default().generate(&ckpt.model, Some(&ckpt.tokenizer), &request)?;
+    for sample in &out.samples {
+        let text = ckpt.tokenizer.decode(&sample.tokens, true)?;
+        if args.json {
+            let finish = serde_json::to_value(&sample.finish)?;
+            println!(
+                "{}",
+                serde_json::json!({
+                    "sample": sample.sample_index,
+                    "token_ids": sample.tokens,
+                    "text": text,
+                    "finish_reason": finish["reason"],
+                })
+            );
+        } else if args.n > 1 {
+            println!("--- sample {} ({:?})\n{text}", sample.sample_index, sample.finish);
+        } else {
+            println!("{text}");
+        }
     }
     Ok(())
 }

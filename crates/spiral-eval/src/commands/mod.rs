@@ -3,4 +3,5 @@
 pub mod advantages;
 pub mod generate;
 pub mod logprobs;
+pub mod passk;
 pub mod score;
