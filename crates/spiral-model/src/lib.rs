@@ -38,7 +38,7 @@ pub use chat::ChatTemplate;
 pub use checkpoint::{hf_tensors, load_model, save_pretrained, Checkpoint};
 pub use config::{Family, HfConfig, Llama3RopeScaling, ModelConfig, RopeConfig};
 pub use error::{ModelError, Result};
-pub use generate::{argmax, generate, GenerateOptions, Sampling};
+pub use generate::generate_greedy;
 pub use layers::{Attention, DecoderLayer, Linear, Mlp, RmsNorm};
 pub use model::{position_grid, CausalLm, TokenScores, LOGIT_CHUNK_ELEMENTS};
 pub use rope::{inverse_frequencies, RopeTables};

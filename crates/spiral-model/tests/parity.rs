@@ -5,7 +5,7 @@
 mod common;
 
 use common::{expected, fixture, to_vec, B, FAMILIES};
-use spiral_model::{generate, Checkpoint, GenerateOptions, Sampling};
+use spiral_model::{generate_greedy, Checkpoint};
 
 const LOGPROB_TOLERANCE: f64 = 1e-4;
 
@@ -44,8 +44,7 @@ fn greedy_continuation_matches_transformers() {
         let ckpt = Checkpoint::<B>::load(fixture(name), &device).unwrap();
         let exp = expected(name).greedy;
         assert_eq!(ckpt.tokenizer.encode(&exp.prompt, false).unwrap(), exp.prompt_ids);
-        let options = GenerateOptions { max_new_tokens: exp.new_ids.len(), sampling: Sampling::Greedy, stop_token_ids: vec![] };
-        let new = generate(&ckpt.model, &exp.prompt_ids, &options).unwrap();
+        let new = generate_greedy(&ckpt.model, &exp.prompt_ids, exp.new_ids.len(), &[]).unwrap();
         assert_eq!(new, exp.new_ids, "{name}: greedy tokens differ");
     }
 }
