@@ -139,6 +139,13 @@ pub struct TrainSection {
     pub problems_per_step: usize,
     /// Sequences per micro-batch.
     pub micro_batch: usize,
+    /// Optimisation passes over each rollout batch; every pass takes its ratio against the
+    /// rollout's log-probs (PPO epochs).
+    #[serde(default = "one")]
+    pub epochs: usize,
+    /// Consecutive skipped (NaN or infinite) updates after which the run stops.
+    #[serde(default = "three")]
+    pub max_skipped_updates: usize,
     /// Optimiser and schedule (`total_steps` is set from `steps`).
     pub optim: OptimConfig,
     /// Policy loss.
@@ -155,6 +162,14 @@ pub struct EvalSection {
     pub problems: usize,
     /// Search traces per problem; one aggregation reads all of them (`agg@1`).
     pub n: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+fn three() -> usize {
+    3
 }
 
 impl RunConfig {
@@ -200,6 +215,7 @@ impl RunConfig {
         anyhow::ensure!(self.eval.problems <= self.task.test_problems, "eval.problems ({}) exceeds task.test_problems ({})", self.eval.problems, self.task.test_problems);
         anyhow::ensure!(self.train.problems_per_step >= 1, "train.problems_per_step must be at least 1");
         anyhow::ensure!(self.eval.every >= 1, "eval.every must be at least 1");
+        anyhow::ensure!(self.train.epochs >= 1, "train.epochs must be at least 1");
         anyhow::ensure!(self.model.hidden_size % self.model.num_heads == 0, "model.hidden_size must be divisible by model.num_heads");
         anyhow::ensure!((0.0..=1.0).contains(&self.warm_start.aggregation_fraction), "warm_start.aggregation_fraction must lie in [0, 1]");
         self.task.countdown.validate()?;

@@ -62,6 +62,8 @@ pub struct StepStats {
     pub approx_kl: f64,
     /// Mean token entropy of the current policy.
     pub entropy: f64,
+    /// The loss or gradient was NaN or infinite, so the update was skipped.
+    pub skipped: bool,
 }
 
 /// A model with its AdamW state and schedule.
@@ -197,6 +199,13 @@ impl<B: AutodiffBackend> Learner<B> {
         let mut grads = accumulator.grads();
         stats.grad_norm = clip_global_norm(&model, &mut grads, self.config.max_grad_norm);
         stats.lr = self.config.lr_at(self.step);
+        if !(stats.loss.is_finite() && stats.grad_norm.is_finite()) {
+            // A non-finite update would poison the weights and the optimiser state: skip it and
+            // let the caller decide whether to stop.
+            stats.skipped = true;
+            self.model = Some(model);
+            return Ok(stats);
+        }
         self.model = Some(self.optim.step(stats.lr, model, grads));
         self.step += 1;
         Ok(stats)

@@ -86,22 +86,31 @@ pub fn run(config: &RunConfig, out: &Path) -> anyhow::Result<EvalMetrics> {
 
     // RL.
     let tr = &config.train;
-    let optim = OptimConfig { total_steps: tr.steps, ..tr.optim };
+    let optim = OptimConfig { total_steps: tr.steps * tr.epochs, ..tr.optim };
     let mut learner = Learner::new(learner.model().clone(), optim).with_micro_batch(tr.micro_batch);
     let mut order: Vec<usize> = (0..data.train.len()).collect();
     order.shuffle(&mut rng);
     let mut cursor = 0;
     let mut evals = vec![(0, warm_eval.clone())];
     let progress = bar(tr.steps, "RL");
+    let mut skipped_in_a_row = 0;
     for step in 1..=tr.steps {
         let problems: Vec<_> = (0..tr.problems_per_step).map(|i| &data.train[order[(cursor + i) % order.len()]]).collect();
         cursor += tr.problems_per_step;
         let policy = learner.inference_model();
         let collected = collect(&policy, &data, &problems, config, seed.wrapping_add(step as u64), &mut rng)?;
         let started = Instant::now();
-        let stats = if collected.batch.is_empty() { None } else { Some(learner.policy_step(&collected.batch, &tr.loss)?) };
+        let mut s = crate::learner::StepStats::default();
+        if !collected.batch.is_empty() {
+            for _ in 0..tr.epochs {
+                s = learner.policy_step(&collected.batch, &tr.loss)?;
+                if s.skipped {
+                    break;
+                }
+            }
+        }
         let learn_seconds = started.elapsed().as_secs_f64();
-        let s = stats.unwrap_or_default();
+        skipped_in_a_row = if s.skipped { skipped_in_a_row + 1 } else { 0 };
         progress.set_prefix(format!("search {:.2} agg {:.2}", collected.search_reward, collected.aggregation_reward.unwrap_or(f64::NAN)));
         progress.inc(1);
         metrics.log(serde_json::json!({
@@ -110,11 +119,16 @@ pub fn run(config: &RunConfig, out: &Path) -> anyhow::Result<EvalMetrics> {
             "mean_abs_advantage": collected.mean_abs_advantage, "zero_signal_fraction": collected.zero_signal_fraction,
             "trained_sequences": collected.batch.len(),
             "loss": s.loss, "clip_fraction": s.clip_fraction, "approx_kl": s.approx_kl, "entropy": s.entropy,
-            "lr": s.lr, "grad_norm": s.grad_norm, "generated_tokens": collected.generated_tokens, "trained_tokens": s.tokens,
+            "lr": s.lr, "grad_norm": s.grad_norm, "skipped_update": s.skipped, "generated_tokens": collected.generated_tokens, "trained_tokens": s.tokens,
             "rollout_seconds": collected.rollout_seconds, "reward_seconds": collected.reward_seconds, "learn_seconds": learn_seconds,
             "rollout_tokens_per_s": collected.generated_tokens as f64 / collected.rollout_seconds.max(1e-9),
             "learn_tokens_per_s": s.tokens as f64 / learn_seconds.max(1e-9),
         }))?;
+        anyhow::ensure!(
+            skipped_in_a_row < tr.max_skipped_updates,
+            "{skipped_in_a_row} updates in a row had a NaN or infinite loss or gradient (step {step}); stopping. The last good checkpoint is in {}",
+            out.join("checkpoints").display()
+        );
         if step % config.eval.every == 0 || step == tr.steps {
             let model = learner.inference_model();
             let e = evaluate(&model, &data, config, seed ^ 0xE)?;
