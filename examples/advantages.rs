@@ -23,7 +23,7 @@ fn main() -> anyhow::Result<()> {
     ] {
         println!("{est:?}: {:.3?}", est.advantages(&rewards)?);
     }
-    println!("{:?}", GroupStats::of(&[rewards.to_vec(), vec![1.0; 8]]));
+    println!("{:?}", GroupStats::of(&[rewards.to_vec(), vec![1.0; 8]])?);
 
     // SPIRAL, the paper's setting: N1 = 8 search traces, K = 4 sets of n = 4, N2 = 4
     // aggregation traces per set. Only the aggregation traces are scored.

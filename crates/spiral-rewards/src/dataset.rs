@@ -5,7 +5,17 @@
 //! ignored, a UTF-8 byte-order mark tolerated) and its `train_test_split(test_size, seed)`.
 //! Errors name the file, the 1-based line and the field. Reference answers in GSM8K's format
 //! (`...reasoning #### 42`) are cut to the text after the last `####`.
+//!
+//! A math reference given as a JSON number is read as written: serde_json turns numbers beyond
+//! `u64`/`i64` and all fractions into `f64`, which would make `123456789012345678901234567890`
+//! the reference `1.2345678901234568e29` and accept `...891` within the decimal tolerance. Such
+//! numbers are re-read as their source text (serde_json's additive `raw_value` feature). Its
+//! `arbitrary_precision` feature would also keep the digits, but it is global to the workspace
+//! and changes how every crate deserialises numbers: inside internally tagged or untagged enums
+//! and `#[serde(flatten)]` structs (spiral-set-rl's request lines, spiral-model's `config.json`)
+//! numbers arrive as maps and fail to parse, so it is not enabled.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -14,6 +24,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::arith::ArithProblem;
@@ -79,9 +90,9 @@ pub fn read_jsonl(
 ) -> Result<Vec<Problem>, RewardError> {
     let mut problems = Vec::new();
     for record in JsonlRecords::new(reader, source) {
-        let (line, object) = record?;
-        let problem = problem_from_record(task, &object, fields, true)
-            .map_err(|m| RewardError::line(source, line, m))?;
+        let record = record?;
+        let problem = problem_from_record(task, &record, fields, true)
+            .map_err(|m| RewardError::line(source, record.line, m))?;
         problems.push(problem);
     }
     Ok(problems)
@@ -123,11 +134,11 @@ pub fn split<T>(items: Vec<T>, test_fraction: f64, seed: u64) -> Result<Split<T>
         ));
     }
     let n = items.len();
-    let n_test = ((n as f64) * test_fraction).round() as usize;
+    let n_test = (((n as f64) * test_fraction).round() as usize).min(n);
     let mut order: Vec<usize> = (0..n).collect();
     order.shuffle(&mut StdRng::seed_from_u64(seed));
     let mut is_test = vec![false; n];
-    for &i in &order[..n_test.min(n)] {
+    for &i in &order[..n_test] {
         is_test[i] = true;
     }
     let (mut train, mut test) = (Vec::with_capacity(n - n_test), Vec::with_capacity(n_test));
@@ -135,6 +146,24 @@ pub fn split<T>(items: Vec<T>, test_fraction: f64, seed: u64) -> Result<Split<T>
         if test_item { test.push(item) } else { train.push(item) }
     }
     Ok(Split { train, test })
+}
+
+/// One JSON object of a JSONL input.
+pub(crate) struct Record {
+    /// The 1-based line number.
+    pub(crate) line: usize,
+    /// The parsed object.
+    pub(crate) object: Map<String, Value>,
+    /// The line's text, for reading a number as written.
+    text: String,
+}
+
+impl Record {
+    /// The source text of field `name`'s value (`1.50`, `123456789012345678901234567890`).
+    fn raw_text(&self, name: &str) -> Option<String> {
+        let raw: HashMap<String, &RawValue> = serde_json::from_str(&self.text).ok()?;
+        raw.get(name).map(|v| v.get().to_owned())
+    }
 }
 
 /// The JSON objects of a JSONL reader with their 1-based line numbers; blank lines are skipped.
@@ -152,7 +181,7 @@ impl<'s, R: BufRead> JsonlRecords<'s, R> {
 
 impl<R: BufRead> Iterator for JsonlRecords<'_, R> {
     /// `Err` for a line that cannot be read or is not a JSON object.
-    type Item = Result<(usize, Map<String, Value>), RewardError>;
+    type Item = Result<Record, RewardError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
@@ -168,12 +197,15 @@ impl<R: BufRead> Iterator for JsonlRecords<'_, R> {
                     )));
                 }
             };
-            let text = if self.line == 1 { text.trim_start_matches('\u{feff}') } else { &text };
+            let text = match text.strip_prefix('\u{feff}') {
+                Some(rest) if self.line == 1 => rest.to_owned(),
+                _ => text,
+            };
             if text.trim().is_empty() {
                 continue;
             }
-            let parsed = match serde_json::from_str::<Value>(text) {
-                Ok(Value::Object(map)) => Ok((self.line, map)),
+            let parsed = match serde_json::from_str::<Value>(&text) {
+                Ok(Value::Object(object)) => Ok(Record { line: self.line, object, text }),
                 Ok(other) => Err(format!("expected a JSON object, got {}", kind(&other))),
                 Err(e) => Err(format!("invalid JSON: {e}")),
             };
@@ -198,11 +230,11 @@ fn kind(v: &Value) -> &'static str {
 /// expression is allowed (empty).
 pub(crate) fn problem_from_record(
     task: Task,
-    record: &Map<String, Value>,
+    record: &Record,
     fields: &FieldNames,
     need_problem: bool,
 ) -> Result<Problem, String> {
-    let get = |name: &str| record.get(name).ok_or_else(|| format!("missing field `{name}`"));
+    let get = |name: &str| record.object.get(name).ok_or_else(|| format!("missing field `{name}`"));
     let text = |name: &str| -> Result<String, String> {
         match get(name) {
             Ok(Value::String(s)) => Ok(s.clone()),
@@ -214,7 +246,7 @@ pub(crate) fn problem_from_record(
     Ok(match task {
         Task::Math => {
             let question = text(&fields.problem)?;
-            let answer = answer_text(&fields.answer, get(&fields.answer)?)?;
+            let answer = answer_text(record, &fields.answer, get(&fields.answer)?)?;
             Problem::Math(MathProblem { question, answer })
         }
         Task::Countdown => {
@@ -232,14 +264,19 @@ pub(crate) fn problem_from_record(
     })
 }
 
-/// A reference answer: a string (GSM8K's `... #### 42` cut to `42`) or a number.
-fn answer_text(name: &str, v: &Value) -> Result<String, String> {
+/// A reference answer: a string (GSM8K's `... #### 42` cut to `42`) or a number, as written.
+fn answer_text(record: &Record, name: &str, v: &Value) -> Result<String, String> {
     match v {
         Value::String(s) => Ok(match s.rfind("####") {
             Some(i) => s[i + 4..].trim().to_owned(),
             None => s.clone(),
         }),
-        Value::Number(n) => Ok(n.to_string()),
+        // An `i64` or `u64` prints exactly.
+        Value::Number(n) if !n.is_f64() => Ok(n.to_string()),
+        // Anything else went through `f64` (module docs): take the text as written.
+        Value::Number(_) => record.raw_text(name).ok_or_else(|| {
+            format!("field `{name}`: cannot read the number as written; give it as a string")
+        }),
         other => Err(format!("field `{name}` must be a string or a number, got {}", kind(other))),
     }
 }
@@ -337,6 +374,42 @@ mod tests {
         );
         let e = load_jsonl("/nonexistent/x.jsonl", Task::Math, &FieldNames::for_task(Task::Math));
         assert!(e.unwrap_err().to_string().starts_with("cannot read /nonexistent/x.jsonl"));
+    }
+
+    /// Numbers beyond `u64` became `f64` and printed as `1.2345678901234568e29`, which matched
+    /// `...891` within the decimal tolerance.
+    #[test]
+    fn numeric_references_keep_every_digit() {
+        let text = [
+            "{\"problem\": \"q\", \"answer\": 123456789012345678901234567890}",
+            "{\"problem\": \"q\", \"answer\": 1.50}",
+            "{\"problem\": \"q\", \"answer\": 0.1000000000000000000001}",
+            "{\"problem\": \"q\", \"answer\": -123456789012345678901234567890}",
+            "{\"problem\": \"q\", \"answer\": 18446744073709551615}",
+            "{\"problem\": \"q\", \"answer\": -7}",
+            "{\"problem\": \"q\", \"answer\": 1, \"answer\": 2.50}",
+        ];
+        let math = read(Task::Math, &text.join("\n")).unwrap();
+        let refs: Vec<String> = math.iter().map(|p| p.reference().to_owned()).collect();
+        assert_eq!(
+            refs,
+            [
+                "123456789012345678901234567890",
+                "1.50",
+                "0.1000000000000000000001",
+                "-123456789012345678901234567890",
+                "18446744073709551615",
+                "-7",
+                "2.50",
+            ]
+        );
+        let reward = crate::MathReward::default();
+        let wrong = "\\boxed{123456789012345678901234567891}";
+        assert!(!reward.score_answer(&refs[0], wrong).is_correct());
+        assert!(reward.score_answer(&refs[0], &wrong.replace("891", "890")).is_correct());
+        // serde_json refuses numbers beyond `f64` outright (before the text could be read).
+        let err = read(Task::Math, "{\"problem\": \"q\", \"answer\": 1e400}").unwrap_err();
+        assert!(err.to_string().starts_with("data.jsonl:1: invalid JSON"), "{err}");
     }
 
     #[test]

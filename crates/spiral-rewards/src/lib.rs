@@ -26,23 +26,32 @@
 //! | Question | Qwen2.5-Math | Math-Verify | Here |
 //! |---|---|---|---|
 //! | Integers and fractions | float `isclose(rel_tol=1e-4)` (so `100000 = 100001`) | exact (sympy) | **exact**, big integers and rationals |
-//! | Decimal vs fraction (`0.3333` vs `1/3`) | rel. 1e-4 | rounded to `float_rounding` digits | **rel. 1e-4** when a side has a decimal point |
+//! | Decimal vs fraction (`0.3333` vs `1/3`) | rel. 1e-4 | rounded to `float_rounding` digits | **rel. 1e-4** when a side has a decimal point, computed exactly on the rationals (no absolute tolerance: `1e-20` ≠ `0`; `10^{400}` ≠ `0.5`) |
 //! | Irrational constants (`\sqrt 8` vs `2\sqrt 2`) | sympy `simplify`, then rel. 1e-4 | sympy | numeric, **rel. 1e-9** (1e-4 with a decimal) |
 //! | Percent (`50\%` vs `0.5`) | also accepts x100 and /100 | `\%` dropped in LaTeX | **`%` dropped**: `50\%` = `50` ≠ `0.5` |
 //! | Bracket kind (`(1,2)` vs `[1,2]`) | ignored | kept for intervals | **kept for two items** (intervals); ignored for longer tuples |
 //! | Bare lists (`1, 2` vs `2, 1`) | text (ordered) | sets | **unordered** |
+//! | Bare list vs tuple (`3, 4` vs `(3, 4)`; `x=5, y=6` vs `(5,6)`) | equal (brackets stripped) | set ≠ tuple (strict mode) | **equal item by item, in order**, whatever the brackets (`3, 4` ≠ `(4, 3)`) |
+//! | Plain braces (`{1,2}` vs `\{2,1\}` vs `1,2`) | braces stripped (ordered) | sets | **a set** when the braces wrap the whole answer and hold a top-level comma; otherwise LaTeX grouping (`{5}` = `5`) |
 //! | `x = 5` vs `5` | rhs if the lhs has ≤ 2 characters | rhs if the lhs is a symbol | **rhs if the lhs is a variable** (`a+3z = 0` is not `0`) |
 //! | Equation vs equation | `l1-r1 = ±(l2-r2)` | also up to a constant factor | **up to a non-zero constant factor** |
 //! | `x > 3` vs `(3, \infty)` | no | only with `allow_set_relation_comp` | **yes** (one variable) |
 //! | `1 \pm 2` | sympy fails | supported | **the set `{3, -1}`** |
 //! | Mixed numbers | `2\frac12` = `2 * 1/2` | `4 4/9` = 40/9 | **`2\frac12` and `2 1/2` = 5/2** (proper fractions only) |
 //! | `\log x` | natural | natural | natural |
-//! | Multiple choice | gold `A`-`E`, last letter of the prediction | letter extraction | gold `A`-`Z` (upper case) vs `B`, `(B)`, `(B) text`, `\text{(B)}` |
+//! | Multiple choice | gold `A`-`E`, last letter of the prediction | letter extraction | one side a bare upper-case letter `A`-`Z` (or `(B)`), the other `B`, `(B)`, `(B) text`, `\text{(B)}`, **either way round** (`math_equal` is symmetric) |
 //! | Unit words | `\text{}` stripped | units stripped | `\text{}` unwrapped, multi-letter unit words dropped (`5m` may be a product) |
 //!
 //! Symbolic equivalence (`x^2+2x+1` vs `(x+1)^2`) is decided by evaluating both sides at six fixed
 //! pseudo-random complex points rather than by `simplify`: equal polynomials and elementary
 //! identities agree at every point, distinct ones almost surely differ somewhere.
+//!
+//! Numbers are never compared through an infinite or vanished float. Exact values are compared as
+//! rationals; a numeric value that overflows `f64` (`10^{5000}`) or underflows it (`10^{-16000}`,
+//! `e^{-1000}`) is undefined and equal to nothing, so `10^{-16000}` is not `0` (it is not, exactly).
+//! A bare list is equal to a set or another bare list as sets, and to a tuple as a tuple, so the
+//! relation is not transitive (`1, 2` = `2, 1` = `(2, 1)` ≠ `(1, 2)` = `1, 2`); neither is any
+//! tolerance. It is symmetric: `math_equal(a, b) == math_equal(b, a)`.
 //!
 //! # Robustness and speed
 //!

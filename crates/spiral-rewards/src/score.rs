@@ -118,8 +118,9 @@ pub fn score_jsonl(
 ) -> Result<ScoreSummary, RewardError> {
     let mut summary = ScoreSummary::default();
     for record in JsonlRecords::new(input, source) {
-        let scored = record.and_then(|(line, object)| {
-            let response = match object.get(&options.response_field) {
+        let scored = record.and_then(|record| {
+            let line = record.line;
+            let response = match record.object.get(&options.response_field) {
                 Some(serde_json::Value::String(s)) => s.as_str(),
                 Some(_) => {
                     let m = format!("field `{}` must be a string", options.response_field);
@@ -130,7 +131,7 @@ pub fn score_jsonl(
                     return Err(RewardError::line(source, line, m));
                 }
             };
-            let problem = problem_from_record(options.task, &object, &options.fields, false)
+            let problem = problem_from_record(options.task, &record, &options.fields, false)
                 .map_err(|m| RewardError::line(source, line, m))?;
             Ok((line, options.reward.score(&problem, response)))
         });
@@ -224,6 +225,15 @@ mod tests {
         assert_eq!((s.count, s.skipped, lines.len()), (1, 3, 1));
         assert!(s.skipped_errors[1].starts_with("in.jsonl:3: invalid JSON"));
         assert!(s.skipped_errors[2].contains("`response` must be a string"));
+    }
+
+    #[test]
+    fn big_numeric_references_are_exact() {
+        let input = "{\"answer\": 123456789012345678901234567890, \"response\": \"\\\\boxed{123456789012345678901234567891}\"}\n\
+                     {\"answer\": 123456789012345678901234567890, \"response\": \"\\\\boxed{123456789012345678901234567890}\"}";
+        let (s, lines) = run(&ScoreOptions::new(Task::Math), input).unwrap();
+        assert_eq!((s.count, s.correct), (2, 1), "{lines:?}");
+        assert!(lines[0].starts_with("{\"reward\":0.0"), "{}", lines[0]);
     }
 
     #[test]

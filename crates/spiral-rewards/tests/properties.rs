@@ -188,6 +188,70 @@ fn adversarial_inputs_are_bounded() {
     }
 }
 
+/// A random exact value far outside `f64`'s range, huge or tiny, in one of several spellings.
+fn extreme_value(rng: &mut StdRng) -> String {
+    let sign = if rng.random_bool(0.3) { "-" } else { "" };
+    let mantissa = format!("{}.{}", rng.random_range(1..10), rng.random_range(0..1000));
+    let value = match rng.random_range(0..7) {
+        0 => format!("10^{{{}}}", rng.random_range(309..4000)),
+        1 => format!("2^{{{}}}", rng.random_range(1025..13000)),
+        2 => format!("{mantissa}e{}", rng.random_range(309..=400)),
+        3 => format!("{mantissa}\\times 10^{{{}}}", rng.random_range(309..4000)),
+        4 => format!("10^{{-{}}}", rng.random_range(309..20000)),
+        5 => format!("{mantissa}e-{}", rng.random_range(324..=400)),
+        _ => format!("\\frac{{1}}{{2^{{{}}}}}", rng.random_range(1075..13000)),
+    };
+    format!("{sign}{value}")
+}
+
+/// An ordinary number: a decimal, an integer or a fraction of modest size (zero included).
+fn ordinary_value(rng: &mut StdRng) -> String {
+    let sign = if rng.random_bool(0.3) { "-" } else { "" };
+    let value = match rng.random_range(0..5) {
+        0 => format!("{}.{}", rng.random_range(0..100_000), rng.random_range(0..1_000_000)),
+        1 => rng.random_range(0..1_000_000_000u64).to_string(),
+        2 => format!("0.{:06}", rng.random_range(0..1_000_000)),
+        3 => format!("\\frac{{{}}}{{{}}}", rng.random_range(0..1000), rng.random_range(1..1000)),
+        _ => "0".to_owned(),
+    };
+    format!("{sign}{value}")
+}
+
+/// Exact values beyond `f64` used to become ±∞ (or 0), and `|∞ - y| <= 1e-4 * ∞` let a decimal
+/// match any huge value: `10^{400}` was `0.5`.
+#[test]
+fn extreme_exact_values_never_match_ordinary_numbers() {
+    let mut rng = StdRng::seed_from_u64(5);
+    for _ in 0..3000 {
+        let extreme = extreme_value(&mut rng);
+        let ordinary = ordinary_value(&mut rng);
+        assert!(!math_equal(&extreme, &ordinary), "{extreme} vs {ordinary}");
+        assert!(!math_equal(&ordinary, &extreme), "{ordinary} vs {extreme}");
+        let reward = MathReward::default();
+        assert!(!reward.score_answer(&ordinary, &format!("\\boxed{{{extreme}}}")).is_correct());
+        assert!(!reward.score_answer(&extreme, &format!("\\boxed{{{ordinary}}}")).is_correct());
+        assert!(math_equal(&extreme, &extreme), "{extreme}");
+    }
+}
+
+#[test]
+fn grading_is_symmetric_on_random_answers() {
+    let mut rng = StdRng::seed_from_u64(6);
+    for _ in 0..6000 {
+        let a = soup(&mut rng, 12);
+        let b = soup(&mut rng, 12);
+        assert_eq!(math_equal(&a, &b), math_equal(&b, &a), "{a:?} vs {b:?}");
+    }
+    // And on pairs that are often equal: an expression against a rewriting of it.
+    for _ in 0..400 {
+        let a = expression(&mut rng, 3);
+        let b = format!("{}+0", expression(&mut rng, 2));
+        for (x, y) in [(&a, &b), (&a, &format!("{a}+0")), (&a, &format!("x={a}"))] {
+            assert_eq!(math_equal(x, y), math_equal(y, x), "{x:?} vs {y:?}");
+        }
+    }
+}
+
 /// A random expression in `x` and small integers, as LaTeX.
 fn expression(rng: &mut StdRng, depth: usize) -> String {
     if depth == 0 || rng.random_bool(0.3) {

@@ -15,6 +15,30 @@ pub enum SetRlError {
         /// The value found.
         value: f64,
     },
+    /// A result that does not fit in `f64` although every input did (rewards near `f64::MAX`).
+    #[error(
+        "{what}[{index}] is {value}: the result overflows f64 although every reward is finite; \
+         rescale the rewards"
+    )]
+    Overflow {
+        /// Which result (`advantages`, `set_advantages`, `aggregation_advantages[2]`, ...).
+        what: String,
+        /// Position inside it.
+        index: usize,
+        /// The non-finite value it came to.
+        value: f64,
+    },
+    /// More search traces than [`MAX_SEARCH_TRACES`](crate::MAX_SEARCH_TRACES).
+    #[error(
+        "num_search = {num_search} is above the limit of {max} search traces per problem (the \
+         sets index at most a few thousand in practice)"
+    )]
+    TooManySearchTraces {
+        /// The requested N1.
+        num_search: usize,
+        /// The limit.
+        max: usize,
+    },
     /// pass@k needs verifiable 0/1 rewards.
     #[error("rewards[{index}] is {value}, but pass@k needs binary rewards (0 or 1)")]
     NonBinaryReward {
@@ -129,6 +153,16 @@ pub(crate) fn check_finite(what: &str, values: &[f64]) -> Result<(), SetRlError>
         None => Ok(()),
         Some(index) => {
             Err(SetRlError::NonFinite { what: what.to_string(), index, value: values[index] })
+        }
+    }
+}
+
+/// Checks that every computed value is finite (the inputs were): `what` names the result.
+pub(crate) fn check_overflow(what: &str, values: &[f64]) -> Result<(), SetRlError> {
+    match values.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(index) => {
+            Err(SetRlError::Overflow { what: what.to_string(), index, value: values[index] })
         }
     }
 }

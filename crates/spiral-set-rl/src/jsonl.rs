@@ -20,7 +20,9 @@
 //! ```
 //!
 //! (each shown on two lines here; one line each in the files), with an optional
-//! `"normalize_std"`. Unknown fields are refused so a misspelt option is not silently ignored.
+//! `"normalize_std"`. `num_search` is at most [`MAX_SEARCH_TRACES`](crate::MAX_SEARCH_TRACES)
+//! (checked before anything is allocated). Unknown fields are refused so a misspelt option is
+//! not silently ignored.
 
 use std::io::{BufRead, Write};
 
@@ -72,7 +74,7 @@ pub enum AdvantageRequest {
     Spiral {
         /// Echoed back.
         id: Value,
-        /// N1, the number of search traces.
+        /// N1, the number of search traces (at most [`MAX_SEARCH_TRACES`](crate::MAX_SEARCH_TRACES)).
         num_search: usize,
         /// `[K][n]` search-trace indices of each set.
         sets: Vec<Vec<usize>>,
@@ -110,13 +112,19 @@ pub enum AdvantageResponse {
 
 impl AdvantageRequest {
     /// Parses one line; serde's message without its "at line 1 column N" (the caller knows the
-    /// line), with the column kept.
+    /// line), with the column kept when serde knows it. Errors found after the object was read
+    /// (an unknown estimator, a missing field: the tag makes serde buffer the object) have no
+    /// position, and get none rather than a meaningless "column 0".
     pub fn parse(line: &str) -> Result<Self, SetRlError> {
         serde_json::from_str(line).map_err(|e| {
             let message = e.to_string();
             let suffix = format!(" at line {} column {}", e.line(), e.column());
             let message = message.strip_suffix(&suffix).unwrap_or(&message);
-            SetRlError::Parse(format!("{message} (column {})", e.column()))
+            SetRlError::Parse(if e.line() == 0 {
+                message.to_string()
+            } else {
+                format!("{message} (column {})", e.column())
+            })
         })
     }
 
@@ -228,6 +236,23 @@ mod tests {
             (r#"{"id": 1, "estimator": "pass_at_k", "rewards": [1, 0], "k": 3}"#, "k = 3"),
             (r#"{"id": 1, "estimator": "grpo", "rewards": [1], "k": 3}"#, "unknown field `k`"),
             (r#"{"id": 1, "estimator": "grpo", "rewards": [1]"#, "EOF"),
+            (r#"{"id": 1, "estimator": "grpo", "rewards": [1e400]}"#, "(column"),
+            (
+                r#"{"id": 1, "estimator": "spiral", "num_search": 1000000000000, "sets": [[0]], "aggregation_rewards": [[1]]}"#,
+                "num_search = 1000000000000 is above the limit of 1000000",
+            ),
+            (
+                r#"{"id": 1, "estimator": "spiral", "num_search": 18446744073709551615, "sets": [[0]], "aggregation_rewards": [[1]]}"#,
+                "num_search = 18446744073709551615 is above the limit",
+            ),
+            (
+                r#"{"id": 1, "estimator": "dr_grpo", "rewards": [1.7e308, -1.7e308, -1.7e308]}"#,
+                "overflows f64",
+            ),
+            (
+                r#"{"id": 1, "estimator": "spiral", "num_search": 3, "sets": [[0], [1], [2]], "aggregation_rewards": [[1.7e308], [-1.7e308], [-1.7e308]]}"#,
+                "set_advantages[0] is inf",
+            ),
             (
                 r#"{"id": 1, "estimator": "spiral", "num_search": 2, "sets": [[0, 2]], "aggregation_rewards": [[1]]}"#,
                 "set 0 contains trace 2, but there are only 2 search traces",
@@ -257,6 +282,7 @@ mod tests {
             let msg = err.to_string();
             assert!(msg.starts_with("line 2: ") && msg.contains(want), "{msg}");
             assert!(!msg.contains("at line 1"), "{msg}");
+            assert!(!msg.contains("column 0"), "{msg}");
             assert!(out.is_empty(), "nothing is written when a line is bad");
         }
     }

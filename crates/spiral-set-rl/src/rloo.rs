@@ -5,7 +5,7 @@
 //! reward of the *other* N - 1 responses to the same prompt, which keeps the estimator unbiased
 //! (the baseline does not depend on the response it scores).
 
-use crate::error::{SetRlError, check_finite};
+use crate::error::{SetRlError, check_finite, check_overflow};
 use crate::stats::mean;
 
 /// RLOO advantages of one group: `A_i = r_i - (1 / (N - 1)) * sum_{j != i} r_j`.
@@ -13,7 +13,7 @@ use crate::stats::mean;
 /// Computed in closed form as `A_i = N / (N - 1) * (r_i - mean(r))`. Shapes: `rewards` `[N]` ->
 /// `[N]`. With `N = 1` there is no other response to form a baseline; the advantage is defined
 /// as 0 (no signal), like the group-relative estimators. Follows Ahmadian et al. (2024).
-/// Errors on a non-finite reward.
+/// Errors on a non-finite reward, and on rewards so far apart that an advantage overflows `f64`.
 pub fn rloo_advantages(rewards: &[f64]) -> Result<Vec<f64>, SetRlError> {
     check_finite("rewards", rewards)?;
     let n = rewards.len();
@@ -22,7 +22,9 @@ pub fn rloo_advantages(rewards: &[f64]) -> Result<Vec<f64>, SetRlError> {
     }
     let m = mean(rewards);
     let scale = n as f64 / (n - 1) as f64;
-    Ok(rewards.iter().map(|r| scale * (r - m)).collect())
+    let advantages: Vec<f64> = rewards.iter().map(|r| scale * (r - m)).collect();
+    check_overflow("advantages", &advantages)?;
+    Ok(advantages)
 }
 
 #[cfg(test)]
@@ -56,6 +58,15 @@ mod tests {
                 assert!((a - b).abs() < 1e-14, "{r:?}");
             }
         }
+    }
+
+    #[test]
+    fn huge_rewards_are_finite_or_an_error() {
+        let a = rloo_advantages(&[1e308, 1e308, 0.0]).unwrap();
+        assert!(a.iter().all(|x| x.is_finite()), "{a:?}");
+        assert!((a[2] / 1e308 + 1.0).abs() < 1e-12, "{a:?}");
+        let err = rloo_advantages(&[f64::MAX, -f64::MAX]).unwrap_err();
+        assert!(matches!(err, SetRlError::Overflow { .. }), "{err}");
     }
 
     #[test]

@@ -27,9 +27,13 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{SetRlError, check_finite};
+use crate::error::{SetRlError, check_finite, check_overflow};
 use crate::grpo::GRPO_EPS;
 use crate::stats::{mean, sample_std};
+
+/// The most search traces (N1) of one problem: [`spiral_advantages`] allocates `[N1]` arrays, so a
+/// request naming `num_search = 10^12` is refused before any allocation.
+pub const MAX_SEARCH_TRACES: usize = 1_000_000;
 
 /// Options of the SPIRAL estimator.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,9 +68,10 @@ pub struct SpiralAdvantages {
 /// module doc; Ibn Hamid et al., 2026). One set (K = 1) gives all set and search advantages 0;
 /// one aggregation trace per set (N2 = 1) gives aggregation advantages 0.
 ///
-/// Errors on no sets, an empty set, sets of different sizes, an index out of range, a trace
-/// twice in one set, two equal sets, a reward row count other than K, reward rows of different
-/// lengths or empty, and a non-finite reward.
+/// Errors on `num_search` above [`MAX_SEARCH_TRACES`], no sets, an empty set, sets of different
+/// sizes, an index out of range, a trace twice in one set, two equal sets, a reward row count
+/// other than K, reward rows of different lengths or empty, a non-finite reward, and rewards so
+/// far apart that an advantage overflows `f64`.
 pub fn spiral_advantages<S, R>(
     num_search: usize,
     sets: &[S],
@@ -83,21 +88,27 @@ where
     let set_scores: Vec<f64> = rows.iter().map(|r| mean(r)).collect();
     let set_advantages = centred(&set_scores, config.normalize_std);
 
-    let mut sums = vec![0.0; num_search];
     let mut search_counts = vec![0usize; num_search];
-    for (set, &adv) in sets.iter().zip(&set_advantages) {
+    for set in sets {
         for &j in set.as_ref() {
-            sums[j] += adv;
             search_counts[j] += 1;
         }
     }
-    let search_advantages = sums
-        .iter()
-        .zip(&search_counts)
-        .map(|(&s, &c)| if c == 0 { 0.0 } else { s / c as f64 })
-        .collect();
+    // The mean as a sum of `A / count` terms, which cannot overflow when the advantages do not.
+    let mut search_advantages = vec![0.0; num_search];
+    for (set, &adv) in sets.iter().zip(&set_advantages) {
+        for &j in set.as_ref() {
+            search_advantages[j] += adv / search_counts[j] as f64;
+        }
+    }
 
-    let aggregation_advantages = rows.iter().map(|r| centred(r, config.normalize_std)).collect();
+    let aggregation_advantages: Vec<Vec<f64>> =
+        rows.iter().map(|r| centred(r, config.normalize_std)).collect();
+    check_overflow("set_advantages", &set_advantages)?;
+    check_overflow("search_advantages", &search_advantages)?;
+    for (i, row) in aggregation_advantages.iter().enumerate() {
+        check_overflow(&format!("aggregation_advantages[{i}]"), row)?;
+    }
     Ok(SpiralAdvantages {
         set_scores,
         set_advantages,
@@ -120,6 +131,9 @@ where
     S: AsRef<[usize]>,
     R: AsRef<[f64]>,
 {
+    if num_search > MAX_SEARCH_TRACES {
+        return Err(SetRlError::TooManySearchTraces { num_search, max: MAX_SEARCH_TRACES });
+    }
     if sets.is_empty() {
         return Err(SetRlError::NoSets);
     }
@@ -390,6 +404,41 @@ mod tests {
         ));
         let e = err(&[vec![0, 1], vec![2, 3]], &[vec![1.0], vec![f64::NAN]]);
         assert!(e.to_string().contains("aggregation_rewards[1][0]"), "{e}");
+    }
+
+    /// `vec![0.0; num_search]` aborted on `10^12` and panicked ("capacity overflow") on
+    /// `usize::MAX` before any check.
+    #[test]
+    fn absurd_num_search_is_refused_before_allocating() {
+        for n1 in [MAX_SEARCH_TRACES + 1, 1_000_000_000_000, usize::MAX] {
+            let err = spiral_advantages(n1, &[[0usize]], &[[1.0]], &PLAIN).unwrap_err();
+            assert_eq!(
+                err,
+                SetRlError::TooManySearchTraces { num_search: n1, max: MAX_SEARCH_TRACES }
+            );
+        }
+        let a = spiral_advantages(MAX_SEARCH_TRACES, &[[0usize], [1]], &[[1.0], [0.0]], &PLAIN);
+        assert_eq!(a.unwrap().search_advantages.len(), MAX_SEARCH_TRACES);
+    }
+
+    /// `[1e308, 1e308, 0]` summed to ∞ and gave NaN advantages.
+    #[test]
+    fn huge_finite_rewards_give_finite_advantages_or_an_error() {
+        let sets = [[0usize], [1], [2]];
+        let a = spiral_advantages(3, &sets, &[[1e308], [1e308], [0.0]], &PLAIN).unwrap();
+        let scaled: Vec<f64> = a.search_advantages.iter().map(|x| x / 1e308).collect();
+        close(&scaled, &[1.0 / 3.0, 1.0 / 3.0, -2.0 / 3.0], 1e-12);
+        let a = spiral_advantages(1, &[[0usize]], &[[1e308, 1e308, 0.0]], &PLAIN).unwrap();
+        assert!(a.aggregation_advantages[0].iter().all(|x| x.is_finite()), "{a:?}");
+        // A trace in many sets with huge advantages: the mean of the advantages, not ∞ / count.
+        let sets = [[0usize, 1], [0, 2], [3, 4], [3, 5]];
+        let rewards = [[f64::MAX], [f64::MAX], [-f64::MAX], [-f64::MAX]];
+        let a = spiral_advantages(6, &sets, &rewards, &PLAIN).unwrap();
+        assert_eq!(a.search_advantages[0], f64::MAX);
+        assert_eq!(a.search_advantages[3], -f64::MAX);
+        let rewards = [[f64::MAX], [-f64::MAX], [-f64::MAX]];
+        let err = spiral_advantages(3, &[[0usize], [1], [2]], &rewards, &PLAIN);
+        assert!(matches!(err, Err(SetRlError::Overflow { .. })), "{err:?}");
     }
 
     // ---- Monte Carlo: the search-trace estimator points along the true set-RL gradient. ----

@@ -7,15 +7,27 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::{SetRlError, check_finite};
 use crate::spiral::SpiralAdvantages;
 
 /// Arithmetic mean `sum(x) / len(x)`; 0 for an empty slice.
+///
+/// Finite values always have a finite mean: when the sum overflows (`[1e308, 1e308, 0]`), the
+/// mean is taken as `sum(x / len(x))` instead.
 pub fn mean(values: &[f64]) -> f64 {
-    if values.is_empty() { 0.0 } else { values.iter().sum::<f64>() / values.len() as f64 }
+    if values.is_empty() {
+        return 0.0;
+    }
+    let n = values.len() as f64;
+    let sum: f64 = values.iter().sum();
+    if sum.is_finite() { sum / n } else { values.iter().map(|v| v / n).sum() }
 }
 
 /// Sample standard deviation `sqrt(sum((x - mean)^2) / (n - 1))` (Bessel's correction, as
 /// `torch.std` and verl's GRPO use); 0 when `n < 2`.
+///
+/// When the squares overflow although the deviations do not (values near `1e154` and above),
+/// the deviations are scaled by the largest one first, so the std stays finite.
 pub fn sample_std(values: &[f64]) -> f64 {
     let n = values.len();
     if n < 2 {
@@ -23,7 +35,12 @@ pub fn sample_std(values: &[f64]) -> f64 {
     }
     let m = mean(values);
     let ss: f64 = values.iter().map(|v| (v - m) * (v - m)).sum();
-    (ss / (n - 1) as f64).sqrt()
+    if ss.is_finite() {
+        return (ss / (n - 1) as f64).sqrt();
+    }
+    let largest = values.iter().fold(0.0f64, |a, v| a.max((v - m).abs()));
+    let scaled: f64 = values.iter().map(|v| ((v - m) / largest).powi(2)).sum();
+    largest * (scaled / (n - 1) as f64).sqrt()
 }
 
 /// Whether all values are equal (a group with no reward variance; true for 0 or 1 values).
@@ -86,31 +103,35 @@ pub struct GroupStats {
 
 impl GroupStats {
     /// Statistics of `groups` (each a slice of rewards). All fractions are 0 for no groups.
-    pub fn of<G: AsRef<[f64]>>(groups: &[G]) -> Self {
+    ///
+    /// Errors on a NaN or infinite reward, naming its group (`groups[3]`) and position: a NaN
+    /// would otherwise pass for a varying group and turn every mean into NaN.
+    pub fn of<G: AsRef<[f64]>>(groups: &[G]) -> Result<Self, SetRlError> {
         let num_groups = groups.len();
-        let mut num_samples = 0;
-        let mut reward_sum = 0.0;
-        let (mut std_sum, mut zero_var, mut all, mut none) = (0.0, 0usize, 0usize, 0usize);
-        for group in groups {
+        let mut rewards = Vec::new();
+        let mut stds = Vec::with_capacity(num_groups);
+        let (mut zero_var, mut all, mut none) = (0usize, 0usize, 0usize);
+        for (g, group) in groups.iter().enumerate() {
             let r = group.as_ref();
-            num_samples += r.len();
-            reward_sum += r.iter().sum::<f64>();
-            std_sum += sample_std(r);
+            check_finite(&format!("groups[{g}]"), r)?;
+            rewards.extend_from_slice(r);
+            stds.push(sample_std(r));
             zero_var += usize::from(is_constant(r));
             all += usize::from(!r.is_empty() && r.iter().all(|&v| v == 1.0));
             none += usize::from(!r.is_empty() && r.iter().all(|&v| v == 0.0));
         }
+        let num_samples = rewards.len();
         let per_group = |count: f64| if num_groups == 0 { 0.0 } else { count / num_groups as f64 };
-        GroupStats {
+        Ok(GroupStats {
             num_groups,
             num_samples,
-            mean_reward: if num_samples == 0 { 0.0 } else { reward_sum / num_samples as f64 },
-            mean_group_std: per_group(std_sum),
+            mean_reward: mean(&rewards),
+            mean_group_std: mean(&stds),
             zero_variance_fraction: per_group(zero_var as f64),
             all_solved_fraction: per_group(all as f64),
             none_solved_fraction: per_group(none as f64),
             mean_group_size: per_group(num_samples as f64),
-        }
+        })
     }
 }
 
@@ -177,7 +198,7 @@ mod tests {
     #[test]
     fn group_stats_by_hand() {
         let groups = vec![vec![1.0, 1.0], vec![0.0, 0.0], vec![1.0, 0.0], vec![0.5, 0.5]];
-        let s = GroupStats::of(&groups);
+        let s = GroupStats::of(&groups).unwrap();
         assert_eq!(s.num_groups, 4);
         assert_eq!(s.num_samples, 8);
         assert_eq!(s.mean_reward, 4.0 / 8.0);
@@ -207,9 +228,32 @@ mod tests {
         assert_eq!(SpiralStats::of(&[]).search_coverage, 0.0);
     }
 
+    /// A NaN reward made a group count as "varying" and every mean NaN, silently.
+    #[test]
+    fn group_stats_refuse_non_finite_rewards() {
+        let err = GroupStats::of(&[vec![1.0, 0.0], vec![0.0, f64::NAN]]).unwrap_err();
+        assert!(matches!(err, SetRlError::NonFinite { index: 1, .. }), "{err}");
+        assert!(err.to_string().starts_with("groups[1][1] is NaN"), "{err}");
+        assert!(GroupStats::of(&[[f64::INFINITY]]).is_err());
+    }
+
+    #[test]
+    fn huge_finite_values_keep_finite_statistics() {
+        let r = [1e308, 1e308, 0.0];
+        let m = mean(&r);
+        assert!((m / 1e308 - 2.0 / 3.0).abs() < 1e-12, "{m}");
+        // Deviations 1/3, 1/3, -2/3 (times 1e308): ss = 6/9, / 2 -> std sqrt(1/3) * 1e308.
+        let s = sample_std(&r);
+        assert!((s / 1e308 - (1.0f64 / 3.0).sqrt()).abs() < 1e-12, "{s}");
+        let stats = GroupStats::of(&[r.to_vec(), vec![-1e308, -1e308]]).unwrap();
+        assert!(stats.mean_reward.is_finite() && stats.mean_group_std.is_finite(), "{stats:?}");
+        // Small values keep the plain formulas bit for bit.
+        assert_eq!(mean(&[0.1, 0.2, 0.3]), (0.1 + 0.2 + 0.3) / 3.0);
+    }
+
     #[test]
     fn group_stats_of_nothing_is_zero() {
-        let s = GroupStats::of::<Vec<f64>>(&[]);
+        let s = GroupStats::of::<Vec<f64>>(&[]).unwrap();
         assert_eq!((s.num_groups, s.zero_variance_fraction, s.mean_reward), (0, 0.0, 0.0));
     }
 }

@@ -92,7 +92,11 @@ fn apply(a: i64, op: char, b: i64) -> Option<i64> {
         '+' => a.checked_add(b),
         '-' => a.checked_sub(b),
         '*' => a.checked_mul(b),
-        '/' => (b != 0 && a % b == 0).then(|| a.checked_div(b)).flatten(),
+        // `checked_rem` also refuses `i64::MIN / -1`, whose remainder overflows.
+        '/' => match a.checked_rem(b)? {
+            0 => a.checked_div(b),
+            _ => None,
+        },
         _ => None,
     }
 }
@@ -178,6 +182,11 @@ mod tests {
             "x+1",
             "2^3",
             "9223372036854775807+1",
+            "-9223372036854775808/-1",
+            "(-9223372036854775808)/(-1)",
+            "-9223372036854775808*-1",
+            "0-9223372036854775807-2",
+            "-9223372036854775808-1",
             "99999999999999999999",
             "(-)",
             "1---1",
@@ -185,6 +194,10 @@ mod tests {
             assert!(evaluate_steps(bad).is_none(), "{bad}");
         }
         assert!(evaluate_steps(&"(".repeat(10_000)).is_none());
+        // The extremes themselves are fine; only results beyond them are refused.
+        assert_eq!(evaluate_steps("-9223372036854775808--1-1").unwrap().1, i64::MIN);
+        assert_eq!(evaluate_steps("-9223372036854775808/1").unwrap().1, i64::MIN);
+        assert_eq!(evaluate_steps("-9223372036854775807/-1").unwrap().1, i64::MAX);
         let deep = format!("{}1{}", "(".repeat(1000), ")".repeat(1000));
         assert_eq!(evaluate_steps(&deep).map(|r| r.1), Some(1));
     }

@@ -14,6 +14,12 @@ use super::ArithProblem;
 use super::eval::evaluate_steps;
 use crate::error::RewardError;
 
+/// The most problems reserved up front by `generate` (more are still produced when asked).
+const MAX_RESERVED: usize = 1 << 16;
+
+/// Consecutive duplicate draws after which `generate` stops: the ranges hold no more problems.
+const MAX_STALE_DRAWS: usize = 10_000;
+
 /// How arithmetic problems are drawn.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -107,22 +113,27 @@ impl ArithConfig {
     pub fn generate(&self, count: usize, seed: u64) -> Result<Vec<ArithProblem>, RewardError> {
         let mut rng = StdRng::seed_from_u64(seed);
         let mut seen = HashSet::new();
-        let mut out = Vec::with_capacity(count);
+        // `count` is the caller's: reserve a bounded amount and let the vector grow from there, and
+        // stop once new problems have stopped coming, so an absurd count is an error, not an
+        // allocation failure or an endless loop.
+        let mut out = Vec::with_capacity(count.min(MAX_RESERVED));
         let attempts = count.saturating_mul(20).saturating_add(1000);
-        for _ in 0..attempts {
-            if out.len() == count {
-                break;
-            }
+        let (mut draws, mut stale) = (0usize, 0usize);
+        while out.len() < count && draws < attempts && stale < MAX_STALE_DRAWS {
+            draws += 1;
             let p = self.sample(&mut rng)?;
             if seen.insert(p.expression.clone()) {
                 out.push(p);
+                stale = 0;
+            } else {
+                stale += 1;
             }
         }
         if out.len() < count {
             return Err(RewardError::config(
                 "arith config",
                 format!(
-                    "only {} distinct problems found in {attempts} draws, {count} asked; widen the ranges",
+                    "only {} distinct problems found in {draws} draws, {count} asked; widen the ranges",
                     out.len()
                 ),
             ));
@@ -197,6 +208,9 @@ mod tests {
             parentheses: false,
         };
         assert!(tiny.generate(2, 0).unwrap_err().to_string().contains("distinct"));
+        // An absurd count is the same error, not an allocation failure before the first draw.
+        let msg = tiny.clone().generate(usize::MAX, 0).unwrap_err().to_string();
+        assert!(msg.contains("distinct"), "{msg}");
         let huge = ArithConfig {
             min_operands: 16,
             max_operands: 16,

@@ -173,6 +173,14 @@ mod tests {
         assert!(matches!(r.score_value(1, &long).failure, Some(Failure::AnswerTooLong { .. })));
     }
 
+    /// `i64::MIN / -1` panicked in the remainder check (`i64::MIN % -1` overflows).
+    #[test]
+    fn overflowing_division_is_refused_not_a_panic() {
+        assert_eq!(ArithProblem::from_expression("-9223372036854775808/-1"), None);
+        let stored = ArithProblem { expression: "-9223372036854775808/-1".into(), answer: 0 };
+        assert_eq!(stored.solution_trace(), None);
+    }
+
     #[test]
     fn wrong_stored_answers_have_no_trace() {
         let p = ArithProblem { expression: "1+1".into(), answer: 3 };

@@ -16,6 +16,12 @@ use super::CountdownProblem;
 use super::solve::{MAX_SOLVER_NUMBERS, Op, combine};
 use crate::error::RewardError;
 
+/// The most problems reserved up front by `generate` (more are still produced when asked).
+const MAX_RESERVED: usize = 1 << 16;
+
+/// Consecutive duplicate draws after which `generate` stops: the ranges hold no more problems.
+const MAX_STALE_DRAWS: usize = 10_000;
+
 /// Draws of numbers tried for one problem before the configuration is declared impossible.
 const MAX_DRAWS: usize = 1000;
 
@@ -121,22 +127,27 @@ impl CountdownConfig {
     pub fn generate(&self, count: usize, seed: u64) -> Result<Vec<CountdownProblem>, RewardError> {
         let mut rng = StdRng::seed_from_u64(seed);
         let mut seen = HashSet::new();
-        let mut out = Vec::with_capacity(count);
+        // `count` is the caller's: reserve a bounded amount and let the vector grow from there, and
+        // stop once new problems have stopped coming, so an absurd count is an error, not an
+        // allocation failure or an endless loop.
+        let mut out = Vec::with_capacity(count.min(MAX_RESERVED));
         let attempts = count.saturating_mul(20).saturating_add(1000);
-        for _ in 0..attempts {
-            if out.len() == count {
-                break;
-            }
+        let (mut draws, mut stale) = (0usize, 0usize);
+        while out.len() < count && draws < attempts && stale < MAX_STALE_DRAWS {
+            draws += 1;
             let p = self.sample(&mut rng)?;
             if seen.insert(p.dedup_key()) {
                 out.push(p);
+                stale = 0;
+            } else {
+                stale += 1;
             }
         }
         if out.len() < count {
             return Err(RewardError::config(
                 "countdown config",
                 format!(
-                    "only {} distinct problems found in {attempts} draws, {count} asked; widen the ranges",
+                    "only {} distinct problems found in {draws} draws, {count} asked; widen the ranges",
                     out.len()
                 ),
             ));
@@ -281,5 +292,23 @@ mod tests {
             ..d
         };
         assert!(few.generate(50, 0).unwrap_err().to_string().contains("distinct"));
+    }
+
+    /// `Vec::with_capacity(count)` aborted (or panicked with "capacity overflow") before the first
+    /// draw; now the draws stop once no new problem comes.
+    #[test]
+    fn absurd_counts_are_errors_not_aborts() {
+        let few = CountdownConfig {
+            min_numbers: 2,
+            max_numbers: 2,
+            max_number: 2,
+            min_target: 1,
+            max_target: 4,
+            ..CountdownConfig::default()
+        };
+        for count in [usize::MAX, 1 << 60] {
+            let err = few.generate(count, 0).unwrap_err().to_string();
+            assert!(err.contains("distinct") && err.contains(&count.to_string()), "{err}");
+        }
     }
 }

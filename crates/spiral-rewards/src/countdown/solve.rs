@@ -75,12 +75,10 @@ pub(crate) fn combine(a: i64, op: Op, b: i64) -> Option<i64> {
         Op::Add => a.checked_add(b)?,
         Op::Sub => a.checked_sub(b)?,
         Op::Mul => a.checked_mul(b)?,
-        Op::Div => {
-            if b == 0 || a % b != 0 {
-                return None;
-            }
-            a / b
-        }
+        Op::Div => match a.checked_rem(b)? {
+            0 => a.checked_div(b)?,
+            _ => return None,
+        },
     };
     (r > 0 && r <= MAX_VALUE).then_some(r)
 }
@@ -231,6 +229,16 @@ mod tests {
             assert_eq!(combine(step.left, step.op, step.right), Some(step.result));
         }
         s
+    }
+
+    #[test]
+    fn combine_never_overflows() {
+        assert_eq!(combine(i64::MIN, Op::Div, -1), None);
+        assert_eq!(combine(i64::MIN, Op::Mul, -1), None);
+        assert_eq!(combine(i64::MAX, Op::Add, 1), None);
+        assert_eq!(combine(i64::MIN, Op::Sub, 1), None);
+        assert_eq!(combine(7, Op::Div, 0), None);
+        assert_eq!(combine(-8, Op::Div, -2), Some(4));
     }
 
     #[test]

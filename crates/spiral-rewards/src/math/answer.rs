@@ -1,11 +1,15 @@
-//! The structure of an answer above single expressions: tuples and intervals, sets (braced or
-//! bare comma lists), unions of intervals, matrices, equations, one-variable inequalities, `±`,
-//! and plain text when nothing else fits.
+//! The structure of an answer above single expressions: tuples and intervals, sets (`\{1, 2\}`,
+//! or `{1, 2}` with plain braces), bare comma lists, unions of intervals, matrices, equations,
+//! one-variable inequalities, `±`, and plain text when nothing else fits.
 //!
 //! Follows Math-Verify's reading of these forms: `(1, 2]` is an interval and the bracket kind is
-//! part of its value; `\{1, 2\}` and a bare `1, 2` are unordered; `x > 3` is the interval
-//! `(3, \infty)`; `a \pm b` is the set `{a + b, a - b}`. Text answers compare case-insensitively
-//! without spaces.
+//! part of its value; `\{1, 2\}` and `{1, 2}` are unordered sets; `x > 3` is the interval
+//! `(3, \infty)`; `a \pm b` is the set `{a + b, a - b}`. A bare list `1, 2` is kept apart from a
+//! set because it compares both ways: unordered against a set or another bare list, in order
+//! against a bracketed tuple (the comparison is in [`equiv`](super::equiv)). Plain braces make a
+//! set only when they wrap the whole answer and hold a comma at their top level, so LaTeX
+//! grouping (`{x}^{2}`, `{5}`) keeps its meaning. Text answers compare case-insensitively without
+//! spaces.
 
 use super::expr::Expr;
 use super::lexer::{Tok, lex};
@@ -27,8 +31,10 @@ pub(crate) enum Answer {
     Equation(Expr, Expr),
     /// A bracketed sequence: a tuple, or an interval when it has two items.
     Seq { open: char, close: char, items: Vec<Answer> },
-    /// An unordered collection: `\{...\}`, a bare comma list, or the two values of `±`.
+    /// An unordered collection: `\{...\}`, `{a, b}`, or the two values of `±`.
     Set(Vec<Answer>),
+    /// A bare comma list `a, b, ...`: a set against sets and lists, a tuple against tuples.
+    List(Vec<Answer>),
     /// `A \cup B \cup ...`.
     Union(Vec<Answer>),
     /// A matrix, row by row.
@@ -126,12 +132,20 @@ fn parse_tokens(toks: &[Tok], nesting: usize) -> Result<Answer> {
         }
         return items(&split_top(inner, |t| *t == Tok::Sym(','))?, nesting).map(Answer::Set);
     }
+    // `{1, 2}`: plain braces around the whole answer with a comma inside are a set too; without
+    // a comma (`{5}`) they are LaTeX grouping.
+    if *first == Tok::Sym('{') && *last == Tok::Sym('}') && wrapped(toks) {
+        let inner = split_top(&toks[1..toks.len() - 1], |t| *t == Tok::Sym(','))?;
+        if inner.len() > 1 {
+            return items(&inner, nesting).map(Answer::Set);
+        }
+    }
     if let Some(answer) = plus_minus(toks, nesting)? {
         return Ok(answer);
     }
     let commas = split_top(toks, |t| *t == Tok::Sym(','))?;
     if commas.len() > 1 {
-        return items(&commas, nesting).map(Answer::Set);
+        return items(&commas, nesting).map(Answer::List);
     }
     if let (Tok::Sym(open @ ('(' | '[')), Tok::Sym(close @ (')' | ']'))) = (first, last)
         && wrapped(toks)
@@ -264,6 +278,7 @@ mod tests {
             Answer::Equation(..) => "equation",
             Answer::Seq { .. } => "seq",
             Answer::Set(_) => "set",
+            Answer::List(_) => "list",
             Answer::Union(_) => "union",
             Answer::Matrix(_) => "matrix",
             Answer::Text(_) => "text",
@@ -279,7 +294,12 @@ mod tests {
         assert_eq!(kind(&p("\\{1, 2\\}")), "set");
         assert_eq!(p("\\{\\}"), Answer::Set(vec![]));
         assert_eq!(p("\\emptyset"), Answer::Set(vec![]));
-        assert_eq!(kind(&p("1, 2, 3")), "set");
+        assert_eq!(kind(&p("1, 2, 3")), "list");
+        assert_eq!(kind(&p("{1, 2, 3}")), "set");
+        assert_eq!(kind(&p("{(1, 2), 3}")), "set");
+        assert_eq!(kind(&p("{5}")), "expr");
+        assert_eq!(kind(&p("{x}^{2}")), "expr");
+        assert_eq!(kind(&p("{1}, {2}")), "list");
         assert_eq!(kind(&p("(-\\infty, 1) \\cup (2, \\infty)")), "union");
         assert_eq!(kind(&p("x = 5")), "equation");
         assert!(matches!(p("1 \\pm \\sqrt{2}"), Answer::Set(v) if v.len() == 2));

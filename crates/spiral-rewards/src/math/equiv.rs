@@ -1,16 +1,20 @@
 //! Equivalence of two parsed answers.
 //!
 //! Scalars: exact rationals compare exactly; when either side was written with a decimal point
-//! the Qwen2.5-Math tolerance applies (relative 1e-4, so `0.3333` matches `1/3`); irrational
-//! constants compare numerically to 1e-9; expressions with variables compare at several fixed
-//! pseudo-random complex points (relative 1e-6 at each). Structures compare item by item with the
-//! rules of [`answer`](super::answer): bracket kind matters for two-item sequences (intervals),
-//! sets are unordered, an equation `x = 5` matches the bare value `5`, and two equations match
-//! when one side minus the other agree up to a non-zero constant factor.
+//! the Qwen2.5-Math tolerance applies (relative 1e-4, so `0.3333` matches `1/3`), evaluated in
+//! exact rational arithmetic so that no value is rounded to ∞ or 0 first; irrational constants
+//! compare numerically to 1e-9; expressions with variables compare at several fixed pseudo-random
+//! complex points (relative 1e-6 at each). A floating-point comparison is false unless both values
+//! are finite. Structures compare item by item with the rules of [`answer`](super::answer):
+//! bracket kind matters for two-item sequences (intervals), sets are unordered, a bare list is a
+//! set against sets and lists and an ordered tuple against tuples, an equation `x = 5` matches the
+//! bare value `5`, and two equations match when one side minus the other agree up to a non-zero
+//! constant factor.
 
 use std::collections::BTreeSet;
 
-use num_traits::ToPrimitive;
+use num_rational::BigRational;
+use num_traits::Signed;
 
 use super::answer::Answer;
 use super::exact::{Exact, exact_value};
@@ -19,6 +23,9 @@ use super::numeric::{C64, evaluate};
 
 /// Relative tolerance when a decimal literal is involved (Qwen2.5-Math's `isclose(rel_tol=1e-4)`).
 const DECIMAL_TOLERANCE: f64 = 1e-4;
+
+/// `1 / DECIMAL_TOLERANCE`, for the same test in exact rationals.
+const DECIMAL_TOLERANCE_INVERSE: u32 = 10_000;
 
 /// Relative tolerance for constant expressions without decimals (`\sqrt 8` against `2\sqrt 2`).
 const CONSTANT_TOLERANCE: f64 = 1e-9;
@@ -51,7 +58,14 @@ pub(crate) fn answers_equal(a: &Answer, b: &Answer) -> bool {
             let kinds_match = i1.len() != 2 || (o1 == o2 && c1 == c2);
             kinds_match && i1.len() == i2.len() && pairwise(i1, i2)
         }
-        (A::Set(x), A::Set(y)) | (A::Union(x), A::Union(y)) => same_elements(x, y),
+        (A::Set(x) | A::List(x), A::Set(y) | A::List(y)) | (A::Union(x), A::Union(y)) => {
+            same_elements(x, y)
+        }
+        // A bare list names no bracket: it matches a tuple or interval item by item, in order
+        // (`3, 4` is `(3, 4)`, `x = 5, y = 6` is `(5, 6)`), as the Qwen2.5-Math grader does.
+        (A::List(x), A::Seq { items, .. }) | (A::Seq { items, .. }, A::List(x)) => {
+            x.len() == items.len() && pairwise(x, items)
+        }
         (A::Matrix(x), A::Matrix(y)) => {
             x.len() == y.len()
                 && x.iter().zip(y).all(|(r1, r2)| r1.len() == r2.len() && pairwise(r1, r2))
@@ -138,17 +152,9 @@ pub(crate) fn scalars_equal(a: &Expr, b: &Expr) -> bool {
 /// Constant expressions: exactly when both are rational (or infinite), else numerically.
 fn constants_equal(a: &Expr, b: &Expr, decimal: bool) -> bool {
     match (exact_value(a), exact_value(b)) {
+        // Never through `f64`: `10^{400}` would become ∞ and match anything.
         (Some(Exact::Rational(x)), Some(Exact::Rational(y))) => {
-            if x == y {
-                return true;
-            }
-            decimal
-                && match (x.to_f64(), y.to_f64()) {
-                    (Some(x), Some(y)) => {
-                        close(C64::new(x, 0.0), C64::new(y, 0.0), DECIMAL_TOLERANCE)
-                    }
-                    _ => false,
-                }
+            x == y || (decimal && rationals_close(&x, &y))
         }
         (Some(x @ Exact::Infinity { .. }), Some(y))
         | (Some(y), Some(x @ Exact::Infinity { .. })) => x == y,
@@ -162,9 +168,19 @@ fn constants_equal(a: &Expr, b: &Expr, decimal: bool) -> bool {
     }
 }
 
-/// `|x - y| <= tol * max(|x|, |y|)`, with a tiny absolute floor for values that should be zero.
+/// `|x - y| <= 1e-4 * max(|x|, |y|)` in exact arithmetic (Qwen2.5-Math's `isclose(rel_tol=1e-4)`,
+/// whose absolute tolerance is 0): `0.3333` matches `1/3`, and `10^{-20}` does not match `0`.
+fn rationals_close(x: &BigRational, y: &BigRational) -> bool {
+    let scale = BigRational::from_integer(DECIMAL_TOLERANCE_INVERSE.into());
+    (x - y).abs() * scale <= x.abs().max(y.abs())
+}
+
+/// `|x - y| <= tol * max(|x|, |y|)`, with a tiny absolute floor for values that should be zero
+/// (`\sin\pi` is `1.2e-16` in floating point). False unless every quantity is finite: an
+/// overflow (`|x| = ∞`) would otherwise make the bound infinite and anything match.
 fn close(x: C64, y: C64, tolerance: f64) -> bool {
-    (x - y).abs() <= tolerance * x.abs().max(y.abs()) + 1e-12
+    let (difference, magnitude) = ((x - y).abs(), x.abs().max(y.abs()));
+    difference.is_finite() && magnitude.is_finite() && difference <= tolerance * magnitude + 1e-12
 }
 
 /// The value of variable `var` at sample point `point`: a fixed pseudo-random complex number with

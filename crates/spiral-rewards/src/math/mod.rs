@@ -134,13 +134,21 @@ pub fn math_equal(prediction: &str, reference: &str) -> bool {
     if normalize::compact(&pred) == normalize::compact(&gold) {
         return true;
     }
-    if let Some(letter) = normalize::choice_letter(&gold, false)
-        && gold.contains(|c: char| c.is_ascii_uppercase())
-        && normalize::choice_letter(&pred, true) == Some(letter)
-    {
+    if same_choice(&pred, &gold) || same_choice(&gold, &pred) {
         return true;
     }
     equiv::answers_equal(&answer::parse_answer(&pred), &answer::parse_answer(&gold))
+}
+
+/// Whether `letter` is a bare upper-case choice letter (`B`, `(B)`) and `answer` picks the same
+/// choice (`B`, `(b)`, `(B) 12`). Tried both ways round, so that the grading is symmetric.
+fn same_choice(answer: &str, letter: &str) -> bool {
+    match normalize::choice_letter(letter, false) {
+        Some(l) if letter.contains(|c: char| c.is_ascii_uppercase()) => {
+            normalize::choice_letter(answer, true) == Some(l)
+        }
+        _ => false,
+    }
 }
 
 /// Groups equivalent answers (for majority voting): for each answer, the index of the first
@@ -304,7 +312,9 @@ mod tests {
             ("e^{i\\pi}", "-1", true),
             ("a", "A", true),
             ("\\textbf{(C)}", "C", true),
-            ("C", "\\textbf{(C) }12", false),
+            // Symmetric with `\text{(B) } 5` against `B`: the reference picks choice C.
+            ("C", "\\textbf{(C) }12", true),
+            ("D", "\\textbf{(C) }12", false),
             ("k=1", "1", true),
             (
                 "\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}",
@@ -323,6 +333,148 @@ mod tests {
         for (a, b, want) in cases {
             assert_eq!(math_equal(a, b), want, "{a} vs {b}");
         }
+    }
+
+    /// Values beyond `f64`'s range were converted to ∞, and `|∞ - y| <= 1e-4 * ∞` held: any
+    /// decimal matched any huge exact value.
+    #[test]
+    fn huge_and_tiny_exact_values_are_not_close_to_everything() {
+        let different = [
+            ("10^{400}", "0.5"),
+            ("2^{2000}", "0.5"),
+            ("1e309", "5"),
+            ("1.0\\times 10^{400}", "7"),
+            ("1.5", "10^{400}"),
+            ("-10^{400}", "0.5"),
+            ("10^{400}", "10^{400} + 0.5 \\cdot 10^{397}"),
+            ("10^{400}", "\\pi"),
+            ("10^{5000}", "0.5"),
+            ("e^{1000}", "0.5"),
+            // Tiny exact values are not 0: exact rationals have no absolute tolerance.
+            ("10^{-16000}", "0"),
+            ("10^{-16000}", "0.0"),
+            ("2^{-2000}", "0"),
+            ("1e-400", "0"),
+            ("10^{-20}", "0.0"),
+            ("e^{-1000}", "0"),
+            ("10^{-16000}", "10^{-16001}"),
+        ];
+        for (a, b) in different {
+            assert!(!math_equal(a, b), "{a} vs {b}");
+            assert!(!math_equal(b, a), "{b} vs {a}");
+        }
+        let equal = [
+            ("10^{400}", "1e400"),
+            ("1.0\\times 10^{400}", "10^{400}"),
+            ("1.00001 \\cdot 10^{400}", "10^{400}"),
+            ("2^{-2000}", "2^{-2000}"),
+            ("10^{-16000}", "10^{-16000}"),
+            ("0.3333", "\\frac{1}{3}"),
+        ];
+        for (a, b) in equal {
+            assert!(math_equal(a, b), "{a} vs {b}");
+        }
+        assert!(!math_equal("1.0002 \\cdot 10^{400}", "10^{400}"));
+    }
+
+    #[test]
+    fn plain_braces_are_sets_when_they_hold_a_list() {
+        for (a, b) in [
+            ("{1,2}", "{2,1}"),
+            ("{1,2}", "1,2"),
+            ("{1, 2}", "2, 1"),
+            ("\\{1,2\\}", "{1,2}"),
+            ("\\{1,2\\}", "{2, 1}"),
+            ("{5}", "5"),
+            ("{x}^{2}", "x^2"),
+            ("x^{2}", "x^2"),
+            ("{(1, 2), (3, 4)}", "\\{(3, 4), (1, 2)\\}"),
+        ] {
+            assert!(math_equal(a, b), "{a} vs {b}");
+        }
+        for (a, b) in [("{1,2}", "{1,3}"), ("{1,2}", "(1,2)"), ("{1,2}", "{1,2,3}"), ("{5}", "6")] {
+            assert!(!math_equal(a, b), "{a} vs {b}");
+        }
+        let scored = MathReward::default().score_answer("\\{1,2\\}", "so \\boxed{{2,1}}");
+        assert!(scored.is_correct(), "{scored:?}");
+    }
+
+    #[test]
+    fn bare_lists_match_tuples_in_order() {
+        for (a, b) in [
+            ("3, 4", "(3, 4)"),
+            ("(3, 4)", "3, 4"),
+            ("3, 4", "[3, 4]"),
+            ("x=5, y=6", "(5,6)"),
+            ("(5, 6)", "x = 5, y = 6"),
+            ("1, 2, 3", "(1, 2, 3)"),
+            ("\\frac12, 3", "(0.5, 3)"),
+        ] {
+            assert!(math_equal(a, b), "{a} vs {b}");
+        }
+        for (a, b) in [
+            ("3, 4", "(4, 3)"),
+            ("x=6, y=5", "(5,6)"),
+            ("1, 2", "(1, 2, 3)"),
+            ("1, 2, 3", "(1, 2)"),
+            ("(1, 2)", "\\{1, 2\\}"),
+        ] {
+            assert!(!math_equal(a, b), "{a} vs {b}");
+        }
+        // Against sets and other bare lists a bare list stays unordered.
+        assert!(math_equal("2, 1", "\\{1, 2\\}"));
+        assert!(math_equal("2, 1", "1, 2"));
+    }
+
+    /// `\text{(B) } 5` against `B` was true and `B` against `\text{(B) } 5` false.
+    #[test]
+    fn grading_is_symmetric() {
+        let answers = [
+            "\\text{(B) } 5",
+            "B",
+            "(B)",
+            "(b) 17",
+            "C",
+            "\\textbf{(C) }12",
+            "b",
+            "x",
+            "5",
+            "x = 5",
+            "y = 5",
+            "5.0",
+            "\\frac{1}{2}",
+            "0.5",
+            "0.50001",
+            "1, 2",
+            "2, 1",
+            "(1, 2)",
+            "[1, 2]",
+            "\\{1, 2\\}",
+            "{2, 1}",
+            "x > 3",
+            "(3, \\infty)",
+            "y = 2x + 1",
+            "2x - y + 1 = 0",
+            "\\pm 2",
+            "2, -2",
+            "\\sqrt{2}",
+            "1.41421",
+            "10^{400}",
+            "1e400",
+            "0",
+            "10^{-16000}",
+            "\\text{Monday}",
+            "monday",
+            "\\emptyset",
+            "\\{\\}",
+        ];
+        for a in answers {
+            for b in answers {
+                assert_eq!(math_equal(a, b), math_equal(b, a), "{a} vs {b}");
+            }
+        }
+        assert!(math_equal("\\text{(B) } 5", "B") && math_equal("B", "\\text{(B) } 5"));
+        assert!(!math_equal("b", "\\text{(B) } 5"), "a lower-case letter may be a variable");
     }
 
     #[test]

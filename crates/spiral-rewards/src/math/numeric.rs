@@ -4,11 +4,14 @@
 //! agree at several generic complex points are taken as equal (the Schwartz-Zippel idea; Qwen's
 //! grader and Math-Verify get the same answers from sympy's `simplify` and `N`). Complex points
 //! keep `\sqrt{x}` and `\ln x` defined everywhere, so domains never need reasoning about. Any
-//! non-finite intermediate (overflow, a pole) makes the value undefined.
+//! non-finite intermediate (overflow, a pole) makes the value undefined, and so does an underflow:
+//! a non-zero product, quotient, power, exponential or literal that rounds to zero or to a
+//! subnormal number (`10^{-16000}`, `e^{-1000}`) is undefined rather than `0`, so that it cannot
+//! match `0` (or another tiny value) by accident.
 
 use std::ops::{Add, Div, Mul, Neg, Sub};
 
-use num_traits::ToPrimitive;
+use num_traits::{ToPrimitive, Zero};
 
 use super::expr::{Expr, Func};
 
@@ -38,6 +41,12 @@ impl C64 {
 
     fn is_zero(self) -> bool {
         self.re == 0.0 && self.im == 0.0
+    }
+
+    /// Whether both parts are below the smallest normal `f64` (zero included): the value of a
+    /// non-zero quantity that has lost its precision or vanished.
+    fn is_tiny(self) -> bool {
+        self.re.abs() < f64::MIN_POSITIVE && self.im.abs() < f64::MIN_POSITIVE
     }
 
     /// The real value, when the imaginary part is negligible.
@@ -154,9 +163,18 @@ impl Mul for C64 {
 
 impl Div for C64 {
     type Output = Self;
+    /// Smith's algorithm: `|o|^2` is never formed, so `1 / 2^{1000}` does not become `1 / ∞ = 0`;
+    /// a real divisor gives exactly the real quotient.
     fn div(self, o: Self) -> Self {
-        let d = o.re * o.re + o.im * o.im;
-        Self::new((self.re * o.re + self.im * o.im) / d, (self.im * o.re - self.re * o.im) / d)
+        if o.re.abs() >= o.im.abs() {
+            let r = o.im / o.re;
+            let d = o.re + o.im * r;
+            Self::new((self.re + self.im * r) / d, (self.im - self.re * r) / d)
+        } else {
+            let r = o.re / o.im;
+            let d = o.re * r + o.im;
+            Self::new((self.re * r + self.im) / d, (self.im * r - self.re) / d)
+        }
     }
 }
 
@@ -176,7 +194,13 @@ pub(crate) fn evaluate(e: &Expr, env: &[(&str, C64)]) -> Option<C64> {
 
 fn eval(e: &Expr, env: &[(&str, C64)]) -> Option<C64> {
     let v = match e {
-        Expr::Num { value, .. } => C64::real(value.to_f64()?),
+        Expr::Num { value, .. } => {
+            let v = C64::real(value.to_f64()?);
+            if v.is_tiny() && !value.is_zero() {
+                return None;
+            }
+            v
+        }
         Expr::Pi => C64::real(std::f64::consts::PI),
         Expr::E => C64::real(std::f64::consts::E),
         Expr::I => C64::new(0.0, 1.0),
@@ -194,19 +218,26 @@ fn eval(e: &Expr, env: &[(&str, C64)]) -> Option<C64> {
             let mut acc = C64::real(1.0);
             for (divided, f) in factors {
                 let v = eval(f, env)?;
-                if *divided {
-                    if v.is_zero() {
-                        return None;
-                    }
-                    acc = acc / v;
-                } else {
-                    acc = acc * v;
+                if *divided && v.is_zero() {
+                    return None;
                 }
+                let next = if *divided { acc / v } else { acc * v };
+                if next.is_tiny() && !acc.is_zero() && !v.is_zero() {
+                    return None; // underflow
+                }
+                acc = next;
             }
             acc
         }
         Expr::Neg(a) => -eval(a, env)?,
-        Expr::Pow(b, x) => eval(b, env)?.pow(eval(x, env)?)?,
+        Expr::Pow(b, x) => {
+            let base = eval(b, env)?;
+            let v = base.pow(eval(x, env)?)?;
+            if v.is_tiny() && !base.is_zero() {
+                return None; // underflow: a non-zero base has a non-zero power
+            }
+            v
+        }
         Expr::Call(f, a) => call(*f, eval(a, env)?)?,
         Expr::Log { base, arg } => {
             let x = eval(arg, env)?;
@@ -269,7 +300,7 @@ fn call(f: Func, x: C64) -> Option<C64> {
             }
             x.ln()
         }
-        Func::Exp => x.exp(),
+        Func::Exp => Some(x.exp()).filter(|v| !v.is_tiny())?,
         Func::Abs => C64::real(x.abs()),
         Func::Floor => C64::real(x.as_real()?.floor()),
         Func::Ceil => C64::real(x.as_real()?.ceil()),
@@ -332,9 +363,20 @@ mod tests {
             "\\csc 0",
             "\\log_1 5",
             "e^{1000}",
+            // Underflows are undefined too, not 0.
+            "2^{-10000}",
+            "10^{-16000}",
+            "e^{-1000}",
+            "\\exp(-1000)",
+            "10^{-200} \\cdot 10^{-200}",
+            "1e-400",
         ] {
             assert_eq!(value(s, &[]), None, "{s}");
         }
-        assert!(value("2^{-10000}", &[]).is_some());
+        let tiny = value("2^{-1000}", &[]).unwrap();
+        assert_eq!(tiny, C64::new(2f64.powi(-1000), 0.0));
+        assert!(close(value("1/(10^{200} i)", &[]).unwrap(), C64::new(0.0, -1e-200)));
+        assert!(value("0 \\cdot 10^{-200}", &[]).is_some());
+        assert!(value("0^{2}", &[]).is_some());
     }
 }

@@ -1,10 +1,21 @@
 //! Loss aggregation: how per-token losses `[batch, time]` become one number.
 //!
-//! Names as in verl. `token-mean` is DAPO's (Yu et al., 2025): every token weighs the same, so long
-//! answers are not diluted. `seq-mean-token-mean` is the original GRPO (DeepSeekMath): each
-//! sequence's mean, then the mean over sequences. `seq-mean-token-sum-norm` is Dr.GRPO's
+//! Names as in verl's `agg_loss` (`verl/trainer/ppo/core_algos.py`). `token-mean` is DAPO's
+//! (Yu et al., 2025): every token weighs the same, so long answers are not diluted.
+//! `seq-mean-token-mean` is the original GRPO (DeepSeekMath): each sequence's mean, then the mean
+//! over sequences. These two compute what verl computes. `seq-mean-token-sum-norm` is Dr.GRPO's
 //! (Liu et al., 2025): each sequence's sum divided by a constant length, which removes the length
 //! bias that per-sequence means introduce.
+//!
+//! **`seq-mean-token-sum-norm` differs from verl by a factor.** verl computes
+//! `sum_i sum_t m_it l_it / loss_mask.shape[-1]`: the sum over *all* sequences, divided by the
+//! padded width of the batch, with no division by the number of sequences (its comment notes the
+//! width "should ideally be constant"). Here the length is the fixed `max_len` of the config, and
+//! the result is also divided by the number of sequences S, as in Dr.GRPO's objective
+//! `(1/G) sum_i sum_t l_it / L`, so the loss scale does not grow with the batch size and a learning
+//! rate carries over between batch sizes. verl's value is this one times S; to get it, pass
+//! `denominator = Some(1.0)` to [`LossAggregation::reduce`] with `max_len` set to the padded
+//! width.
 //!
 //! Per-sequence weights `w_i` multiply sequence i's contribution without changing the
 //! denominators, so SPIRAL's search and aggregation traces can carry different weights in one loss
@@ -23,7 +34,8 @@ pub enum LossAggregation {
     TokenMean,
     /// `(1/S) sum_i w_i (sum_t m_it l_it / sum_t m_it)`, S the sequences with a token (GRPO).
     SeqMeanTokenMean,
-    /// `(1/S) sum_i w_i (sum_t m_it l_it / max_len)` (Dr.GRPO).
+    /// `(1/S) sum_i w_i (sum_t m_it l_it / max_len)` (Dr.GRPO). Not verl's `sum_i ... / max_len`:
+    /// the `1/S` is extra (module docs).
     SeqMeanTokenSumNorm {
         /// The fixed length L every sequence's sum is divided by (the generation budget).
         max_len: usize,
@@ -108,6 +120,9 @@ mod tests {
         assert!((reduce(LossAggregation::SeqMeanTokenMean, w, None) - 3.0).abs() < 1e-6);
         // An explicit denominator replaces the token count.
         assert!((reduce(LossAggregation::TokenMean, None, Some(8.0)) - 1.25).abs() < 1e-6);
+        // verl's seq-mean-token-sum-norm, sum_i sum_t / max_len = (6 + 4) / 4, is the
+        // denominator-1 form (the module docs state the difference).
+        assert!((reduce(norm, None, Some(1.0)) - 2.5).abs() < 1e-6);
     }
 
     #[test]
