@@ -1,6 +1,7 @@
 //! The library's one error type (STYLE.md, item 9): unreadable or malformed sample files, metrics
-//! asked of data that cannot give them, curves that do not support a scaling-efficiency number,
-//! and reports that cannot be written. Messages name the file, line, problem or value at fault.
+//! asked of data that cannot give them, datasets, models and generation that fail, curves that do
+//! not support a scaling-efficiency number, and reports that cannot be written. Messages name the
+//! file, line, problem or value at fault.
 
 use std::path::PathBuf;
 
@@ -34,6 +35,22 @@ pub enum EvalError {
     /// A curve is malformed or does not reach the accuracy asked about.
     #[error("{0}")]
     Curve(String),
+    /// A dataset could not be loaded (names the file, line and field).
+    #[error(transparent)]
+    Data(#[from] spiral_rewards::RewardError),
+    /// The model or tokenizer failed (names the file or token).
+    #[error(transparent)]
+    Model(#[from] spiral_model::ModelError),
+    /// The rollout engine refused a request.
+    #[error(transparent)]
+    Rollout(#[from] spiral_rollout::RolloutError),
+    /// Aggregation prompts or an RSA run failed.
+    #[error(transparent)]
+    Aggregation(#[from] spiral_aggregation::AggregationError),
+    /// Generation settings that cannot work together (chat without a template, no room left in
+    /// the context).
+    #[error("{0}")]
+    Settings(String),
     /// A plot could not be drawn.
     #[error("cannot draw {}: {message}", path.display())]
     Plot {

@@ -9,6 +9,9 @@
 //! - **Scaling curves** ([`Curve`]) for parallel, sequential, token-efficiency and RSA scaling,
 //!   and **scaling efficiency** ([`scaling_efficiency`]), printed with its definition
 //!   ([`SCALING_EFFICIENCY_DEFINITION`]).
+//! - **Generation** ([`ModelSampler`], [`sample_problems`], [`run_rsa`]): samples files from a
+//!   checkpoint and a dataset, and RSA with the rollout engine as the aggregator
+//!   (`spiral-eval sample`, `spiral-eval rsa`).
 //! - **Reports** ([`Report`]): markdown with tables and figures as PNG and SVG ([`Figure`]),
 //!   headed by the commit and config.
 //!
@@ -31,11 +34,17 @@
 //! ```
 
 mod error;
+mod generation;
 mod metrics;
 mod report;
 mod scaling;
 
 pub use error::EvalError;
+pub use generation::{
+    ChatMode, Completion, DatasetProblem, EngineAggregator, ModelSampler, RsaOptions, RsaOutcome,
+    SAMPLE_CHUNK, SampleRecord, SamplerSettings, derive_seed, finish_reason_name, load_problems,
+    read_problems, rsa_report, rsa_summary_json, run_rsa, sample_problems,
+};
 pub use metrics::bootstrap::{BootstrapOptions, Interval, bootstrap_mean_ci};
 pub use metrics::majority::{MajorityOptions, maj_at_k_per_problem};
 pub use metrics::passk::{accuracy_per_problem, mean_accuracy, pass_at_k_per_problem};

@@ -7,7 +7,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Evaluate SPIRAL models and rewards: log-probs, generation, reward scoring and advantages.
+/// Evaluate SPIRAL models and rewards: log-probs, generation, reward scoring, advantages,
+/// sampling with pass@k / maj@k, and recursive self-aggregation.
 #[derive(Parser)]
 #[command(name = "spiral-eval", version, about, long_about = None)]
 struct Cli {
@@ -27,6 +28,10 @@ enum Command {
     Advantages(commands::advantages::AdvantagesArgs),
     /// Unbiased pass@k and maj@k, averaged over problems, from a samples JSONL file.
     Passk(commands::passk::PasskArgs),
+    /// Sample responses to a dataset's problems and score them: a samples file for `passk`.
+    Sample(commands::sample::SampleArgs),
+    /// Recursive self-aggregation: per-round pass@1, maj@N and pass@N, and a report.
+    Rsa(commands::rsa::RsaArgs),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +42,8 @@ fn main() -> ExitCode {
         Command::Score(args) => commands::score::run(args),
         Command::Advantages(args) => commands::advantages::run(args),
         Command::Passk(args) => commands::passk::run(args),
+        Command::Sample(args) => commands::sample::run(args),
+        Command::Rsa(args) => commands::rsa::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,4 +4,6 @@ pub mod advantages;
 pub mod generate;
 pub mod logprobs;
 pub mod passk;
+pub mod rsa;
+pub mod sample;
 pub mod score;
