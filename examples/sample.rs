@@ -20,14 +20,28 @@ fn main() -> anyhow::Result<()> {
         prompts: vec![ckpt.tokenizer.encode(&prompt, false)?],
         n,
         sampling: SamplingParams { temperature: 1.0, top_p: 0.95, seed: 0, ..Default::default() },
-        stop: StopConditions { eos_token_ids: ckpt.tokenizer.eos_token_ids().to_vec(), stop_strings: vec![], max_new_tokens: 32 },
+        stop: StopConditions {
+            eos_token_ids: ckpt.tokenizer.eos_token_ids().to_vec(),
+            stop_strings: vec![],
+            max_new_tokens: 32,
+        },
         max_total_tokens: None,
     };
     let out = RolloutEngine::default().generate(&ckpt.model, Some(&ckpt.tokenizer), &request)?;
     for s in &out.samples {
         let logprob: f32 = s.logprobs.iter().sum();
-        println!("[{}] {:?}, {} tokens, log-prob {logprob:.2}: {:?}", s.sample_index, s.finish, s.tokens.len(), ckpt.tokenizer.decode(&s.tokens, true)?);
+        println!(
+            "[{}] {:?}, {} tokens, log-prob {logprob:.2}: {:?}",
+            s.sample_index,
+            s.finish,
+            s.tokens.len(),
+            ckpt.tokenizer.decode(&s.tokens, true)?
+        );
     }
-    println!("{} tokens in {:.3}s", out.stats.generated_tokens, out.stats.prefill_seconds + out.stats.decode_seconds);
+    println!(
+        "{} tokens in {:.3}s",
+        out.stats.generated_tokens,
+        out.stats.prefill_seconds + out.stats.decode_seconds
+    );
     Ok(())
 }

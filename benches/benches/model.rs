@@ -3,7 +3,7 @@
 
 use burn::backend::Flex;
 use burn::tensor::{Int, Tensor, TensorData};
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use spiral_benches::bench_cpu_config;
 use spiral_model::{CausalLm, KvCache};
 
@@ -16,15 +16,24 @@ fn decode_step(c: &mut Criterion) {
     for batch in [1usize, 8, 64] {
         // A cache holding a 64-token context for every row.
         let mut cache = KvCache::new(model.config().num_layers);
-        let ids = Tensor::<B, 2, Int>::from_data(TensorData::new(vec![7i64; batch * 64], [batch, 64]), &device);
+        let ids = Tensor::<B, 2, Int>::from_data(
+            TensorData::new(vec![7i64; batch * 64], [batch, 64]),
+            &device,
+        );
         let pos = spiral_model::position_grid::<B>(batch, 64, &device);
         model.decode_step(ids, pos, None, &mut cache);
         group.throughput(Throughput::Elements(batch as u64));
         group.bench_with_input(BenchmarkId::from_parameter(batch), &batch, |b, &batch| {
             b.iter(|| {
                 let mut step_cache = cache.clone();
-                let ids = Tensor::<B, 2, Int>::from_data(TensorData::new(vec![9i64; batch], [batch, 1]), &device);
-                let pos = Tensor::<B, 2, Int>::from_data(TensorData::new(vec![64i64; batch], [batch, 1]), &device);
+                let ids = Tensor::<B, 2, Int>::from_data(
+                    TensorData::new(vec![9i64; batch], [batch, 1]),
+                    &device,
+                );
+                let pos = Tensor::<B, 2, Int>::from_data(
+                    TensorData::new(vec![64i64; batch], [batch, 1]),
+                    &device,
+                );
                 model.decode_step(ids, pos, None, &mut step_cache).into_data()
             })
         });
@@ -34,11 +43,14 @@ fn decode_step(c: &mut Criterion) {
 
 fn sequence_logprobs(c: &mut Criterion) {
     let model = CausalLm::<B>::random(bench_cpu_config(), 0, 0.02, &Default::default()).unwrap();
-    let seqs: Vec<Vec<u32>> = (0..8).map(|i| (0..128).map(|t| ((t * 31 + i * 7) % 509 + 3) as u32).collect()).collect();
+    let seqs: Vec<Vec<u32>> =
+        (0..8).map(|i| (0..128).map(|t| ((t * 31 + i * 7) % 509 + 3) as u32).collect()).collect();
     let mut group = c.benchmark_group("token_logprobs");
     group.throughput(Throughput::Elements(8 * 128));
     group.sample_size(10);
-    group.bench_function("8x128", |b| b.iter(|| model.token_logprobs(&seqs, &[32; 8], false).unwrap().logprobs.into_data()));
+    group.bench_function("8x128", |b| {
+        b.iter(|| model.token_logprobs(&seqs, &[32; 8], false).unwrap().logprobs.into_data())
+    });
     group.finish();
 }
 

@@ -40,13 +40,23 @@ fn rollout_cpu() {
     let mut rng = StdRng::seed_from_u64(0);
     let engine = RolloutEngine::default();
     let run = |batch: usize, new: usize, rng: &mut StdRng| {
-        let prompts: Vec<Vec<u32>> = (0..batch).map(|_| (0..PROMPT).map(|_| rng.random_range(3..vocab)).collect()).collect();
+        let prompts: Vec<Vec<u32>> =
+            (0..batch).map(|_| (0..PROMPT).map(|_| rng.random_range(3..vocab)).collect()).collect();
         let request = RolloutRequest {
             prompts,
             n: 1,
-            sampling: SamplingParams { temperature: 1.0, top_p: 1.0, seed: 0, ..Default::default() },
+            sampling: SamplingParams {
+                temperature: 1.0,
+                top_p: 1.0,
+                seed: 0,
+                ..Default::default()
+            },
             // No EOS: every sequence generates exactly `new` tokens, as the peer's min_new_tokens.
-            stop: StopConditions { eos_token_ids: vec![], stop_strings: vec![], max_new_tokens: new },
+            stop: StopConditions {
+                eos_token_ids: vec![],
+                stop_strings: vec![],
+                max_new_tokens: new,
+            },
             max_total_tokens: None,
         };
         let start = Instant::now();
@@ -74,9 +84,16 @@ fn rollout_cpu() {
 fn train_cpu() {
     const TOTAL: usize = PROMPT + NEW;
     let device = Default::default();
-    let model = CausalLm::<Autodiff<B>>::random(bench_cpu_config(), 0, 0.02, &device).expect("valid config");
+    let model = CausalLm::<Autodiff<B>>::random(bench_cpu_config(), 0, 0.02, &device)
+        .expect("valid config");
     let vocab = model.config().vocab_size as u32;
-    let optim = OptimConfig { lr: 1e-5, weight_decay: 0.01, max_grad_norm: Some(1.0), total_steps: 10, ..Default::default() };
+    let optim = OptimConfig {
+        lr: 1e-5,
+        weight_decay: 0.01,
+        max_grad_norm: Some(1.0),
+        total_steps: 10,
+        ..Default::default()
+    };
     let mut learner = Learner::new(model, optim);
     let loss = PolicyLossConfig { clip_low: 0.2, clip_high: 0.28, ..Default::default() };
     let mut rng = StdRng::seed_from_u64(0);

@@ -28,9 +28,21 @@ pub struct BenchArgs {
 /// Runs the command.
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let root = workspace_root();
-    run_command(Command::new(env!("CARGO")).args(["build", "--release", "-p", "spiral-benches", "--bin", "spiral-bench"]))?;
-    let ours = Command::new(root.join("target/release/spiral-bench")).arg(&args.workload).output()?;
-    anyhow::ensure!(ours.status.success(), "spiral-bench failed: {}", String::from_utf8_lossy(&ours.stderr));
+    run_command(Command::new(env!("CARGO")).args([
+        "build",
+        "--release",
+        "-p",
+        "spiral-benches",
+        "--bin",
+        "spiral-bench",
+    ]))?;
+    let ours =
+        Command::new(root.join("target/release/spiral-bench")).arg(&args.workload).output()?;
+    anyhow::ensure!(
+        ours.status.success(),
+        "spiral-bench failed: {}",
+        String::from_utf8_lossy(&ours.stderr)
+    );
     let ours = String::from_utf8(ours.stdout)?;
     print!("{ours}");
     if args.peer {
@@ -39,9 +51,17 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             if venv.exists() { venv.display().to_string() } else { "python3".into() }
         });
         let script = root.join("../shared/peers/torch_bench.py");
-        let peer = Command::new(&python).arg(&script).arg(&args.workload).arg("--json").output()
+        let peer = Command::new(&python)
+            .arg(&script)
+            .arg(&args.workload)
+            .arg("--json")
+            .output()
             .with_context(|| format!("running {python} {}", script.display()))?;
-        anyhow::ensure!(peer.status.success(), "peer failed (pip install torch transformers?): {}", String::from_utf8_lossy(&peer.stderr));
+        anyhow::ensure!(
+            peer.status.success(),
+            "peer failed (pip install torch transformers?): {}",
+            String::from_utf8_lossy(&peer.stderr)
+        );
         let peer = String::from_utf8(peer.stdout)?;
         print!("{peer}");
         let rate = |line: &str| -> anyhow::Result<f64> {
@@ -50,7 +70,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         };
         let ours = rate(ours.lines().next().context("no output from spiral-bench")?)?;
         let theirs = rate(peer.lines().last().context("no output from the peer")?)?;
-        println!("{}", serde_json::json!({"workload": args.workload, "ratio_vs_peer": ours / theirs}));
+        println!(
+            "{}",
+            serde_json::json!({"workload": args.workload, "ratio_vs_peer": ours / theirs})
+        );
     }
     if args.criterion {
         run_command(Command::new(env!("CARGO")).args(["bench", "-p", "spiral-benches"]))?;

@@ -27,7 +27,11 @@ pub fn run(args: FixturesArgs) -> anyhow::Result<()> {
     if !python.exists() {
         run_command(Command::new(&args.python).args(["-m", "venv"]).arg(&venv))?;
     }
-    run_command(Command::new(&python).args(["-m", "pip", "install", "-q", "-r"]).arg(format!("{FIXTURES}/requirements.txt")))?;
+    run_command(
+        Command::new(&python)
+            .args(["-m", "pip", "install", "-q", "-r"])
+            .arg(format!("{FIXTURES}/requirements.txt")),
+    )?;
     if !args.verify_only {
         run_command(Command::new(&python).arg(format!("{FIXTURES}/make_fixtures.py")))?;
     }

@@ -13,7 +13,8 @@ fn spiral_eval(args: &[&str]) -> Output {
 }
 
 fn expected(name: &str) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(fixture(name).join("expected.json")).unwrap()).unwrap()
+    serde_json::from_str(&std::fs::read_to_string(fixture(name).join("expected.json")).unwrap())
+        .unwrap()
 }
 
 #[test]
@@ -34,10 +35,16 @@ fn logprobs_json_matches_transformers() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let prompt_len = case["prompt_len"].as_u64().unwrap() as usize;
-    let ids: Vec<u64> = case["input_ids"].as_array().unwrap()[prompt_len..].iter().map(|v| v.as_u64().unwrap()).collect();
-    let got_ids: Vec<u64> = got["token_ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+    let ids: Vec<u64> = case["input_ids"].as_array().unwrap()[prompt_len..]
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    let got_ids: Vec<u64> =
+        got["token_ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
     assert_eq!(got_ids, ids);
-    for (g, e) in got["logprobs"].as_array().unwrap().iter().zip(case["logprobs"].as_array().unwrap()) {
+    for (g, e) in
+        got["logprobs"].as_array().unwrap().iter().zip(case["logprobs"].as_array().unwrap())
+    {
         assert!((g.as_f64().unwrap() - e.as_f64().unwrap()).abs() < 1e-4);
     }
 }
@@ -70,8 +77,21 @@ fn sampling_is_seeded_and_chat_renders() {
     let model = fixture("qwen3");
     let run = |seed: &str| {
         let out = spiral_eval(&[
-            "generate", "--model", model.to_str().unwrap(), "--prompt", "What is 2 + 2?", "--chat",
-            "--max-new-tokens", "12", "--temperature", "0.8", "--top-p", "0.9", "--seed", seed, "--json",
+            "generate",
+            "--model",
+            model.to_str().unwrap(),
+            "--prompt",
+            "What is 2 + 2?",
+            "--chat",
+            "--max-new-tokens",
+            "12",
+            "--temperature",
+            "0.8",
+            "--top-p",
+            "0.9",
+            "--seed",
+            seed,
+            "--json",
         ]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["token_ids"].clone()
@@ -84,12 +104,27 @@ fn sampling_is_seeded_and_chat_renders() {
 fn n_samples_come_from_one_prompt() {
     let model = fixture("qwen2");
     let out = spiral_eval(&[
-        "generate", "--model", model.to_str().unwrap(), "--prompt", "The quick", "--n", "3",
-        "--max-new-tokens", "6", "--temperature", "1.0", "--seed", "9", "--json",
+        "generate",
+        "--model",
+        model.to_str().unwrap(),
+        "--prompt",
+        "The quick",
+        "--n",
+        "3",
+        "--max-new-tokens",
+        "6",
+        "--temperature",
+        "1.0",
+        "--seed",
+        "9",
+        "--json",
     ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let lines: Vec<serde_json::Value> =
-        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 3);
     for (i, line) in lines.iter().enumerate() {
         assert_eq!(line["sample"], i);
@@ -113,6 +148,14 @@ fn bad_paths_and_checkpoints_exit_2_with_one_line() {
         assert_eq!(stderr.trim_end().lines().count(), 1, "one line, got: {stderr}");
         assert!(stderr.starts_with("error: ") && !stderr.contains("panicked"), "{stderr}");
     }
-    let out = spiral_eval(&["logprobs", "--model", "/no/such/model", "--prompt", "a", "--completion", "b"]);
+    let out = spiral_eval(&[
+        "logprobs",
+        "--model",
+        "/no/such/model",
+        "--prompt",
+        "a",
+        "--completion",
+        "b",
+    ]);
     assert_eq!(out.status.code(), Some(2));
 }

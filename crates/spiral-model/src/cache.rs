@@ -2,7 +2,7 @@
 //! and pass it to every forward call (after llama-burn's `Transformer::forward`), so the rollout
 //! engine can fork, reorder and drop rows as sequences finish.
 
-use burn::tensor::{backend::Backend, Int, Tensor, TensorData};
+use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
 
 /// Cached keys and values of one layer: keys transposed, `[batch, kv_heads, head_dim, time]`,
 /// values `[batch, kv_heads, time, head_dim]`.
@@ -67,7 +67,8 @@ impl<B: Backend> KvCache<B> {
                 kv: layer.kv.as_ref().map(|(k, v)| {
                     let device = k.device();
                     let idx: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
-                    let idx = Tensor::<B, 1, Int>::from_data(TensorData::new(idx, [rows.len()]), &device);
+                    let idx =
+                        Tensor::<B, 1, Int>::from_data(TensorData::new(idx, [rows.len()]), &device);
                     (k.clone().select(0, idx.clone()), v.clone().select(0, idx))
                 }),
             })

@@ -36,7 +36,11 @@ impl Clone for ChatTemplate {
 impl ChatTemplate {
     /// Compiles `source`. `origin` is named in errors; `special_tokens` (`bos_token`,
     /// `eos_token`, ...) are passed to every render as transformers does.
-    pub fn new(source: String, origin: PathBuf, special_tokens: Map<String, serde_json::Value>) -> Result<Self> {
+    pub fn new(
+        source: String,
+        origin: PathBuf,
+        special_tokens: Map<String, serde_json::Value>,
+    ) -> Result<Self> {
         let mut env = Environment::new();
         env.set_trim_blocks(true);
         env.set_lstrip_blocks(true);
@@ -45,8 +49,9 @@ impl ChatTemplate {
         env.add_function("raise_exception", raise_exception);
         env.add_function("strftime_now", strftime_now);
         env.add_filter("tojson", tojson);
-        env.add_template_owned(TEMPLATE_NAME, source.clone())
-            .map_err(|e| ModelError::ChatTemplate { path: origin.clone(), message: describe(&e) })?;
+        env.add_template_owned(TEMPLATE_NAME, source.clone()).map_err(|e| {
+            ModelError::ChatTemplate { path: origin.clone(), message: describe(&e) }
+        })?;
         Ok(Self { env, source, origin, special_tokens })
     }
 
@@ -70,19 +75,22 @@ impl ChatTemplate {
         for (k, v) in extra {
             ctx.insert(k.clone(), v.clone());
         }
-        let template = self
-            .env
-            .get_template(TEMPLATE_NAME)
-            .map_err(|e| ModelError::ChatTemplate { path: self.origin.clone(), message: describe(&e) })?;
-        template
-            .render(Value::from_serialize(&ctx))
-            .map_err(|e| ModelError::ChatTemplate { path: self.origin.clone(), message: describe(&e) })
+        let template = self.env.get_template(TEMPLATE_NAME).map_err(|e| {
+            ModelError::ChatTemplate { path: self.origin.clone(), message: describe(&e) }
+        })?;
+        template.render(Value::from_serialize(&ctx)).map_err(|e| ModelError::ChatTemplate {
+            path: self.origin.clone(),
+            message: describe(&e),
+        })
     }
 
     /// Reads the template of a model folder: `chat_template.jinja` if present, else the
     /// `chat_template` entry of `tokenizer_config.json` (a string, or a list of named templates
     /// of which `default` is taken). `None` when the folder has no template.
-    pub fn from_dir(dir: &Path, tokenizer_config: Option<&serde_json::Value>) -> Result<Option<Self>> {
+    pub fn from_dir(
+        dir: &Path,
+        tokenizer_config: Option<&serde_json::Value>,
+    ) -> Result<Option<Self>> {
         let special = special_tokens(tokenizer_config);
         let jinja = dir.join("chat_template.jinja");
         if jinja.exists() {
@@ -90,7 +98,9 @@ impl ChatTemplate {
             return Self::new(source, jinja, special).map(Some);
         }
         let origin = dir.join("tokenizer_config.json");
-        let Some(entry) = tokenizer_config.and_then(|c| c.get("chat_template")) else { return Ok(None) };
+        let Some(entry) = tokenizer_config.and_then(|c| c.get("chat_template")) else {
+            return Ok(None);
+        };
         let source = match entry {
             serde_json::Value::String(s) => s.clone(),
             serde_json::Value::Array(named) => named
@@ -99,7 +109,8 @@ impl ChatTemplate {
                 .and_then(|t| t.get("template")?.as_str())
                 .ok_or_else(|| ModelError::ChatTemplate {
                     path: origin.clone(),
-                    message: "`chat_template` is a list without a template named \"default\"".into(),
+                    message: "`chat_template` is a list without a template named \"default\""
+                        .into(),
                 })?
                 .to_string(),
             serde_json::Value::Null => return Ok(None),
@@ -116,7 +127,9 @@ impl ChatTemplate {
 
 /// The special-token strings of `tokenizer_config.json` (`bos_token`, `eos_token`, `pad_token`,
 /// `unk_token`), each either a string or an AddedToken object with a `content` field.
-pub(crate) fn special_tokens(tokenizer_config: Option<&serde_json::Value>) -> Map<String, serde_json::Value> {
+pub(crate) fn special_tokens(
+    tokenizer_config: Option<&serde_json::Value>,
+) -> Map<String, serde_json::Value> {
     let mut out = Map::new();
     for key in ["bos_token", "eos_token", "pad_token", "unk_token"] {
         let value = tokenizer_config.and_then(|c| c.get(key)).and_then(|v| match v {
@@ -147,7 +160,12 @@ fn raise_exception(message: String) -> std::result::Result<Value, Error> {
 /// `strftime_now(format)`: Llama 3 templates print today's date. Rendering must be
 /// reproducible, so this returns the UNIX epoch day formatted with the common directives.
 fn strftime_now(format: String) -> String {
-    format.replace("%d", "01").replace("%b", "Jan").replace("%B", "January").replace("%Y", "1970").replace("%m", "01")
+    format
+        .replace("%d", "01")
+        .replace("%b", "Jan")
+        .replace("%B", "January")
+        .replace("%Y", "1970")
+        .replace("%m", "01")
 }
 
 /// `tojson`: Python's `json.dumps(x, ensure_ascii=False, indent=indent)`, as transformers
@@ -178,7 +196,9 @@ fn python_json(value: &serde_json::Value, indent: Option<usize>, depth: usize, o
         J::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
             (Some(i), _, _) => out.push_str(&i.to_string()),
             (_, Some(u), _) => out.push_str(&u.to_string()),
-            (_, _, Some(f)) if f.fract() == 0.0 && f.abs() < 1e16 => out.push_str(&format!("{f:.1}")),
+            (_, _, Some(f)) if f.fract() == 0.0 && f.abs() < 1e16 => {
+                out.push_str(&format!("{f:.1}"))
+            }
             (_, _, Some(f)) => out.push_str(&f.to_string()),
             _ => out.push_str(&n.to_string()),
         },
@@ -221,7 +241,8 @@ mod tests {
     #[test]
     fn tojson_matches_python_json_dumps() {
         let v: serde_json::Value =
-            serde_json::from_str(r#"{"name": "f", "args": [1, 2.5, "é<>", null, true], "x": {}}"#).unwrap();
+            serde_json::from_str(r#"{"name": "f", "args": [1, 2.5, "é<>", null, true], "x": {}}"#)
+                .unwrap();
         let mut out = String::new();
         python_json(&v, None, 0, &mut out);
         // json.dumps({...}, ensure_ascii=False)
@@ -239,14 +260,17 @@ mod tests {
             Map::new(),
         )
         .unwrap();
-        let err = t.render(&serde_json::json!([{"role": "tool", "content": ""}]), false, &Map::new()).unwrap_err();
+        let err = t
+            .render(&serde_json::json!([{"role": "tool", "content": ""}]), false, &Map::new())
+            .unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("no tools") && msg.contains("tokenizer_config.json"), "{msg}");
     }
 
     #[test]
     fn syntax_errors_name_the_file() {
-        let err = ChatTemplate::new("{% for %}".into(), "chat_template.jinja".into(), Map::new()).unwrap_err();
+        let err = ChatTemplate::new("{% for %}".into(), "chat_template.jinja".into(), Map::new())
+            .unwrap_err();
         assert!(err.to_string().contains("chat_template.jinja"), "{err}");
     }
 }

@@ -5,14 +5,14 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::{Tensor, backend::Backend};
 
 use crate::config::ModelConfig;
 use crate::error::{ModelError, Result};
 use crate::layers::{Linear, RmsNorm};
 use crate::model::CausalLm;
 use crate::tokenizer::TextTokenizer;
-use crate::weights::{write_atomically, write_safetensors, SafetensorsWeights};
+use crate::weights::{SafetensorsWeights, write_atomically, write_safetensors};
 
 /// A model with its tokenizer, as found in a Hugging Face model folder.
 #[derive(Debug)]
@@ -30,7 +30,10 @@ impl<B: Backend> Checkpoint<B> {
     pub fn load(dir: impl AsRef<Path>, device: &B::Device) -> Result<Self> {
         let dir = dir.as_ref();
         if !dir.is_dir() {
-            return Err(ModelError::io(dir, std::io::Error::new(std::io::ErrorKind::NotFound, "not a model folder")));
+            return Err(ModelError::io(
+                dir,
+                std::io::Error::new(std::io::ErrorKind::NotFound, "not a model folder"),
+            ));
         }
         let config = ModelConfig::from_file(dir.join("config.json"))?;
         let model = load_model(dir, config.clone(), device)?;
@@ -46,7 +49,11 @@ impl<B: Backend> Checkpoint<B> {
 
 /// Builds the model from the safetensors in `dir`, refusing missing, unexpected and misshapen
 /// weights.
-pub fn load_model<B: Backend>(dir: &Path, config: ModelConfig, device: &B::Device) -> Result<CausalLm<B>> {
+pub fn load_model<B: Backend>(
+    dir: &Path,
+    config: ModelConfig,
+    device: &B::Device,
+) -> Result<CausalLm<B>> {
     let mut weights = SafetensorsWeights::<B>::open(dir, device)?;
     if config.tie_word_embeddings {
         // Some exports of tied models still store the (identical) head; it is not used.
@@ -59,14 +66,19 @@ pub fn load_model<B: Backend>(dir: &Path, config: ModelConfig, device: &B::Devic
 }
 
 /// Writes `model` and `tokenizer` into `dir` as transformers expects them.
-pub fn save_pretrained<B: Backend>(model: &CausalLm<B>, tokenizer: &TextTokenizer, dir: &Path) -> Result<()> {
+pub fn save_pretrained<B: Backend>(
+    model: &CausalLm<B>,
+    tokenizer: &TextTokenizer,
+    dir: &Path,
+) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, e))?;
     let mut config = model.config().clone();
     if config.eos_token_ids.is_empty() {
         // From-scratch models learn their EOS ids from the tokenizer; loaded ones keep theirs.
         config.eos_token_ids = tokenizer.eos_token_ids().to_vec();
     }
-    let config_json = serde_json::to_string_pretty(&config.to_hf_json()).expect("JSON values serialise");
+    let config_json =
+        serde_json::to_string_pretty(&config.to_hf_json()).expect("JSON values serialise");
     write_atomically(&dir.join("config.json"), config_json.as_bytes())?;
     let generation = serde_json::json!({ "eos_token_id": tokenizer.eos_token_ids() });
     let generation = serde_json::to_string_pretty(&generation).expect("JSON values serialise");
@@ -83,7 +95,12 @@ pub fn hf_tensors<B: Backend>(model: &CausalLm<B>) -> Vec<(String, Vec<usize>, V
     for (i, layer) in model.layers.iter().enumerate() {
         let p = format!("model.layers.{i}");
         let a = &layer.self_attn;
-        for (name, linear) in [("q_proj", &a.q_proj), ("k_proj", &a.k_proj), ("v_proj", &a.v_proj), ("o_proj", &a.o_proj)] {
+        for (name, linear) in [
+            ("q_proj", &a.q_proj),
+            ("k_proj", &a.k_proj),
+            ("v_proj", &a.v_proj),
+            ("o_proj", &a.o_proj),
+        ] {
             push_linear(&mut out, &format!("{p}.self_attn.{name}"), linear);
         }
         for (name, norm) in [("q_norm", &a.q_norm), ("k_norm", &a.k_norm)] {
@@ -92,11 +109,17 @@ pub fn hf_tensors<B: Backend>(model: &CausalLm<B>) -> Vec<(String, Vec<usize>, V
             }
         }
         let m = &layer.mlp;
-        for (name, linear) in [("gate_proj", &m.gate_proj), ("up_proj", &m.up_proj), ("down_proj", &m.down_proj)] {
+        for (name, linear) in
+            [("gate_proj", &m.gate_proj), ("up_proj", &m.up_proj), ("down_proj", &m.down_proj)]
+        {
             push_linear(&mut out, &format!("{p}.mlp.{name}"), linear);
         }
         push_norm(&mut out, &format!("{p}.input_layernorm"), &layer.input_layernorm);
-        push_norm(&mut out, &format!("{p}.post_attention_layernorm"), &layer.post_attention_layernorm);
+        push_norm(
+            &mut out,
+            &format!("{p}.post_attention_layernorm"),
+            &layer.post_attention_layernorm,
+        );
     }
     push_norm(&mut out, "model.norm", &model.norm);
     if let Some(head) = &model.lm_head {
@@ -105,13 +128,21 @@ pub fn hf_tensors<B: Backend>(model: &CausalLm<B>) -> Vec<(String, Vec<usize>, V
     out
 }
 
-fn push<B: Backend, const D: usize>(out: &mut Vec<(String, Vec<usize>, Vec<f32>)>, name: String, t: Tensor<B, D>) {
+fn push<B: Backend, const D: usize>(
+    out: &mut Vec<(String, Vec<usize>, Vec<f32>)>,
+    name: String,
+    t: Tensor<B, D>,
+) {
     let shape = t.dims().to_vec();
     let values = t.into_data().convert::<f32>().into_vec::<f32>().expect("converted to f32");
     out.push((name, shape, values));
 }
 
-fn push_linear<B: Backend>(out: &mut Vec<(String, Vec<usize>, Vec<f32>)>, prefix: &str, linear: &Linear<B>) {
+fn push_linear<B: Backend>(
+    out: &mut Vec<(String, Vec<usize>, Vec<f32>)>,
+    prefix: &str,
+    linear: &Linear<B>,
+) {
     // Stored as [in, out] for the forward pass; Hugging Face stores [out, in].
     push(out, format!("{prefix}.weight"), linear.weight.val().transpose());
     if let Some(bias) = &linear.bias {
@@ -119,6 +150,10 @@ fn push_linear<B: Backend>(out: &mut Vec<(String, Vec<usize>, Vec<f32>)>, prefix
     }
 }
 
-fn push_norm<B: Backend>(out: &mut Vec<(String, Vec<usize>, Vec<f32>)>, prefix: &str, norm: &RmsNorm<B>) {
+fn push_norm<B: Backend>(
+    out: &mut Vec<(String, Vec<usize>, Vec<f32>)>,
+    prefix: &str,
+    norm: &RmsNorm<B>,
+) {
     push(out, format!("{prefix}.weight"), norm.weight.val());
 }

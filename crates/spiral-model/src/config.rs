@@ -125,7 +125,12 @@ impl ModelConfig {
     }
 
     /// A small Qwen3-style config for from-scratch models (tied embeddings, explicit head_dim).
-    pub fn small(vocab_size: usize, hidden_size: usize, num_layers: usize, num_heads: usize) -> Self {
+    pub fn small(
+        vocab_size: usize,
+        hidden_size: usize,
+        num_layers: usize,
+        num_heads: usize,
+    ) -> Self {
         let head_dim = hidden_size / num_heads;
         Self {
             family: Family::Qwen3,
@@ -173,10 +178,16 @@ impl ModelConfig {
             ));
         }
         if self.head_dim % 2 != 0 {
-            return Err(format!("`head_dim` must be even for rotary embeddings, found {}", self.head_dim));
+            return Err(format!(
+                "`head_dim` must be even for rotary embeddings, found {}",
+                self.head_dim
+            ));
         }
         if !(self.rope.theta.is_finite() && self.rope.theta > 0.0) {
-            return Err(format!("`rope_theta` must be a positive number, found {}", self.rope.theta));
+            return Err(format!(
+                "`rope_theta` must be a positive number, found {}",
+                self.rope.theta
+            ));
         }
         if !(self.rms_norm_eps.is_finite() && self.rms_norm_eps > 0.0) {
             return Err(format!("`rms_norm_eps` must be positive, found {}", self.rms_norm_eps));
@@ -361,12 +372,11 @@ impl HfConfig {
             "LlamaForCausalLM" => Some("llama"),
             _ => None,
         });
-        let model_type = self.model_type.as_deref().or(from_arch).ok_or_else(|| {
-            ModelError::Config {
+        let model_type =
+            self.model_type.as_deref().or(from_arch).ok_or_else(|| ModelError::Config {
                 path: path.to_path_buf(),
                 message: "missing `model_type` (expected \"qwen3\", \"qwen2\" or \"llama\")".into(),
-            }
-        })?;
+            })?;
         match model_type {
             "qwen3" => Ok(Family::Qwen3),
             "qwen2" => Ok(Family::Qwen2),
@@ -390,33 +400,58 @@ impl HfConfig {
         };
         if let Some(act) = &self.hidden_act {
             if act != "silu" {
-                return Err(unsupported("hidden_act", &Value::from(act.clone()), "only \"silu\" (SwiGLU) is implemented"));
+                return Err(unsupported(
+                    "hidden_act",
+                    &Value::from(act.clone()),
+                    "only \"silu\" (SwiGLU) is implemented",
+                ));
             }
         }
         let extra = &self.extra;
         if let Some(v) = extra.get("use_sliding_window") {
             if v.as_bool() == Some(true) {
-                return Err(unsupported("use_sliding_window", v, "sliding-window attention is not implemented; set it to false"));
+                return Err(unsupported(
+                    "use_sliding_window",
+                    v,
+                    "sliding-window attention is not implemented; set it to false",
+                ));
             }
         }
         if let Some(v @ Value::Array(types)) = extra.get("layer_types") {
             if types.iter().any(|t| t.as_str() != Some("full_attention")) {
-                return Err(unsupported("layer_types", v, "only \"full_attention\" layers are implemented"));
+                return Err(unsupported(
+                    "layer_types",
+                    v,
+                    "only \"full_attention\" layers are implemented",
+                ));
             }
         }
-        for key in ["num_experts", "num_local_experts", "n_routed_experts", "moe_intermediate_size"] {
+        for key in ["num_experts", "num_local_experts", "n_routed_experts", "moe_intermediate_size"]
+        {
             if let Some(v) = extra.get(key) {
                 if v.as_u64().is_some_and(|n| n > 0) {
-                    return Err(unsupported(key, v, "mixture-of-experts layers are not implemented"));
+                    return Err(unsupported(
+                        key,
+                        v,
+                        "mixture-of-experts layers are not implemented",
+                    ));
                 }
             }
         }
         if let Some(v) = extra.get("quantization_config") {
-            return Err(unsupported("quantization_config", v, "quantized checkpoints are not supported; use float32/float16/bfloat16 weights"));
+            return Err(unsupported(
+                "quantization_config",
+                v,
+                "quantized checkpoints are not supported; use float32/float16/bfloat16 weights",
+            ));
         }
         if let Some(v) = extra.get("pretraining_tp") {
             if v.as_u64().is_some_and(|n| n > 1) {
-                return Err(unsupported("pretraining_tp", v, "only pretraining_tp = 1 is implemented"));
+                return Err(unsupported(
+                    "pretraining_tp",
+                    v,
+                    "only pretraining_tp = 1 is implemented",
+                ));
             }
         }
         Ok(())
@@ -475,7 +510,10 @@ impl HfConfig {
 pub(crate) fn token_ids(path: &Path, key: &str, value: Option<&Value>) -> Result<Vec<u32>> {
     let bad = || ModelError::Config {
         path: path.to_path_buf(),
-        message: format!("`{key}` must be a token id or a list of token ids, found {}", value.map_or("nothing".into(), Value::to_string)),
+        message: format!(
+            "`{key}` must be a token id or a list of token ids, found {}",
+            value.map_or("nothing".into(), Value::to_string)
+        ),
     };
     let one = |v: &Value| v.as_u64().and_then(|n| u32::try_from(n).ok()).ok_or_else(bad);
     match value {
@@ -490,7 +528,8 @@ mod tests {
     use super::*;
 
     fn parse(json: &str) -> Result<ModelConfig> {
-        let hf: HfConfig = serde_json::from_str(json).map_err(|e| ModelError::json("config.json", &e))?;
+        let hf: HfConfig =
+            serde_json::from_str(json).map_err(|e| ModelError::json("config.json", &e))?;
         hf.into_config(Path::new("config.json"))
     }
 
@@ -539,12 +578,27 @@ mod tests {
     #[test]
     fn refuses_unsupported_features_by_name() {
         let cases = [
-            (QWEN3.replace(r#""use_sliding_window":false"#, r#""use_sliding_window":true"#), "use_sliding_window"),
+            (
+                QWEN3.replace(r#""use_sliding_window":false"#, r#""use_sliding_window":true"#),
+                "use_sliding_window",
+            ),
             (QWEN3.replace(r#""eos_token_id":7"#, r#""num_experts":8"#), "num_experts"),
             (QWEN3.replace(r#""eos_token_id":7"#, r#""hidden_act":"gelu""#), "hidden_act"),
-            (QWEN3.replace(r#""rope_theta":1000000.0"#, r#""rope_scaling":{"type":"yarn","factor":4.0}"#), "rope_scaling.rope_type"),
+            (
+                QWEN3.replace(
+                    r#""rope_theta":1000000.0"#,
+                    r#""rope_scaling":{"type":"yarn","factor":4.0}"#,
+                ),
+                "rope_scaling.rope_type",
+            ),
             (QWEN3.replace(r#""model_type":"qwen3""#, r#""model_type":"gpt2""#), "model_type"),
-            (QWEN3.replace(r#""eos_token_id":7"#, r#""layer_types":["full_attention","sliding_attention"]"#), "layer_types"),
+            (
+                QWEN3.replace(
+                    r#""eos_token_id":7"#,
+                    r#""layer_types":["full_attention","sliding_attention"]"#,
+                ),
+                "layer_types",
+            ),
         ];
         for (json, key) in cases {
             let err = parse(&json).unwrap_err().to_string();
@@ -555,17 +609,22 @@ mod tests {
 
     #[test]
     fn malformed_values_are_named() {
-        let err = parse(&QWEN3.replace(r#""num_key_value_heads":2"#, r#""num_key_value_heads":3"#)).unwrap_err();
+        let err = parse(&QWEN3.replace(r#""num_key_value_heads":2"#, r#""num_key_value_heads":3"#))
+            .unwrap_err();
         assert!(err.to_string().contains("num_key_value_heads"), "{err}");
-        let err = parse(&QWEN3.replace(r#""vocab_size":512"#, r#""vocab_size":"big""#)).unwrap_err();
+        let err =
+            parse(&QWEN3.replace(r#""vocab_size":512"#, r#""vocab_size":"big""#)).unwrap_err();
         assert!(matches!(err, ModelError::Json { .. }), "{err}");
-        let err = parse(&QWEN3.replace(r#""eos_token_id":7"#, r#""eos_token_id":"x""#)).unwrap_err();
+        let err =
+            parse(&QWEN3.replace(r#""eos_token_id":7"#, r#""eos_token_id":"x""#)).unwrap_err();
         assert!(err.to_string().contains("eos_token_id"), "{err}");
     }
 
     #[test]
     fn hf_json_round_trips() {
-        for json in [QWEN3.to_string(), QWEN3.replace(r#""model_type":"qwen3""#, r#""model_type":"qwen2""#)] {
+        for json in
+            [QWEN3.to_string(), QWEN3.replace(r#""model_type":"qwen3""#, r#""model_type":"qwen2""#)]
+        {
             let c = parse(&json).unwrap();
             let again = parse(&c.to_hf_json().to_string()).unwrap();
             assert_eq!(c, again);

@@ -3,7 +3,7 @@
 //! sampling for training and evaluation (temperature, top-k/p, min-p, stop strings) is
 //! `spiral-rollout`'s engine.
 
-use burn::tensor::{backend::Backend, Int, Tensor, TensorData};
+use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
 
 use crate::cache::KvCache;
 use crate::error::{ModelError, Result};
@@ -37,9 +37,11 @@ pub fn generate_greedy<B: Backend>(
         let (start, n) = (cache.len(), input.len());
         let ids: Vec<i64> = input.iter().map(|&t| t as i64).collect();
         let ids = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [1, n]), &device);
-        let positions = Tensor::<B, 1, Int>::arange(start as i64..(start + n) as i64, &device).reshape([1, n]);
+        let positions =
+            Tensor::<B, 1, Int>::arange(start as i64..(start + n) as i64, &device).reshape([1, n]);
         let logits = model.decode_step(ids, positions, None, &mut cache).argmax(1);
-        let next = logits.into_data().convert::<i64>().into_vec::<i64>().expect("int ids")[0] as u32;
+        let next =
+            logits.into_data().convert::<i64>().into_vec::<i64>().expect("int ids")[0] as u32;
         out.push(next);
         if stop_token_ids.contains(&next) {
             break;

@@ -4,7 +4,7 @@
 
 use burn::module::{Module, Param};
 use burn::tensor::activation::{silu, softmax};
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::{Tensor, backend::Backend};
 
 use crate::cache::LayerCache;
 use crate::config::ModelConfig;
@@ -204,7 +204,11 @@ impl<B: Backend> Attention<B> {
         };
         let probs = softmax(scores, 3);
         let out = probs.matmul(v).reshape([b, nh, t, d]);
-        let out = if t == 1 { out.reshape([b, t, nh * d]) } else { out.swap_dims(1, 2).reshape([b, t, nh * d]) };
+        let out = if t == 1 {
+            out.reshape([b, t, nh * d])
+        } else {
+            out.swap_dims(1, 2).reshape([b, t, nh * d])
+        };
         self.o_proj.forward(out)
     }
 }
@@ -253,7 +257,8 @@ impl<B: Backend> DecoderLayer<B> {
         mask: Option<Tensor<B, 4>>,
         cache: Option<&mut LayerCache<B>>,
     ) -> Tensor<B, 3> {
-        let attn = self.self_attn.forward(self.input_layernorm.forward(x.clone()), rope, mask, cache);
+        let attn =
+            self.self_attn.forward(self.input_layernorm.forward(x.clone()), rope, mask, cache);
         let x = x + attn;
         let mlp = self.mlp.forward(self.post_attention_layernorm.forward(x.clone()));
         x + mlp

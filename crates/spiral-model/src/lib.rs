@@ -35,13 +35,15 @@ mod weights;
 
 pub use cache::{KvCache, LayerCache};
 pub use chat::ChatTemplate;
-pub use checkpoint::{hf_tensors, load_model, save_pretrained, Checkpoint};
+pub use checkpoint::{Checkpoint, hf_tensors, load_model, save_pretrained};
 pub use config::{Family, HfConfig, Llama3RopeScaling, ModelConfig, RopeConfig};
 pub use error::{ModelError, Result};
 pub use generate::generate_greedy;
 pub use layers::{Attention, DecoderLayer, Linear, Mlp, RmsNorm};
-pub use model::{position_grid, CausalLm, TokenScores, LOGIT_CHUNK_ELEMENTS};
-pub use rope::{inverse_frequencies, RopeTables};
+pub use model::{CausalLm, LOGIT_CHUNK_ELEMENTS, TokenScores, position_grid};
+pub use rope::{RopeTables, inverse_frequencies};
 pub use scratch::char_tokenizer;
 pub use tokenizer::TextTokenizer;
-pub use weights::{write_atomically, write_safetensors, Init, RandomInit, SafetensorsWeights, WeightSource};
+pub use weights::{
+    Init, RandomInit, SafetensorsWeights, WeightSource, write_atomically, write_safetensors,
+};

@@ -4,13 +4,13 @@
 
 use burn::module::{Module, Param};
 use burn::tensor::activation::log_softmax;
-use burn::tensor::{backend::Backend, IndexingUpdateOp, Int, Tensor, TensorData};
+use burn::tensor::{IndexingUpdateOp, Int, Tensor, TensorData, backend::Backend};
 
 use crate::cache::KvCache;
 use crate::config::ModelConfig;
 use crate::error::{ModelError, Result};
 use crate::layers::{DecoderLayer, Linear, RmsNorm};
-use crate::rope::{inverse_frequencies, RopeTables};
+use crate::rope::{RopeTables, inverse_frequencies};
 use crate::weights::{Init, RandomInit, WeightSource};
 
 /// Additive mask value for positions a query must not see. Finite (not `-inf`) so that a row
@@ -56,7 +56,8 @@ impl<B: Backend> CausalLm<B> {
     pub fn from_weights(config: ModelConfig, w: &mut impl WeightSource<B>) -> Result<Self> {
         config.validate().map_err(ModelError::Input)?;
         let c = &config;
-        let embed_tokens = w.tensor("model.embed_tokens.weight", [c.vocab_size, c.hidden_size], Init::Normal)?;
+        let embed_tokens =
+            w.tensor("model.embed_tokens.weight", [c.vocab_size, c.hidden_size], Init::Normal)?;
         let layers = (0..c.num_layers)
             .map(|i| DecoderLayer::load(w, &format!("model.layers.{i}"), c))
             .collect::<Result<Vec<_>>>()?;
@@ -116,7 +117,8 @@ impl<B: Backend> CausalLm<B> {
         let device = input_ids.device();
         let past = cache.as_ref().map_or(0, |c| c.len());
         let h = self.config.hidden_size;
-        let mut x = self.embed_tokens.val().select(0, input_ids.reshape([b * t])).reshape([b, t, h]);
+        let mut x =
+            self.embed_tokens.val().select(0, input_ids.reshape([b * t])).reshape([b, t, h]);
         let rope = RopeTables::new(&self.inv_freq, positions);
         let mask = attention_mask::<B>(b, t, past, key_mask, &device);
         match cache.as_deref_mut() {
@@ -171,7 +173,12 @@ impl<B: Backend> CausalLm<B> {
     /// after the first token, or the prompt length to score a completion); the vocabulary
     /// projection runs over those rows only, [`LOGIT_CHUNK_ELEMENTS`] logits at a time, so the
     /// `[batch, time, vocab]` tensor never exists.
-    pub fn token_logprobs(&self, sequences: &[Vec<u32>], start: &[usize], with_entropy: bool) -> Result<TokenScores<B>> {
+    pub fn token_logprobs(
+        &self,
+        sequences: &[Vec<u32>],
+        start: &[usize],
+        with_entropy: bool,
+    ) -> Result<TokenScores<B>> {
         if sequences.len() != start.len() {
             return Err(ModelError::Input(format!(
                 "{} sequences but {} start indices",
@@ -184,7 +191,10 @@ impl<B: Backend> CausalLm<B> {
         let t = sequences.iter().map(Vec::len).max().unwrap_or(0);
         if b == 0 || t < 2 {
             let zeros = Tensor::zeros([b, t.saturating_sub(1)], &device);
-            return Ok(TokenScores { logprobs: zeros.clone(), entropy: with_entropy.then_some(zeros) });
+            return Ok(TokenScores {
+                logprobs: zeros.clone(),
+                entropy: with_entropy.then_some(zeros),
+            });
         }
         self.check_tokens(sequences)?;
         let mut ids = Vec::with_capacity(b * t);
@@ -209,15 +219,22 @@ impl<B: Backend> CausalLm<B> {
         let zeros = Tensor::<B, 1>::zeros([b * (t - 1)], &device);
         if rows.is_empty() {
             let zeros = zeros.reshape([b, t - 1]);
-            return Ok(TokenScores { logprobs: zeros.clone(), entropy: with_entropy.then_some(zeros) });
+            return Ok(TokenScores {
+                logprobs: zeros.clone(),
+                entropy: with_entropy.then_some(zeros),
+            });
         }
         let chunk = (self.logit_chunk_elements / self.config.vocab_size).max(1);
         let mut logprob_parts = Vec::new();
         let mut entropy_parts = Vec::new();
         for (row_chunk, target_chunk) in rows.chunks(chunk).zip(targets.chunks(chunk)) {
             let n = row_chunk.len();
-            let idx = Tensor::<B, 1, Int>::from_data(TensorData::new(row_chunk.to_vec(), [n]), &device);
-            let tgt = Tensor::<B, 2, Int>::from_data(TensorData::new(target_chunk.to_vec(), [n, 1]), &device);
+            let idx =
+                Tensor::<B, 1, Int>::from_data(TensorData::new(row_chunk.to_vec(), [n]), &device);
+            let tgt = Tensor::<B, 2, Int>::from_data(
+                TensorData::new(target_chunk.to_vec(), [n, 1]),
+                &device,
+            );
             let log_probs = log_softmax(self.logits(hidden.clone().select(0, idx)), 1);
             if with_entropy {
                 let entropy = log_probs.clone().exp().mul(log_probs.clone()).sum_dim(1).neg();
@@ -225,10 +242,14 @@ impl<B: Backend> CausalLm<B> {
             }
             logprob_parts.push(log_probs.gather(1, tgt).reshape([n]));
         }
-        let all_rows = Tensor::<B, 1, Int>::from_data(TensorData::new(rows.clone(), [rows.len()]), &device);
+        let all_rows =
+            Tensor::<B, 1, Int>::from_data(TensorData::new(rows.clone(), [rows.len()]), &device);
         let scatter = |parts: Vec<Tensor<B, 1>>| {
             // Rows are distinct, so adding into zeros is an assignment (and differentiable).
-            zeros.clone().select_assign(0, all_rows.clone(), Tensor::cat(parts, 0), IndexingUpdateOp::Add).reshape([b, t - 1])
+            zeros
+                .clone()
+                .select_assign(0, all_rows.clone(), Tensor::cat(parts, 0), IndexingUpdateOp::Add)
+                .reshape([b, t - 1])
         };
         Ok(TokenScores {
             logprobs: scatter(logprob_parts),

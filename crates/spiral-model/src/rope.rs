@@ -2,7 +2,7 @@
 //! Hugging Face's Llama/Qwen code uses, with Llama 3's frequency-dependent scaling
 //! (transformers `_compute_llama3_parameters`).
 
-use burn::tensor::{backend::Backend, Int, Tensor, TensorData};
+use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
 
 use crate::config::RopeConfig;
 
@@ -16,7 +16,8 @@ pub fn inverse_frequencies(rope: &RopeConfig, head_dim: usize) -> Vec<f32> {
         (0..head_dim / 2).map(|i| 1.0 / base.powf((2 * i) as f32 / head_dim as f32)).collect();
     let Some(s) = rope.llama3 else { return inv };
     let old_len = s.original_max_position_embeddings as f32;
-    let (factor, low, high) = (s.factor as f32, s.low_freq_factor as f32, s.high_freq_factor as f32);
+    let (factor, low, high) =
+        (s.factor as f32, s.low_freq_factor as f32, s.high_freq_factor as f32);
     let low_freq_wavelen = old_len / low;
     let high_freq_wavelen = old_len / high;
     inv.into_iter()
@@ -54,7 +55,8 @@ impl<B: Backend> RopeTables<B> {
             .reshape([1, 1, half]);
         let angles = positions.float().reshape([batch, time, 1]).mul(inv);
         // rotate-half layout: the same angle for dimension i and i + d/2.
-        let angles = Tensor::cat(vec![angles.clone(), angles], 2).reshape([batch, time, 1, 2 * half]);
+        let angles =
+            Tensor::cat(vec![angles.clone(), angles], 2).reshape([batch, time, 1, 2 * half]);
         let d = 2 * half;
         let mut r = vec![0.0f32; d * d];
         for i in 0..half {
@@ -71,7 +73,11 @@ impl<B: Backend> RopeTables<B> {
     /// every operation runs on contiguous memory (exact: each output sums one signed input).
     pub fn apply(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let [b, t, h, d] = x.dims();
-        let rotated = x.clone().reshape([b * t * h, d]).matmul(self.rotate_half.clone()).reshape([b, t, h, d]);
+        let rotated = x
+            .clone()
+            .reshape([b * t * h, d])
+            .matmul(self.rotate_half.clone())
+            .reshape([b, t, h, d]);
         let cos = self.cos.clone().repeat_dim(2, h);
         let sin = self.sin.clone().repeat_dim(2, h);
         x.mul(cos) + rotated.mul(sin)

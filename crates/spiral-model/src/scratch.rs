@@ -3,7 +3,7 @@
 //! separate, as Qwen's tokenizer does, which small models need to learn arithmetic.
 
 use tokenizers::decoders::fuse::Fuse;
-use tokenizers::models::bpe::{Vocab, BPE};
+use tokenizers::models::bpe::{BPE, Vocab};
 use tokenizers::{AddedToken, Tokenizer};
 
 use crate::error::{ModelError, Result};
@@ -14,7 +14,9 @@ use crate::error::{ModelError, Result};
 /// special token), so callers should include every character their task produces.
 pub fn char_tokenizer(alphabet: &str, specials: &[&str]) -> Result<Tokenizer> {
     if specials.is_empty() {
-        return Err(ModelError::Input("char_tokenizer needs at least one special token (used as unk)".into()));
+        return Err(ModelError::Input(
+            "char_tokenizer needs at least one special token (used as unk)".into(),
+        ));
     }
     let mut vocab = Vocab::new();
     for s in specials {
@@ -36,7 +38,8 @@ pub fn char_tokenizer(alphabet: &str, specials: &[&str]) -> Result<Tokenizer> {
         .map_err(|e| ModelError::Input(format!("char_tokenizer: {e}")))?;
     let mut tokenizer = Tokenizer::new(model);
     tokenizer.with_decoder(Some(Fuse::new()));
-    let added: Vec<AddedToken> = specials.iter().map(|s| AddedToken::from(s.to_string(), true)).collect();
+    let added: Vec<AddedToken> =
+        specials.iter().map(|s| AddedToken::from(s.to_string(), true)).collect();
     tokenizer.add_special_tokens(&added);
     Ok(tokenizer)
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-use crate::chat::{special_tokens, ChatTemplate};
+use crate::chat::{ChatTemplate, special_tokens};
 use crate::config::token_ids;
 use crate::error::{ModelError, Result};
 
@@ -36,14 +36,21 @@ impl TextTokenizer {
     pub fn from_dir(dir: &Path, config_eos: &[u32]) -> Result<Self> {
         let path = dir.join("tokenizer.json");
         if !path.exists() {
-            return Err(ModelError::io(&path, std::io::Error::new(std::io::ErrorKind::NotFound, "file not found")));
+            return Err(ModelError::io(
+                &path,
+                std::io::Error::new(std::io::ErrorKind::NotFound, "file not found"),
+            ));
         }
         let inner = tokenizers::Tokenizer::from_file(&path)
             .map_err(|e| ModelError::Tokenizer { path: path.clone(), message: e.to_string() })?;
         let tokenizer_config = read_json_object(&dir.join("tokenizer_config.json"))?;
         let generation_config = read_json_object(&dir.join("generation_config.json"))?;
 
-        let mut eos = token_ids(&dir.join("generation_config.json"), "eos_token_id", generation_config.as_ref().and_then(|g| g.get("eos_token_id")))?;
+        let mut eos = token_ids(
+            &dir.join("generation_config.json"),
+            "eos_token_id",
+            generation_config.as_ref().and_then(|g| g.get("eos_token_id")),
+        )?;
         eos.extend_from_slice(config_eos);
         let config_value = tokenizer_config.clone().map(Value::Object);
         if let Some(Value::String(token)) = special_tokens(config_value.as_ref()).get("eos_token") {
@@ -59,7 +66,11 @@ impl TextTokenizer {
     }
 
     /// Wraps a tokenizer built in code (for example [`crate::char_tokenizer`]).
-    pub fn new(inner: tokenizers::Tokenizer, eos_token_ids: Vec<u32>, chat_template: Option<ChatTemplate>) -> Self {
+    pub fn new(
+        inner: tokenizers::Tokenizer,
+        eos_token_ids: Vec<u32>,
+        chat_template: Option<ChatTemplate>,
+    ) -> Self {
         let mut unique = Vec::new();
         for id in eos_token_ids {
             if !unique.contains(&id) {
@@ -77,17 +88,17 @@ impl TextTokenizer {
 
     /// Token ids of `text`; `add_special_tokens` applies the post-processor (BOS, ...).
     pub fn encode(&self, text: &str, add_special_tokens: bool) -> Result<Vec<u32>> {
-        let encoding = self
-            .inner
-            .encode(text, add_special_tokens)
-            .map_err(|e| ModelError::Tokenizer { path: self.path.clone(), message: e.to_string() })?;
+        let encoding = self.inner.encode(text, add_special_tokens).map_err(|e| {
+            ModelError::Tokenizer { path: self.path.clone(), message: e.to_string() }
+        })?;
         Ok(encoding.get_ids().to_vec())
     }
 
     /// Text of `ids`. Ids the tokenizer does not know (models often pad the embedding matrix
     /// beyond the vocabulary) decode to nothing rather than failing.
     pub fn decode(&self, ids: &[u32], skip_special_tokens: bool) -> Result<String> {
-        let known: Vec<u32> = ids.iter().copied().filter(|&id| self.inner.id_to_token(id).is_some()).collect();
+        let known: Vec<u32> =
+            ids.iter().copied().filter(|&id| self.inner.id_to_token(id).is_some()).collect();
         self.inner
             .decode(&known, skip_special_tokens)
             .map_err(|e| ModelError::Tokenizer { path: self.path.clone(), message: e.to_string() })
@@ -119,7 +130,12 @@ impl TextTokenizer {
     }
 
     /// Renders a conversation as transformers' `apply_chat_template(..., tokenize=False)`.
-    pub fn apply_chat_template(&self, messages: &Value, add_generation_prompt: bool, extra: &Map<String, Value>) -> Result<String> {
+    pub fn apply_chat_template(
+        &self,
+        messages: &Value,
+        add_generation_prompt: bool,
+        extra: &Map<String, Value>,
+    ) -> Result<String> {
         let template = self.chat_template.as_ref().ok_or_else(|| ModelError::ChatTemplate {
             path: self.path.with_file_name("tokenizer_config.json"),
             message: "this tokenizer has no chat template (no `chat_template` in tokenizer_config.json and no chat_template.jinja)".into(),
@@ -141,12 +157,15 @@ impl TextTokenizer {
             config.insert("chat_template".into(), template.source().into());
         }
         if !config.contains_key("eos_token") {
-            if let Some(token) = self.eos_token_ids.first().and_then(|&id| self.inner.id_to_token(id)) {
+            if let Some(token) =
+                self.eos_token_ids.first().and_then(|&id| self.inner.id_to_token(id))
+            {
                 config.insert("eos_token".into(), token.into());
             }
         }
         let path = dir.join("tokenizer_config.json");
-        let text = serde_json::to_string_pretty(&Value::Object(config)).expect("JSON values serialise");
+        let text =
+            serde_json::to_string_pretty(&Value::Object(config)).expect("JSON values serialise");
         crate::weights::write_atomically(&path, text.as_bytes())
     }
 }
@@ -159,6 +178,9 @@ pub(crate) fn read_json_object(path: &Path) -> Result<Option<Map<String, Value>>
     let text = std::fs::read_to_string(path).map_err(|e| ModelError::io(path, e))?;
     match serde_json::from_str(&text).map_err(|e| ModelError::json(path, &e))? {
         Value::Object(map) => Ok(Some(map)),
-        _ => Err(ModelError::Json { path: path.to_path_buf(), message: "expected a JSON object".into() }),
+        _ => Err(ModelError::Json {
+            path: path.to_path_buf(),
+            message: "expected a JSON object".into(),
+        }),
     }
 }

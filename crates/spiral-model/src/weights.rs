@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use burn::tensor::{backend::Backend, DType, Tensor, TensorData};
+use burn::tensor::{DType, Tensor, TensorData, backend::Backend};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use safetensors::{Dtype, SafeTensors};
@@ -27,7 +27,12 @@ pub enum Init {
 /// Supplies named tensors of known shape to the model constructor.
 pub trait WeightSource<B: Backend> {
     /// Returns the tensor called `key` with exactly `shape`, or an error naming it.
-    fn tensor<const D: usize>(&mut self, key: &str, shape: [usize; D], init: Init) -> Result<Tensor<B, D>>;
+    fn tensor<const D: usize>(
+        &mut self,
+        key: &str,
+        shape: [usize; D],
+        init: Init,
+    ) -> Result<Tensor<B, D>>;
 }
 
 /// Seeded random initialisation (Normal(0, `std`) weights, unit norms, zero biases), the same
@@ -46,12 +51,19 @@ impl<B: Backend> RandomInit<B> {
 }
 
 impl<B: Backend> WeightSource<B> for RandomInit<B> {
-    fn tensor<const D: usize>(&mut self, _key: &str, shape: [usize; D], init: Init) -> Result<Tensor<B, D>> {
+    fn tensor<const D: usize>(
+        &mut self,
+        _key: &str,
+        shape: [usize; D],
+        init: Init,
+    ) -> Result<Tensor<B, D>> {
         let n: usize = shape.iter().product();
         let values: Vec<f32> = match init {
             Init::Ones => vec![1.0; n],
             Init::Zeros => vec![0.0; n],
-            Init::Normal => (0..n).map(|_| (standard_normal(&mut self.rng) * self.std) as f32).collect(),
+            Init::Normal => {
+                (0..n).map(|_| (standard_normal(&mut self.rng) * self.std) as f32).collect()
+            }
         };
         Ok(Tensor::from_data(TensorData::new(values, shape), &self.device))
     }
@@ -122,7 +134,8 @@ impl<B: Backend> SafetensorsWeights<B> {
         // `deserialize` validates the header and that every tensor lies inside the file, which
         // is what catches truncated downloads.
         let tensors = SafeTensors::deserialize(&bytes).map_err(|e| invalid(e.to_string()))?;
-        let (header_len, _) = SafeTensors::read_metadata(&bytes).map_err(|e| invalid(e.to_string()))?;
+        let (header_len, _) =
+            SafeTensors::read_metadata(&bytes).map_err(|e| invalid(e.to_string()))?;
         let data_start = 8 + header_len;
         let base = bytes.as_ptr() as usize;
         let file = self.files.len();
@@ -156,19 +169,30 @@ impl<B: Backend> SafetensorsWeights<B> {
             .entries
             .keys()
             .filter(|k| !self.used.contains(*k))
-            .filter(|k| !self.ignorable.iter().any(|i| i == *k) && !k.ends_with("rotary_emb.inv_freq"))
+            .filter(|k| {
+                !self.ignorable.iter().any(|i| i == *k) && !k.ends_with("rotary_emb.inv_freq")
+            })
             .cloned()
             .collect();
         if unexpected.is_empty() {
             Ok(())
         } else {
-            Err(ModelError::UnexpectedWeights { path: self.folder, keys: unexpected, family: family.into() })
+            Err(ModelError::UnexpectedWeights {
+                path: self.folder,
+                keys: unexpected,
+                family: family.into(),
+            })
         }
     }
 }
 
 impl<B: Backend> WeightSource<B> for SafetensorsWeights<B> {
-    fn tensor<const D: usize>(&mut self, key: &str, shape: [usize; D], _init: Init) -> Result<Tensor<B, D>> {
+    fn tensor<const D: usize>(
+        &mut self,
+        key: &str,
+        shape: [usize; D],
+        _init: Init,
+    ) -> Result<Tensor<B, D>> {
         let Some(entry) = self.entries.get(key) else {
             return Err(ModelError::MissingWeight {
                 path: self.folder.clone(),
@@ -190,7 +214,11 @@ impl<B: Backend> WeightSource<B> for SafetensorsWeights<B> {
             Dtype::F16 => DType::F16,
             Dtype::BF16 => DType::BF16,
             other => {
-                return Err(ModelError::Dtype { path: path.clone(), key: key.into(), dtype: format!("{other:?}") });
+                return Err(ModelError::Dtype {
+                    path: path.clone(),
+                    key: key.into(),
+                    dtype: format!("{other:?}"),
+                });
             }
         };
         let bytes = self.files[entry.file].1[entry.range.clone()].to_vec();
@@ -203,11 +231,13 @@ impl<B: Backend> WeightSource<B> for SafetensorsWeights<B> {
 /// The distinct shard files named by a `model.safetensors.index.json`, in first-use order.
 fn shard_paths(index: &Path) -> Result<Vec<PathBuf>> {
     let text = std::fs::read_to_string(index).map_err(|e| ModelError::io(index, e))?;
-    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| ModelError::json(index, &e))?;
-    let map = json.get("weight_map").and_then(|m| m.as_object()).ok_or_else(|| ModelError::Json {
-        path: index.to_path_buf(),
-        message: "expected an object `weight_map` mapping tensor names to shard files".into(),
-    })?;
+    let json: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| ModelError::json(index, &e))?;
+    let map =
+        json.get("weight_map").and_then(|m| m.as_object()).ok_or_else(|| ModelError::Json {
+            path: index.to_path_buf(),
+            message: "expected an object `weight_map` mapping tensor names to shard files".into(),
+        })?;
     let folder = index.parent().unwrap_or(Path::new("."));
     let mut files: Vec<PathBuf> = Vec::new();
     for (key, file) in map {
@@ -239,22 +269,23 @@ pub fn write_safetensors(
         .collect();
     let mut views = Vec::with_capacity(bytes.len());
     for (name, shape, raw) in &bytes {
-        let view = safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), raw)
-            .map_err(|e| ModelError::Safetensors { path: path.to_path_buf(), message: e.to_string() })?;
+        let view =
+            safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), raw).map_err(|e| {
+                ModelError::Safetensors { path: path.to_path_buf(), message: e.to_string() }
+            })?;
         views.push((name.clone(), view));
     }
-    let serialized = safetensors::tensor::serialize(views, metadata)
-        .map_err(|e| ModelError::Safetensors { path: path.to_path_buf(), message: e.to_string() })?;
+    let serialized = safetensors::tensor::serialize(views, metadata).map_err(|e| {
+        ModelError::Safetensors { path: path.to_path_buf(), message: e.to_string() }
+    })?;
     write_atomically(path, &serialized)
 }
 
 /// Writes `bytes` to a sibling temporary file, syncs it, and renames it over `path`.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
-    let tmp = path.with_extension(format!(
-        "{}.tmp",
-        path.extension().and_then(|e| e.to_str()).unwrap_or("")
-    ));
+    let tmp = path
+        .with_extension(format!("{}.tmp", path.extension().and_then(|e| e.to_str()).unwrap_or("")));
     let mut file = std::fs::File::create(&tmp).map_err(|e| ModelError::io(&tmp, e))?;
     file.write_all(bytes).map_err(|e| ModelError::io(&tmp, e))?;
     file.sync_all().map_err(|e| ModelError::io(&tmp, e))?;

@@ -6,8 +6,8 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{fixture, B};
-use spiral_model::{hf_tensors, write_safetensors, Checkpoint, ModelError};
+use common::{B, fixture};
+use spiral_model::{Checkpoint, ModelError, hf_tensors, write_safetensors};
 
 /// A private copy of a fixture folder that a test may damage.
 fn copy_fixture(name: &str) -> (tempfile::TempDir, PathBuf) {
@@ -37,7 +37,9 @@ fn rewrite_weights(dir: &Path, edit: impl FnOnce(&mut Vec<(String, Vec<usize>, V
 #[test]
 fn missing_weight_is_named() {
     let (_tmp, dir) = copy_fixture("qwen3");
-    rewrite_weights(&dir, |t| t.retain(|(name, _, _)| name != "model.layers.1.self_attn.k_norm.weight"));
+    rewrite_weights(&dir, |t| {
+        t.retain(|(name, _, _)| name != "model.layers.1.self_attn.k_norm.weight")
+    });
     let err = load_err(&dir);
     assert!(err.contains("missing weight `model.layers.1.self_attn.k_norm.weight`"), "{err}");
     assert!(err.contains("[32]"), "expected shape should be stated: {err}");
@@ -46,9 +48,14 @@ fn missing_weight_is_named() {
 #[test]
 fn unexpected_weight_is_named() {
     let (_tmp, dir) = copy_fixture("qwen3");
-    rewrite_weights(&dir, |t| t.push(("model.layers.0.mlp.extra.weight".into(), vec![2], vec![0.0, 1.0])));
+    rewrite_weights(&dir, |t| {
+        t.push(("model.layers.0.mlp.extra.weight".into(), vec![2], vec![0.0, 1.0]))
+    });
     let err = load_err(&dir);
-    assert!(err.contains("unexpected weight") && err.contains("model.layers.0.mlp.extra.weight"), "{err}");
+    assert!(
+        err.contains("unexpected weight") && err.contains("model.layers.0.mlp.extra.weight"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -60,7 +67,10 @@ fn shape_mismatch_is_named_with_both_shapes() {
         entry.2.truncate(32);
     });
     let err = load_err(&dir);
-    assert!(err.contains("model.norm.weight") && err.contains("[32]") && err.contains("[64]"), "{err}");
+    assert!(
+        err.contains("model.norm.weight") && err.contains("[32]") && err.contains("[64]"),
+        "{err}"
+    );
     assert!(err.contains("model.safetensors"), "{err}");
 }
 
@@ -92,7 +102,9 @@ fn malformed_config_names_the_file_and_position() {
 fn config_weights_mismatch_is_a_shape_error() {
     let (_tmp, dir) = copy_fixture("qwen2");
     let path = dir.join("config.json");
-    let text = std::fs::read_to_string(&path).unwrap().replace("\"intermediate_size\": 128", "\"intermediate_size\": 96");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("\"intermediate_size\": 128", "\"intermediate_size\": 96");
     std::fs::write(&path, text).unwrap();
     let err = load_err(&dir);
     assert!(err.contains("mlp.gate_proj.weight") && err.contains("[96, 64]"), "{err}");
@@ -102,7 +114,9 @@ fn config_weights_mismatch_is_a_shape_error() {
 fn unsupported_feature_is_refused_by_name() {
     let (_tmp, dir) = copy_fixture("qwen3");
     let path = dir.join("config.json");
-    let text = std::fs::read_to_string(&path).unwrap().replace("\"use_sliding_window\": false", "\"use_sliding_window\": true");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("\"use_sliding_window\": false", "\"use_sliding_window\": true");
     std::fs::write(&path, text).unwrap();
     let err = load_err(&dir);
     assert!(err.contains("use_sliding_window") && err.contains("config.json"), "{err}");

@@ -6,7 +6,7 @@ mod common;
 
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Int, Tensor, TensorData};
-use common::{fixture, to_vec, B, FAMILIES};
+use common::{B, FAMILIES, fixture, to_vec};
 use spiral_model::{Checkpoint, KvCache};
 
 const TOLERANCE: f32 = 1e-5;
@@ -29,7 +29,8 @@ fn kv_cache_decoding_matches_full_sequence_logprobs() {
     for name in FAMILIES {
         let model = Checkpoint::<B>::load(fixture(name), &device).unwrap().model;
         for seq in sequences() {
-            let full = &to_vec(model.token_logprobs(&[seq.clone()], &[1], false).unwrap().logprobs)[0];
+            let full =
+                &to_vec(model.token_logprobs(&[seq.clone()], &[1], false).unwrap().logprobs)[0];
             // Prefill 4 tokens, then one token per step; score each next token from the logits.
             let mut cache = KvCache::new(model.config().num_layers);
             let mut incremental = Vec::new();
@@ -40,7 +41,8 @@ fn kv_cache_decoding_matches_full_sequence_logprobs() {
                 }
                 let ids: Vec<i64> = seq[fed..fed + chunk].iter().map(|&t| t as i64).collect();
                 let ids = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [1, chunk]), &device);
-                let pos = Tensor::<B, 1, Int>::arange(fed as i64..(fed + chunk) as i64, &device).reshape([1, chunk]);
+                let pos = Tensor::<B, 1, Int>::arange(fed as i64..(fed + chunk) as i64, &device)
+                    .reshape([1, chunk]);
                 let logits = model.decode_step(ids, pos, None, &mut cache);
                 let lp: Vec<f32> = log_softmax(logits, 1).into_data().into_vec().unwrap();
                 fed += chunk;
@@ -75,9 +77,15 @@ fn left_padding_with_key_mask_matches_unpadded() {
     let long: Vec<u32> = (0..10).map(|i| 50 + 3 * i).collect();
     let pad = long.len() - short.len();
     // Row 0 is left-padded; its positions start at 0 on its first real token.
-    let ids: Vec<i64> = std::iter::repeat_n(0, pad).chain(short.iter().map(|&t| t as i64)).chain(long.iter().map(|&t| t as i64)).collect();
+    let ids: Vec<i64> = std::iter::repeat_n(0, pad)
+        .chain(short.iter().map(|&t| t as i64))
+        .chain(long.iter().map(|&t| t as i64))
+        .collect();
     let ids = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [2, long.len()]), &device);
-    let pos: Vec<i64> = (0..long.len() as i64).map(|p| (p - pad as i64).max(0)).chain(0..long.len() as i64).collect();
+    let pos: Vec<i64> = (0..long.len() as i64)
+        .map(|p| (p - pad as i64).max(0))
+        .chain(0..long.len() as i64)
+        .collect();
     let pos = Tensor::<B, 2, Int>::from_data(TensorData::new(pos, [2, long.len()]), &device);
     let mask = vec![(0..long.len()).map(|k| k >= pad).collect::<Vec<_>>(), vec![true; long.len()]];
     let mut cache = KvCache::new(model.config().num_layers);
@@ -90,7 +98,8 @@ fn left_padding_with_key_mask_matches_unpadded() {
         let n = ids.len();
         let ids = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [1, n]), &device);
         let pos = Tensor::<B, 1, Int>::arange(0..n as i64, &device).reshape([1, n]);
-        let alone: Vec<f32> = model.decode_step(ids, pos, None, &mut cache).into_data().into_vec().unwrap();
+        let alone: Vec<f32> =
+            model.decode_step(ids, pos, None, &mut cache).into_data().into_vec().unwrap();
         let d = max_diff(&alone, &padded[row * vocab..(row + 1) * vocab]);
         assert!(d < 1e-4, "row {row}: left-padded logits differ by {d}");
     }
@@ -104,7 +113,9 @@ fn vocabulary_chunking_changes_nothing() {
     let whole = model.token_logprobs(&seqs, &starts, true).unwrap();
     model.set_logit_chunk_elements(3 * model.config().vocab_size);
     let chunked = model.token_logprobs(&seqs, &starts, true).unwrap();
-    for (a, b) in [(whole.logprobs, chunked.logprobs), (whole.entropy.unwrap(), chunked.entropy.unwrap())] {
+    for (a, b) in
+        [(whole.logprobs, chunked.logprobs), (whole.entropy.unwrap(), chunked.entropy.unwrap())]
+    {
         let (a, b) = (to_vec(a).concat(), to_vec(b).concat());
         assert!(max_diff(&a, &b) < 1e-6);
     }
@@ -123,8 +134,12 @@ fn forked_cache_rows_continue_identically() {
     assert_eq!(forked.batch_size(), Some(3));
     let next = Tensor::<B, 2, Int>::from_data(TensorData::new(vec![5i64, 6, 5], [3, 1]), &device);
     let pos = Tensor::<B, 2, Int>::from_data(TensorData::new(vec![7i64; 3], [3, 1]), &device);
-    let logits: Vec<f32> = model.decode_step(next, pos, None, &mut forked).into_data().into_vec().unwrap();
+    let logits: Vec<f32> =
+        model.decode_step(next, pos, None, &mut forked).into_data().into_vec().unwrap();
     let v = model.config().vocab_size;
-    assert!(max_diff(&logits[..v], &logits[2 * v..]) < 1e-6, "same token after a fork, same logits");
+    assert!(
+        max_diff(&logits[..v], &logits[2 * v..]) < 1e-6,
+        "same token after a fork, same logits"
+    );
     assert!(max_diff(&logits[..v], &logits[v..2 * v]) > 1e-3, "different token, different logits");
 }

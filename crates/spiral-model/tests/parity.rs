@@ -4,8 +4,8 @@
 
 mod common;
 
-use common::{expected, fixture, to_vec, B, FAMILIES};
-use spiral_model::{generate_greedy, Checkpoint};
+use common::{B, FAMILIES, expected, fixture, to_vec};
+use spiral_model::{Checkpoint, generate_greedy};
 
 const LOGPROB_TOLERANCE: f64 = 1e-4;
 
@@ -18,7 +18,10 @@ fn logprobs_match_transformers() {
         let mut worst: f64 = 0.0;
         for case in &exp.logprob_cases {
             // The tokenizer agrees with transformers' encoding of prompt + completion.
-            let ids = ckpt.tokenizer.encode(&format!("{}{}", case.prompt, case.completion), false).unwrap();
+            let ids = ckpt
+                .tokenizer
+                .encode(&format!("{}{}", case.prompt, case.completion), false)
+                .unwrap();
             assert_eq!(ids, case.input_ids, "{name}: tokenization differs");
             let scores = ckpt.model.token_logprobs(&[ids.clone()], &[1], false).unwrap();
             let got = &to_vec(scores.logprobs)[0];
@@ -53,7 +56,10 @@ fn greedy_continuation_matches_transformers() {
 fn fixture_chat_template_matches_transformers() {
     let ckpt = Checkpoint::<B>::load(fixture("qwen3"), &Default::default()).unwrap();
     for case in expected("qwen3").chat {
-        let text = ckpt.tokenizer.apply_chat_template(&case.messages, case.add_generation_prompt, &case.kwargs).unwrap();
+        let text = ckpt
+            .tokenizer
+            .apply_chat_template(&case.messages, case.add_generation_prompt, &case.kwargs)
+            .unwrap();
         assert_eq!(text, case.text);
         assert_eq!(ckpt.tokenizer.encode(&text, false).unwrap(), case.ids);
     }

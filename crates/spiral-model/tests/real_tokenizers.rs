@@ -9,7 +9,8 @@ use spiral_model::TextTokenizer;
 #[test]
 fn real_chat_templates_match_transformers() {
     let path = common::fixture("real_chat_templates.json");
-    let cases: Vec<common::ChatCase> = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let cases: Vec<common::ChatCase> =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let mut checked = 0;
     for case in cases {
         let name = case.tokenizer.clone().unwrap();
@@ -18,7 +19,9 @@ fn real_chat_templates_match_transformers() {
             continue;
         };
         let tokenizer = TextTokenizer::from_dir(&dir, &[]).unwrap();
-        let text = tokenizer.apply_chat_template(&case.messages, case.add_generation_prompt, &case.kwargs).unwrap();
+        let text = tokenizer
+            .apply_chat_template(&case.messages, case.add_generation_prompt, &case.kwargs)
+            .unwrap();
         assert_eq!(text, case.text, "{name}: {}", case.messages);
         assert_eq!(tokenizer.encode(&text, false).unwrap(), case.ids, "{name}: token ids differ");
         checked += 1;

@@ -4,8 +4,8 @@
 
 mod common;
 
-use common::{fixture, to_vec, B, FAMILIES};
-use spiral_model::{char_tokenizer, Checkpoint, CausalLm, ModelConfig, TextTokenizer};
+use common::{B, FAMILIES, fixture, to_vec};
+use spiral_model::{CausalLm, Checkpoint, ModelConfig, TextTokenizer, char_tokenizer};
 
 #[test]
 fn every_family_round_trips_through_save() {

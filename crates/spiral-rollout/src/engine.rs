@@ -11,12 +11,12 @@
 
 use std::time::Instant;
 
-use burn::tensor::{backend::Backend, Int, Tensor, TensorData};
+use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
 use serde::{Deserialize, Serialize};
 use spiral_model::{CausalLm, KvCache, TextTokenizer};
 
 use crate::error::RolloutError;
-use crate::sampling::{sample_rng, sample_token, SamplingParams};
+use crate::sampling::{SamplingParams, sample_rng, sample_token};
 use crate::stop::{FinishReason, StopConditions, StopStringMatcher};
 
 /// Engine settings that bound memory.
@@ -154,7 +154,14 @@ impl RolloutEngine {
         let mut samples = Vec::with_capacity(request.prompts.len() * request.n);
         for chunk in self.plan(request) {
             stats.chunks += 1;
-            samples.extend(run_chunk(model, request, &chunk, matcher.as_ref(), &mut budget, &mut stats));
+            samples.extend(run_chunk(
+                model,
+                request,
+                &chunk,
+                matcher.as_ref(),
+                &mut budget,
+                &mut stats,
+            ));
         }
         samples.sort_by_key(|s| (s.prompt_index, s.sample_index));
         Ok(RolloutOutput { samples, stats })
@@ -171,7 +178,9 @@ impl RolloutEngine {
             return Err(RolloutError::Request("n must be at least 1".into()));
         }
         if !request.stop.stop_strings.is_empty() && tokenizer.is_none() {
-            return Err(RolloutError::Request("stop strings need a tokenizer to decode text".into()));
+            return Err(RolloutError::Request(
+                "stop strings need a tokenizer to decode text".into(),
+            ));
         }
         if let Some(i) = request.prompts.iter().position(Vec::is_empty) {
             return Err(RolloutError::Request(format!("prompt {i} is empty")));
@@ -223,7 +232,11 @@ impl RolloutEngine {
 }
 
 /// Why a row with these completion tokens stops now, if it does.
-fn finish_reason(tokens: &[u32], stop: &StopConditions, matcher: Option<&StopStringMatcher<'_>>) -> Option<FinishReason> {
+fn finish_reason(
+    tokens: &[u32],
+    stop: &StopConditions,
+    matcher: Option<&StopStringMatcher<'_>>,
+) -> Option<FinishReason> {
     let last = *tokens.last()?;
     if stop.eos_token_ids.contains(&last) {
         Some(FinishReason::Eos(last))
@@ -271,7 +284,8 @@ fn run_chunk<B: Backend>(
         any_pad.then(|| key_mask(&pads, longest)).as_deref(),
         &mut cache,
     );
-    let prompt_logits: Vec<f32> = logits.into_data().convert::<f32>().into_vec().expect("f32 logits");
+    let prompt_logits: Vec<f32> =
+        logits.into_data().convert::<f32>().into_vec().expect("f32 logits");
     stats.prefill_tokens += prompts.iter().map(|p| p.len()).sum::<usize>();
 
     // Fork: row r of the decode batch continues prompt `fork[r]` of the prefill batch.
@@ -293,7 +307,10 @@ fn run_chunk<B: Backend>(
         }
     }
     let mut cache = cache.select_rows(&fork);
-    let mut logits: Vec<f32> = fork.iter().flat_map(|&i| prompt_logits[i * vocab..(i + 1) * vocab].iter().copied()).collect();
+    let mut logits: Vec<f32> = fork
+        .iter()
+        .flat_map(|&i| prompt_logits[i * vocab..(i + 1) * vocab].iter().copied())
+        .collect();
     stats.prefill_seconds += started.elapsed().as_secs_f64();
 
     let started = Instant::now();
@@ -318,7 +335,8 @@ fn run_chunk<B: Backend>(
             stats.generated_tokens += 1;
             row.finish = finish_reason(&row.tokens, &request.stop, matcher);
         }
-        let running: Vec<usize> = (0..batch.len()).filter(|&slot| rows[batch[slot]].finish.is_none()).collect();
+        let running: Vec<usize> =
+            (0..batch.len()).filter(|&slot| rows[batch[slot]].finish.is_none()).collect();
         if running.is_empty() {
             break;
         }
@@ -330,8 +348,12 @@ fn run_chunk<B: Backend>(
 
         // One batched step: the newest token of every row in the batch.
         let b = batch.len();
-        let ids: Vec<i64> = batch.iter().map(|&r| rows[r].tokens.last().map_or(0, |&t| t as i64)).collect();
-        let pos: Vec<i64> = batch.iter().map(|&r| (rows[r].prompt_len + rows[r].tokens.len().max(1) - 1) as i64).collect();
+        let ids: Vec<i64> =
+            batch.iter().map(|&r| rows[r].tokens.last().map_or(0, |&t| t as i64)).collect();
+        let pos: Vec<i64> = batch
+            .iter()
+            .map(|&r| (rows[r].prompt_len + rows[r].tokens.len().max(1) - 1) as i64)
+            .collect();
         let mask = any_pad.then(|| {
             let pads: Vec<usize> = batch.iter().map(|&r| rows[r].pad).collect();
             key_mask(&pads, cache.len() + 1)

@@ -35,7 +35,9 @@ mod error;
 mod sampling;
 mod stop;
 
-pub use engine::{EngineConfig, RolloutEngine, RolloutOutput, RolloutRequest, RolloutStats, Sample};
+pub use engine::{
+    EngineConfig, RolloutEngine, RolloutOutput, RolloutRequest, RolloutStats, Sample,
+};
 pub use error::RolloutError;
-pub use sampling::{argmax, sample_rng, sample_token, SamplingParams};
+pub use sampling::{SamplingParams, argmax, sample_rng, sample_token};
 pub use stop::{FinishReason, StopConditions, StopStringMatcher};

@@ -57,7 +57,9 @@ impl SamplingParams {
 /// The generator of one sample, derived from the request seed and the sample's identity.
 pub fn sample_rng(seed: u64, prompt: usize, sample: usize) -> StdRng {
     // SplitMix64 finaliser over the three inputs: well-mixed, stable across versions.
-    let mut z = seed ^ (prompt as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (sample as u64).wrapping_mul(0xD1B5_4A32_D192_ED03);
+    let mut z = seed
+        ^ (prompt as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ (sample as u64).wrapping_mul(0xD1B5_4A32_D192_ED03);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     StdRng::seed_from_u64(z ^ (z >> 31))
@@ -100,8 +102,11 @@ fn sample_plain(logits: &[f32], max: f64, t: f64, rng: &mut StdRng) -> u32 {
 fn sample_filtered(logits: &[f32], max: f64, p: &SamplingParams, rng: &mut StdRng) -> u32 {
     let mut order: Vec<u32> = (0..logits.len() as u32).collect();
     // Descending by logit, lowest id first on ties, so the cut is deterministic.
-    order.sort_unstable_by(|&a, &b| logits[b as usize].total_cmp(&logits[a as usize]).then(a.cmp(&b)));
-    let mut weights: Vec<f64> = order.iter().map(|&i| ((logits[i as usize] as f64 - max) / p.temperature).exp()).collect();
+    order.sort_unstable_by(|&a, &b| {
+        logits[b as usize].total_cmp(&logits[a as usize]).then(a.cmp(&b))
+    });
+    let mut weights: Vec<f64> =
+        order.iter().map(|&i| ((logits[i as usize] as f64 - max) / p.temperature).exp()).collect();
     if p.top_k > 0 {
         weights.truncate(p.top_k.min(weights.len()));
     }
@@ -180,11 +185,16 @@ mod tests {
         let logits = [3.0f32, 2.0, 1.0, -0.1];
         let top_k = frequencies(&logits, SamplingParams { top_k: 2, ..Default::default() }, 20_000);
         assert_eq!(top_k[2] + top_k[3], 0.0);
-        let top_p = frequencies(&logits, SamplingParams { top_p: 0.8, ..Default::default() }, 20_000);
+        let top_p =
+            frequencies(&logits, SamplingParams { top_p: 0.8, ..Default::default() }, 20_000);
         assert_eq!(top_p[2] + top_p[3], 0.0);
         assert!(top_p[1] > 0.2, "the second token is inside the 0.8 nucleus");
-        let min_p = frequencies(&logits, SamplingParams { min_p: 0.2, ..Default::default() }, 20_000);
-        assert!(min_p[2] == 0.0 && min_p[3] == 0.0 && min_p[1] > 0.0, "0.09/0.64 < 0.2 <= 0.24/0.64");
+        let min_p =
+            frequencies(&logits, SamplingParams { min_p: 0.2, ..Default::default() }, 20_000);
+        assert!(
+            min_p[2] == 0.0 && min_p[3] == 0.0 && min_p[1] > 0.0,
+            "0.09/0.64 < 0.2 <= 0.24/0.64"
+        );
     }
 
     #[test]
@@ -202,8 +212,23 @@ mod tests {
 
     #[test]
     fn validation_names_the_parameter() {
-        assert!(SamplingParams { top_p: 0.0, ..Default::default() }.validate().unwrap_err().contains("top_p"));
-        assert!(SamplingParams { temperature: -1.0, ..Default::default() }.validate().unwrap_err().contains("temperature"));
-        assert!(SamplingParams { min_p: 2.0, ..Default::default() }.validate().unwrap_err().contains("min_p"));
+        assert!(
+            SamplingParams { top_p: 0.0, ..Default::default() }
+                .validate()
+                .unwrap_err()
+                .contains("top_p")
+        );
+        assert!(
+            SamplingParams { temperature: -1.0, ..Default::default() }
+                .validate()
+                .unwrap_err()
+                .contains("temperature")
+        );
+        assert!(
+            SamplingParams { min_p: 2.0, ..Default::default() }
+                .validate()
+                .unwrap_err()
+                .contains("min_p")
+        );
     }
 }

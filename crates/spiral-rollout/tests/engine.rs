@@ -6,7 +6,9 @@ use std::path::PathBuf;
 
 use burn::backend::Flex;
 use spiral_model::Checkpoint;
-use spiral_rollout::{EngineConfig, FinishReason, RolloutEngine, RolloutRequest, SamplingParams, StopConditions};
+use spiral_rollout::{
+    EngineConfig, FinishReason, RolloutEngine, RolloutRequest, SamplingParams, StopConditions,
+};
 
 type B = Flex;
 
@@ -19,7 +21,11 @@ fn ckpt(name: &str) -> Checkpoint<B> {
 }
 
 fn prompts() -> Vec<Vec<u32>> {
-    vec![(0..11).map(|i| 40 + i * 3).collect(), (0..4).map(|i| 200 + i).collect(), (0..7).map(|i| 90 + i * 5).collect()]
+    vec![
+        (0..11).map(|i| 40 + i * 3).collect(),
+        (0..4).map(|i| 200 + i).collect(),
+        (0..7).map(|i| 90 + i * 5).collect(),
+    ]
 }
 
 fn request(n: usize, sampling: SamplingParams, max_new_tokens: usize) -> RolloutRequest {
@@ -38,8 +44,16 @@ fn recorded_logprobs_equal_full_sequence_logprobs() {
     let req = request(3, SamplingParams { temperature: 1.0, seed: 5, ..Default::default() }, 20);
     let out = RolloutEngine::default().generate(&c.model, None, &req).unwrap();
     assert_eq!(out.samples.len(), 9);
-    assert_eq!(out.stats.prefill_tokens, prompts().iter().map(Vec::len).sum::<usize>(), "each prompt prefilled once");
-    let seqs: Vec<Vec<u32>> = out.samples.iter().map(|s| [prompts()[s.prompt_index].clone(), s.tokens.clone()].concat()).collect();
+    assert_eq!(
+        out.stats.prefill_tokens,
+        prompts().iter().map(Vec::len).sum::<usize>(),
+        "each prompt prefilled once"
+    );
+    let seqs: Vec<Vec<u32>> = out
+        .samples
+        .iter()
+        .map(|s| [prompts()[s.prompt_index].clone(), s.tokens.clone()].concat())
+        .collect();
     let starts: Vec<usize> = out.samples.iter().map(|s| s.prompt_tokens).collect();
     let scores = c.model.token_logprobs(&seqs, &starts, false).unwrap().logprobs;
     let [_, t] = scores.dims();
@@ -56,7 +70,10 @@ fn recorded_logprobs_equal_full_sequence_logprobs() {
 #[test]
 fn greedy_matches_transformers_for_every_sample() {
     let c = ckpt("llama");
-    let exp: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fixture("llama").join("expected.json")).unwrap()).unwrap();
+    let exp: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("llama").join("expected.json")).unwrap(),
+    )
+    .unwrap();
     let prompt: Vec<u32> = serde_json::from_value(exp["greedy"]["prompt_ids"].clone()).unwrap();
     let want: Vec<u32> = serde_json::from_value(exp["greedy"]["new_ids"].clone()).unwrap();
     let req = RolloutRequest {
@@ -76,13 +93,22 @@ fn greedy_matches_transformers_for_every_sample() {
 #[test]
 fn samples_do_not_depend_on_batching_or_splitting() {
     let c = ckpt("qwen2");
-    let req = request(4, SamplingParams { temperature: 0.9, top_p: 0.95, top_k: 50, seed: 3, ..Default::default() }, 12);
+    let req = request(
+        4,
+        SamplingParams { temperature: 0.9, top_p: 0.95, top_k: 50, seed: 3, ..Default::default() },
+        12,
+    );
     let whole = RolloutEngine::default().generate(&c.model, None, &req).unwrap();
     // 40 positions per chunk: a prompt's 4 samples get split over several chunks and prefills.
-    let split = RolloutEngine::new(EngineConfig { max_batch_tokens: 40 }).generate(&c.model, None, &req).unwrap();
+    let split = RolloutEngine::new(EngineConfig { max_batch_tokens: 40 })
+        .generate(&c.model, None, &req)
+        .unwrap();
     assert!(split.stats.chunks > whole.stats.chunks);
     for (a, b) in whole.samples.iter().zip(&split.samples) {
-        assert_eq!((a.prompt_index, a.sample_index, &a.tokens), (b.prompt_index, b.sample_index, &b.tokens));
+        assert_eq!(
+            (a.prompt_index, a.sample_index, &a.tokens),
+            (b.prompt_index, b.sample_index, &b.tokens)
+        );
         for (x, y) in a.logprobs.iter().zip(&b.logprobs) {
             assert!((x - y).abs() < 1e-4);
         }
@@ -90,7 +116,11 @@ fn samples_do_not_depend_on_batching_or_splitting() {
     let again = RolloutEngine::default().generate(&c.model, None, &req).unwrap();
     assert_eq!(whole.samples, again.samples, "same seed, same samples");
     let other = RolloutEngine::default()
-        .generate(&c.model, None, &RolloutRequest { sampling: SamplingParams { seed: 4, ..req.sampling }, ..req.clone() })
+        .generate(
+            &c.model,
+            None,
+            &RolloutRequest { sampling: SamplingParams { seed: 4, ..req.sampling }, ..req.clone() },
+        )
         .unwrap();
     assert_ne!(whole.samples, other.samples);
     // Samples of one prompt differ from each other (they are not copies of one draw).
@@ -100,7 +130,9 @@ fn samples_do_not_depend_on_batching_or_splitting() {
 #[test]
 fn eos_and_length_end_samples_and_finished_rows_leave_the_batch() {
     let c = ckpt("qwen3");
-    let free = RolloutEngine::default().generate(&c.model, None, &request(1, SamplingParams::greedy(), 16)).unwrap();
+    let free = RolloutEngine::default()
+        .generate(&c.model, None, &request(1, SamplingParams::greedy(), 16))
+        .unwrap();
     // Make the 6th greedy token of prompt 0 an EOS: that sample stops there, the others run on.
     let eos = free.samples[0].tokens[5];
     let mut req = request(1, SamplingParams::greedy(), 16);
@@ -118,7 +150,9 @@ fn eos_and_length_end_samples_and_finished_rows_leave_the_batch() {
 #[test]
 fn stop_strings_match_across_token_boundaries() {
     let c = ckpt("qwen3");
-    let free = RolloutEngine::default().generate(&c.model, Some(&c.tokenizer), &request(1, SamplingParams::greedy(), 24)).unwrap();
+    let free = RolloutEngine::default()
+        .generate(&c.model, Some(&c.tokenizer), &request(1, SamplingParams::greedy(), 24))
+        .unwrap();
     let tokens = &free.samples[2].tokens;
     // A stop string made of the last character of token k and the first of token k + 1.
     let (k, stop) = (3..tokens.len() - 1)
@@ -128,7 +162,8 @@ fn stop_strings_match_across_token_boundaries() {
             let (Some(x), Some(y)) = (a.chars().last(), b.chars().next()) else { return None };
             let stop = format!("{x}{y}");
             let before = c.tokenizer.decode(&tokens[..=k], false).unwrap();
-            (!before.contains(&stop) && x.is_alphanumeric() && y.is_alphanumeric()).then_some((k, stop))
+            (!before.contains(&stop) && x.is_alphanumeric() && y.is_alphanumeric())
+                .then_some((k, stop))
         })
         .expect("a boundary-spanning pair in 24 tokens");
     let mut req = request(1, SamplingParams::greedy(), 24);

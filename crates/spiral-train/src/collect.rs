@@ -11,11 +11,11 @@ use spiral_aggregation::draw_distinct_sets;
 use spiral_model::CausalLm;
 use spiral_rewards::CountdownProblem;
 use spiral_rollout::{RolloutEngine, RolloutRequest, Sample, SamplingParams, StopConditions};
-use spiral_set_rl::{dr_grpo_advantages, grpo_advantages, spiral_advantages, SpiralConfig};
+use spiral_set_rl::{SpiralConfig, dr_grpo_advantages, grpo_advantages, spiral_advantages};
 
 use crate::config::{Algorithm, RunConfig};
 use crate::learner::TrainSequence;
-use crate::task::{reward, search_prompt, TaskData};
+use crate::task::{TaskData, reward, search_prompt};
 
 /// The training batch of one step and what was measured while collecting it.
 pub struct Collected {
@@ -48,16 +48,41 @@ pub fn collect<B: Backend>(
 ) -> anyhow::Result<Collected> {
     let a = &config.algorithm;
     let engine = RolloutEngine::default();
-    let sampling = SamplingParams { temperature: config.rollout.temperature, top_p: config.rollout.top_p, seed: step_seed, ..Default::default() };
-    let stop = StopConditions { eos_token_ids: data.tokenizer.eos_token_ids().to_vec(), stop_strings: vec![], max_new_tokens: config.rollout.max_new_tokens };
-    let search_prompts: Vec<Vec<u32>> = problems.iter().map(|p| data.encode(&search_prompt(p))).collect();
+    let sampling = SamplingParams {
+        temperature: config.rollout.temperature,
+        top_p: config.rollout.top_p,
+        seed: step_seed,
+        ..Default::default()
+    };
+    let stop = StopConditions {
+        eos_token_ids: data.tokenizer.eos_token_ids().to_vec(),
+        stop_strings: vec![],
+        max_new_tokens: config.rollout.max_new_tokens,
+    };
+    let search_prompts: Vec<Vec<u32>> =
+        problems.iter().map(|p| data.encode(&search_prompt(p))).collect();
     let started = Instant::now();
-    let search = engine.generate(model, None, &RolloutRequest { prompts: search_prompts.clone(), n: a.n1, sampling, stop: stop.clone(), max_total_tokens: None })?;
+    let search = engine.generate(
+        model,
+        None,
+        &RolloutRequest {
+            prompts: search_prompts.clone(),
+            n: a.n1,
+            sampling,
+            stop: stop.clone(),
+            max_total_tokens: None,
+        },
+    )?;
     let mut rollout_seconds = started.elapsed().as_secs_f64();
     let mut generated = search.stats.generated_tokens;
     let started = Instant::now();
     let texts: Vec<String> = search.samples.iter().map(|s| data.decode(&s.tokens)).collect();
-    let rewards: Vec<f64> = search.samples.iter().zip(&texts).map(|(s, t)| reward(problems[s.prompt_index], t)).collect();
+    let rewards: Vec<f64> = search
+        .samples
+        .iter()
+        .zip(&texts)
+        .map(|(s, t)| reward(problems[s.prompt_index], t))
+        .collect();
     let mut reward_seconds = started.elapsed().as_secs_f64();
     let search_reward = mean(&rewards);
     let sequence = |prompt: &[u32], s: &Sample, advantage: f64, weight: f64| TrainSequence {
@@ -73,10 +98,19 @@ pub fn collect<B: Backend>(
     match a.name {
         Algorithm::Grpo | Algorithm::DrGrpo => {
             for (p, group) in rewards.chunks(a.n1).enumerate() {
-                let adv = if a.name == Algorithm::Grpo { grpo_advantages(group)? } else { dr_grpo_advantages(group)? };
+                let adv = if a.name == Algorithm::Grpo {
+                    grpo_advantages(group)?
+                } else {
+                    dr_grpo_advantages(group)?
+                };
                 zero_signal += usize::from(adv.iter().all(|&x| x == 0.0));
                 for (j, &adv) in adv.iter().enumerate() {
-                    batch.push(sequence(&search_prompts[p], &search.samples[p * a.n1 + j], adv, a.search_weight));
+                    batch.push(sequence(
+                        &search_prompts[p],
+                        &search.samples[p * a.n1 + j],
+                        adv,
+                        a.search_weight,
+                    ));
                 }
             }
         }
@@ -87,44 +121,83 @@ pub fn collect<B: Backend>(
             for (p, problem) in problems.iter().enumerate() {
                 let problem_sets = draw_distinct_sets(a.n1, a.n, a.k, rng)?;
                 for set in &problem_sets {
-                    let candidates: Vec<String> = set.iter().map(|&i| texts[p * a.n1 + i].clone()).collect();
-                    agg_prompts.push(data.encode(&data.aggregation_prompt(problem, &candidates, rng)));
+                    let candidates: Vec<String> =
+                        set.iter().map(|&i| texts[p * a.n1 + i].clone()).collect();
+                    agg_prompts.push(data.encode(&data.aggregation_prompt(
+                        problem,
+                        &candidates,
+                        rng,
+                    )));
                 }
                 sets.push(problem_sets);
             }
             let started = Instant::now();
             let agg_sampling = SamplingParams { seed: step_seed ^ 0xA66, ..sampling };
-            let aggs = engine.generate(model, None, &RolloutRequest { prompts: agg_prompts.clone(), n: a.n2, sampling: agg_sampling, stop, max_total_tokens: None })?;
+            let aggs = engine.generate(
+                model,
+                None,
+                &RolloutRequest {
+                    prompts: agg_prompts.clone(),
+                    n: a.n2,
+                    sampling: agg_sampling,
+                    stop,
+                    max_total_tokens: None,
+                },
+            )?;
             rollout_seconds += started.elapsed().as_secs_f64();
             generated += aggs.stats.generated_tokens;
             let started = Instant::now();
-            let agg_rewards: Vec<f64> = aggs.samples.iter().map(|s| reward(problems[s.prompt_index / a.k], &data.decode(&s.tokens))).collect();
+            let agg_rewards: Vec<f64> = aggs
+                .samples
+                .iter()
+                .map(|s| reward(problems[s.prompt_index / a.k], &data.decode(&s.tokens)))
+                .collect();
             reward_seconds += started.elapsed().as_secs_f64();
             aggregation_reward = Some(mean(&agg_rewards));
             let spiral = SpiralConfig { normalize_std: a.normalize_std };
             for (p, problem_sets) in sets.iter().enumerate() {
-                let set_rewards: Vec<&[f64]> = (0..a.k).map(|s| &agg_rewards[(p * a.k + s) * a.n2..(p * a.k + s + 1) * a.n2]).collect();
+                let set_rewards: Vec<&[f64]> = (0..a.k)
+                    .map(|s| &agg_rewards[(p * a.k + s) * a.n2..(p * a.k + s + 1) * a.n2])
+                    .collect();
                 let adv = spiral_advantages(a.n1, problem_sets, &set_rewards, &spiral)?;
-                let all_zero = adv.search_advantages.iter().chain(adv.aggregation_advantages.iter().flatten()).all(|&x| x == 0.0);
+                let all_zero = adv
+                    .search_advantages
+                    .iter()
+                    .chain(adv.aggregation_advantages.iter().flatten())
+                    .all(|&x| x == 0.0);
                 zero_signal += usize::from(all_zero);
                 for (i, &sa) in adv.search_advantages.iter().enumerate() {
                     // Traces in no set (advantage exactly 0) carry no gradient: skip them.
                     if adv.search_counts[i] > 0 && sa != 0.0 {
-                        batch.push(sequence(&search_prompts[p], &search.samples[p * a.n1 + i], sa, a.search_weight));
+                        batch.push(sequence(
+                            &search_prompts[p],
+                            &search.samples[p * a.n1 + i],
+                            sa,
+                            a.search_weight,
+                        ));
                     }
                 }
                 for (s, set_adv) in adv.aggregation_advantages.iter().enumerate() {
                     for (j, &aa) in set_adv.iter().enumerate() {
                         if aa != 0.0 {
                             let prompt = &agg_prompts[p * a.k + s];
-                            batch.push(sequence(prompt, &aggs.samples[(p * a.k + s) * a.n2 + j], aa, a.aggregation_weight));
+                            batch.push(sequence(
+                                prompt,
+                                &aggs.samples[(p * a.k + s) * a.n2 + j],
+                                aa,
+                                a.aggregation_weight,
+                            ));
                         }
                     }
                 }
             }
         }
     }
-    let mean_abs_advantage = if batch.is_empty() { 0.0 } else { batch.iter().map(|s| s.advantage.abs()).sum::<f64>() / batch.len() as f64 };
+    let mean_abs_advantage = if batch.is_empty() {
+        0.0
+    } else {
+        batch.iter().map(|s| s.advantage.abs()).sum::<f64>() / batch.len() as f64
+    };
     Ok(Collected {
         batch,
         search_reward,

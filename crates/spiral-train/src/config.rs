@@ -176,11 +176,13 @@ impl RunConfig {
     /// Parses `text` (named `origin` in errors), applies `overrides` (`a.b.c=value`, the value
     /// read as TOML and else as a string), and validates the result.
     pub fn from_toml(text: &str, origin: &str, overrides: &[String]) -> anyhow::Result<Self> {
-        let mut value: toml::Table = toml::from_str(text).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
+        let mut value: toml::Table =
+            toml::from_str(text).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
         for item in overrides {
             apply_override(&mut value, item)?;
         }
-        let config: RunConfig = RunConfig::deserialize(value).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
+        let config: RunConfig =
+            RunConfig::deserialize(value).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
         config.validate()?;
         Ok(config)
     }
@@ -200,7 +202,12 @@ impl RunConfig {
         let a = &self.algorithm;
         anyhow::ensure!(a.n1 >= 1, "algorithm.n1 must be at least 1");
         if a.name == Algorithm::Spiral {
-            anyhow::ensure!(a.n >= 1 && a.n <= a.n1, "algorithm.n = {} must lie in 1..=n1 ({})", a.n, a.n1);
+            anyhow::ensure!(
+                a.n >= 1 && a.n <= a.n1,
+                "algorithm.n = {} must lie in 1..=n1 ({})",
+                a.n,
+                a.n1
+            );
             let available = spiral_aggregation::binomial(a.n1, a.n).unwrap_or(u128::MAX);
             anyhow::ensure!(
                 a.k >= 1 && a.k as u128 <= available,
@@ -209,15 +216,33 @@ impl RunConfig {
             );
             anyhow::ensure!(a.n2 >= 1, "algorithm.n2 must be at least 1");
         } else {
-            anyhow::ensure!(a.n1 >= 2, "algorithm.n1 (the group size) must be at least 2 for {:?}", a.name);
+            anyhow::ensure!(
+                a.n1 >= 2,
+                "algorithm.n1 (the group size) must be at least 2 for {:?}",
+                a.name
+            );
         }
         anyhow::ensure!(self.eval.n >= 1, "eval.n must be at least 1");
-        anyhow::ensure!(self.eval.problems <= self.task.test_problems, "eval.problems ({}) exceeds task.test_problems ({})", self.eval.problems, self.task.test_problems);
-        anyhow::ensure!(self.train.problems_per_step >= 1, "train.problems_per_step must be at least 1");
+        anyhow::ensure!(
+            self.eval.problems <= self.task.test_problems,
+            "eval.problems ({}) exceeds task.test_problems ({})",
+            self.eval.problems,
+            self.task.test_problems
+        );
+        anyhow::ensure!(
+            self.train.problems_per_step >= 1,
+            "train.problems_per_step must be at least 1"
+        );
         anyhow::ensure!(self.eval.every >= 1, "eval.every must be at least 1");
         anyhow::ensure!(self.train.epochs >= 1, "train.epochs must be at least 1");
-        anyhow::ensure!(self.model.hidden_size % self.model.num_heads == 0, "model.hidden_size must be divisible by model.num_heads");
-        anyhow::ensure!((0.0..=1.0).contains(&self.warm_start.aggregation_fraction), "warm_start.aggregation_fraction must lie in [0, 1]");
+        anyhow::ensure!(
+            self.model.hidden_size % self.model.num_heads == 0,
+            "model.hidden_size must be divisible by model.num_heads"
+        );
+        anyhow::ensure!(
+            (0.0..=1.0).contains(&self.warm_start.aggregation_fraction),
+            "warm_start.aggregation_fraction must lie in [0, 1]"
+        );
         self.task.countdown.validate()?;
         self.train.loss.validate()?;
         Ok(())
@@ -226,7 +251,9 @@ impl RunConfig {
 
 /// Sets `path = value` in a TOML table; the path must name an existing key so a typo fails here.
 fn apply_override(table: &mut toml::Table, item: &str) -> anyhow::Result<()> {
-    let (path, raw) = item.split_once('=').ok_or_else(|| anyhow::anyhow!("--set {item:?}: expected section.key=value"))?;
+    let (path, raw) = item
+        .split_once('=')
+        .ok_or_else(|| anyhow::anyhow!("--set {item:?}: expected section.key=value"))?;
     let keys: Vec<&str> = path.trim().split('.').collect();
     let value: toml::Value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
         .ok()
@@ -259,8 +286,16 @@ mod tests {
 
     #[test]
     fn overrides_apply_and_are_typed() {
-        let c = RunConfig::default_with(&["algorithm.n1=6".into(), "algorithm.name=grpo".into(), "train.optim.lr=1e-4".into()]).unwrap();
-        assert_eq!((c.algorithm.n1, c.algorithm.name, c.train.optim.lr), (6, Algorithm::Grpo, 1e-4));
+        let c = RunConfig::default_with(&[
+            "algorithm.n1=6".into(),
+            "algorithm.name=grpo".into(),
+            "train.optim.lr=1e-4".into(),
+        ])
+        .unwrap();
+        assert_eq!(
+            (c.algorithm.n1, c.algorithm.name, c.train.optim.lr),
+            (6, Algorithm::Grpo, 1e-4)
+        );
     }
 
     #[test]

@@ -4,17 +4,17 @@
 //! traces).
 
 use burn::tensor::backend::Backend;
-use rand::rngs::StdRng;
 use rand::SeedableRng;
+use rand::rngs::StdRng;
 use serde::Serialize;
 use spiral_aggregation::majority_vote;
 use spiral_model::CausalLm;
-use spiral_rewards::{extract_answer, CountdownProblem};
+use spiral_rewards::{CountdownProblem, extract_answer};
 use spiral_rollout::{RolloutEngine, RolloutRequest, SamplingParams, StopConditions};
 use spiral_set_rl::pass_at_k;
 
 use crate::config::RunConfig;
-use crate::task::{reward, search_prompt, TaskData};
+use crate::task::{TaskData, reward, search_prompt};
 
 /// One evaluation.
 #[derive(Debug, Clone, Serialize)]
@@ -37,16 +37,39 @@ pub struct EvalMetrics {
 }
 
 /// Evaluates `model` on the first `eval.problems` test problems.
-pub fn evaluate<B: Backend>(model: &CausalLm<B>, data: &TaskData, config: &RunConfig, seed: u64) -> anyhow::Result<EvalMetrics> {
+pub fn evaluate<B: Backend>(
+    model: &CausalLm<B>,
+    data: &TaskData,
+    config: &RunConfig,
+    seed: u64,
+) -> anyhow::Result<EvalMetrics> {
     let n = config.eval.n;
     let problems: Vec<&CountdownProblem> = data.test.iter().take(config.eval.problems).collect();
     let engine = RolloutEngine::default();
-    let sampling = SamplingParams { temperature: config.rollout.temperature, top_p: config.rollout.top_p, seed, ..Default::default() };
-    let stop = StopConditions { eos_token_ids: data.tokenizer.eos_token_ids().to_vec(), stop_strings: vec![], max_new_tokens: config.rollout.max_new_tokens };
+    let sampling = SamplingParams {
+        temperature: config.rollout.temperature,
+        top_p: config.rollout.top_p,
+        seed,
+        ..Default::default()
+    };
+    let stop = StopConditions {
+        eos_token_ids: data.tokenizer.eos_token_ids().to_vec(),
+        stop_strings: vec![],
+        max_new_tokens: config.rollout.max_new_tokens,
+    };
     let prompts = problems.iter().map(|p| data.encode(&search_prompt(p))).collect();
-    let search = engine.generate(model, None, &RolloutRequest { prompts, n, sampling, stop: stop.clone(), max_total_tokens: None })?;
+    let search = engine.generate(
+        model,
+        None,
+        &RolloutRequest { prompts, n, sampling, stop: stop.clone(), max_total_tokens: None },
+    )?;
     let texts: Vec<String> = search.samples.iter().map(|s| data.decode(&s.tokens)).collect();
-    let correct: Vec<f64> = search.samples.iter().zip(&texts).map(|(s, t)| reward(problems[s.prompt_index], t)).collect();
+    let correct: Vec<f64> = search
+        .samples
+        .iter()
+        .zip(&texts)
+        .map(|(s, t)| reward(problems[s.prompt_index], t))
+        .collect();
 
     let mut rng = StdRng::seed_from_u64(seed);
     let mut maj = 0.0;
@@ -65,8 +88,22 @@ pub fn evaluate<B: Backend>(model: &CausalLm<B>, data: &TaskData, config: &RunCo
         agg_prompts.push(data.encode(&data.aggregation_prompt(problem, group, &mut rng)));
     }
     let agg_sampling = SamplingParams { seed: seed ^ 0xA66, ..sampling };
-    let aggs = engine.generate(model, None, &RolloutRequest { prompts: agg_prompts, n: 1, sampling: agg_sampling, stop, max_total_tokens: None })?;
-    let agg: f64 = aggs.samples.iter().map(|s| reward(problems[s.prompt_index], &data.decode(&s.tokens))).sum();
+    let aggs = engine.generate(
+        model,
+        None,
+        &RolloutRequest {
+            prompts: agg_prompts,
+            n: 1,
+            sampling: agg_sampling,
+            stop,
+            max_total_tokens: None,
+        },
+    )?;
+    let agg: f64 = aggs
+        .samples
+        .iter()
+        .map(|s| reward(problems[s.prompt_index], &data.decode(&s.tokens)))
+        .sum();
     let count = problems.len().max(1) as f64;
     Ok(EvalMetrics {
         pass_at_1: correct.iter().sum::<f64>() / (count * n as f64),

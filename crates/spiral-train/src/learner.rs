@@ -120,7 +120,11 @@ impl<B: AutodiffBackend> Learner<B> {
     }
 
     /// Policy-gradient step with the clipped surrogate of `spiral-set-rl`.
-    pub fn policy_step(&mut self, batch: &[TrainSequence], loss: &PolicyLossConfig) -> Result<StepStats, TrainError> {
+    pub fn policy_step(
+        &mut self,
+        batch: &[TrainSequence],
+        loss: &PolicyLossConfig,
+    ) -> Result<StepStats, TrainError> {
         let total_tokens = check_batch(batch)?;
         // Micro-batches share the denominator of the whole batch so they add up to its loss.
         let denominator = match loss.aggregation {
@@ -167,7 +171,13 @@ impl<B: AutodiffBackend> Learner<B> {
         &mut self,
         batch: &[TrainSequence],
         total_tokens: usize,
-        mut loss_of: impl FnMut(&CausalLm<B>, &[TrainSequence]) -> Result<(Tensor<B, 1>, Option<spiral_set_rl::PolicyLossStats>), TrainError>,
+        mut loss_of: impl FnMut(
+            &CausalLm<B>,
+            &[TrainSequence],
+        ) -> Result<
+            (Tensor<B, 1>, Option<spiral_set_rl::PolicyLossStats>),
+            TrainError,
+        >,
     ) -> Result<StepStats, TrainError> {
         let model = self.model.take().expect("model present between steps");
         let mut accumulator = GradientsAccumulator::<CausalLm<B>>::new();
@@ -220,12 +230,19 @@ fn check_batch(batch: &[TrainSequence]) -> Result<usize, TrainError> {
     let mut total = 0;
     for (i, s) in batch.iter().enumerate() {
         if s.prompt_len == 0 || s.prompt_len > s.tokens.len() {
-            return Err(TrainError::Batch(format!("sequence {i}: prompt_len {} outside 1..={}", s.prompt_len, s.tokens.len())));
+            return Err(TrainError::Batch(format!(
+                "sequence {i}: prompt_len {} outside 1..={}",
+                s.prompt_len,
+                s.tokens.len()
+            )));
         }
         let completion = s.tokens.len() - s.prompt_len;
         if let Some(old) = &s.old_logprobs {
             if old.len() != completion {
-                return Err(TrainError::Batch(format!("sequence {i}: {} old log-probs for {completion} completion tokens", old.len())));
+                return Err(TrainError::Batch(format!(
+                    "sequence {i}: {} old log-probs for {completion} completion tokens",
+                    old.len()
+                )));
             }
         }
         total += completion;
@@ -255,7 +272,11 @@ fn completion_logprobs<B: AutodiffBackend>(
 }
 
 /// Scales all gradients so their global L2 norm is at most `max_norm`; returns the norm before.
-fn clip_global_norm<B: AutodiffBackend>(model: &CausalLm<B>, grads: &mut GradientsParams, max_norm: Option<f64>) -> f64 {
+fn clip_global_norm<B: AutodiffBackend>(
+    model: &CausalLm<B>,
+    grads: &mut GradientsParams,
+    max_norm: Option<f64>,
+) -> f64 {
     struct SquaredNorm<'a> {
         grads: &'a GradientsParams,
         total: f64,
@@ -303,8 +324,16 @@ mod tests {
 
     #[test]
     fn clipping_rescales_to_the_global_norm() {
-        let model = CausalLm::<B>::random(ModelConfig::small(16, 16, 1, 2), 1, 0.1, &Default::default()).unwrap();
-        let seqs = [TrainSequence { tokens: vec![1, 2, 3, 4], prompt_len: 1, advantage: 0.0, old_logprobs: None, weight: 1.0 }];
+        let model =
+            CausalLm::<B>::random(ModelConfig::small(16, 16, 1, 2), 1, 0.1, &Default::default())
+                .unwrap();
+        let seqs = [TrainSequence {
+            tokens: vec![1, 2, 3, 4],
+            prompt_len: 1,
+            advantage: 0.0,
+            old_logprobs: None,
+            weight: 1.0,
+        }];
         let (logp, mask, _) = completion_logprobs(&model, &seqs, false).unwrap();
         let loss = logp.mul(mask).sum().neg();
         let mut grads = GradientsParams::from_grads(loss.backward(), &model);

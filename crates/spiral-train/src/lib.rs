@@ -25,10 +25,10 @@ mod run;
 mod schedule;
 mod task;
 
-pub use collect::{collect, Collected};
-pub use config::{Algorithm, RunConfig, DEFAULT_CONFIG};
-pub use evaluate::{evaluate, EvalMetrics};
+pub use collect::{Collected, collect};
+pub use config::{Algorithm, DEFAULT_CONFIG, RunConfig};
+pub use evaluate::{EvalMetrics, evaluate};
 pub use learner::{Learner, StepStats, TrainError, TrainSequence};
 pub use run::{default_out_dir, run, summary};
 pub use schedule::{LrSchedule, OptimConfig};
-pub use task::{TaskData, EOS};
+pub use task::{EOS, TaskData};

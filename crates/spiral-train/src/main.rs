@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use spiral_train::{default_out_dir, run, summary, RunConfig};
+use spiral_train::{RunConfig, default_out_dir, run, summary};
 
 /// Train a language model to search in parallel and aggregate, end to end with RL.
 #[derive(Parser)]
@@ -33,7 +33,8 @@ fn main() -> ExitCode {
     let result = (|| -> anyhow::Result<()> {
         let config = match &cli.config {
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
                 RunConfig::from_toml(&text, &path.display().to_string(), &cli.overrides)?
             }
             None => RunConfig::default_with(&cli.overrides)?,

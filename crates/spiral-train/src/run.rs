@@ -8,14 +8,14 @@ use std::time::Instant;
 
 use burn::backend::{Autodiff, Flex};
 use indicatif::{ProgressBar, ProgressStyle};
+use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
-use rand::SeedableRng;
-use spiral_model::{save_pretrained, CausalLm, ModelConfig};
+use spiral_model::{CausalLm, ModelConfig, save_pretrained};
 
 use crate::collect::collect;
 use crate::config::RunConfig;
-use crate::evaluate::{evaluate, EvalMetrics};
+use crate::evaluate::{EvalMetrics, evaluate};
 use crate::learner::Learner;
 use crate::schedule::OptimConfig;
 use crate::task::TaskData;
@@ -39,9 +39,11 @@ impl Metrics {
 fn bar(len: usize, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(len as u64);
     bar.set_style(
-        ProgressStyle::with_template("{msg:>12} [{bar:30}] {pos}/{len} {elapsed_precise} eta {eta} {prefix}")
-            .expect("valid template")
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{msg:>12} [{bar:30}] {pos}/{len} {elapsed_precise} eta {eta} {prefix}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
     );
     bar.set_message(what.to_string());
     bar
@@ -58,18 +60,34 @@ pub fn run(config: &RunConfig, out: &Path) -> anyhow::Result<EvalMetrics> {
     let t = &config.task;
     let data = TaskData::new(&t.countdown, t.train_problems, t.test_problems, seed)?;
     let m = &config.model;
-    let mut model_config = ModelConfig::small(data.tokenizer.vocab_size(), m.hidden_size, m.num_layers, m.num_heads);
+    let mut model_config =
+        ModelConfig::small(data.tokenizer.vocab_size(), m.hidden_size, m.num_layers, m.num_heads);
     model_config.max_position_embeddings = 1024;
-    let model = CausalLm::<Train>::random(model_config.clone(), seed, m.init_std, &Default::default())?;
-    eprintln!("model: {} parameters, vocabulary {}", model_config.num_parameters(), model_config.vocab_size);
+    let model =
+        CausalLm::<Train>::random(model_config.clone(), seed, m.init_std, &Default::default())?;
+    eprintln!(
+        "model: {} parameters, vocabulary {}",
+        model_config.num_parameters(),
+        model_config.vocab_size
+    );
 
     // Warm start: supervised on solution traces and aggregation examples.
     let w = &config.warm_start;
-    let optim = OptimConfig { lr: w.lr, warmup_steps: w.steps / 10, total_steps: w.steps, ..Default::default() };
+    let optim = OptimConfig {
+        lr: w.lr,
+        warmup_steps: w.steps / 10,
+        total_steps: w.steps,
+        ..Default::default()
+    };
     let mut learner = Learner::new(model, optim).with_micro_batch(config.train.micro_batch);
     let progress = bar(w.steps, "warm start");
     for step in 0..w.steps {
-        let batch = data.warm_start_examples(w.batch_size, config.algorithm.n, w.aggregation_fraction, &mut rng);
+        let batch = data.warm_start_examples(
+            w.batch_size,
+            config.algorithm.n,
+            w.aggregation_fraction,
+            &mut rng,
+        );
         let stats = learner.sft_step(&batch)?;
         progress.set_prefix(format!("loss {:.3}", stats.loss));
         progress.inc(1);
@@ -95,10 +113,13 @@ pub fn run(config: &RunConfig, out: &Path) -> anyhow::Result<EvalMetrics> {
     let progress = bar(tr.steps, "RL");
     let mut skipped_in_a_row = 0;
     for step in 1..=tr.steps {
-        let problems: Vec<_> = (0..tr.problems_per_step).map(|i| &data.train[order[(cursor + i) % order.len()]]).collect();
+        let problems: Vec<_> = (0..tr.problems_per_step)
+            .map(|i| &data.train[order[(cursor + i) % order.len()]])
+            .collect();
         cursor += tr.problems_per_step;
         let policy = learner.inference_model();
-        let collected = collect(&policy, &data, &problems, config, seed.wrapping_add(step as u64), &mut rng)?;
+        let collected =
+            collect(&policy, &data, &problems, config, seed.wrapping_add(step as u64), &mut rng)?;
         let started = Instant::now();
         let mut s = crate::learner::StepStats::default();
         if !collected.batch.is_empty() {
@@ -111,7 +132,11 @@ pub fn run(config: &RunConfig, out: &Path) -> anyhow::Result<EvalMetrics> {
         }
         let learn_seconds = started.elapsed().as_secs_f64();
         skipped_in_a_row = if s.skipped { skipped_in_a_row + 1 } else { 0 };
-        progress.set_prefix(format!("search {:.2} agg {:.2}", collected.search_reward, collected.aggregation_reward.unwrap_or(f64::NAN)));
+        progress.set_prefix(format!(
+            "search {:.2} agg {:.2}",
+            collected.search_reward,
+            collected.aggregation_reward.unwrap_or(f64::NAN)
+        ));
         progress.inc(1);
         metrics.log(serde_json::json!({
             "kind": "train", "step": step,
@@ -134,7 +159,11 @@ pub fn run(config: &RunConfig, out: &Path) -> anyhow::Result<EvalMetrics> {
             let e = evaluate(&model, &data, config, seed ^ 0xE)?;
             log_eval(&mut metrics, step, &e)?;
             progress.println(format!("step {step}: {}", summary(&e)));
-            save_pretrained(&model, &data.tokenizer, &out.join(format!("checkpoints/step-{step}")))?;
+            save_pretrained(
+                &model,
+                &data.tokenizer,
+                &out.join(format!("checkpoints/step-{step}")),
+            )?;
             evals.push((step, e));
         }
     }
@@ -157,11 +186,24 @@ pub fn summary(e: &EvalMetrics) -> String {
     format!("pass@1 {:.3}  maj@{} {:.3}  agg@1 {:.3}", e.pass_at_1, e.n, e.maj_at_n, e.agg_at_1)
 }
 
-fn write_report(out: &Path, config: &RunConfig, evals: &[(usize, EvalMetrics)]) -> anyhow::Result<()> {
-    let mut md = format!("# {} ({:?})\n\nEvaluated on {} held-out Countdown problems, {} traces each.\n\n", config.run.name, config.algorithm.name, config.eval.problems, config.eval.n);
+fn write_report(
+    out: &Path,
+    config: &RunConfig,
+    evals: &[(usize, EvalMetrics)],
+) -> anyhow::Result<()> {
+    let mut md = format!(
+        "# {} ({:?})\n\nEvaluated on {} held-out Countdown problems, {} traces each.\n\n",
+        config.run.name, config.algorithm.name, config.eval.problems, config.eval.n
+    );
     md.push_str("| step | pass@1 | maj@n | agg@1 |\n|---|---|---|---|\n");
     for (step, e) in evals {
-        md.push_str(&format!("| {} | {:.3} | {:.3} | {:.3} |\n", if *step == 0 { "warm start".to_string() } else { step.to_string() }, e.pass_at_1, e.maj_at_n, e.agg_at_1));
+        md.push_str(&format!(
+            "| {} | {:.3} | {:.3} | {:.3} |\n",
+            if *step == 0 { "warm start".to_string() } else { step.to_string() },
+            e.pass_at_1,
+            e.maj_at_n,
+            e.agg_at_1
+        ));
     }
     md.push_str("\n`pass@1`: mean accuracy of single search traces. `maj@n`: accuracy of the majority answer of the n traces. `agg@1`: accuracy of one aggregation trace that reads the same n traces.\n\n## Config\n\n```toml\n");
     md.push_str(&config.to_toml());
@@ -172,6 +214,8 @@ fn write_report(out: &Path, config: &RunConfig, evals: &[(usize, EvalMetrics)]) 
 
 /// `runs/<name>-<unix seconds>`.
 pub fn default_out_dir(config: &RunConfig) -> PathBuf {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     PathBuf::from("runs").join(format!("{}-{secs}", config.run.name))
 }

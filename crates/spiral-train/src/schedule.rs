@@ -68,7 +68,13 @@ mod tests {
 
     #[test]
     fn warmup_then_cosine_to_the_floor() {
-        let c = OptimConfig { lr: 1.0, warmup_steps: 4, total_steps: 14, min_lr_ratio: 0.1, ..Default::default() };
+        let c = OptimConfig {
+            lr: 1.0,
+            warmup_steps: 4,
+            total_steps: 14,
+            min_lr_ratio: 0.1,
+            ..Default::default()
+        };
         assert_eq!(c.lr_at(0), 0.25);
         assert_eq!(c.lr_at(3), 1.0);
         assert!((c.lr_at(4) - 1.0).abs() < 1e-12);

@@ -7,7 +7,7 @@ use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use spiral_aggregation::{AggregationConfig, PromptBuilder, PromptTemplate};
-use spiral_model::{char_tokenizer, TextTokenizer};
+use spiral_model::{TextTokenizer, char_tokenizer};
 use spiral_rewards::{CountdownConfig, CountdownProblem, CountdownReward, PromptStyle, Reward};
 
 use crate::learner::TrainSequence;
@@ -30,7 +30,12 @@ pub struct TaskData {
 
 impl TaskData {
     /// Generates `train + test` distinct problems with `seed` and builds the tokenizer.
-    pub fn new(config: &CountdownConfig, train: usize, test: usize, seed: u64) -> anyhow::Result<Self> {
+    pub fn new(
+        config: &CountdownConfig,
+        train: usize,
+        test: usize,
+        seed: u64,
+    ) -> anyhow::Result<Self> {
         let problems = config.generate(train + test, seed)?;
         let (train, test) = (problems[..train].to_vec(), problems[train..].to_vec());
         let aggregation = PromptBuilder::new(AggregationConfig {
@@ -66,23 +71,38 @@ impl TaskData {
     }
 
     /// The aggregation prompt over `candidates` (decoded traces), shuffled with `rng`.
-    pub fn aggregation_prompt(&self, problem: &CountdownProblem, candidates: &[String], rng: &mut StdRng) -> String {
+    pub fn aggregation_prompt(
+        &self,
+        problem: &CountdownProblem,
+        candidates: &[String],
+        rng: &mut StdRng,
+    ) -> String {
         let counter = |s: &str| s.chars().count();
-        let prompt = self.aggregation.build(&problem.prompt(PromptStyle::Compact), candidates, &counter, rng)
+        let prompt = self
+            .aggregation
+            .build(&problem.prompt(PromptStyle::Compact), candidates, &counter, rng)
             .expect("no token budget is set, so every prompt fits");
         format!("{}\n", prompt.text)
     }
 
     /// Warm-start examples: `count` sequences, a fraction `aggregation_fraction` of them
     /// aggregation prompts over `n` candidates (some corrupted) answered with a correct trace.
-    pub fn warm_start_examples(&self, count: usize, n: usize, aggregation_fraction: f64, rng: &mut StdRng) -> Vec<TrainSequence> {
+    pub fn warm_start_examples(
+        &self,
+        count: usize,
+        n: usize,
+        aggregation_fraction: f64,
+        rng: &mut StdRng,
+    ) -> Vec<TrainSequence> {
         let mut out = Vec::with_capacity(count);
         while out.len() < count {
             let p = &self.train[rng.random_range(0..self.train.len())];
             let Some(trace) = p.solution_trace() else { continue };
             let prompt = if rng.random::<f64>() < aggregation_fraction {
                 let candidates: Vec<String> = (0..n)
-                    .map(|_| if rng.random::<f64>() < 0.5 { trace.clone() } else { corrupt(&trace, rng) })
+                    .map(|_| {
+                        if rng.random::<f64>() < 0.5 { trace.clone() } else { corrupt(&trace, rng) }
+                    })
                     .collect();
                 self.aggregation_prompt(p, &candidates, rng)
             } else {
@@ -107,7 +127,13 @@ pub fn reward(problem: &CountdownProblem, response: &str) -> f64 {
 /// A supervised example: `prompt` then `completion`.
 fn supervised(prompt: Vec<u32>, completion: Vec<u32>) -> TrainSequence {
     let prompt_len = prompt.len();
-    TrainSequence { tokens: [prompt, completion].concat(), prompt_len, advantage: 0.0, old_logprobs: None, weight: 1.0 }
+    TrainSequence {
+        tokens: [prompt, completion].concat(),
+        prompt_len,
+        advantage: 0.0,
+        old_logprobs: None,
+        weight: 1.0,
+    }
 }
 
 /// A plausible wrong trace: one digit of the final expression changed, so the aggregator must

@@ -13,17 +13,38 @@ fn model() -> CausalLm<B> {
 }
 
 fn seq(tokens: &[u32], prompt_len: usize, advantage: f64) -> TrainSequence {
-    TrainSequence { tokens: tokens.to_vec(), prompt_len, advantage, old_logprobs: None, weight: 1.0 }
+    TrainSequence {
+        tokens: tokens.to_vec(),
+        prompt_len,
+        advantage,
+        old_logprobs: None,
+        weight: 1.0,
+    }
 }
 
 fn batch() -> Vec<TrainSequence> {
-    vec![seq(&[1, 2, 3, 4, 5, 6], 2, 1.0), seq(&[1, 7, 8, 9], 1, -1.0), seq(&[3, 3, 10, 11, 12], 3, 0.5)]
+    vec![
+        seq(&[1, 2, 3, 4, 5, 6], 2, 1.0),
+        seq(&[1, 7, 8, 9], 1, -1.0),
+        seq(&[3, 3, 10, 11, 12], 3, 0.5),
+    ]
 }
 
 /// Sum of completion log-probs of each sequence under the learner's current model.
 fn completion_logprob(learner: &Learner<B>, s: &TrainSequence) -> f64 {
-    let scores = learner.inference_model().token_logprobs(&[s.tokens.clone()], &[s.prompt_len], false).unwrap();
-    scores.logprobs.into_data().convert::<f32>().into_vec::<f32>().unwrap().iter().map(|&x| x as f64).sum()
+    let scores = learner
+        .inference_model()
+        .token_logprobs(&[s.tokens.clone()], &[s.prompt_len], false)
+        .unwrap();
+    scores
+        .logprobs
+        .into_data()
+        .convert::<f32>()
+        .into_vec::<f32>()
+        .unwrap()
+        .iter()
+        .map(|&x| x as f64)
+        .sum()
 }
 
 fn optim(lr: f64) -> OptimConfig {
@@ -85,5 +106,11 @@ fn off_policy_ratios_come_from_old_logprobs() {
     let stats = learner.policy_step(&b, &PolicyLossConfig::default()).unwrap();
     assert!(stats.clip_fraction > 0.5, "{stats:?}");
     b[0].old_logprobs = Some(vec![0.0]);
-    assert!(learner.policy_step(&b, &PolicyLossConfig::default()).unwrap_err().to_string().contains("old log-probs"));
+    assert!(
+        learner
+            .policy_step(&b, &PolicyLossConfig::default())
+            .unwrap_err()
+            .to_string()
+            .contains("old log-probs")
+    );
 }

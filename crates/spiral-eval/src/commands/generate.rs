@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use spiral_model::Checkpoint;
 use spiral_rollout::{RolloutEngine, RolloutRequest, SamplingParams, StopConditions};
 
-use crate::device::{parse_device, Cpu};
+use crate::device::{Cpu, parse_device};
 
 /// Arguments of `spiral-eval generate`.
 #[derive(clap::Args)]
@@ -72,7 +72,13 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     };
     let prompt_ids = ckpt.tokenizer.encode(&prompt, false)?;
     let sampling = match args.temperature {
-        Some(temperature) => SamplingParams { temperature, top_p: args.top_p, top_k: args.top_k, min_p: args.min_p, seed: args.seed },
+        Some(temperature) => SamplingParams {
+            temperature,
+            top_p: args.top_p,
+            top_k: args.top_k,
+            min_p: args.min_p,
+            seed: args.seed,
+        },
         None => SamplingParams::greedy(),
     };
     let request = RolloutRequest {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use spiral_model::Checkpoint;
 
-use crate::device::{parse_device, Cpu};
+use crate::device::{Cpu, parse_device};
 
 /// Arguments of `spiral-eval logprobs`.
 #[derive(clap::Args)]
@@ -43,7 +43,8 @@ pub fn run(args: LogprobsArgs) -> anyhow::Result<()> {
         args.completion
     );
     let scores = ckpt.model.token_logprobs(std::slice::from_ref(&joint), &[prompt.len()], false)?;
-    let row: Vec<f32> = scores.logprobs.into_data().convert::<f32>().into_vec().context("reading log-probs")?;
+    let row: Vec<f32> =
+        scores.logprobs.into_data().convert::<f32>().into_vec().context("reading log-probs")?;
     let token_ids = joint[prompt.len()..].to_vec();
     let logprobs: Vec<f32> = row[prompt.len() - 1..].to_vec();
     if args.json {

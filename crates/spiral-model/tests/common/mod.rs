@@ -17,7 +17,8 @@ pub fn fixture(name: &str) -> PathBuf {
 
 /// `../shared/tokenizers/<name>` next to the repository, when present.
 pub fn shared_tokenizer(name: &str) -> Option<PathBuf> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/tokenizers").join(name);
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/tokenizers").join(name);
     path.is_dir().then_some(path)
 }
 
