@@ -1,3 +1,4 @@
+#![allow(missing_docs)] // criterion_group! generates an undocumented public function
 //! Model forward paths on the `rollout-cpu` shape: one KV-cached decode step at batch 1, 8 and
 //! 64 (throughput in tokens/s), and full-sequence log-probs of 8 x 128 tokens.
 
@@ -9,6 +10,7 @@ use spiral_model::{CausalLm, KvCache};
 
 type B = Flex;
 
+/// One decode step after a 64-token context, at batch 1, 8 and 64.
 fn decode_step(c: &mut Criterion) {
     let device = Default::default();
     let model = CausalLm::<B>::random(bench_cpu_config(), 0, 0.02, &device).unwrap();
@@ -41,6 +43,7 @@ fn decode_step(c: &mut Criterion) {
     group.finish();
 }
 
+/// Full-sequence log-probs of 8 sequences of 128 tokens, scoring the last 96 of each.
 fn sequence_logprobs(c: &mut Criterion) {
     let model = CausalLm::<B>::random(bench_cpu_config(), 0, 0.02, &Default::default()).unwrap();
     let seqs: Vec<Vec<u32>> =

@@ -171,13 +171,13 @@ impl ModelConfig {
                 return Err(format!("`{key}` must be positive, found 0"));
             }
         }
-        if self.num_heads % self.num_kv_heads != 0 {
+        if !self.num_heads.is_multiple_of(self.num_kv_heads) {
             return Err(format!(
                 "`num_attention_heads` ({}) must be a multiple of `num_key_value_heads` ({})",
                 self.num_heads, self.num_kv_heads
             ));
         }
-        if self.head_dim % 2 != 0 {
+        if !self.head_dim.is_multiple_of(2) {
             return Err(format!(
                 "`head_dim` must be even for rotary embeddings, found {}",
                 self.head_dim
@@ -398,45 +398,41 @@ impl HfConfig {
             value: value.to_string(),
             why: why.to_string(),
         };
-        if let Some(act) = &self.hidden_act {
-            if act != "silu" {
+        if let Some(act) = &self.hidden_act
+            && act != "silu" {
                 return Err(unsupported(
                     "hidden_act",
                     &Value::from(act.clone()),
                     "only \"silu\" (SwiGLU) is implemented",
                 ));
             }
-        }
         let extra = &self.extra;
-        if let Some(v) = extra.get("use_sliding_window") {
-            if v.as_bool() == Some(true) {
+        if let Some(v) = extra.get("use_sliding_window")
+            && v.as_bool() == Some(true) {
                 return Err(unsupported(
                     "use_sliding_window",
                     v,
                     "sliding-window attention is not implemented; set it to false",
                 ));
             }
-        }
-        if let Some(v @ Value::Array(types)) = extra.get("layer_types") {
-            if types.iter().any(|t| t.as_str() != Some("full_attention")) {
+        if let Some(v @ Value::Array(types)) = extra.get("layer_types")
+            && types.iter().any(|t| t.as_str() != Some("full_attention")) {
                 return Err(unsupported(
                     "layer_types",
                     v,
                     "only \"full_attention\" layers are implemented",
                 ));
             }
-        }
         for key in ["num_experts", "num_local_experts", "n_routed_experts", "moe_intermediate_size"]
         {
-            if let Some(v) = extra.get(key) {
-                if v.as_u64().is_some_and(|n| n > 0) {
+            if let Some(v) = extra.get(key)
+                && v.as_u64().is_some_and(|n| n > 0) {
                     return Err(unsupported(
                         key,
                         v,
                         "mixture-of-experts layers are not implemented",
                     ));
                 }
-            }
         }
         if let Some(v) = extra.get("quantization_config") {
             return Err(unsupported(
@@ -445,15 +441,14 @@ impl HfConfig {
                 "quantized checkpoints are not supported; use float32/float16/bfloat16 weights",
             ));
         }
-        if let Some(v) = extra.get("pretraining_tp") {
-            if v.as_u64().is_some_and(|n| n > 1) {
+        if let Some(v) = extra.get("pretraining_tp")
+            && v.as_u64().is_some_and(|n| n > 1) {
                 return Err(unsupported(
                     "pretraining_tp",
                     v,
                     "only pretraining_tp = 1 is implemented",
                 ));
             }
-        }
         Ok(())
     }
 

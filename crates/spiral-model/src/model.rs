@@ -111,7 +111,7 @@ impl<B: Backend> CausalLm<B> {
         input_ids: Tensor<B, 2, Int>,
         positions: Tensor<B, 2, Int>,
         key_mask: Option<&[Vec<bool>]>,
-        mut cache: Option<&mut KvCache<B>>,
+        cache: Option<&mut KvCache<B>>,
     ) -> Tensor<B, 3> {
         let [b, t] = input_ids.dims();
         let device = input_ids.device();
@@ -121,7 +121,7 @@ impl<B: Backend> CausalLm<B> {
             self.embed_tokens.val().select(0, input_ids.reshape([b * t])).reshape([b, t, h]);
         let rope = RopeTables::new(&self.inv_freq, positions);
         let mask = attention_mask::<B>(b, t, past, key_mask, &device);
-        match cache.as_deref_mut() {
+        match cache {
             Some(cache) => {
                 for (layer, layer_cache) in self.layers.iter().zip(cache.layers_mut()) {
                     x = layer.forward(x, &rope, mask.clone(), Some(layer_cache));

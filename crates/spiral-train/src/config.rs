@@ -236,7 +236,7 @@ impl RunConfig {
         anyhow::ensure!(self.eval.every >= 1, "eval.every must be at least 1");
         anyhow::ensure!(self.train.epochs >= 1, "train.epochs must be at least 1");
         anyhow::ensure!(
-            self.model.hidden_size % self.model.num_heads == 0,
+            self.model.hidden_size.is_multiple_of(self.model.num_heads),
             "model.hidden_size must be divisible by model.num_heads"
         );
         anyhow::ensure!(

@@ -237,18 +237,20 @@ fn check_batch(batch: &[TrainSequence]) -> Result<usize, TrainError> {
             )));
         }
         let completion = s.tokens.len() - s.prompt_len;
-        if let Some(old) = &s.old_logprobs {
-            if old.len() != completion {
+        if let Some(old) = &s.old_logprobs
+            && old.len() != completion {
                 return Err(TrainError::Batch(format!(
                     "sequence {i}: {} old log-probs for {completion} completion tokens",
                     old.len()
                 )));
             }
-        }
         total += completion;
     }
     Ok(total)
 }
+
+/// `(log-probs, mask, entropy)`, each `[b, t-1]`.
+type CompletionScores<B> = (Tensor<B, 2>, Tensor<B, 2>, Option<Tensor<B, 2>>);
 
 /// Log-probs `[b, t-1]` of every completion token, the 0/1 completion mask, and (optionally)
 /// the per-token entropy.
@@ -256,7 +258,7 @@ fn completion_logprobs<B: AutodiffBackend>(
     model: &CausalLm<B>,
     part: &[TrainSequence],
     with_entropy: bool,
-) -> Result<(Tensor<B, 2>, Tensor<B, 2>, Option<Tensor<B, 2>>), TrainError> {
+) -> Result<CompletionScores<B>, TrainError> {
     let seqs: Vec<Vec<u32>> = part.iter().map(|s| s.tokens.clone()).collect();
     let starts: Vec<usize> = part.iter().map(|s| s.prompt_len).collect();
     let scores = model.token_logprobs(&seqs, &starts, with_entropy)?;
@@ -286,7 +288,7 @@ fn clip_global_norm<B: AutodiffBackend>(
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
             if let Some(g) = self.grads.get::<B::InnerBackend, D>(param.id) {
                 let sq = g.square().sum().into_scalar().elem::<f64>();
-                self.total += sq as f64;
+                self.total += sq;
                 self.ids.push((param.id, D));
             }
         }
@@ -305,12 +307,11 @@ fn clip_global_norm<B: AutodiffBackend>(
     let mut norm = SquaredNorm { grads, total: 0.0, ids: Vec::new() };
     Module::<B>::visit(model, &mut norm);
     let total = norm.total.sqrt();
-    if let Some(max) = max_norm {
-        if total > max && total.is_finite() {
+    if let Some(max) = max_norm
+        && total > max && total.is_finite() {
             let mut scale = Scale { grads, factor: max / (total + 1e-6) };
             Module::<B>::visit(model, &mut scale);
         }
-    }
     total
 }
 
