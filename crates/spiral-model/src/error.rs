@@ -7,12 +7,14 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
     /// A file could not be read or written.
-    #[error("{path}: {source}")]
+    // The I/O error is part of the message rather than a `source`, so that printing the
+    // error chain (`{:#}`) does not repeat it.
+    #[error("{path}: {error}")]
     Io {
         /// The file or folder.
         path: PathBuf,
         /// The underlying I/O error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A JSON file is not valid JSON or does not have the expected shape.
     #[error("{path}: malformed JSON: {message}")]
@@ -116,7 +118,7 @@ pub enum ModelError {
 impl ModelError {
     /// Wraps an I/O error with the path it happened on.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Self::Io { path: path.into(), source }
+        Self::Io { path: path.into(), error: source }
     }
 
     /// Wraps a serde_json error with the path of the file being parsed.
