@@ -399,40 +399,40 @@ impl HfConfig {
             why: why.to_string(),
         };
         if let Some(act) = &self.hidden_act
-            && act != "silu" {
-                return Err(unsupported(
-                    "hidden_act",
-                    &Value::from(act.clone()),
-                    "only \"silu\" (SwiGLU) is implemented",
-                ));
-            }
+            && act != "silu"
+        {
+            return Err(unsupported(
+                "hidden_act",
+                &Value::from(act.clone()),
+                "only \"silu\" (SwiGLU) is implemented",
+            ));
+        }
         let extra = &self.extra;
         if let Some(v) = extra.get("use_sliding_window")
-            && v.as_bool() == Some(true) {
-                return Err(unsupported(
-                    "use_sliding_window",
-                    v,
-                    "sliding-window attention is not implemented; set it to false",
-                ));
-            }
+            && v.as_bool() == Some(true)
+        {
+            return Err(unsupported(
+                "use_sliding_window",
+                v,
+                "sliding-window attention is not implemented; set it to false",
+            ));
+        }
         if let Some(v @ Value::Array(types)) = extra.get("layer_types")
-            && types.iter().any(|t| t.as_str() != Some("full_attention")) {
-                return Err(unsupported(
-                    "layer_types",
-                    v,
-                    "only \"full_attention\" layers are implemented",
-                ));
-            }
+            && types.iter().any(|t| t.as_str() != Some("full_attention"))
+        {
+            return Err(unsupported(
+                "layer_types",
+                v,
+                "only \"full_attention\" layers are implemented",
+            ));
+        }
         for key in ["num_experts", "num_local_experts", "n_routed_experts", "moe_intermediate_size"]
         {
             if let Some(v) = extra.get(key)
-                && v.as_u64().is_some_and(|n| n > 0) {
-                    return Err(unsupported(
-                        key,
-                        v,
-                        "mixture-of-experts layers are not implemented",
-                    ));
-                }
+                && v.as_u64().is_some_and(|n| n > 0)
+            {
+                return Err(unsupported(key, v, "mixture-of-experts layers are not implemented"));
+            }
         }
         if let Some(v) = extra.get("quantization_config") {
             return Err(unsupported(
@@ -442,13 +442,10 @@ impl HfConfig {
             ));
         }
         if let Some(v) = extra.get("pretraining_tp")
-            && v.as_u64().is_some_and(|n| n > 1) {
-                return Err(unsupported(
-                    "pretraining_tp",
-                    v,
-                    "only pretraining_tp = 1 is implemented",
-                ));
-            }
+            && v.as_u64().is_some_and(|n| n > 1)
+        {
+            return Err(unsupported("pretraining_tp", v, "only pretraining_tp = 1 is implemented"));
+        }
         Ok(())
     }
 

@@ -54,9 +54,10 @@ impl TextTokenizer {
         eos.extend_from_slice(config_eos);
         let config_value = tokenizer_config.clone().map(Value::Object);
         if let Some(Value::String(token)) = special_tokens(config_value.as_ref()).get("eos_token")
-            && let Some(id) = inner.token_to_id(token) {
-                eos.push(id);
-            }
+            && let Some(id) = inner.token_to_id(token)
+        {
+            eos.push(id);
+        }
         let chat_template = ChatTemplate::from_dir(dir, config_value.as_ref())?;
         let mut this = Self::new(inner, eos, chat_template);
         this.tokenizer_config = tokenizer_config.unwrap_or_default();
@@ -158,9 +159,9 @@ impl TextTokenizer {
         if !config.contains_key("eos_token")
             && let Some(token) =
                 self.eos_token_ids.first().and_then(|&id| self.inner.id_to_token(id))
-            {
-                config.insert("eos_token".into(), token.into());
-            }
+        {
+            config.insert("eos_token".into(), token.into());
+        }
         let path = dir.join("tokenizer_config.json");
         let text =
             serde_json::to_string_pretty(&Value::Object(config)).expect("JSON values serialise");

@@ -238,12 +238,13 @@ fn check_batch(batch: &[TrainSequence]) -> Result<usize, TrainError> {
         }
         let completion = s.tokens.len() - s.prompt_len;
         if let Some(old) = &s.old_logprobs
-            && old.len() != completion {
-                return Err(TrainError::Batch(format!(
-                    "sequence {i}: {} old log-probs for {completion} completion tokens",
-                    old.len()
-                )));
-            }
+            && old.len() != completion
+        {
+            return Err(TrainError::Batch(format!(
+                "sequence {i}: {} old log-probs for {completion} completion tokens",
+                old.len()
+            )));
+        }
         total += completion;
     }
     Ok(total)
@@ -308,10 +309,12 @@ fn clip_global_norm<B: AutodiffBackend>(
     Module::<B>::visit(model, &mut norm);
     let total = norm.total.sqrt();
     if let Some(max) = max_norm
-        && total > max && total.is_finite() {
-            let mut scale = Scale { grads, factor: max / (total + 1e-6) };
-            Module::<B>::visit(model, &mut scale);
-        }
+        && total > max
+        && total.is_finite()
+    {
+        let mut scale = Scale { grads, factor: max / (total + 1e-6) };
+        Module::<B>::visit(model, &mut scale);
+    }
     total
 }
 
