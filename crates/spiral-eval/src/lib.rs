@@ -38,6 +38,7 @@ mod generation;
 mod metrics;
 mod report;
 mod scaling;
+mod scaling_run;
 
 pub use error::EvalError;
 pub use generation::{
@@ -54,4 +55,7 @@ pub use report::{Figure, Report, Scale, Section, Table, git_commit};
 pub use scaling::{
     Curve, CurvePoint, Efficiency, Reach, SCALING_EFFICIENCY_DEFINITION, maj_at_k_curve,
     max_scaling_efficiency, pass_at_k_curve, rsa_curves, rsa_token_curve, scaling_efficiency,
+};
+pub use scaling_run::{
+    Comparison, ModelScaling, ScalingOptions, run_scaling, scaling_efficiencies, scaling_report,
 };

@@ -32,6 +32,8 @@ enum Command {
     Sample(commands::sample::SampleArgs),
     /// Recursive self-aggregation: per-round pass@1, maj@N and pass@N, and a report.
     Rsa(commands::rsa::RsaArgs),
+    /// Parallel, token-efficiency and sequential scaling curves, and scaling efficiency.
+    Scaling(commands::scaling::ScalingArgs),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +46,7 @@ fn main() -> ExitCode {
         Command::Passk(args) => commands::passk::run(args),
         Command::Sample(args) => commands::sample::run(args),
         Command::Rsa(args) => commands::rsa::run(args),
+        Command::Scaling(args) => commands::scaling::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -6,4 +6,5 @@ pub mod logprobs;
 pub mod passk;
 pub mod rsa;
 pub mod sample;
+pub mod scaling;
 pub mod score;
