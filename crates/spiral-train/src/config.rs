@@ -285,6 +285,21 @@ mod tests {
     }
 
     #[test]
+    fn every_shipped_config_is_valid() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+        let mut checked = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                RunConfig::from_toml(&text, &path.display().to_string(), &[]).unwrap();
+                checked += 1;
+            }
+        }
+        assert!(checked >= 3, "default, grpo and dr_grpo configs");
+    }
+
+    #[test]
     fn overrides_apply_and_are_typed() {
         let c = RunConfig::default_with(&[
             "algorithm.n1=6".into(),
