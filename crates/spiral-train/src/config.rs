@@ -146,6 +146,9 @@ pub struct TrainSection {
     /// Consecutive skipped (NaN or infinite) updates after which the run stops.
     #[serde(default = "three")]
     pub max_skipped_updates: usize,
+    /// Newest `step-N` checkpoints kept (the warm start is always kept).
+    #[serde(default = "three")]
+    pub keep_checkpoints: usize,
     /// Optimiser and schedule (`total_steps` is set from `steps`).
     pub optim: OptimConfig,
     /// Policy loss.

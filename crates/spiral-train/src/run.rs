@@ -100,7 +100,7 @@ pub fn run(config: &RunConfig, out: &Path) -> anyhow::Result<EvalMetrics> {
     let warm_eval = evaluate(&warm, &data, config, seed ^ 0xE)?;
     log_eval(&mut metrics, 0, &warm_eval)?;
     eprintln!("warm start: {}", summary(&warm_eval));
-    save_pretrained(&warm, &data.tokenizer, &out.join("checkpoints/warm-start"))?;
+    save_checkpoint(&warm, &data, &out.join("checkpoints"), "warm-start")?;
 
     // RL.
     let tr = &config.train;
@@ -159,11 +159,8 @@ pub fn run(config: &RunConfig, out: &Path) -> anyhow::Result<EvalMetrics> {
             let e = evaluate(&model, &data, config, seed ^ 0xE)?;
             log_eval(&mut metrics, step, &e)?;
             progress.println(format!("step {step}: {}", summary(&e)));
-            save_pretrained(
-                &model,
-                &data.tokenizer,
-                &out.join(format!("checkpoints/step-{step}")),
-            )?;
+            save_checkpoint(&model, &data, &out.join("checkpoints"), &format!("step-{step}"))?;
+            prune_checkpoints(&out.join("checkpoints"), tr.keep_checkpoints)?;
             evals.push((step, e));
         }
     }
@@ -171,6 +168,44 @@ pub fn run(config: &RunConfig, out: &Path) -> anyhow::Result<EvalMetrics> {
     let last = evals.last().expect("the warm start is evaluated").1.clone();
     write_report(out, config, &evals)?;
     Ok(last)
+}
+
+/// Writes `checkpoints/<name>` atomically: into `<name>.tmp`, then renamed, so an interrupted
+/// save never leaves a half-written checkpoint under a real name.
+fn save_checkpoint<B: burn::tensor::backend::Backend>(
+    model: &CausalLm<B>,
+    data: &TaskData,
+    dir: &Path,
+    name: &str,
+) -> anyhow::Result<()> {
+    let tmp = dir.join(format!("{name}.tmp"));
+    let target = dir.join(name);
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp)?;
+    }
+    save_pretrained(model, &data.tokenizer, &tmp)?;
+    if target.exists() {
+        std::fs::remove_dir_all(&target)?;
+    }
+    std::fs::rename(&tmp, &target)?;
+    Ok(())
+}
+
+/// Keeps the newest `keep` `step-N` checkpoints (the warm start is always kept).
+fn prune_checkpoints(dir: &Path, keep: usize) -> anyhow::Result<()> {
+    let mut steps: Vec<(usize, PathBuf)> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter_map(|p| {
+            let n = p.file_name()?.to_str()?.strip_prefix("step-")?.parse().ok()?;
+            Some((n, p))
+        })
+        .collect();
+    steps.sort();
+    let excess = steps.len().saturating_sub(keep.max(1));
+    for (_, path) in steps.into_iter().take(excess) {
+        std::fs::remove_dir_all(path)?;
+    }
+    Ok(())
 }
 
 fn log_eval(metrics: &mut Metrics, step: usize, e: &EvalMetrics) -> anyhow::Result<()> {

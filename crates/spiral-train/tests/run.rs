@@ -24,6 +24,7 @@ fn tiny(algorithm: &str) -> RunConfig {
         "eval.problems=4",
         "eval.n=2",
         "eval.every=1",
+        "train.keep_checkpoints=1",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -68,6 +69,8 @@ fn every_algorithm_runs_two_steps() {
             }
         }
         assert!(dir.path().join("checkpoints/step-2/model.safetensors").exists());
+        assert!(!dir.path().join("checkpoints/step-1").exists(), "only the newest step is kept");
+        assert!(!dir.path().join("checkpoints/step-2.tmp").exists(), "no temporary folder is left");
         assert!(dir.path().join("checkpoints/warm-start/config.json").exists());
         let saved = RunConfig::from_toml(
             &std::fs::read_to_string(dir.path().join("config.toml")).unwrap(),
