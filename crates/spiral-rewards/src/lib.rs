@@ -80,6 +80,7 @@
 mod arith;
 mod countdown;
 mod dataset;
+mod distinct;
 mod error;
 mod extract;
 mod math;

@@ -4,21 +4,13 @@
 //! Every problem needs one step per operator in the scratchpad format of Nye et al. (2021, "Show
 //! Your Work"), so difficulty is set by the operand count alone.
 
-use std::collections::HashSet;
-
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::ArithProblem;
 use super::eval::evaluate_steps;
+use crate::distinct::draw_distinct;
 use crate::error::RewardError;
-
-/// The most problems reserved up front by `generate` (more are still produced when asked).
-const MAX_RESERVED: usize = 1 << 16;
-
-/// Consecutive duplicate draws after which `generate` stops: the ranges hold no more problems.
-const MAX_STALE_DRAWS: usize = 10_000;
 
 /// How arithmetic problems are drawn.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,34 +103,13 @@ impl ArithConfig {
     /// assert_eq!(problems, ArithConfig::default().generate(50, 3).unwrap());
     /// ```
     pub fn generate(&self, count: usize, seed: u64) -> Result<Vec<ArithProblem>, RewardError> {
-        let mut rng = StdRng::seed_from_u64(seed);
-        let mut seen = HashSet::new();
-        // `count` is the caller's: reserve a bounded amount and let the vector grow from there, and
-        // stop once new problems have stopped coming, so an absurd count is an error, not an
-        // allocation failure or an endless loop.
-        let mut out = Vec::with_capacity(count.min(MAX_RESERVED));
-        let attempts = count.saturating_mul(20).saturating_add(1000);
-        let (mut draws, mut stale) = (0usize, 0usize);
-        while out.len() < count && draws < attempts && stale < MAX_STALE_DRAWS {
-            draws += 1;
-            let p = self.sample(&mut rng)?;
-            if seen.insert(p.expression.clone()) {
-                out.push(p);
-                stale = 0;
-            } else {
-                stale += 1;
-            }
-        }
-        if out.len() < count {
-            return Err(RewardError::config(
-                "arith config",
-                format!(
-                    "only {} distinct problems found in {draws} draws, {count} asked; widen the ranges",
-                    out.len()
-                ),
-            ));
-        }
-        Ok(out)
+        draw_distinct(
+            count,
+            seed,
+            "arith config",
+            |rng| self.sample(rng),
+            |p: &ArithProblem| p.expression.clone(),
+        )
     }
 }
 

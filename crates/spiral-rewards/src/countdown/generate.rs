@@ -8,19 +8,13 @@
 
 use std::collections::{BTreeSet, HashSet};
 
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::CountdownProblem;
 use super::solve::{MAX_SOLVER_NUMBERS, Op, combine};
+use crate::distinct::draw_distinct;
 use crate::error::RewardError;
-
-/// The most problems reserved up front by `generate` (more are still produced when asked).
-const MAX_RESERVED: usize = 1 << 16;
-
-/// Consecutive duplicate draws after which `generate` stops: the ranges hold no more problems.
-const MAX_STALE_DRAWS: usize = 10_000;
 
 /// Draws of numbers tried for one problem before the configuration is declared impossible.
 const MAX_DRAWS: usize = 1000;
@@ -125,34 +119,13 @@ impl CountdownConfig {
     /// assert!(problems.iter().all(|p| p.solve().is_some()));
     /// ```
     pub fn generate(&self, count: usize, seed: u64) -> Result<Vec<CountdownProblem>, RewardError> {
-        let mut rng = StdRng::seed_from_u64(seed);
-        let mut seen = HashSet::new();
-        // `count` is the caller's: reserve a bounded amount and let the vector grow from there, and
-        // stop once new problems have stopped coming, so an absurd count is an error, not an
-        // allocation failure or an endless loop.
-        let mut out = Vec::with_capacity(count.min(MAX_RESERVED));
-        let attempts = count.saturating_mul(20).saturating_add(1000);
-        let (mut draws, mut stale) = (0usize, 0usize);
-        while out.len() < count && draws < attempts && stale < MAX_STALE_DRAWS {
-            draws += 1;
-            let p = self.sample(&mut rng)?;
-            if seen.insert(p.dedup_key()) {
-                out.push(p);
-                stale = 0;
-            } else {
-                stale += 1;
-            }
-        }
-        if out.len() < count {
-            return Err(RewardError::config(
-                "countdown config",
-                format!(
-                    "only {} distinct problems found in {draws} draws, {count} asked; widen the ranges",
-                    out.len()
-                ),
-            ));
-        }
-        Ok(out)
+        draw_distinct(
+            count,
+            seed,
+            "countdown config",
+            |rng| self.sample(rng),
+            CountdownProblem::dedup_key,
+        )
     }
 
     /// The targets in range that `numbers` reach, sorted (so draws are reproducible).
