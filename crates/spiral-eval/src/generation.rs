@@ -212,6 +212,17 @@ impl<'a, B: Backend> ModelSampler<'a, B> {
         self.tokenizer.encode(text, false).map_or(text.len(), |ids| ids.len())
     }
 
+    /// The aggregation wording for `style` (compact for from-scratch models, the RSA-paper
+    /// wording for instruct models), with prompts cut to fit the model's context.
+    pub fn aggregation_config(&self, style: PromptStyle) -> Result<AggregationConfig, EvalError> {
+        let template = match style {
+            PromptStyle::Compact => PromptTemplate::compact(),
+            PromptStyle::Instruct => PromptTemplate::default(),
+        };
+        let room = self.user_message_room(template.system.as_deref())?;
+        Ok(AggregationConfig { template, max_prompt_tokens: Some(room), ..Default::default() })
+    }
+
     /// The most tokens a user message may have so that, rendered with `system` and followed by a
     /// full-length trace, it fits the model's context.
     pub fn user_message_room(&self, system: Option<&str>) -> Result<usize, EvalError> {
@@ -417,13 +428,7 @@ pub fn run_rsa<B: Backend>(
     problems: &[DatasetProblem],
     options: &RsaOptions,
 ) -> Result<RsaOutcome, EvalError> {
-    let template = match options.style {
-        PromptStyle::Compact => PromptTemplate::compact(),
-        PromptStyle::Instruct => PromptTemplate::default(),
-    };
-    let room = sampler.user_message_room(template.system.as_deref())?;
-    let aggregation =
-        AggregationConfig { template, max_prompt_tokens: Some(room), ..Default::default() };
+    let aggregation = sampler.aggregation_config(options.style)?;
     let builder = PromptBuilder::new(aggregation.clone())?;
     let questions: Vec<String> = problems.iter().map(|p| p.problem.prompt(options.style)).collect();
     let mut populations = Vec::with_capacity(problems.len());

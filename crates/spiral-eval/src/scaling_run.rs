@@ -15,7 +15,7 @@ use burn::tensor::backend::Backend;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::Serialize;
-use spiral_aggregation::{AggregationConfig, Aggregator, PromptBuilder, PromptTemplate};
+use spiral_aggregation::{AggregationConfig, Aggregator, PromptBuilder};
 use spiral_model::{CausalLm, TextTokenizer};
 use spiral_rewards::{PromptStyle, Reward, TaskReward};
 
@@ -138,13 +138,7 @@ pub fn run_scaling<B: Backend>(
     let maj = maj_at_k_curve("maj@N", &samples, &ns, &bootstrap, &MajorityOptions::default())?;
 
     // Aggregation: one trace per problem over its first N traces, one engine call per N.
-    let template = match options.style {
-        PromptStyle::Compact => PromptTemplate::compact(),
-        PromptStyle::Instruct => PromptTemplate::default(),
-    };
-    let room = sampler.user_message_room(template.system.as_deref())?;
-    let aggregation =
-        AggregationConfig { template, max_prompt_tokens: Some(room), ..Default::default() };
+    let aggregation = sampler.aggregation_config(options.style)?;
     let builder = PromptBuilder::new(aggregation.clone())?;
     let counter = |s: &str| sampler.count_tokens(s);
     let reward = TaskReward::default();
