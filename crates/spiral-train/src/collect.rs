@@ -10,7 +10,7 @@ use rand::rngs::StdRng;
 use spiral_aggregation::draw_distinct_sets;
 use spiral_model::CausalLm;
 use spiral_rewards::CountdownProblem;
-use spiral_rollout::{RolloutEngine, RolloutRequest, Sample, SamplingParams, StopConditions};
+use spiral_rollout::{RolloutEngine, RolloutRequest, Sample, SamplingParams};
 use spiral_set_rl::{SpiralConfig, dr_grpo_advantages, grpo_advantages, spiral_advantages};
 
 use crate::config::{Algorithm, RunConfig};
@@ -48,17 +48,7 @@ pub fn collect<B: Backend>(
 ) -> anyhow::Result<Collected> {
     let a = &config.algorithm;
     let engine = RolloutEngine::default();
-    let sampling = SamplingParams {
-        temperature: config.rollout.temperature,
-        top_p: config.rollout.top_p,
-        seed: step_seed,
-        ..Default::default()
-    };
-    let stop = StopConditions {
-        eos_token_ids: data.tokenizer.eos_token_ids().to_vec(),
-        stop_strings: vec![],
-        max_new_tokens: config.rollout.max_new_tokens,
-    };
+    let (sampling, stop) = data.rollout_settings(&config.rollout, step_seed);
     let search_prompts: Vec<Vec<u32>> =
         problems.iter().map(|p| data.encode(&search_prompt(p))).collect();
     let started = Instant::now();

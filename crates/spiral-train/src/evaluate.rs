@@ -10,7 +10,7 @@ use serde::Serialize;
 use spiral_aggregation::majority_vote;
 use spiral_model::CausalLm;
 use spiral_rewards::{CountdownProblem, extract_answer};
-use spiral_rollout::{RolloutEngine, RolloutRequest, SamplingParams, StopConditions};
+use spiral_rollout::{RolloutEngine, RolloutRequest, SamplingParams};
 use spiral_set_rl::pass_at_k;
 
 use crate::config::RunConfig;
@@ -46,17 +46,7 @@ pub fn evaluate<B: Backend>(
     let n = config.eval.n;
     let problems: Vec<&CountdownProblem> = data.test.iter().take(config.eval.problems).collect();
     let engine = RolloutEngine::default();
-    let sampling = SamplingParams {
-        temperature: config.rollout.temperature,
-        top_p: config.rollout.top_p,
-        seed,
-        ..Default::default()
-    };
-    let stop = StopConditions {
-        eos_token_ids: data.tokenizer.eos_token_ids().to_vec(),
-        stop_strings: vec![],
-        max_new_tokens: config.rollout.max_new_tokens,
-    };
+    let (sampling, stop) = data.rollout_settings(&config.rollout, seed);
     let prompts = problems.iter().map(|p| data.encode(&search_prompt(p))).collect();
     let search = engine.generate(
         model,

@@ -10,6 +10,9 @@ use spiral_aggregation::{AggregationConfig, PromptBuilder, PromptTemplate};
 use spiral_model::{TextTokenizer, char_tokenizer};
 use spiral_rewards::{CountdownConfig, CountdownProblem, CountdownReward, PromptStyle, Reward};
 
+use spiral_rollout::{SamplingParams, StopConditions};
+
+use crate::config::RolloutSection;
 use crate::learner::TrainSequence;
 
 /// The end-of-sequence token of the character-level tokenizer.
@@ -58,6 +61,27 @@ impl TaskData {
         let eos = inner.token_to_id(EOS).expect("EOS is a special token");
         let tokenizer = TextTokenizer::new(inner, vec![eos], None);
         Ok(Self { train, test, tokenizer, aggregation })
+    }
+
+    /// Sampling and stop settings of every rollout in the run: the configured temperature and
+    /// top-p, the tokenizer's EOS, the configured length limit.
+    pub fn rollout_settings(
+        &self,
+        rollout: &RolloutSection,
+        seed: u64,
+    ) -> (SamplingParams, StopConditions) {
+        let sampling = SamplingParams {
+            temperature: rollout.temperature,
+            top_p: rollout.top_p,
+            seed,
+            ..Default::default()
+        };
+        let stop = StopConditions {
+            eos_token_ids: self.tokenizer.eos_token_ids().to_vec(),
+            stop_strings: vec![],
+            max_new_tokens: rollout.max_new_tokens,
+        };
+        (sampling, stop)
     }
 
     /// Token ids of `text` (without special-token processing).

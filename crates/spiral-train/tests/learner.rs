@@ -34,7 +34,7 @@ fn batch() -> Vec<TrainSequence> {
 fn completion_logprob(learner: &Learner<B>, s: &TrainSequence) -> f64 {
     let scores = learner
         .inference_model()
-        .token_logprobs(&[s.tokens.clone()], &[s.prompt_len], false)
+        .token_logprobs(std::slice::from_ref(&s.tokens), &[s.prompt_len], false)
         .unwrap();
     scores
         .logprobs
