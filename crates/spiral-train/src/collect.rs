@@ -1,7 +1,9 @@
 //! One RL step's data, per DESIGN.md: for SPIRAL, N1 search traces per problem, K distinct
 //! sets of n drawn from them, N2 aggregation traces per set, rewards on the aggregation traces
 //! only, and `spiral-set-rl`'s set advantages for search traces and in-set advantages for
-//! aggregation traces; for GRPO / Dr.GRPO, one group of N1 traces per problem.
+//! aggregation traces; for ParaGator, the same sampling with pass@k advantages (k = n, no std
+//! division) on the search traces' own rewards and Dr.GRPO advantages over all aggregation traces
+//! of a problem (pass@1); for GRPO / Dr.GRPO, one group of N1 traces per problem.
 
 use std::time::Instant;
 
@@ -11,7 +13,9 @@ use spiral_aggregation::draw_distinct_sets;
 use spiral_model::CausalLm;
 use spiral_rewards::CountdownProblem;
 use spiral_rollout::{RolloutEngine, RolloutRequest, Sample, SamplingParams};
-use spiral_set_rl::{SpiralConfig, dr_grpo_advantages, grpo_advantages, spiral_advantages};
+use spiral_set_rl::{
+    SpiralConfig, dr_grpo_advantages, grpo_advantages, pass_at_k_advantages, spiral_advantages,
+};
 
 use crate::config::{Algorithm, RunConfig};
 use crate::learner::TrainSequence;
@@ -23,7 +27,7 @@ pub struct Collected {
     pub batch: Vec<TrainSequence>,
     /// Mean reward of search traces.
     pub search_reward: f64,
-    /// Mean reward of aggregation traces (SPIRAL only).
+    /// Mean reward of aggregation traces (SPIRAL and ParaGator).
     pub aggregation_reward: Option<f64>,
     /// Mean absolute advantage of the trained sequences.
     pub mean_abs_advantage: f64,
@@ -48,7 +52,8 @@ pub fn collect<B: Backend>(
 ) -> anyhow::Result<Collected> {
     let a = &config.algorithm;
     let engine = RolloutEngine::default();
-    let (sampling, stop) = data.rollout_settings(&config.rollout, step_seed);
+    let (sampling, mut stop) = data.rollout_settings(&config.rollout, step_seed);
+    stop.max_new_tokens = config.train_max_new_tokens();
     let search_prompts: Vec<Vec<u32>> =
         problems.iter().map(|p| data.encode(&search_prompt(p))).collect();
     let started = Instant::now();
@@ -104,7 +109,7 @@ pub fn collect<B: Backend>(
                 }
             }
         }
-        Algorithm::Spiral => {
+        Algorithm::Spiral | Algorithm::Paragator => {
             // K distinct sets of n traces per problem, one aggregation prompt per set.
             let mut sets = Vec::with_capacity(problems.len());
             let mut agg_prompts = Vec::with_capacity(problems.len() * a.k);
@@ -144,21 +149,25 @@ pub fn collect<B: Backend>(
                 .collect();
             reward_seconds += started.elapsed().as_secs_f64();
             aggregation_reward = Some(mean(&agg_rewards));
-            let spiral = SpiralConfig { normalize_std: a.normalize_std };
+            let per_problem = a.k * a.n2;
             for (p, problem_sets) in sets.iter().enumerate() {
-                let set_rewards: Vec<&[f64]> = (0..a.k)
-                    .map(|s| &agg_rewards[(p * a.k + s) * a.n2..(p * a.k + s + 1) * a.n2])
-                    .collect();
-                let adv = spiral_advantages(a.n1, problem_sets, &set_rewards, &spiral)?;
-                let all_zero = adv
-                    .search_advantages
-                    .iter()
-                    .chain(adv.aggregation_advantages.iter().flatten())
-                    .all(|&x| x == 0.0);
-                zero_signal += usize::from(all_zero);
-                for (i, &sa) in adv.search_advantages.iter().enumerate() {
-                    // Traces in no set (advantage exactly 0) carry no gradient: skip them.
-                    if adv.search_counts[i] > 0 && sa != 0.0 {
+                let problem_agg = &agg_rewards[p * per_problem..(p + 1) * per_problem];
+                let (search_adv, agg_adv) = if a.name == Algorithm::Spiral {
+                    let set_rewards: Vec<&[f64]> = problem_agg.chunks(a.n2).collect();
+                    let spiral = SpiralConfig { normalize_std: a.normalize_std };
+                    let adv = spiral_advantages(a.n1, problem_sets, &set_rewards, &spiral)?;
+                    // Traces in no set carry no gradient (their advantage is exactly 0).
+                    (adv.search_advantages, adv.aggregation_advantages.concat())
+                } else {
+                    let search = &rewards[p * a.n1..(p + 1) * a.n1];
+                    (
+                        pass_at_k_advantages(search, a.n, a.normalize_std)?,
+                        dr_grpo_advantages(problem_agg)?,
+                    )
+                };
+                zero_signal += usize::from(search_adv.iter().chain(&agg_adv).all(|&x| x == 0.0));
+                for (i, &sa) in search_adv.iter().enumerate() {
+                    if sa != 0.0 {
                         batch.push(sequence(
                             &search_prompts[p],
                             &search.samples[p * a.n1 + i],
@@ -167,17 +176,14 @@ pub fn collect<B: Backend>(
                         ));
                     }
                 }
-                for (s, set_adv) in adv.aggregation_advantages.iter().enumerate() {
-                    for (j, &aa) in set_adv.iter().enumerate() {
-                        if aa != 0.0 {
-                            let prompt = &agg_prompts[p * a.k + s];
-                            batch.push(sequence(
-                                prompt,
-                                &aggs.samples[(p * a.k + s) * a.n2 + j],
-                                aa,
-                                a.aggregation_weight,
-                            ));
-                        }
+                for (j, &aa) in agg_adv.iter().enumerate() {
+                    if aa != 0.0 {
+                        batch.push(sequence(
+                            &agg_prompts[p * a.k + j / a.n2],
+                            &aggs.samples[p * per_problem + j],
+                            aa,
+                            a.aggregation_weight,
+                        ));
                     }
                 }
             }

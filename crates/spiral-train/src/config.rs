@@ -93,22 +93,49 @@ pub enum Algorithm {
     Grpo,
     /// Dr.GRPO: mean-centred advantages on single traces.
     DrGrpo,
+    /// ParaGator: pass@k advantages (k = n, no std division) on search traces, Dr.GRPO
+    /// advantages over all aggregation traces of a problem.
+    Paragator,
+}
+
+impl Algorithm {
+    /// The name used in configs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Spiral => "spiral",
+            Self::Grpo => "grpo",
+            Self::DrGrpo => "dr_grpo",
+            Self::Paragator => "paragator",
+        }
+    }
+
+    /// Whether the algorithm trains aggregation traces (else it trains single traces only).
+    pub fn aggregates(self) -> bool {
+        matches!(self, Self::Spiral | Self::Paragator)
+    }
 }
 
 /// `[algorithm]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlgorithmSection {
-    /// `spiral`, `grpo` or `dr_grpo`.
+    /// `spiral`, `paragator`, `grpo` or `dr_grpo`.
     pub name: Algorithm,
-    /// Search traces per problem (GRPO's group size).
+    /// Search traces per problem (GRPO's group size, ParaGator's pool size).
     pub n1: usize,
-    /// Traces per aggregation set.
+    /// Traces per aggregation set (ParaGator's pass@k `k`).
     pub n: usize,
     /// Sets per problem.
     pub k: usize,
     /// Aggregation traces per set.
     pub n2: usize,
+    /// Matched compute: generated tokens allowed per problem per step. When set, the length
+    /// limit of every training trace is this divided by the traces per problem (`n1 + k * n2`
+    /// for SPIRAL and ParaGator, `n1` otherwise), so algorithms with the same value generate at
+    /// most the same tokens: the paper's 24 SPIRAL traces against 12 GRPO traces of twice the
+    /// length. Evaluation keeps `rollout.max_new_tokens`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_per_problem: Option<usize>,
     /// Divide SPIRAL's advantages by their standard deviation.
     pub normalize_std: bool,
     /// Loss weight of search traces.
@@ -149,6 +176,9 @@ pub struct TrainSection {
     /// Newest `step-N` checkpoints kept (the warm start is always kept).
     #[serde(default = "three")]
     pub keep_checkpoints: usize,
+    /// Checkpoint every this many RL steps (and at the end, and when stopped by Ctrl-C).
+    #[serde(default = "ten")]
+    pub checkpoint_every: usize,
     /// Optimiser and schedule (`total_steps` is set from `steps`).
     pub optim: OptimConfig,
     /// Policy loss.
@@ -175,6 +205,10 @@ fn three() -> usize {
     3
 }
 
+fn ten() -> usize {
+    10
+}
+
 impl RunConfig {
     /// Parses `text` (named `origin` in errors), applies `overrides` (`a.b.c=value`, the value
     /// read as TOML and else as a string), and validates the result.
@@ -195,6 +229,21 @@ impl RunConfig {
         Self::from_toml(DEFAULT_CONFIG, "configs/default.toml (embedded)", overrides)
     }
 
+    /// Traces sampled per training problem and step.
+    pub fn traces_per_problem(&self) -> usize {
+        let a = &self.algorithm;
+        if a.name.aggregates() { a.n1 + a.k * a.n2 } else { a.n1 }
+    }
+
+    /// The length limit of training traces: `algorithm.tokens_per_problem` shared among the
+    /// traces of a problem when set, else `rollout.max_new_tokens`.
+    pub fn train_max_new_tokens(&self) -> usize {
+        match self.algorithm.tokens_per_problem {
+            Some(budget) => budget / self.traces_per_problem(),
+            None => self.rollout.max_new_tokens,
+        }
+    }
+
     /// The resolved configuration as TOML.
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).expect("the config serialises")
@@ -204,7 +253,7 @@ impl RunConfig {
     pub fn validate(&self) -> anyhow::Result<()> {
         let a = &self.algorithm;
         anyhow::ensure!(a.n1 >= 1, "algorithm.n1 must be at least 1");
-        if a.name == Algorithm::Spiral {
+        if a.name.aggregates() {
             anyhow::ensure!(
                 a.n >= 1 && a.n <= a.n1,
                 "algorithm.n = {} must lie in 1..=n1 ({})",
@@ -238,6 +287,26 @@ impl RunConfig {
         );
         anyhow::ensure!(self.eval.every >= 1, "eval.every must be at least 1");
         anyhow::ensure!(self.train.epochs >= 1, "train.epochs must be at least 1");
+        anyhow::ensure!(
+            self.train.checkpoint_every >= 1,
+            "train.checkpoint_every must be at least 1"
+        );
+        let length = self.train_max_new_tokens();
+        anyhow::ensure!(
+            length >= 1,
+            "algorithm.tokens_per_problem = {:?} leaves no tokens per trace ({} traces per problem)",
+            a.tokens_per_problem,
+            self.traces_per_problem()
+        );
+        let longest_prompt = crate::task::longest_prompt_chars(&self.task.countdown, a.n, length);
+        anyhow::ensure!(
+            longest_prompt + length.max(self.rollout.max_new_tokens) <= crate::task::CONTEXT,
+            "prompts of up to {longest_prompt} tokens plus traces of {} tokens exceed the \
+             model's context of {} (lower rollout.max_new_tokens, algorithm.tokens_per_problem \
+             or algorithm.n)",
+            length.max(self.rollout.max_new_tokens),
+            crate::task::CONTEXT
+        );
         anyhow::ensure!(
             self.model.hidden_size.is_multiple_of(self.model.num_heads),
             "model.hidden_size must be divisible by model.num_heads"
@@ -299,7 +368,7 @@ mod tests {
                 checked += 1;
             }
         }
-        assert!(checked >= 3, "default, grpo and dr_grpo configs");
+        assert!(checked >= 4, "default, paragator, grpo and dr_grpo configs");
     }
 
     #[test]

@@ -4,9 +4,12 @@
 //! micro-batches are accumulated, clipped by their global L2 norm, and applied with AdamW at
 //! the scheduled learning rate.
 
+use std::path::Path;
+
 use burn::module::{AutodiffModule, Module, ModuleVisitor, Param, ParamId};
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{AdamW, AdamWConfig, GradientsAccumulator, GradientsParams, Optimizer};
+use burn::record::{BinFileRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{ElementConversion, Tensor, TensorData};
 use spiral_model::CausalLm;
@@ -26,6 +29,26 @@ pub enum TrainError {
     /// The loss configuration or inputs were refused.
     #[error(transparent)]
     Loss(#[from] spiral_set_rl::SetRlError),
+    /// Optimiser state could not be written or read.
+    #[error("optimizer state: {0}")]
+    State(String),
+}
+
+/// AdamW's per-parameter state, as burn records it.
+type OptimRecord<B> =
+    <OptimizerAdaptor<AdamW, CausalLm<B>, B> as Optimizer<CausalLm<B>, B>>::Record;
+
+/// Every float parameter's id, in the model's visiting order (fixed by its structure).
+fn param_ids<B: AutodiffBackend>(model: &CausalLm<B>) -> Vec<ParamId> {
+    struct Ids(Vec<ParamId>);
+    impl<B: AutodiffBackend> ModuleVisitor<B> for Ids {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            self.0.push(param.id);
+        }
+    }
+    let mut ids = Ids(Vec::new());
+    Module::<B>::visit(model, &mut ids);
+    ids.0
 }
 
 /// One sequence of a training batch: prompt then completion; only completion tokens are
@@ -107,6 +130,47 @@ impl<B: AutodiffBackend> Learner<B> {
     /// Optimiser steps taken.
     pub fn steps(&self) -> usize {
         self.step
+    }
+
+    /// Writes the AdamW moments to `path` (burn's binary record format). Parameters are keyed
+    /// by their position in the model's visiting order, not by their in-memory `ParamId`, so a
+    /// model rebuilt from its safetensors finds its own moments again.
+    pub fn save_optimizer(&self, path: &Path) -> Result<(), TrainError> {
+        let ids = param_ids(self.model());
+        let mut record = self.optim.to_record();
+        let by_position: OptimRecord<B> = ids
+            .iter()
+            .enumerate()
+            .filter_map(|(i, id)| Some((ParamId::from(i as u64), record.remove(id)?)))
+            .collect();
+        BinFileRecorder::<FullPrecisionSettings>::new()
+            .record(by_position, path.to_path_buf())
+            .map_err(|e| TrainError::State(format!("{}: {e}", path.display())))
+    }
+
+    /// Restores what [`Learner::save_optimizer`] wrote and the number of steps taken (which
+    /// sets the learning rate schedule's position).
+    pub fn restore(mut self, optimizer: &Path, steps: usize) -> Result<Self, TrainError> {
+        let device = self.model().device();
+        let by_position: OptimRecord<B> = BinFileRecorder::<FullPrecisionSettings>::new()
+            .load(optimizer.to_path_buf(), &device)
+            .map_err(|e| TrainError::State(format!("{}: {e}", optimizer.display())))?;
+        let ids = param_ids(self.model());
+        let mut record = OptimRecord::<B>::default();
+        for (position, state) in by_position {
+            let id = ids.get(position.val() as usize).ok_or_else(|| {
+                TrainError::State(format!(
+                    "{}: optimizer state for parameter {} but the model has {}",
+                    optimizer.display(),
+                    position.val(),
+                    ids.len()
+                ))
+            })?;
+            record.insert(*id, state);
+        }
+        self.optim = self.optim.load_record(record);
+        self.step = steps;
+        Ok(self)
     }
 
     /// Supervised step: mean negative log-likelihood over all completion tokens of the batch.

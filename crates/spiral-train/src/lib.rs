@@ -1,8 +1,10 @@
 //! The SPIRAL training orchestrator: a TOML [`RunConfig`], the task data ([`TaskData`]), the
 //! [`Learner`] every phase trains through (supervised and clipped policy-gradient steps with
 //! AdamW, warm-up + cosine learning rate, global gradient-norm clipping, micro-batches), data
-//! collection per algorithm ([`collect`]), evaluation ([`evaluate`]: pass@1, pass@k, maj@n,
-//! agg@1) and the run loop ([`run`]) behind the `spiral-train` binary.
+//! collection per algorithm ([`collect`]: SPIRAL, ParaGator, GRPO, Dr.GRPO), evaluation
+//! ([`evaluate`]: pass@1, pass@k, maj@n, agg@1), checkpoints that resume exactly
+//! ([`TrainerState`]), the report ([`write_report`]) and the run loop ([`run`]) behind the
+//! `spiral-train` binary.
 //!
 //! ```no_run
 //! use burn::backend::{Autodiff, Flex};
@@ -17,10 +19,12 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod checkpoint;
 mod collect;
 mod config;
 mod evaluate;
 mod learner;
+mod report;
 mod run;
 mod schedule;
 mod task;
@@ -29,6 +33,8 @@ pub use collect::{Collected, collect};
 pub use config::{Algorithm, DEFAULT_CONFIG, RunConfig};
 pub use evaluate::{EvalMetrics, evaluate};
 pub use learner::{Learner, StepStats, TrainError, TrainSequence};
-pub use run::{default_out_dir, run, summary};
+pub use checkpoint::{Phase, TrainerState, stream_seed};
+pub use report::{read_metrics, write_report};
+pub use run::{Outcome, RunControl, default_out_dir, run, summary};
 pub use schedule::{LrSchedule, OptimConfig};
 pub use task::{EOS, TaskData};

@@ -1,42 +1,97 @@
 //! A whole run: task data and tokenizer, a model from scratch, the warm start, the RL loop
-//! (rollout -> reward -> advantage -> loss -> step), periodic evaluation, checkpoints and the
-//! run folder (`config.toml`, `metrics.jsonl`, `checkpoints/`, `report.md`).
+//! (rollout -> reward -> advantage -> loss -> step), periodic evaluation, checkpoints, resume,
+//! and the run folder (`config.toml`, `metrics.jsonl`, `checkpoints/`, `report.md` with plots).
+//!
+//! Resume is exact: every random draw is seeded by (run seed, purpose, step), the data cursor is
+//! a function of the step, and checkpoints hold the model, the AdamW moments and the position in
+//! `metrics.jsonl`, so a resumed run writes the same metrics as an uninterrupted one.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use anyhow::Context;
 use burn::backend::{Autodiff, Flex};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
-use spiral_model::{CausalLm, ModelConfig, save_pretrained};
+use spiral_model::{CausalLm, ModelConfig};
 
+use crate::checkpoint::{self, Phase, TrainerState, stream_seed};
 use crate::collect::collect;
 use crate::config::RunConfig;
 use crate::evaluate::{EvalMetrics, evaluate};
-use crate::learner::Learner;
+use crate::learner::{Learner, StepStats};
+use crate::report::write_report;
 use crate::schedule::OptimConfig;
-use crate::task::TaskData;
+use crate::task::{CONTEXT, TaskData};
 
 type Train = Autodiff<Flex>;
+
+/// Purposes of the run's random streams (see [`stream_seed`]).
+const WARM_START_DATA: u64 = 1;
+const PROBLEM_ORDER: u64 = 2;
+const COLLECT: u64 = 3;
+const ROLLOUT: u64 = 4;
+const EVAL: u64 = 5;
+
+/// How a run is started and stopped.
+#[derive(Debug, Clone, Default)]
+pub struct RunControl {
+    /// Continue from the newest checkpoint in the run folder (from scratch if there is none).
+    pub resume: bool,
+    /// Set (by a Ctrl-C handler) to finish the current step, checkpoint and return.
+    pub stop: Arc<AtomicBool>,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// Every step ran; the last evaluation.
+    Finished(EvalMetrics),
+    /// Stopped on request after a step; resume from this checkpoint.
+    Stopped(PathBuf),
+}
 
 /// Appends one JSON object per line to `metrics.jsonl`, flushed after each line so a crash
 /// loses nothing already measured.
 struct Metrics {
     file: std::fs::File,
+    bytes: u64,
 }
 
 impl Metrics {
+    /// Opens `path` keeping its first `keep` bytes (0: a new file).
+    fn open(path: &Path, keep: u64) -> anyhow::Result<Self> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        let len = file.metadata()?.len();
+        anyhow::ensure!(
+            keep <= len,
+            "{} has {len} bytes but the checkpoint recorded {keep}: it was truncated after the \
+             checkpoint was taken",
+            path.display()
+        );
+        file.set_len(keep)?;
+        Ok(Self { file, bytes: keep })
+    }
+
     fn log(&mut self, value: serde_json::Value) -> anyhow::Result<()> {
-        writeln!(self.file, "{value}")?;
+        let line = format!("{value}\n");
+        self.file.write_all(line.as_bytes())?;
         self.file.flush()?;
+        self.bytes += line.len() as u64;
         Ok(())
     }
 }
 
-fn bar(len: usize, what: &str) -> ProgressBar {
+fn bar(len: usize, done: usize, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(len as u64);
     bar.set_style(
         ProgressStyle::with_template(
@@ -46,82 +101,150 @@ fn bar(len: usize, what: &str) -> ProgressBar {
         .progress_chars("=> "),
     );
     bar.set_message(what.to_string());
+    bar.set_position(done as u64);
     bar
 }
 
-/// Runs the configured job in `out` and returns the final evaluation.
-pub fn run(config: &RunConfig, out: &Path) -> anyhow::Result<EvalMetrics> {
-    std::fs::create_dir_all(out.join("checkpoints"))?;
+/// Runs the configured job in `out` (writing the resolved `config.toml` there) and returns how
+/// it ended.
+pub fn run(config: &RunConfig, out: &Path, control: &RunControl) -> anyhow::Result<Outcome> {
+    let checkpoints = out.join("checkpoints");
+    std::fs::create_dir_all(&checkpoints)
+        .with_context(|| format!("creating {}", checkpoints.display()))?;
+    let resume_from = if control.resume { checkpoint::latest(&checkpoints)? } else { None };
+    // Rewritten on resume too, so `--set` changes made then are kept for the next resume.
     std::fs::write(out.join("config.toml"), config.to_toml())?;
-    let mut metrics = Metrics { file: std::fs::File::create(out.join("metrics.jsonl"))? };
     let seed = config.run.seed;
-    let mut rng = StdRng::seed_from_u64(seed);
-
     let t = &config.task;
     let data = TaskData::new(&t.countdown, t.train_problems, t.test_problems, seed)?;
-    let m = &config.model;
-    let mut model_config =
-        ModelConfig::small(data.tokenizer.vocab_size(), m.hidden_size, m.num_layers, m.num_heads);
-    model_config.max_position_embeddings = 1024;
-    let model =
-        CausalLm::<Train>::random(model_config.clone(), seed, m.init_std, &Default::default())?;
+    let device = Default::default();
+
+    let (mut state, model) = match &resume_from {
+        Some(path) => {
+            let (state, model) = checkpoint::load::<Train>(path, &device)?;
+            anyhow::ensure!(
+                state.seed == seed,
+                "{}: the checkpoint was taken with run.seed {} but the config says {seed}",
+                path.display(),
+                state.seed
+            );
+            eprintln!("resuming from {} ({:?}, step {})", path.display(), state.phase, state.step);
+            (state, model)
+        }
+        None => {
+            let m = &config.model;
+            let mut model_config = ModelConfig::small(
+                data.tokenizer.vocab_size(),
+                m.hidden_size,
+                m.num_layers,
+                m.num_heads,
+            );
+            model_config.max_position_embeddings = CONTEXT;
+            let model = CausalLm::<Train>::random(model_config, seed, m.init_std, &device)?;
+            let state = TrainerState {
+                phase: Phase::WarmStart,
+                step: 0,
+                optimizer_steps: 0,
+                seed,
+                metrics_bytes: 0,
+                skipped_in_a_row: 0,
+            };
+            (state, model)
+        }
+    };
     eprintln!(
         "model: {} parameters, vocabulary {}",
-        model_config.num_parameters(),
-        model_config.vocab_size
+        model.config().num_parameters(),
+        model.config().vocab_size
     );
-
-    // Warm start: supervised on solution traces and aggregation examples.
-    let w = &config.warm_start;
-    let optim = OptimConfig {
-        lr: w.lr,
-        warmup_steps: w.steps / 10,
-        total_steps: w.steps,
-        ..Default::default()
+    let mut metrics = Metrics::open(&out.join("metrics.jsonl"), state.metrics_bytes)?;
+    let restore = |learner: Learner<Train>, state: &TrainerState| match &resume_from {
+        Some(path) => learner.restore(&checkpoint::optimizer_path(path), state.optimizer_steps),
+        None => Ok(learner),
     };
-    let mut learner = Learner::new(model, optim).with_micro_batch(config.train.micro_batch);
-    let progress = bar(w.steps, "warm start");
-    for step in 0..w.steps {
-        let batch = data.warm_start_examples(
-            w.batch_size,
-            config.algorithm.n,
-            w.aggregation_fraction,
-            &mut rng,
-        );
-        let stats = learner.sft_step(&batch)?;
-        progress.set_prefix(format!("loss {:.3}", stats.loss));
-        progress.inc(1);
-        if step % 10 == 0 || step + 1 == w.steps {
-            metrics.log(serde_json::json!({"kind": "warm_start", "step": step, "loss": stats.loss, "lr": stats.lr, "grad_norm": stats.grad_norm, "tokens": stats.tokens}))?;
+    let keep = config.train.keep_checkpoints;
+    let save = |learner: &Learner<Train>, name: &str, state: &TrainerState| {
+        checkpoint::save(&checkpoints, name, learner, &data.tokenizer, state, keep)
+    };
+
+    let mut model = Some(model);
+    if state.phase == Phase::WarmStart {
+        let w = &config.warm_start;
+        let optim = OptimConfig {
+            lr: w.lr,
+            warmup_steps: w.steps / 10,
+            total_steps: w.steps,
+            ..Default::default()
+        };
+        let learner = Learner::new(model.take().expect("set above"), optim)
+            .with_micro_batch(config.train.micro_batch);
+        let mut learner = restore(learner, &state)?;
+        let progress = bar(w.steps, state.step, "warm start");
+        for step in state.step..w.steps {
+            let mut rng = StdRng::seed_from_u64(stream_seed(seed, WARM_START_DATA, step as u64));
+            let batch = data.warm_start_examples(
+                w.batch_size,
+                config.algorithm.n,
+                w.aggregation_fraction,
+                &mut rng,
+            );
+            let stats = learner.sft_step(&batch)?;
+            progress.set_prefix(format!("loss {:.3}", stats.loss));
+            progress.inc(1);
+            if step % 10 == 0 || step + 1 == w.steps {
+                metrics.log(serde_json::json!({"kind": "warm_start", "step": step, "loss": stats.loss, "lr": stats.lr, "grad_norm": stats.grad_norm, "tokens": stats.tokens}))?;
+            }
+            if control.stop.load(Ordering::SeqCst) && step + 1 < w.steps {
+                progress.abandon();
+                state.step = step + 1;
+                state.optimizer_steps = learner.steps();
+                state.metrics_bytes = metrics.bytes;
+                save(&learner, "warm-start-partial", &state)?;
+                write_report(out, config)?;
+                return Ok(Outcome::Stopped(checkpoints.join("warm-start-partial")));
+            }
         }
+        progress.finish();
+        let warm = learner.inference_model();
+        let warm_eval = evaluate(&warm, &data, config, stream_seed(seed, EVAL, 0))?;
+        log_eval(&mut metrics, 0, &warm_eval)?;
+        eprintln!("warm start: {}", summary(&warm_eval));
+        model = Some(learner.model().clone());
+        // The RL phase starts from here with a fresh optimiser; every algorithm trained from
+        // this run's warm start starts from this checkpoint.
+        state = TrainerState {
+            phase: Phase::Rl,
+            step: 0,
+            optimizer_steps: 0,
+            metrics_bytes: metrics.bytes,
+            ..state
+        };
     }
-    progress.finish();
-    let warm = learner.inference_model();
-    let warm_eval = evaluate(&warm, &data, config, seed ^ 0xE)?;
-    log_eval(&mut metrics, 0, &warm_eval)?;
-    eprintln!("warm start: {}", summary(&warm_eval));
-    save_checkpoint(&warm, &data, &out.join("checkpoints"), "warm-start")?;
 
     // RL.
     let tr = &config.train;
     let optim = OptimConfig { total_steps: tr.steps * tr.epochs, ..tr.optim };
-    let mut learner = Learner::new(learner.model().clone(), optim).with_micro_batch(tr.micro_batch);
+    let learner = Learner::new(model.take().expect("set above"), optim)
+        .with_micro_batch(tr.micro_batch);
+    let mut learner = if state.step > 0 { restore(learner, &state)? } else { learner };
+    if state.step == 0 {
+        save(&learner, "warm-start", &state)?;
+    }
     let mut order: Vec<usize> = (0..data.train.len()).collect();
-    order.shuffle(&mut rng);
-    let mut cursor = 0;
-    let mut evals = vec![(0, warm_eval.clone())];
-    let progress = bar(tr.steps, "RL");
-    let mut skipped_in_a_row = 0;
-    for step in 1..=tr.steps {
+    order.shuffle(&mut StdRng::seed_from_u64(stream_seed(seed, PROBLEM_ORDER, 0)));
+    let progress = bar(tr.steps, state.step, "RL");
+    let mut last_eval = None;
+    for step in state.step + 1..=tr.steps {
+        let cursor = (step - 1) * tr.problems_per_step;
         let problems: Vec<_> = (0..tr.problems_per_step)
             .map(|i| &data.train[order[(cursor + i) % order.len()]])
             .collect();
-        cursor += tr.problems_per_step;
         let policy = learner.inference_model();
-        let collected =
-            collect(&policy, &data, &problems, config, seed.wrapping_add(step as u64), &mut rng)?;
+        let mut rng = StdRng::seed_from_u64(stream_seed(seed, COLLECT, step as u64));
+        let rollout_seed = stream_seed(seed, ROLLOUT, step as u64);
+        let collected = collect(&policy, &data, &problems, config, rollout_seed, &mut rng)?;
         let started = Instant::now();
-        let mut s = crate::learner::StepStats::default();
+        let mut s = StepStats::default();
         if !collected.batch.is_empty() {
             for _ in 0..tr.epochs {
                 s = learner.policy_step(&collected.batch, &tr.loss)?;
@@ -131,7 +254,7 @@ pub fn run(config: &RunConfig, out: &Path) -> anyhow::Result<EvalMetrics> {
             }
         }
         let learn_seconds = started.elapsed().as_secs_f64();
-        skipped_in_a_row = if s.skipped { skipped_in_a_row + 1 } else { 0 };
+        state.skipped_in_a_row = if s.skipped { state.skipped_in_a_row + 1 } else { 0 };
         progress.set_prefix(format!(
             "search {:.2} agg {:.2}",
             collected.search_reward,
@@ -150,62 +273,39 @@ pub fn run(config: &RunConfig, out: &Path) -> anyhow::Result<EvalMetrics> {
             "learn_tokens_per_s": s.tokens as f64 / learn_seconds.max(1e-9),
         }))?;
         anyhow::ensure!(
-            skipped_in_a_row < tr.max_skipped_updates,
-            "{skipped_in_a_row} updates in a row had a NaN or infinite loss or gradient (step {step}); stopping. The last good checkpoint is in {}",
-            out.join("checkpoints").display()
+            state.skipped_in_a_row < tr.max_skipped_updates,
+            "{} updates in a row had a NaN or infinite loss or gradient (step {step}); stopping. \
+             The last good checkpoint is {}",
+            state.skipped_in_a_row,
+            checkpoint::latest(&checkpoints)?.map_or("none".into(), |p| p.display().to_string())
         );
         if step % config.eval.every == 0 || step == tr.steps {
-            let model = learner.inference_model();
-            let e = evaluate(&model, &data, config, seed ^ 0xE)?;
+            let e = evaluate(&learner.inference_model(), &data, config, stream_seed(seed, EVAL, 0))?;
             log_eval(&mut metrics, step, &e)?;
             progress.println(format!("step {step}: {}", summary(&e)));
-            save_checkpoint(&model, &data, &out.join("checkpoints"), &format!("step-{step}"))?;
-            prune_checkpoints(&out.join("checkpoints"), tr.keep_checkpoints)?;
-            evals.push((step, e));
+            last_eval = Some(e);
+        }
+        let stop = control.stop.load(Ordering::SeqCst);
+        if step % tr.checkpoint_every == 0 || step == tr.steps || stop {
+            state.step = step;
+            state.optimizer_steps = learner.steps();
+            state.metrics_bytes = metrics.bytes;
+            save(&learner, &format!("step-{step}"), &state)?;
+        }
+        if stop && step < tr.steps {
+            progress.abandon();
+            write_report(out, config)?;
+            return Ok(Outcome::Stopped(checkpoints.join(format!("step-{step}"))));
         }
     }
     progress.finish();
-    let last = evals.last().expect("the warm start is evaluated").1.clone();
-    write_report(out, config, &evals)?;
-    Ok(last)
-}
-
-/// Writes `checkpoints/<name>` atomically: into `<name>.tmp`, then renamed, so an interrupted
-/// save never leaves a half-written checkpoint under a real name.
-fn save_checkpoint<B: burn::tensor::backend::Backend>(
-    model: &CausalLm<B>,
-    data: &TaskData,
-    dir: &Path,
-    name: &str,
-) -> anyhow::Result<()> {
-    let tmp = dir.join(format!("{name}.tmp"));
-    let target = dir.join(name);
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp)?;
-    }
-    save_pretrained(model, &data.tokenizer, &tmp)?;
-    if target.exists() {
-        std::fs::remove_dir_all(&target)?;
-    }
-    std::fs::rename(&tmp, &target)?;
-    Ok(())
-}
-
-/// Keeps the newest `keep` `step-N` checkpoints (the warm start is always kept).
-fn prune_checkpoints(dir: &Path, keep: usize) -> anyhow::Result<()> {
-    let mut steps: Vec<(usize, PathBuf)> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter_map(|p| {
-            let n = p.file_name()?.to_str()?.strip_prefix("step-")?.parse().ok()?;
-            Some((n, p))
-        })
-        .collect();
-    steps.sort();
-    let excess = steps.len().saturating_sub(keep.max(1));
-    for (_, path) in steps.into_iter().take(excess) {
-        std::fs::remove_dir_all(path)?;
-    }
-    Ok(())
+    write_report(out, config)?;
+    let last = match last_eval {
+        Some(e) => e,
+        // Resumed after the last step: evaluate the final model again (same seed, same numbers).
+        None => evaluate(&learner.inference_model(), &data, config, stream_seed(seed, EVAL, 0))?,
+    };
+    Ok(Outcome::Finished(last))
 }
 
 fn log_eval(metrics: &mut Metrics, step: usize, e: &EvalMetrics) -> anyhow::Result<()> {
@@ -219,32 +319,6 @@ fn log_eval(metrics: &mut Metrics, step: usize, e: &EvalMetrics) -> anyhow::Resu
 /// One line: the headline numbers of an evaluation.
 pub fn summary(e: &EvalMetrics) -> String {
     format!("pass@1 {:.3}  maj@{} {:.3}  agg@1 {:.3}", e.pass_at_1, e.n, e.maj_at_n, e.agg_at_1)
-}
-
-fn write_report(
-    out: &Path,
-    config: &RunConfig,
-    evals: &[(usize, EvalMetrics)],
-) -> anyhow::Result<()> {
-    let mut md = format!(
-        "# {} ({:?})\n\nEvaluated on {} held-out Countdown problems, {} traces each.\n\n",
-        config.run.name, config.algorithm.name, config.eval.problems, config.eval.n
-    );
-    md.push_str("| step | pass@1 | maj@n | agg@1 |\n|---|---|---|---|\n");
-    for (step, e) in evals {
-        md.push_str(&format!(
-            "| {} | {:.3} | {:.3} | {:.3} |\n",
-            if *step == 0 { "warm start".to_string() } else { step.to_string() },
-            e.pass_at_1,
-            e.maj_at_n,
-            e.agg_at_1
-        ));
-    }
-    md.push_str("\n`pass@1`: mean accuracy of single search traces. `maj@n`: accuracy of the majority answer of the n traces. `agg@1`: accuracy of one aggregation trace that reads the same n traces.\n\n## Config\n\n```toml\n");
-    md.push_str(&config.to_toml());
-    md.push_str("```\n");
-    std::fs::write(out.join("report.md"), md)?;
-    Ok(())
 }
 
 /// `runs/<name>-<unix seconds>`.

@@ -17,6 +17,8 @@ use crate::learner::TrainSequence;
 
 /// The end-of-sequence token of the character-level tokenizer.
 pub const EOS: &str = "<|end|>";
+/// Context length of the from-scratch model (prompt plus trace, in characters).
+pub const CONTEXT: usize = 1024;
 const UNK: &str = "<unk>";
 
 /// Train and test problems, the tokenizer, and the aggregation prompt builder.
@@ -41,11 +43,7 @@ impl TaskData {
     ) -> anyhow::Result<Self> {
         let problems = config.generate(train + test, seed)?;
         let (train, test) = (problems[..train].to_vec(), problems[train..].to_vec());
-        let aggregation = PromptBuilder::new(AggregationConfig {
-            template: PromptTemplate::compact(),
-            max_prompt_tokens: None,
-            ..Default::default()
-        })?;
+        let aggregation = aggregation_builder()?;
         // Every character of prompts, traces and the aggregation wording, plus what a model
         // may write in a wrong answer.
         let mut alphabet = String::from("0123456789+-*/()= \n.,:\\{}");
@@ -136,6 +134,32 @@ impl TaskData {
         }
         out
     }
+}
+
+/// The aggregation prompt builder: the compact wording, no token budget.
+fn aggregation_builder() -> anyhow::Result<PromptBuilder> {
+    Ok(PromptBuilder::new(AggregationConfig {
+        template: PromptTemplate::compact(),
+        max_prompt_tokens: None,
+        ..Default::default()
+    })?)
+}
+
+/// Characters of the longest prompt a run can build: an aggregation prompt over `n` candidates
+/// of `trace_len` characters for the problem with the longest numbers.
+pub fn longest_prompt_chars(countdown: &CountdownConfig, n: usize, trace_len: usize) -> usize {
+    let problem = CountdownProblem::new(
+        vec![countdown.max_number; countdown.max_numbers],
+        countdown.max_target,
+    );
+    let candidates = vec!["x".repeat(trace_len); n];
+    let counter = |s: &str| s.chars().count();
+    let mut rng = StdRng::seed_from_u64(0);
+    aggregation_builder()
+        .and_then(|b| {
+            Ok(b.build(&problem.prompt(PromptStyle::Compact), &candidates, &counter, &mut rng)?)
+        })
+        .map_or(usize::MAX, |p| p.text.chars().count() + 1)
 }
 
 /// The prompt of a search trace.

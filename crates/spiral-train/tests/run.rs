@@ -1,7 +1,12 @@
 //! Two RL steps of each algorithm on a tiny config, end to end: warm start, collection,
-//! learning, evaluation, and the run folder (config, metrics, checkpoints, report).
+//! learning, evaluation, and the run folder (config, metrics, checkpoints, report); and resume:
+//! a run stopped after every step and resumed each time writes the same metrics as one that
+//! ran straight through.
 
-use spiral_train::{RunConfig, run};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use spiral_train::{Outcome, RunConfig, RunControl, read_metrics, run};
 
 fn tiny(algorithm: &str) -> RunConfig {
     let overrides: Vec<String> = [
@@ -25,6 +30,7 @@ fn tiny(algorithm: &str) -> RunConfig {
         "eval.n=2",
         "eval.every=1",
         "train.keep_checkpoints=1",
+        "train.checkpoint_every=1",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -34,10 +40,13 @@ fn tiny(algorithm: &str) -> RunConfig {
 
 #[test]
 fn every_algorithm_runs_two_steps() {
-    for algorithm in ["spiral", "grpo", "dr_grpo"] {
+    for algorithm in ["spiral", "paragator", "grpo", "dr_grpo"] {
         let dir = tempfile::tempdir().unwrap();
         let config = tiny(algorithm);
-        let last = run(&config, dir.path()).unwrap();
+        let Outcome::Finished(last) = run(&config, dir.path(), &RunControl::default()).unwrap()
+        else {
+            panic!("{algorithm}: nobody asked the run to stop");
+        };
         assert_eq!(last.problems, 4);
         let metrics = std::fs::read_to_string(dir.path().join("metrics.jsonl")).unwrap();
         let lines: Vec<serde_json::Value> =
@@ -59,7 +68,8 @@ fn every_algorithm_runs_two_steps() {
                 assert!(l.get(key).is_some(), "{algorithm}: train line lacks {key}");
             }
         }
-        assert_eq!(train[0]["aggregation_reward"].is_null(), algorithm != "spiral");
+        let aggregates = ["spiral", "paragator"].contains(&algorithm);
+        assert_eq!(train[0]["aggregation_reward"].is_null(), !aggregates, "{algorithm}");
         for e in &evals {
             for key in ["pass@1", "maj@n", "agg@1", "pass@2"] {
                 assert!(
@@ -80,5 +90,65 @@ fn every_algorithm_runs_two_steps() {
         .unwrap();
         assert_eq!(saved, config, "the saved config reloads to the one that ran");
         assert!(std::fs::read_to_string(dir.path().join("report.md")).unwrap().contains("agg@1"));
+        assert!(dir.path().join("eval.png").exists() && dir.path().join("rewards.svg").exists());
     }
+}
+
+/// Metrics without wall-clock measurements, which differ between any two runs.
+fn deterministic_metrics(dir: &std::path::Path) -> Vec<serde_json::Value> {
+    let mut lines = read_metrics(&dir.join("metrics.jsonl")).unwrap();
+    for line in &mut lines {
+        let object = line.as_object_mut().unwrap();
+        object.retain(|key, _| !key.ends_with("_seconds") && !key.ends_with("_per_s"));
+    }
+    lines
+}
+
+#[test]
+fn a_run_stopped_after_every_step_and_resumed_matches_an_uninterrupted_one() {
+    let mut config = tiny("spiral");
+    config.warm_start.steps = 3;
+    config.train.steps = 3;
+    // Only the stops checkpoint, so every resume goes through a stop's checkpoint.
+    config.train.checkpoint_every = 100;
+
+    let straight = tempfile::tempdir().unwrap();
+    run(&config, straight.path(), &RunControl::default()).unwrap();
+
+    // A stop requested before the run starts takes effect after every step: each call advances
+    // one step (warm start, then RL), checkpoints and returns.
+    let stopped = tempfile::tempdir().unwrap();
+    let stop_every_step = |resume| RunControl { resume, stop: Arc::new(AtomicBool::new(true)) };
+    let mut calls = 0;
+    let mut resume = false;
+    loop {
+        calls += 1;
+        assert!(calls < 20, "the run never finished");
+        match run(&config, stopped.path(), &stop_every_step(resume)).unwrap() {
+            Outcome::Finished(_) => break,
+            Outcome::Stopped(checkpoint) => {
+                assert!(checkpoint.join("optimizer.bin").exists());
+                assert!(checkpoint.join("model.safetensors").exists());
+                // A crash after the checkpoint leaves lines the resumed run must drop.
+                let metrics = stopped.path().join("metrics.jsonl");
+                let mut text = std::fs::read_to_string(&metrics).unwrap();
+                text.push_str("{\"kind\": \"train\", \"step\": 999}\n");
+                std::fs::write(&metrics, text).unwrap();
+            }
+        }
+        resume = true;
+    }
+    // Warm-start steps 1 and 2 stop inside the warm start; step 3 ends it, then RL steps 1 and 2
+    // stop and step 3 finishes.
+    assert_eq!(calls, 5);
+    let expected = deterministic_metrics(straight.path());
+    let got = deterministic_metrics(stopped.path());
+    assert_eq!(got.len(), expected.len());
+    for (g, e) in got.iter().zip(&expected) {
+        assert_eq!(g, e, "the resumed run's metrics differ");
+    }
+    let weights = |dir: &std::path::Path| {
+        std::fs::read(dir.join("checkpoints/step-3/model.safetensors")).unwrap()
+    };
+    assert!(weights(straight.path()) == weights(stopped.path()), "final weights differ");
 }
