@@ -29,8 +29,9 @@ fn kv_cache_decoding_matches_full_sequence_logprobs() {
     for name in FAMILIES {
         let model = Checkpoint::<B>::load(fixture(name), &device).unwrap().model;
         for seq in sequences() {
-            let full =
-                &to_vec(model.token_logprobs(&[seq.clone()], &[1], false).unwrap().logprobs)[0];
+            let full = &to_vec(
+                model.token_logprobs(std::slice::from_ref(&seq), &[1], false).unwrap().logprobs,
+            )[0];
             // Prefill 4 tokens, then one token per step; score each next token from the logits.
             let mut cache = KvCache::new(model.config().num_layers);
             let mut incremental = Vec::new();
@@ -62,7 +63,9 @@ fn scores_do_not_depend_on_the_batch() {
     let seqs = sequences();
     let batched = to_vec(model.token_logprobs(&seqs, &[1, 1, 1], true).unwrap().logprobs);
     for (i, seq) in seqs.iter().enumerate() {
-        let alone = &to_vec(model.token_logprobs(&[seq.clone()], &[1], false).unwrap().logprobs)[0];
+        let alone =
+            &to_vec(model.token_logprobs(std::slice::from_ref(seq), &[1], false).unwrap().logprobs)
+                [0];
         let d = max_diff(alone, &batched[i][..seq.len() - 1]);
         assert!(d < TOLERANCE, "sequence {i}: alone vs batched differ by {d}");
         assert!(batched[i][seq.len() - 1..].iter().all(|&x| x == 0.0), "padding must score 0");

@@ -23,7 +23,8 @@ fn logprobs_match_transformers() {
                 .encode(&format!("{}{}", case.prompt, case.completion), false)
                 .unwrap();
             assert_eq!(ids, case.input_ids, "{name}: tokenization differs");
-            let scores = ckpt.model.token_logprobs(&[ids.clone()], &[1], false).unwrap();
+            let scores =
+                ckpt.model.token_logprobs(std::slice::from_ref(&ids), &[1], false).unwrap();
             let got = &to_vec(scores.logprobs)[0];
             assert_eq!(got.len(), case.full_logprobs.len());
             for (g, e) in got.iter().zip(&case.full_logprobs) {

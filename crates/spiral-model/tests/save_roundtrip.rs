@@ -21,7 +21,9 @@ fn every_family_round_trips_through_save() {
         assert_eq!(again.model.config(), ckpt.model.config());
         assert_eq!(again.tokenizer.eos_token_ids(), ckpt.tokenizer.eos_token_ids());
         let seq: Vec<u32> = (0..20).map(|i| (i * 13 + 1) % 400).collect();
-        let a = to_vec(ckpt.model.token_logprobs(&[seq.clone()], &[1], false).unwrap().logprobs);
+        let a = to_vec(
+            ckpt.model.token_logprobs(std::slice::from_ref(&seq), &[1], false).unwrap().logprobs,
+        );
         let b = to_vec(again.model.token_logprobs(&[seq], &[1], false).unwrap().logprobs);
         assert_eq!(a, b, "{name}: float32 save must be lossless");
         let messages = serde_json::json!([{"role": "user", "content": "hi"}]);
@@ -43,8 +45,9 @@ fn from_scratch_model_and_tokenizer_save_and_reload() {
     let model = CausalLm::<B>::random(config.clone(), 7, 0.02, &device).unwrap();
     let same_seed = CausalLm::<B>::random(config, 7, 0.02, &device).unwrap();
     let ids = tokenizer.encode("12+34=46", false).unwrap();
-    let a = to_vec(model.token_logprobs(&[ids.clone()], &[1], false).unwrap().logprobs);
-    let b = to_vec(same_seed.token_logprobs(&[ids.clone()], &[1], false).unwrap().logprobs);
+    let a = to_vec(model.token_logprobs(std::slice::from_ref(&ids), &[1], false).unwrap().logprobs);
+    let b =
+        to_vec(same_seed.token_logprobs(std::slice::from_ref(&ids), &[1], false).unwrap().logprobs);
     assert_eq!(a, b, "seeded initialisation is deterministic");
 
     let dir = tempfile::tempdir().unwrap();

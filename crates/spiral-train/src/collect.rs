@@ -11,7 +11,7 @@ use burn::tensor::backend::Backend;
 use rand::rngs::StdRng;
 use spiral_aggregation::draw_distinct_sets;
 use spiral_model::CausalLm;
-use spiral_rewards::CountdownProblem;
+use spiral_rewards::Problem;
 use spiral_rollout::{RolloutEngine, RolloutRequest, Sample, SamplingParams};
 use spiral_set_rl::{
     SpiralConfig, dr_grpo_advantages, grpo_advantages, pass_at_k_advantages, spiral_advantages,
@@ -19,7 +19,7 @@ use spiral_set_rl::{
 
 use crate::config::{Algorithm, RunConfig};
 use crate::learner::TrainSequence;
-use crate::task::{TaskData, reward, search_prompt};
+use crate::task::{TaskData, reward};
 
 /// The training batch of one step and what was measured while collecting it.
 pub struct Collected {
@@ -45,7 +45,7 @@ pub struct Collected {
 pub fn collect<B: Backend>(
     model: &CausalLm<B>,
     data: &TaskData,
-    problems: &[&CountdownProblem],
+    problems: &[&Problem],
     config: &RunConfig,
     step_seed: u64,
     rng: &mut StdRng,
@@ -55,7 +55,7 @@ pub fn collect<B: Backend>(
     let (sampling, mut stop) = data.rollout_settings(&config.rollout, step_seed);
     stop.max_new_tokens = config.train_max_new_tokens();
     let search_prompts: Vec<Vec<u32>> =
-        problems.iter().map(|p| data.encode(&search_prompt(p))).collect();
+        problems.iter().map(|p| data.encode(&data.search_prompt(p))).collect();
     let started = Instant::now();
     let search = engine.generate(
         model,

@@ -2,8 +2,10 @@
 //! section.key=value` overrides, unknown keys rejected by name, and values validated before any
 //! work starts (set sizes, divisibility, lengths within the model's context).
 
+use std::path::PathBuf;
+
 use serde::{Deserialize, Serialize};
-use spiral_rewards::CountdownConfig;
+use spiral_rewards::{ArithConfig, CountdownConfig, FieldNames, Task};
 use spiral_set_rl::PolicyLossConfig;
 
 use crate::schedule::OptimConfig;
@@ -43,22 +45,47 @@ pub struct RunSection {
     pub seed: u64,
 }
 
-/// `[task]`: Countdown problems.
+/// `[task]`: generated Countdown or arithmetic problems, or math problems from JSONL files.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TaskSection {
-    /// Problems to train on.
+    /// `countdown` (the default), `arith` or `math`.
+    #[serde(default = "countdown")]
+    pub kind: Task,
+    /// Problems to train on (generated, or the first ones of `train_file`).
     pub train_problems: usize,
-    /// Held-out problems for evaluation.
+    /// Held-out problems for evaluation (generated, or the first ones of `test_file`).
     pub test_problems: usize,
-    /// The generator.
+    /// The Countdown generator.
+    #[serde(default)]
     pub countdown: CountdownConfig,
+    /// The arithmetic generator.
+    #[serde(default)]
+    pub arith: ArithConfig,
+    /// JSONL training problems (`kind = "math"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_file: Option<PathBuf>,
+    /// JSONL held-out problems (`kind = "math"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_file: Option<PathBuf>,
+    /// Field names of the JSONL records (default `problem` / `answer`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fields: Option<FieldNames>,
 }
 
-/// `[model]`: a Qwen3-style model trained from scratch with a character-level tokenizer.
+fn countdown() -> Task {
+    Task::Countdown
+}
+
+/// `[model]`: a Qwen3-style model trained from scratch with a character-level tokenizer, or a
+/// pretrained Hugging Face checkpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct ModelSection {
+    /// A local Hugging Face model folder (Qwen3, Qwen2 or Llama; `config.json`, safetensors,
+    /// tokenizer) to train instead of a model from scratch; the sizes below are then ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<PathBuf>,
     /// Residual width.
     pub hidden_size: usize,
     /// Decoder blocks.
@@ -69,9 +96,9 @@ pub struct ModelSection {
     pub init_std: f64,
 }
 
-/// `[warm_start]`.
+/// `[warm_start]` (none by default: `steps = 0`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct WarmStartSection {
     /// Supervised steps.
     pub steps: usize,
@@ -81,6 +108,19 @@ pub struct WarmStartSection {
     pub lr: f64,
     /// Fraction of examples that are aggregation prompts with a correct answer.
     pub aggregation_fraction: f64,
+}
+
+impl Default for ModelSection {
+    /// The default run's model: 4 layers of width 128 (0.8M parameters).
+    fn default() -> Self {
+        Self { checkpoint: None, hidden_size: 128, num_layers: 4, num_heads: 4, init_std: 0.02 }
+    }
+}
+
+impl Default for WarmStartSection {
+    fn default() -> Self {
+        Self { steps: 0, batch_size: 32, lr: 1e-4, aggregation_fraction: 0.3 }
+    }
 }
 
 /// Which RL algorithm trains the model.
@@ -195,6 +235,10 @@ pub struct EvalSection {
     pub problems: usize,
     /// Search traces per problem; one aggregation reads all of them (`agg@1`).
     pub n: usize,
+    /// Aggregation samples per problem, all over the same n traces; `agg@1` is their mean
+    /// accuracy (more samples, less noise, same expectation).
+    #[serde(default = "one")]
+    pub aggregations: usize,
 }
 
 fn one() -> usize {
@@ -275,6 +319,7 @@ impl RunConfig {
             );
         }
         anyhow::ensure!(self.eval.n >= 1, "eval.n must be at least 1");
+        anyhow::ensure!(self.eval.aggregations >= 1, "eval.aggregations must be at least 1");
         anyhow::ensure!(
             self.eval.problems <= self.task.test_problems,
             "eval.problems ({}) exceeds task.test_problems ({})",
@@ -298,9 +343,27 @@ impl RunConfig {
             a.tokens_per_problem,
             self.traces_per_problem()
         );
-        let longest_prompt = crate::task::longest_prompt_chars(&self.task.countdown, a.n, length);
+        if self.task.kind == Task::Math {
+            anyhow::ensure!(
+                self.model.checkpoint.is_some(),
+                "task.kind = \"math\" needs model.checkpoint (a pretrained model and its tokenizer)"
+            );
+            anyhow::ensure!(
+                self.warm_start.steps == 0,
+                "task.kind = \"math\" has no solution traces to warm-start on: set \
+                 warm_start.steps = 0"
+            );
+        }
+        let longest_prompt = match (self.task.kind, &self.model.checkpoint) {
+            (Task::Countdown, None) => {
+                crate::task::longest_prompt_chars(&self.task.countdown, a.n, length)
+            }
+            // Other prompts are checked against the model's context once it is loaded.
+            _ => 0,
+        };
         anyhow::ensure!(
-            longest_prompt + length.max(self.rollout.max_new_tokens) <= crate::task::CONTEXT,
+            longest_prompt + length.max(self.rollout.max_new_tokens) <= crate::task::CONTEXT
+                || self.model.checkpoint.is_some(),
             "prompts of up to {longest_prompt} tokens plus traces of {} tokens exceed the \
              model's context of {} (lower rollout.max_new_tokens, algorithm.tokens_per_problem \
              or algorithm.n)",
@@ -316,6 +379,7 @@ impl RunConfig {
             "warm_start.aggregation_fraction must lie in [0, 1]"
         );
         self.task.countdown.validate()?;
+        self.task.arith.validate()?;
         self.train.loss.validate()?;
         Ok(())
     }
@@ -368,7 +432,52 @@ mod tests {
                 checked += 1;
             }
         }
-        assert!(checked >= 4, "default, paragator, grpo and dr_grpo configs");
+        assert!(checked >= 6, "default, the algorithm configs and the GPU config");
+    }
+
+    /// The per-algorithm configs are the default run with another `[algorithm]` (and run name):
+    /// retuning the default must retune them, or the comparison is not like for like.
+    #[test]
+    fn algorithm_configs_differ_from_the_default_only_in_the_algorithm() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+        let default = RunConfig::default_with(&[]).unwrap();
+        // The default (SPIRAL) run generates at most this many tokens per problem.
+        let budget = default.traces_per_problem() * default.train_max_new_tokens();
+        for name in ["grpo", "dr_grpo", "paragator"] {
+            let path = dir.join(format!("{name}.toml"));
+            let text = std::fs::read_to_string(&path).unwrap();
+            let mut config = RunConfig::from_toml(&text, &path.display().to_string(), &[]).unwrap();
+            assert_eq!(
+                config.algorithm.tokens_per_problem,
+                Some(budget),
+                "{name}: matched compute"
+            );
+            config.run.name = default.run.name.clone();
+            config.algorithm = default.algorithm.clone();
+            assert_eq!(
+                config, default,
+                "{name}.toml differs from default.toml outside [algorithm]"
+            );
+        }
+    }
+
+    #[test]
+    fn matched_compute_shares_the_token_budget() {
+        let spiral =
+            RunConfig::default_with(&["algorithm.tokens_per_problem=1152".into()]).unwrap();
+        assert_eq!(spiral.traces_per_problem(), 8 + 8 * 2);
+        assert_eq!(spiral.train_max_new_tokens(), 48);
+        let grpo = RunConfig::default_with(&[
+            "algorithm.name=grpo".into(),
+            "algorithm.n1=12".into(),
+            "algorithm.tokens_per_problem=1152".into(),
+        ])
+        .unwrap();
+        assert_eq!(grpo.train_max_new_tokens(), 96, "12 traces of twice the length");
+        let err = RunConfig::default_with(&["algorithm.tokens_per_problem=10".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("tokens_per_problem"), "{err}");
     }
 
     #[test]

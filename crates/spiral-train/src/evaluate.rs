@@ -9,12 +9,12 @@ use rand::rngs::StdRng;
 use serde::Serialize;
 use spiral_aggregation::majority_vote;
 use spiral_model::CausalLm;
-use spiral_rewards::{CountdownProblem, extract_answer};
+use spiral_rewards::{Problem, extract_answer};
 use spiral_rollout::{RolloutEngine, RolloutRequest, SamplingParams};
 use spiral_set_rl::pass_at_k;
 
 use crate::config::RunConfig;
-use crate::task::{TaskData, reward, search_prompt};
+use crate::task::{TaskData, reward};
 
 /// One evaluation.
 #[derive(Debug, Clone, Serialize)]
@@ -27,13 +27,35 @@ pub struct EvalMetrics {
     /// Accuracy of the majority answer of the n traces.
     #[serde(rename = "maj@n")]
     pub maj_at_n: f64,
-    /// Accuracy of one aggregation over the n traces.
+    /// Accuracy of one aggregation over the n traces (mean over `eval.aggregations` samples).
     #[serde(rename = "agg@1")]
     pub agg_at_1: f64,
     /// Problems evaluated.
     pub problems: usize,
     /// Traces per problem.
     pub n: usize,
+    /// Accuracy of the aggregation on problems whose n traces hold at least one correct one
+    /// (how well the model picks), `None` when no problem had one.
+    pub agg_given_correct: Option<f64>,
+    /// Accuracy of the aggregation on problems whose n traces are all wrong (how often it
+    /// repairs them).
+    pub agg_given_none: Option<f64>,
+    /// What the model wrote for each evaluated problem, for people to read.
+    #[serde(skip)]
+    pub transcripts: Vec<Transcript>,
+}
+
+/// One evaluated problem: its search traces and the aggregation over them.
+#[derive(Debug, Clone, Serialize)]
+pub struct Transcript {
+    /// The search prompt.
+    pub prompt: String,
+    /// The n search traces and whether each is correct.
+    pub traces: Vec<(String, bool)>,
+    /// The aggregation prompt.
+    pub aggregation_prompt: String,
+    /// The first aggregation trace and whether it is correct.
+    pub aggregation: (String, bool),
 }
 
 /// Evaluates `model` on the first `eval.problems` test problems.
@@ -44,10 +66,10 @@ pub fn evaluate<B: Backend>(
     seed: u64,
 ) -> anyhow::Result<EvalMetrics> {
     let n = config.eval.n;
-    let problems: Vec<&CountdownProblem> = data.test.iter().take(config.eval.problems).collect();
+    let problems: Vec<&Problem> = data.test.iter().take(config.eval.problems).collect();
     let engine = RolloutEngine::default();
     let (sampling, stop) = data.rollout_settings(&config.rollout, seed);
-    let prompts = problems.iter().map(|p| data.encode(&search_prompt(p))).collect();
+    let prompts = problems.iter().map(|p| data.encode(&data.search_prompt(p))).collect();
     let search = engine.generate(
         model,
         None,
@@ -75,25 +97,43 @@ pub fn evaluate<B: Backend>(
         if let Some(vote) = majority_vote(&answers, &mut rng) {
             maj += correct[p * n + vote.winner];
         }
-        agg_prompts.push(data.encode(&data.aggregation_prompt(problem, group, &mut rng)));
+        agg_prompts.push(data.aggregation_prompt(problem, group, &mut rng));
     }
     let agg_sampling = SamplingParams { seed: seed ^ 0xA66, ..sampling };
     let aggs = engine.generate(
         model,
         None,
         &RolloutRequest {
-            prompts: agg_prompts,
-            n: 1,
+            prompts: agg_prompts.iter().map(|p| data.encode(p)).collect(),
+            n: config.eval.aggregations,
             sampling: agg_sampling,
             stop,
             max_total_tokens: None,
         },
     )?;
-    let agg: f64 = aggs
-        .samples
-        .iter()
-        .map(|s| reward(problems[s.prompt_index], &data.decode(&s.tokens)))
-        .sum();
+    let mut transcripts = Vec::with_capacity(problems.len());
+    // (correct aggregations, problems) when some trace is correct, and when none is; each
+    // problem counts the mean accuracy of its aggregation samples.
+    let (mut given_correct, mut given_none) = ((0.0, 0usize), (0.0, 0usize));
+    let per_problem = config.eval.aggregations;
+    for (p, problem) in problems.iter().enumerate() {
+        let samples = &aggs.samples[p * per_problem..(p + 1) * per_problem];
+        let texts_of_aggs: Vec<String> = samples.iter().map(|s| data.decode(&s.tokens)).collect();
+        let scores: Vec<f64> = texts_of_aggs.iter().map(|t| reward(problem, t)).collect();
+        let group = &correct[p * n..(p + 1) * n];
+        let bucket =
+            if group.iter().any(|&r| r > 0.0) { &mut given_correct } else { &mut given_none };
+        bucket.0 += scores.iter().sum::<f64>() / per_problem as f64;
+        bucket.1 += 1;
+        transcripts.push(Transcript {
+            prompt: data.search_prompt(problem),
+            traces: (p * n..(p + 1) * n).map(|i| (texts[i].clone(), correct[i] > 0.0)).collect(),
+            aggregation_prompt: agg_prompts[p].clone(),
+            aggregation: (texts_of_aggs[0].clone(), scores[0] > 0.0),
+        });
+    }
+    let agg = given_correct.0 + given_none.0;
+    let rate = |(hits, total): (f64, usize)| (total > 0).then(|| hits / total as f64);
     let count = problems.len().max(1) as f64;
     Ok(EvalMetrics {
         pass_at_1: correct.iter().sum::<f64>() / (count * n as f64),
@@ -102,5 +142,8 @@ pub fn evaluate<B: Backend>(
         agg_at_1: agg / count,
         problems: problems.len(),
         n,
+        agg_given_correct: rate(given_correct),
+        agg_given_none: rate(given_none),
+        transcripts,
     })
 }

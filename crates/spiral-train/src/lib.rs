@@ -29,11 +29,11 @@ mod run;
 mod schedule;
 mod task;
 
+pub use checkpoint::{Phase, TrainerState, stream_seed};
 pub use collect::{Collected, collect};
 pub use config::{Algorithm, DEFAULT_CONFIG, RunConfig};
-pub use evaluate::{EvalMetrics, evaluate};
+pub use evaluate::{EvalMetrics, Transcript, evaluate};
 pub use learner::{Learner, StepStats, TrainError, TrainSequence};
-pub use checkpoint::{Phase, TrainerState, stream_seed};
 pub use report::{read_metrics, write_report};
 pub use run::{Outcome, RunControl, default_out_dir, run, summary};
 pub use schedule::{LrSchedule, OptimConfig};

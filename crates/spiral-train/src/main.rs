@@ -56,8 +56,9 @@ fn main() -> ExitCode {
         let (config, out) = match (&cli.resume, &cli.config) {
             (Some(dir), _) => {
                 let path = dir.join("config.toml");
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|e| anyhow::anyhow!("{}: {e} (is this a run folder?)", path.display()))?;
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    anyhow::anyhow!("{}: {e} (is this a run folder?)", path.display())
+                })?;
                 let config =
                     RunConfig::from_toml(&text, &path.display().to_string(), &cli.overrides)?;
                 (config, dir.clone())

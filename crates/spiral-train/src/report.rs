@@ -31,7 +31,7 @@ pub fn write_report(out: &Path, config: &RunConfig) -> anyhow::Result<()> {
     let number = |l: &Value, key: &str| l[key].as_f64();
     let step = |l: &Value| l["step"].as_f64().unwrap_or(0.0);
 
-    let eval_keys = ["pass@1", "maj@n", "agg@1"];
+    let eval_keys = ["pass@1", "maj@n", "agg@1", "agg@1|some_correct"];
     let mut columns = vec!["step".to_string()];
     columns.extend(eval_keys.iter().map(|k| k.to_string()));
     let pass_k_keys: Vec<String> = of_kind("eval")
@@ -92,7 +92,9 @@ pub fn write_report(out: &Path, config: &RunConfig) -> anyhow::Result<()> {
                     "{} held-out Countdown problems, {} search traces each. `pass@1`: mean \
                      accuracy of single search traces. `maj@n`: accuracy of the majority answer \
                      of the n traces. `agg@1`: accuracy of one aggregation trace that reads the \
-                     same n traces. `pass@k`: unbiased estimate from the n traces.",
+                     same n traces (mean over the aggregation samples); `agg@1|some_correct`: the same on the \
+                     problems where at least one trace is correct (how well the model picks). \
+                     `pass@k`: unbiased estimate from the n traces.",
                     e.problems, e.n
                 ),
                 table: Some(Table { columns, rows }),
@@ -107,7 +109,11 @@ pub fn write_report(out: &Path, config: &RunConfig) -> anyhow::Result<()> {
                     .into(),
                 table: None,
                 efficiencies: vec![],
-                figures: if of_kind("train").next().is_some() { vec![rewards_figure] } else { vec![] },
+                figures: if of_kind("train").next().is_some() {
+                    vec![rewards_figure]
+                } else {
+                    vec![]
+                },
             },
         ],
     };

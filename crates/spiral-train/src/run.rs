@@ -115,9 +115,16 @@ pub fn run(config: &RunConfig, out: &Path, control: &RunControl) -> anyhow::Resu
     // Rewritten on resume too, so `--set` changes made then are kept for the next resume.
     std::fs::write(out.join("config.toml"), config.to_toml())?;
     let seed = config.run.seed;
-    let t = &config.task;
-    let data = TaskData::new(&t.countdown, t.train_problems, t.test_problems, seed)?;
     let device = Default::default();
+    let pretrained = match &config.model.checkpoint {
+        // On resume only the tokenizer is needed; the weights come from the run's checkpoint.
+        Some(dir) => Some(
+            spiral_model::Checkpoint::<Train>::load(dir, &device)
+                .with_context(|| format!("model.checkpoint = {}", dir.display()))?,
+        ),
+        None => None,
+    };
+    let data = TaskData::new(&config.task, pretrained.as_ref().map(|c| c.tokenizer.clone()), seed)?;
 
     let (mut state, model) = match &resume_from {
         Some(path) => {
@@ -131,6 +138,9 @@ pub fn run(config: &RunConfig, out: &Path, control: &RunControl) -> anyhow::Resu
             eprintln!("resuming from {} ({:?}, step {})", path.display(), state.phase, state.step);
             (state, model)
         }
+        None if pretrained.is_some() => {
+            (fresh_state(seed), pretrained.expect("checked by the guard").model)
+        }
         None => {
             let m = &config.model;
             let mut model_config = ModelConfig::small(
@@ -141,17 +151,10 @@ pub fn run(config: &RunConfig, out: &Path, control: &RunControl) -> anyhow::Resu
             );
             model_config.max_position_embeddings = CONTEXT;
             let model = CausalLm::<Train>::random(model_config, seed, m.init_std, &device)?;
-            let state = TrainerState {
-                phase: Phase::WarmStart,
-                step: 0,
-                optimizer_steps: 0,
-                seed,
-                metrics_bytes: 0,
-                skipped_in_a_row: 0,
-            };
-            (state, model)
+            (fresh_state(seed), model)
         }
     };
+    check_context(&data, config, model.config().max_position_embeddings)?;
     eprintln!(
         "model: {} parameters, vocabulary {}",
         model.config().num_parameters(),
@@ -207,7 +210,7 @@ pub fn run(config: &RunConfig, out: &Path, control: &RunControl) -> anyhow::Resu
         progress.finish();
         let warm = learner.inference_model();
         let warm_eval = evaluate(&warm, &data, config, stream_seed(seed, EVAL, 0))?;
-        log_eval(&mut metrics, 0, &warm_eval)?;
+        log_eval(&mut metrics, out, 0, &warm_eval)?;
         eprintln!("warm start: {}", summary(&warm_eval));
         model = Some(learner.model().clone());
         // The RL phase starts from here with a fresh optimiser; every algorithm trained from
@@ -224,11 +227,17 @@ pub fn run(config: &RunConfig, out: &Path, control: &RunControl) -> anyhow::Resu
     // RL.
     let tr = &config.train;
     let optim = OptimConfig { total_steps: tr.steps * tr.epochs, ..tr.optim };
-    let learner = Learner::new(model.take().expect("set above"), optim)
-        .with_micro_batch(tr.micro_batch);
+    let learner =
+        Learner::new(model.take().expect("set above"), optim).with_micro_batch(tr.micro_batch);
     let mut learner = if state.step > 0 { restore(learner, &state)? } else { learner };
     if state.step == 0 {
         save(&learner, "warm-start", &state)?;
+        // `latest` now names the finished warm start; an interrupted one is no longer needed.
+        let partial = checkpoints.join("warm-start-partial");
+        if partial.exists() {
+            std::fs::remove_dir_all(&partial)
+                .with_context(|| format!("removing {}", partial.display()))?;
+        }
     }
     let mut order: Vec<usize> = (0..data.train.len()).collect();
     order.shuffle(&mut StdRng::seed_from_u64(stream_seed(seed, PROBLEM_ORDER, 0)));
@@ -280,8 +289,9 @@ pub fn run(config: &RunConfig, out: &Path, control: &RunControl) -> anyhow::Resu
             checkpoint::latest(&checkpoints)?.map_or("none".into(), |p| p.display().to_string())
         );
         if step % config.eval.every == 0 || step == tr.steps {
-            let e = evaluate(&learner.inference_model(), &data, config, stream_seed(seed, EVAL, 0))?;
-            log_eval(&mut metrics, step, &e)?;
+            let e =
+                evaluate(&learner.inference_model(), &data, config, stream_seed(seed, EVAL, 0))?;
+            log_eval(&mut metrics, out, step, &e)?;
             progress.println(format!("step {step}: {}", summary(&e)));
             last_eval = Some(e);
         }
@@ -308,8 +318,54 @@ pub fn run(config: &RunConfig, out: &Path, control: &RunControl) -> anyhow::Resu
     Ok(Outcome::Finished(last))
 }
 
-fn log_eval(metrics: &mut Metrics, step: usize, e: &EvalMetrics) -> anyhow::Result<()> {
-    let mut line = serde_json::json!({"kind": "eval", "step": step, "pass@1": e.pass_at_1, "maj@n": e.maj_at_n, "agg@1": e.agg_at_1, "n": e.n, "problems": e.problems});
+/// Logs the evaluation's numbers and writes what the model wrote to
+/// `samples/eval-step-<step>.jsonl` (one problem per line).
+/// The state of a run that has not started.
+fn fresh_state(seed: u64) -> TrainerState {
+    TrainerState {
+        phase: Phase::WarmStart,
+        step: 0,
+        optimizer_steps: 0,
+        seed,
+        metrics_bytes: 0,
+        skipped_in_a_row: 0,
+    }
+}
+
+/// Refuses a run whose longest search prompt plus trace, or aggregation prompt plus trace,
+/// would not fit the model's context.
+fn check_context(data: &TaskData, config: &RunConfig, context: usize) -> anyhow::Result<()> {
+    let length = config.train_max_new_tokens().max(config.rollout.max_new_tokens);
+    let (mut longest, mut which) = (0, None);
+    for (i, p) in data.train.iter().chain(&data.test).enumerate() {
+        let tokens = data.encode(&data.search_prompt(p)).len();
+        if tokens > longest {
+            (longest, which) = (tokens, Some(i));
+        }
+    }
+    // An aggregation prompt holds the problem and n traces of at most `length` tokens each.
+    let aggregation = longest + config.algorithm.n.max(config.eval.n) * (length + 16);
+    anyhow::ensure!(
+        aggregation + length <= context,
+        "problem {} has a {longest}-token prompt: with {} candidates of up to {length} tokens an \
+         aggregation prompt may reach {aggregation} tokens, and with its trace exceed the model's \
+         context of {context} (lower rollout.max_new_tokens, algorithm.n or eval.n)",
+        which.unwrap_or(0),
+        config.algorithm.n.max(config.eval.n)
+    );
+    Ok(())
+}
+
+fn log_eval(metrics: &mut Metrics, out: &Path, step: usize, e: &EvalMetrics) -> anyhow::Result<()> {
+    let dir = out.join("samples");
+    std::fs::create_dir_all(&dir)?;
+    let mut text = String::new();
+    for t in &e.transcripts {
+        text.push_str(&serde_json::to_string(t)?);
+        text.push('\n');
+    }
+    spiral_model::write_atomically(&dir.join(format!("eval-step-{step}.jsonl")), text.as_bytes())?;
+    let mut line = serde_json::json!({"kind": "eval", "step": step, "pass@1": e.pass_at_1, "maj@n": e.maj_at_n, "agg@1": e.agg_at_1, "agg@1|some_correct": e.agg_given_correct, "agg@1|none_correct": e.agg_given_none, "n": e.n, "problems": e.problems});
     for (k, v) in &e.pass_at_k {
         line[format!("pass@{k}")] = serde_json::json!(v);
     }

@@ -1,18 +1,26 @@
-//! The default run's task: Countdown problems from `spiral-rewards`, their prompts and solution
-//! traces in the compact format, a character-level tokenizer covering every character the run
-//! produces, and the warm-start examples (solution traces, and aggregation prompts whose
-//! candidates mix correct and corrupted traces, answered with a correct trace).
+//! A run's task: problems from `spiral-rewards` (generated Countdown or arithmetic problems, or
+//! math problems from JSONL files), their prompts and rewards, the tokenizer, and the warm-start
+//! examples (solution traces, and aggregation prompts whose candidates mix correct and corrupted
+//! traces, answered with a correct trace).
+//!
+//! A model trained from scratch gets a character-level tokenizer covering every character the
+//! run produces and the compact wording; a pretrained checkpoint keeps its own tokenizer and gets
+//! the instruct wording, through its chat template when it has one.
 
+use anyhow::Context;
 use rand::rngs::StdRng;
-use rand::seq::IndexedRandom;
+use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, SeedableRng};
 use spiral_aggregation::{AggregationConfig, PromptBuilder, PromptTemplate};
 use spiral_model::{TextTokenizer, char_tokenizer};
-use spiral_rewards::{CountdownConfig, CountdownProblem, CountdownReward, PromptStyle, Reward};
+use spiral_rewards::{
+    CountdownConfig, CountdownProblem, FieldNames, Problem, PromptStyle, Reward, Task, TaskReward,
+    load_jsonl,
+};
 
 use spiral_rollout::{SamplingParams, StopConditions};
 
-use crate::config::RolloutSection;
+use crate::config::{RolloutSection, TaskSection};
 use crate::learner::TrainSequence;
 
 /// The end-of-sequence token of the character-level tokenizer.
@@ -24,41 +32,46 @@ const UNK: &str = "<unk>";
 /// Train and test problems, the tokenizer, and the aggregation prompt builder.
 pub struct TaskData {
     /// Problems the RL phase samples from.
-    pub train: Vec<CountdownProblem>,
+    pub train: Vec<Problem>,
     /// Held-out problems for evaluation.
-    pub test: Vec<CountdownProblem>,
-    /// Character-level tokenizer with [`EOS`].
+    pub test: Vec<Problem>,
+    /// The tokenizer: character-level with [`EOS`], or the checkpoint's.
     pub tokenizer: TextTokenizer,
-    /// Builds aggregation prompts in the compact wording.
+    /// Builds aggregation prompts.
     pub aggregation: PromptBuilder,
+    /// The wording of problems.
+    style: PromptStyle,
+    /// Whether prompts go through the tokenizer's chat template.
+    chat: bool,
 }
 
 impl TaskData {
-    /// Generates `train + test` distinct problems with `seed` and builds the tokenizer.
+    /// Loads or generates (with `seed`) the configured problems. With a `tokenizer` (a
+    /// pretrained checkpoint's) prompts use the instruct wording and its chat template if it has
+    /// one; without, a character-level tokenizer is built for the compact wording.
     pub fn new(
-        config: &CountdownConfig,
-        train: usize,
-        test: usize,
+        task: &TaskSection,
+        tokenizer: Option<TextTokenizer>,
         seed: u64,
     ) -> anyhow::Result<Self> {
-        let problems = config.generate(train + test, seed)?;
-        let (train, test) = (problems[..train].to_vec(), problems[train..].to_vec());
-        let aggregation = aggregation_builder()?;
-        // Every character of prompts, traces and the aggregation wording, plus what a model
-        // may write in a wrong answer.
-        let mut alphabet = String::from("0123456789+-*/()= \n.,:\\{}");
-        let sample = &train[..train.len().min(200)];
-        for p in sample {
-            alphabet.push_str(&search_prompt(p));
-            alphabet.push_str(&p.solution_trace().unwrap_or_default());
-        }
-        let mut rng = StdRng::seed_from_u64(seed);
-        let demo = aggregation.build("x", &["y", "z"], &|s: &str| s.chars().count(), &mut rng)?;
-        alphabet.push_str(&demo.text);
-        let inner = char_tokenizer(&alphabet, &[UNK, EOS]).map_err(anyhow::Error::from)?;
-        let eos = inner.token_to_id(EOS).expect("EOS is a special token");
-        let tokenizer = TextTokenizer::new(inner, vec![eos], None);
-        Ok(Self { train, test, tokenizer, aggregation })
+        let (train, test) = load_problems(task, seed)?;
+        let pretrained = tokenizer.is_some();
+        let style = if pretrained { PromptStyle::Instruct } else { PromptStyle::Compact };
+        let aggregation = aggregation_builder(style)?;
+        let tokenizer = match tokenizer {
+            Some(t) => t,
+            None => {
+                anyhow::ensure!(
+                    task.kind != Task::Math,
+                    "task.kind = \"math\" needs a pretrained model: set model.checkpoint to a \
+                     Hugging Face model folder (a from-scratch model has no tokenizer for \
+                     arbitrary text)"
+                );
+                scratch_tokenizer(&train, &aggregation)?
+            }
+        };
+        let chat = pretrained && tokenizer.chat_template().is_some();
+        Ok(Self { train, test, tokenizer, aggregation, style, chat })
     }
 
     /// Sampling and stop settings of every rollout in the run: the configured temperature and
@@ -92,19 +105,38 @@ impl TaskData {
         self.tokenizer.decode(ids, true).expect("the character tokenizer decodes its ids")
     }
 
+    /// The prompt of a search trace.
+    pub fn search_prompt(&self, problem: &Problem) -> String {
+        self.wrap(&problem.prompt(self.style))
+    }
+
     /// The aggregation prompt over `candidates` (decoded traces), shuffled with `rng`.
     pub fn aggregation_prompt(
         &self,
-        problem: &CountdownProblem,
+        problem: &Problem,
         candidates: &[String],
         rng: &mut StdRng,
     ) -> String {
         let counter = |s: &str| s.chars().count();
         let prompt = self
             .aggregation
-            .build(&problem.prompt(PromptStyle::Compact), candidates, &counter, rng)
+            .build(&problem.prompt(self.style), candidates, &counter, rng)
             .expect("no token budget is set, so every prompt fits");
-        format!("{}\n", prompt.text)
+        self.wrap(&prompt.text)
+    }
+
+    /// A user message as the model expects it: through the chat template with the generation
+    /// prompt, or followed by a newline.
+    fn wrap(&self, text: &str) -> String {
+        if self.chat {
+            let messages = serde_json::json!([{ "role": "user", "content": text }]);
+            if let Ok(prompt) =
+                self.tokenizer.apply_chat_template(&messages, true, &Default::default())
+            {
+                return prompt;
+            }
+        }
+        format!("{text}\n")
     }
 
     /// Warm-start examples: `count` sequences, a fraction `aggregation_fraction` of them
@@ -121,14 +153,18 @@ impl TaskData {
             let p = &self.train[rng.random_range(0..self.train.len())];
             let Some(trace) = p.solution_trace() else { continue };
             let prompt = if rng.random::<f64>() < aggregation_fraction {
+                // Mostly wrong candidates, as a weak policy writes them: the aggregator learns to
+                // check each one rather than to copy any of them.
                 let candidates: Vec<String> = (0..n)
-                    .map(|_| {
-                        if rng.random::<f64>() < 0.5 { trace.clone() } else { corrupt(&trace, rng) }
+                    .map(|_| match (rng.random::<f64>(), p) {
+                        (u, _) if u < CORRECT_CANDIDATE_RATE => trace.clone(),
+                        (_, Problem::Countdown(c)) if rng.random::<bool>() => fabricate(c, rng),
+                        _ => corrupt(&trace, rng),
                     })
                     .collect();
                 self.aggregation_prompt(p, &candidates, rng)
             } else {
-                search_prompt(p)
+                self.search_prompt(p)
             };
             out.push(supervised(self.encode(&prompt), self.encode(&format!("{trace}{EOS}"))));
         }
@@ -136,17 +172,78 @@ impl TaskData {
     }
 }
 
-/// The aggregation prompt builder: the compact wording, no token budget.
-fn aggregation_builder() -> anyhow::Result<PromptBuilder> {
+/// The training and test problems: generated for synthetic tasks (distinct, the test problems
+/// held out), read from `train_file` / `test_file` for math.
+fn load_problems(task: &TaskSection, seed: u64) -> anyhow::Result<(Vec<Problem>, Vec<Problem>)> {
+    let (train, test) = (task.train_problems, task.test_problems);
+    let generated: Vec<Problem> = match task.kind {
+        Task::Countdown => {
+            task.countdown.generate(train + test, seed)?.into_iter().map(Problem::from).collect()
+        }
+        Task::Arith => {
+            task.arith.generate(train + test, seed)?.into_iter().map(Problem::from).collect()
+        }
+        Task::Math => {
+            let fields = task.fields.clone().unwrap_or_else(|| FieldNames::for_task(Task::Math));
+            let read = |file: &Option<std::path::PathBuf>, key: &str, count: usize| {
+                let path = file.as_ref().with_context(|| {
+                    format!("task.kind = \"math\" reads its problems from files: set task.{key}")
+                })?;
+                let mut problems = load_jsonl(path, Task::Math, &fields)?;
+                anyhow::ensure!(
+                    !problems.is_empty(),
+                    "{} (task.{key}) has no problems",
+                    path.display()
+                );
+                problems.truncate(count);
+                Ok(problems)
+            };
+            return Ok((
+                read(&task.train_file, "train_file", train)?,
+                read(&task.test_file, "test_file", test)?,
+            ));
+        }
+    };
+    let mut generated = generated;
+    let test_part = generated.split_off(train);
+    Ok((generated, test_part))
+}
+
+/// A character-level tokenizer over every character of the problems' prompts and traces, the
+/// aggregation wording, and what a model may write in a wrong answer.
+fn scratch_tokenizer(
+    problems: &[Problem],
+    aggregation: &PromptBuilder,
+) -> anyhow::Result<TextTokenizer> {
+    let mut alphabet = String::from("0123456789+-*/()= \n.,:\\{}");
+    for p in &problems[..problems.len().min(200)] {
+        alphabet.push_str(&p.prompt(PromptStyle::Compact));
+        alphabet.push_str(&p.solution_trace().unwrap_or_default());
+    }
+    let mut rng = StdRng::seed_from_u64(0);
+    let demo = aggregation.build("x", &["y", "z"], &|s: &str| s.chars().count(), &mut rng)?;
+    alphabet.push_str(&demo.text);
+    let inner = char_tokenizer(&alphabet, &[UNK, EOS]).map_err(anyhow::Error::from)?;
+    let eos = inner.token_to_id(EOS).expect("EOS is a special token");
+    Ok(TextTokenizer::new(inner, vec![eos], None))
+}
+
+/// The aggregation prompt builder, no token budget: the compact wording for models trained
+/// from scratch, the default (RSA paper's) wording for pretrained ones.
+fn aggregation_builder(style: PromptStyle) -> anyhow::Result<PromptBuilder> {
+    let template = match style {
+        PromptStyle::Compact => PromptTemplate::compact(),
+        PromptStyle::Instruct => PromptTemplate::default(),
+    };
     Ok(PromptBuilder::new(AggregationConfig {
-        template: PromptTemplate::compact(),
+        template,
         max_prompt_tokens: None,
         ..Default::default()
     })?)
 }
 
-/// Characters of the longest prompt a run can build: an aggregation prompt over `n` candidates
-/// of `trace_len` characters for the problem with the longest numbers.
+/// Characters of the longest prompt a from-scratch Countdown run can build: an aggregation
+/// prompt over `n` candidates of `trace_len` characters for the problem with the longest numbers.
 pub fn longest_prompt_chars(countdown: &CountdownConfig, n: usize, trace_len: usize) -> usize {
     let problem = CountdownProblem::new(
         vec![countdown.max_number; countdown.max_numbers],
@@ -155,21 +252,16 @@ pub fn longest_prompt_chars(countdown: &CountdownConfig, n: usize, trace_len: us
     let candidates = vec!["x".repeat(trace_len); n];
     let counter = |s: &str| s.chars().count();
     let mut rng = StdRng::seed_from_u64(0);
-    aggregation_builder()
+    aggregation_builder(PromptStyle::Compact)
         .and_then(|b| {
             Ok(b.build(&problem.prompt(PromptStyle::Compact), &candidates, &counter, &mut rng)?)
         })
         .map_or(usize::MAX, |p| p.text.chars().count() + 1)
 }
 
-/// The prompt of a search trace.
-pub fn search_prompt(problem: &CountdownProblem) -> String {
-    format!("{}\n", problem.prompt(PromptStyle::Compact))
-}
-
-/// 1 if `response` solves `problem`, else 0.
-pub fn reward(problem: &CountdownProblem, response: &str) -> f64 {
-    CountdownReward::default().score(problem, response).reward
+/// 1 if `response` solves `problem`, else 0 (the task's verifier).
+pub fn reward(problem: &Problem, response: &str) -> f64 {
+    TaskReward::default().score(problem, response).reward
 }
 
 /// A supervised example: `prompt` then `completion`.
@@ -182,6 +274,43 @@ fn supervised(prompt: Vec<u32>, completion: Vec<u32>) -> TrainSequence {
         old_logprobs: None,
         weight: 1.0,
     }
+}
+
+/// Share of correct candidates in warm-start aggregation prompts.
+const CORRECT_CANDIDATE_RATE: f64 = 0.35;
+
+/// A Countdown attempt as a weak model writes one: two numbers combined by a random operation,
+/// then the third, each line claiming a result (right or not) and the last one claiming the
+/// target. Wrong traces of this shape (arithmetic bent to reach the target) are what the
+/// warm-started model actually produces.
+fn fabricate(problem: &CountdownProblem, rng: &mut StdRng) -> String {
+    let mut numbers = problem.numbers.clone();
+    numbers.shuffle(rng);
+    let ops = ['+', '-', '*', '/'];
+    let mut acc = numbers[0].to_string();
+    let mut value = numbers[0] as i64;
+    let mut lines = String::new();
+    let last = numbers.len() - 1;
+    for (i, &x) in numbers.iter().enumerate().skip(1) {
+        let op = *ops.choose(rng).expect("four operations");
+        let exact = match op {
+            '+' => value + x as i64,
+            '-' => value - x as i64,
+            '*' => value * x as i64,
+            _ => value / (x as i64).max(1),
+        };
+        let claimed = if i == last {
+            problem.target as i64
+        } else if rng.random::<bool>() {
+            exact
+        } else {
+            exact + rng.random_range(1..=5)
+        };
+        lines.push_str(&format!("{value}{op}{x}={claimed}\n"));
+        acc = if i == 1 { format!("{acc}{op}{x}") } else { format!("({acc}){op}{x}") };
+        value = claimed;
+    }
+    format!("{lines}\\boxed{{{acc}}}")
 }
 
 /// A plausible wrong trace: one digit of the final expression changed, so the aggregator must
@@ -207,15 +336,29 @@ mod tests {
 
     #[test]
     fn traces_are_correct_and_corruptions_are_not() {
-        let data = TaskData::new(&CountdownConfig::default(), 50, 10, 1).unwrap();
+        let task = TaskSection {
+            kind: Task::Countdown,
+            train_problems: 50,
+            test_problems: 10,
+            countdown: CountdownConfig::default(),
+            arith: Default::default(),
+            train_file: None,
+            test_file: None,
+            fields: None,
+        };
+        let data = TaskData::new(&task, None, 1).unwrap();
         let mut rng = StdRng::seed_from_u64(0);
         for p in &data.train {
             let trace = p.solution_trace().unwrap();
             assert_eq!(reward(p, &trace), 1.0, "{trace}");
             assert_eq!(reward(p, &corrupt(&trace, &mut rng)), 0.0);
-            let ids = data.encode(&format!("{}{trace}{EOS}", search_prompt(p)));
+            let Problem::Countdown(c) = p else { panic!("a Countdown task") };
+            let attempt = fabricate(c, &mut rng);
+            assert_eq!(attempt.lines().count(), c.numbers.len(), "{attempt}");
+            assert!(attempt.contains(&format!("={}\n\\boxed{{", c.target)), "{attempt}");
+            let ids = data.encode(&format!("{}{trace}{EOS}", data.search_prompt(p)));
             assert!(!ids.contains(&0), "no character maps to unk");
-            assert_eq!(data.decode(&ids), format!("{}{trace}", search_prompt(p)));
+            assert_eq!(data.decode(&ids), format!("{}{trace}", data.search_prompt(p)));
         }
         let examples = data.warm_start_examples(40, 4, 0.5, &mut rng);
         assert_eq!(examples.len(), 40);

@@ -152,3 +152,68 @@ fn a_run_stopped_after_every_step_and_resumed_matches_an_uninterrupted_one() {
     };
     assert!(weights(straight.path()) == weights(stopped.path()), "final weights differ");
 }
+
+#[test]
+fn a_pretrained_checkpoint_trains_on_a_jsonl_math_task() {
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../spiral-model/tests/fixtures/qwen3");
+    let dir = tempfile::tempdir().unwrap();
+    let data = |name: &str, lines: &[(&str, &str)]| {
+        let path = dir.path().join(name);
+        let text: String = lines
+            .iter()
+            .map(|(q, a)| format!("{}\n", serde_json::json!({"problem": q, "answer": a})))
+            .collect();
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let train = data("train.jsonl", &[("What is 2+3?", "5"), ("What is 7*6?", "42")]);
+    let test = data("test.jsonl", &[("What is 9-4?", "5")]);
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../configs/gpu-qwen3-0.6b-math.toml"),
+    )
+    .unwrap();
+    let overrides: Vec<String> = [
+        format!("model.checkpoint={:?}", fixture.display().to_string()),
+        format!("task.train_file={:?}", train.display().to_string()),
+        format!("task.test_file={:?}", test.display().to_string()),
+        "task.train_problems=2".into(),
+        "task.test_problems=1".into(),
+        "algorithm.n1=4".into(),
+        "algorithm.n=2".into(),
+        "algorithm.k=2".into(),
+        "algorithm.n2=2".into(),
+        "rollout.max_new_tokens=6".into(),
+        "train.steps=1".into(),
+        "train.problems_per_step=2".into(),
+        "eval.problems=1".into(),
+        "eval.n=2".into(),
+    ]
+    .to_vec();
+    let config = RunConfig::from_toml(&text, "gpu config", &overrides).unwrap();
+    let out = dir.path().join("run");
+    let Outcome::Finished(last) = run(&config, &out, &RunControl::default()).unwrap() else {
+        panic!("nobody asked the run to stop");
+    };
+    assert_eq!((last.problems, last.n), (1, 2));
+    // The trained checkpoint is a Hugging Face folder with the pretrained tokenizer.
+    let trained = spiral_model::Checkpoint::<burn::backend::Flex>::load(
+        out.join("checkpoints/step-1"),
+        &Default::default(),
+    )
+    .unwrap();
+    assert_eq!(trained.model.config().hidden_size, 64);
+    assert!(trained.tokenizer.chat_template().is_some(), "the chat template is kept");
+    let prompt = std::fs::read_to_string(out.join("samples/eval-step-0.jsonl")).unwrap();
+    assert!(prompt.contains("What is 9-4?") && prompt.contains("boxed"), "{prompt}");
+
+    let err = RunConfig::from_toml(
+        &text,
+        "gpu config",
+        &["model.checkpoint=x".into(), "warm_start.steps=3".into()],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("warm_start.steps"), "{err}");
+}

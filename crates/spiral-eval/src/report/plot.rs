@@ -70,8 +70,13 @@ impl Figure {
         let (x0, x1) = min_max(xs.into_iter()).unwrap_or((0.0, 1.0));
         let (y0, y1) = min_max(ys).unwrap_or((0.0, 1.0));
         let pad_x = ((x1 - x0) * 0.04).max(0.25);
-        // Accuracies: the whole unit interval when they fit in it.
-        let (y0, y1) = if y0 >= 0.0 && y1 <= 1.0 { (0.0, 1.0) } else { (y0, y1) };
+        // Accuracies start at 0 and end at the next tenth above the data (at most 1), so small
+        // ones stay readable and the scale still shows how far they are from 1.
+        let (y0, y1) = if y0 >= 0.0 && y1 <= 1.0 {
+            (0.0, ((y1 * 1.15 * 10.0).ceil() / 10.0).clamp(0.1, 1.0))
+        } else {
+            (y0, y1)
+        };
         let pad_y = ((y1 - y0) * 0.04).max(0.01);
         ((x0 - pad_x, x1 + pad_x), (y0 - pad_y, y1 + pad_y))
     }
