@@ -432,7 +432,7 @@ mod tests {
                 checked += 1;
             }
         }
-        assert!(checked >= 6, "default, the algorithm configs and the GPU config");
+        assert!(checked >= 5, "default, the three algorithm configs and the GPU config");
     }
 
     /// The per-algorithm configs are the default run with another `[algorithm]` (and run name):

@@ -243,10 +243,16 @@ mod tests {
     }
 
     #[test]
-    fn ranges_cover_intervals_and_default_to_the_unit_interval() {
+    fn ranges_cover_intervals_and_start_accuracies_at_zero() {
         let f = figure(Scale::Log2);
         let ((x0, x1), (y0, y1)) = f.ranges();
-        assert!(x0 < 0.0 && x1 > 3.0 && y0 < 0.0 && y1 > 1.0);
+        // Below 0.9 the axis stops short of 1: at the next tenth above 1.15 x the data, padded.
+        assert!(x0 < 0.0 && x1 > 3.0 && y0 < 0.0 && y0 > -0.05, "{y0}");
+        assert!(y1 > 0.6 && y1 < 1.0, "{y1}");
+        let mut high = figure(Scale::Linear);
+        high.curves = vec![Curve::new("acc", [(1.0, 0.2), (2.0, 0.95)])];
+        let (_, (_, y1)) = high.ranges();
+        assert!(y1 > 1.0 && y1 < 1.1, "near-1 accuracies get the whole unit interval: {y1}");
         let mut wide = figure(Scale::Linear);
         wide.curves = vec![Curve::new("tokens", [(1.0, 10.0), (2.0, 250.0)])];
         let (_, (y0, y1)) = wide.ranges();
