@@ -116,15 +116,26 @@ pub fn run(config: &RunConfig, out: &Path, control: &RunControl) -> anyhow::Resu
     std::fs::write(out.join("config.toml"), config.to_toml())?;
     let seed = config.run.seed;
     let device = Default::default();
-    let pretrained = match &config.model.checkpoint {
-        // On resume only the tokenizer is needed; the weights come from the run's checkpoint.
-        Some(dir) => Some(
-            spiral_model::Checkpoint::<Train>::load(dir, &device)
-                .with_context(|| format!("model.checkpoint = {}", dir.display()))?,
+    let source = |dir: &Path| format!("model.checkpoint = {}", dir.display());
+    // A pretrained model's weights are read only when starting; a resumed run takes them from
+    // its own checkpoint and needs only the tokenizer.
+    let pretrained = match (&config.model.checkpoint, &resume_from) {
+        (Some(dir), None) => Some(
+            spiral_model::Checkpoint::<Train>::load(dir, &device).with_context(|| source(dir))?,
         ),
-        None => None,
+        _ => None,
     };
-    let data = TaskData::new(&config.task, pretrained.as_ref().map(|c| c.tokenizer.clone()), seed)?;
+    let tokenizer = match (&pretrained, &config.model.checkpoint) {
+        (Some(c), _) => Some(c.tokenizer.clone()),
+        (None, Some(dir)) => {
+            let eos = ModelConfig::from_file(dir.join("config.json"))
+                .with_context(|| source(dir))?
+                .eos_token_ids;
+            Some(spiral_model::TextTokenizer::from_dir(dir, &eos).with_context(|| source(dir))?)
+        }
+        (None, None) => None,
+    };
+    let data = TaskData::new(&config.task, tokenizer, seed)?;
 
     let (mut state, model) = match &resume_from {
         Some(path) => {

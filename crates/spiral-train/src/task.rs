@@ -97,12 +97,14 @@ impl TaskData {
 
     /// Token ids of `text` (without special-token processing).
     pub fn encode(&self, text: &str) -> Vec<u32> {
-        self.tokenizer.encode(text, false).expect("the character tokenizer encodes any text")
+        self.tokenizer
+            .encode(text, false)
+            .expect("tokenizers encode any text without special-token processing")
     }
 
     /// Text of generated tokens, special tokens removed.
     pub fn decode(&self, ids: &[u32]) -> String {
-        self.tokenizer.decode(ids, true).expect("the character tokenizer decodes its ids")
+        self.tokenizer.decode(ids, true).expect("ids come from this tokenizer")
     }
 
     /// The prompt of a search trace.

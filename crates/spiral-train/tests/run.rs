@@ -197,6 +197,10 @@ fn a_pretrained_checkpoint_trains_on_a_jsonl_math_task() {
         panic!("nobody asked the run to stop");
     };
     assert_eq!((last.problems, last.n), (1, 2));
+    // Resuming reads only the tokenizer from model.checkpoint and the weights from the run.
+    let resumed = run(&config, &out, &RunControl { resume: true, ..Default::default() }).unwrap();
+    let Outcome::Finished(again) = resumed else { panic!("the run was already finished") };
+    assert_eq!(again.agg_at_1, last.agg_at_1, "the finished model evaluates the same");
     // The trained checkpoint is a Hugging Face folder with the pretrained tokenizer.
     let trained = spiral_model::Checkpoint::<burn::backend::Flex>::load(
         out.join("checkpoints/step-1"),
