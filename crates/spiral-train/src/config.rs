@@ -1,6 +1,7 @@
 //! The run configuration: a TOML file (`configs/default.toml` is compiled in), `--set
 //! section.key=value` overrides, unknown keys rejected by name, and values validated before any
-//! work starts (set sizes, divisibility, lengths within the model's context).
+//! work starts (set sizes, divisibility); lengths are checked against the model's context by
+//! `run` once the problems and the model are known.
 
 use std::path::PathBuf;
 
@@ -354,22 +355,6 @@ impl RunConfig {
                  warm_start.steps = 0"
             );
         }
-        let longest_prompt = match (self.task.kind, &self.model.checkpoint) {
-            (Task::Countdown, None) => {
-                crate::task::longest_prompt_chars(&self.task.countdown, a.n, length)
-            }
-            // Other prompts are checked against the model's context once it is loaded.
-            _ => 0,
-        };
-        anyhow::ensure!(
-            longest_prompt + length.max(self.rollout.max_new_tokens) <= crate::task::CONTEXT
-                || self.model.checkpoint.is_some(),
-            "prompts of up to {longest_prompt} tokens plus traces of {} tokens exceed the \
-             model's context of {} (lower rollout.max_new_tokens, algorithm.tokens_per_problem \
-             or algorithm.n)",
-            length.max(self.rollout.max_new_tokens),
-            crate::task::CONTEXT
-        );
         anyhow::ensure!(
             self.model.hidden_size.is_multiple_of(self.model.num_heads),
             "model.hidden_size must be divisible by model.num_heads"

@@ -53,29 +53,24 @@ fn main() -> ExitCode {
         eprintln!("warning: no Ctrl-C handler ({err}); an interrupt loses the current step");
     }
     let result = (|| -> anyhow::Result<()> {
-        let (config, out) = match (&cli.resume, &cli.config) {
-            (Some(dir), _) => {
-                let path = dir.join("config.toml");
-                let text = std::fs::read_to_string(&path).map_err(|e| {
-                    anyhow::anyhow!("{}: {e} (is this a run folder?)", path.display())
+        // A resumed run reads the config it saved; otherwise --config, else the embedded default.
+        let file = match &cli.resume {
+            Some(dir) => Some(dir.join("config.toml")),
+            None => cli.config.clone(),
+        };
+        let config = match &file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    let hint = if cli.resume.is_some() { " (is this a run folder?)" } else { "" };
+                    anyhow::anyhow!("{}: {e}{hint}", path.display())
                 })?;
-                let config =
-                    RunConfig::from_toml(&text, &path.display().to_string(), &cli.overrides)?;
-                (config, dir.clone())
+                RunConfig::from_toml(&text, &path.display().to_string(), &cli.overrides)?
             }
-            (None, Some(path)) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-                let config =
-                    RunConfig::from_toml(&text, &path.display().to_string(), &cli.overrides)?;
-                let out = cli.out.clone().unwrap_or_else(|| default_out_dir(&config));
-                (config, out)
-            }
-            (None, None) => {
-                let config = RunConfig::default_with(&cli.overrides)?;
-                let out = cli.out.clone().unwrap_or_else(|| default_out_dir(&config));
-                (config, out)
-            }
+            None => RunConfig::default_with(&cli.overrides)?,
+        };
+        let out = match (&cli.resume, &cli.out) {
+            (Some(dir), _) | (None, Some(dir)) => dir.clone(),
+            (None, None) => default_out_dir(&config),
         };
         println!("{}", config.to_toml());
         eprintln!("run folder: {}", out.display());

@@ -360,7 +360,8 @@ fn check_context(data: &TaskData, config: &RunConfig, context: usize) -> anyhow:
         aggregation + length <= context,
         "problem {} has a {longest}-token prompt: with {} candidates of up to {length} tokens an \
          aggregation prompt may reach {aggregation} tokens, and with its trace exceed the model's \
-         context of {context} (lower rollout.max_new_tokens, algorithm.n or eval.n)",
+         context of {context} (lower rollout.max_new_tokens, algorithm.tokens_per_problem, \
+         algorithm.n or eval.n)",
         which.unwrap_or(0),
         config.algorithm.n.max(config.eval.n)
     );

@@ -14,8 +14,7 @@ use rand::{Rng, SeedableRng};
 use spiral_aggregation::{AggregationConfig, PromptBuilder, PromptTemplate};
 use spiral_model::{TextTokenizer, char_tokenizer};
 use spiral_rewards::{
-    CountdownConfig, CountdownProblem, FieldNames, Problem, PromptStyle, Reward, Task, TaskReward,
-    load_jsonl,
+    CountdownProblem, FieldNames, Problem, PromptStyle, Reward, Task, TaskReward, load_jsonl,
 };
 
 use spiral_rollout::{SamplingParams, StopConditions};
@@ -244,23 +243,6 @@ fn aggregation_builder(style: PromptStyle) -> anyhow::Result<PromptBuilder> {
     })?)
 }
 
-/// Characters of the longest prompt a from-scratch Countdown run can build: an aggregation
-/// prompt over `n` candidates of `trace_len` characters for the problem with the longest numbers.
-pub fn longest_prompt_chars(countdown: &CountdownConfig, n: usize, trace_len: usize) -> usize {
-    let problem = CountdownProblem::new(
-        vec![countdown.max_number; countdown.max_numbers],
-        countdown.max_target,
-    );
-    let candidates = vec!["x".repeat(trace_len); n];
-    let counter = |s: &str| s.chars().count();
-    let mut rng = StdRng::seed_from_u64(0);
-    aggregation_builder(PromptStyle::Compact)
-        .and_then(|b| {
-            Ok(b.build(&problem.prompt(PromptStyle::Compact), &candidates, &counter, &mut rng)?)
-        })
-        .map_or(usize::MAX, |p| p.text.chars().count() + 1)
-}
-
 /// 1 if `response` solves `problem`, else 0 (the task's verifier).
 pub fn reward(problem: &Problem, response: &str) -> f64 {
     TaskReward::default().score(problem, response).reward
@@ -334,6 +316,8 @@ fn corrupt(trace: &str, rng: &mut StdRng) -> String {
 
 #[cfg(test)]
 mod tests {
+    use spiral_rewards::CountdownConfig;
+
     use super::*;
 
     #[test]
