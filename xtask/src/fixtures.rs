@@ -1,6 +1,6 @@
-//! `cargo xtask fixtures`: regenerate spiral-model's parity fixtures with transformers and
-//! verify Rust-saved checkpoints with it. Not run by CI (it needs torch from PyPI); the outputs
-//! are committed and the Rust tests compare against them.
+//! `cargo xtask fixtures`: regenerate spiral-model's parity fixtures with transformers and PEFT,
+//! and verify Rust-saved checkpoints and LoRA adapters with them. Not run by CI (it needs torch
+//! from PyPI); the outputs are committed and the Rust tests compare against them.
 
 use std::process::Command;
 
@@ -35,21 +35,36 @@ pub fn run(args: FixturesArgs) -> anyhow::Result<()> {
     if !args.verify_only {
         run_command(Command::new(&python).arg(format!("{FIXTURES}/make_fixtures.py")))?;
     }
-    // Re-save every fixture from Rust, then load those folders with transformers.
+    // Re-save every fixture from Rust, then load those folders with transformers (checkpoints)
+    // and PEFT (adapters, including ones made and changed by Rust).
     let resave = tempfile_dir()?;
-    run_command(
-        Command::new(env!("CARGO"))
-            .args(["test", "-p", "spiral-model", "--test", "save_roundtrip"])
-            .env("SPIRAL_RESAVE_DIR", &resave),
-    )?;
+    let adapters = resave.join("adapters");
+    std::fs::create_dir_all(&adapters)?;
+    for (test, dir) in [("save_roundtrip", &resave), ("lora", &adapters)] {
+        run_command(
+            Command::new(env!("CARGO"))
+                .args(["test", "-p", "spiral-model", "--test", test])
+                .env("SPIRAL_RESAVE_DIR", dir),
+        )?;
+    }
     let mut verify = Command::new(&python);
     verify.arg(format!("{FIXTURES}/make_fixtures.py")).arg("--verify");
     for entry in std::fs::read_dir(&resave)? {
+        let path = entry?.path();
+        if path != adapters {
+            verify.arg(path);
+        }
+    }
+    verify.arg("--verify-adapter");
+    for entry in std::fs::read_dir(&adapters)? {
         verify.arg(entry?.path());
     }
     run_command(&mut verify)?;
     std::fs::remove_dir_all(&resave)?;
-    eprintln!("fixtures: transformers loads Rust-saved checkpoints with identical numbers");
+    eprintln!(
+        "fixtures: transformers and PEFT load Rust-saved checkpoints and adapters with the same \
+         numbers"
+    );
     Ok(())
 }
 

@@ -88,7 +88,8 @@ pub fn save_pretrained<B: Backend>(
     tokenizer.save(dir)
 }
 
-/// Every weight of `model` under its Hugging Face name, in Hugging Face layout (`[out, in]`).
+/// Every weight of `model` under its Hugging Face name, in Hugging Face layout (`[out, in]`),
+/// with LoRA adapters merged into their projections.
 pub fn hf_tensors<B: Backend>(model: &CausalLm<B>) -> Vec<(String, Vec<usize>, Vec<f32>)> {
     let mut out = Vec::new();
     push(&mut out, "model.embed_tokens.weight".into(), model.embed_tokens.val());
@@ -143,8 +144,9 @@ fn push_linear<B: Backend>(
     prefix: &str,
     linear: &Linear<B>,
 ) {
-    // Stored as [in, out] for the forward pass; Hugging Face stores [out, in].
-    push(out, format!("{prefix}.weight"), linear.weight.val().transpose());
+    // Stored as [in, out] for the forward pass; Hugging Face stores [out, in]. A LoRA adapter
+    // is merged in, so a plain folder always computes what the adapted model does.
+    push(out, format!("{prefix}.weight"), linear.effective_weight().transpose());
     if let Some(bias) = &linear.bias {
         push(out, format!("{prefix}.bias"), bias.val());
     }

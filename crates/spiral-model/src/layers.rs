@@ -9,6 +9,7 @@ use burn::tensor::{Tensor, backend::Backend};
 use crate::cache::LayerCache;
 use crate::config::ModelConfig;
 use crate::error::Result;
+use crate::lora::LoraAdapter;
 use crate::rope::RopeTables;
 use crate::weights::{Init, WeightSource};
 
@@ -46,6 +47,8 @@ pub struct Linear<B: Backend> {
     pub weight: Param<Tensor<B, 2>>,
     /// `[out]`, when the projection has a bias.
     pub bias: Option<Param<Tensor<B, 1>>>,
+    /// A LoRA adapter added to the output (see [`crate::lora`]).
+    pub lora: Option<LoraAdapter<B>>,
 }
 
 impl<B: Backend> Linear<B> {
@@ -67,14 +70,18 @@ impl<B: Backend> Linear<B> {
         // right-hand sides than on transposed views (measured on the rollout-cpu shapes).
         let device = weight.device();
         let weight = Tensor::from_data(weight.transpose().into_data(), &device);
-        Ok(Self { weight: Param::from_tensor(weight), bias })
+        Ok(Self { weight: Param::from_tensor(weight), bias, lora: None })
     }
 
     /// Applies the projection to `[batch, time, in]`.
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         let [b, t, d_in] = x.dims();
         let d_out = self.weight.dims()[1];
-        let y = x.reshape([b * t, d_in]).matmul(self.weight.val());
+        let x = x.reshape([b * t, d_in]);
+        let y = match &self.lora {
+            Some(lora) => x.clone().matmul(self.weight.val()) + lora.forward(x),
+            None => x.matmul(self.weight.val()),
+        };
         let y = match &self.bias {
             Some(bias) => y + bias.val().reshape([1, d_out]),
             None => y,

@@ -6,6 +6,8 @@
 //! - [`CausalLm::decode_step`] with a [`KvCache`]: incremental decoding for sampling.
 //! - [`Checkpoint`]: `config.json` + safetensors (single or sharded; f32/f16/bf16) +
 //!   `tokenizer.json` + chat template, loaded and saved as transformers does.
+//! - [`lora`]: LoRA / rsLoRA adapters with frozen base weights, saved and loaded in PEFT's
+//!   format, and merged into the base.
 //!
 //! ```no_run
 //! use burn::backend::Flex;
@@ -27,6 +29,7 @@ mod config;
 mod error;
 mod generate;
 mod layers;
+pub mod lora;
 mod model;
 mod rope;
 mod scratch;
@@ -40,6 +43,7 @@ pub use config::{Family, HfConfig, Llama3RopeScaling, ModelConfig, RopeConfig};
 pub use error::{ModelError, Result};
 pub use generate::generate_greedy;
 pub use layers::{Attention, DecoderLayer, Linear, Mlp, RmsNorm};
+pub use lora::{LoraAdapter, LoraConfig, Projection};
 pub use model::{CausalLm, LOGIT_CHUNK_ELEMENTS, TokenScores, position_grid};
 pub use rope::{RopeTables, inverse_frequencies};
 pub use scratch::char_tokenizer;

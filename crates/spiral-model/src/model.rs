@@ -10,6 +10,7 @@ use crate::cache::KvCache;
 use crate::config::ModelConfig;
 use crate::error::{ModelError, Result};
 use crate::layers::{DecoderLayer, Linear, RmsNorm};
+use crate::lora::LoraConfig;
 use crate::rope::{RopeTables, inverse_frequencies};
 use crate::weights::{Init, RandomInit, WeightSource};
 
@@ -35,6 +36,9 @@ pub struct CausalLm<B: Backend> {
     pub lm_head: Option<Linear<B>>,
     #[module(skip)]
     config: ModelConfig,
+    /// The adapters' settings when LoRA adapters are attached (see [`crate::lora`]).
+    #[module(skip)]
+    pub(crate) lora: Option<LoraConfig>,
     #[module(skip)]
     inv_freq: Vec<f32>,
     #[module(skip)]
@@ -74,6 +78,7 @@ impl<B: Backend> CausalLm<B> {
             norm,
             lm_head,
             config,
+            lora: None,
             inv_freq,
             logit_chunk_elements: LOGIT_CHUNK_ELEMENTS,
         })

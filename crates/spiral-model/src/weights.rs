@@ -114,18 +114,30 @@ impl<B: Backend> SafetensorsWeights<B> {
                 ),
             ));
         };
-        let mut this = Self {
+        let mut this = Self::empty(folder, device);
+        for path in paths {
+            this.add_file(path)?;
+        }
+        Ok(this)
+    }
+
+    /// Opens one safetensors file (a PEFT `adapter_model.safetensors`, say).
+    pub fn open_file(path: &Path, device: &B::Device) -> Result<Self> {
+        let mut this = Self::empty(path, device);
+        this.add_file(path.to_path_buf())?;
+        Ok(this)
+    }
+
+    /// No files yet; errors will name `folder`.
+    fn empty(folder: &Path, device: &B::Device) -> Self {
+        Self {
             files: Vec::new(),
             entries: BTreeMap::new(),
             used: BTreeSet::new(),
             ignorable: Vec::new(),
             folder: folder.to_path_buf(),
             device: device.clone(),
-        };
-        for path in paths {
-            this.add_file(path)?;
         }
-        Ok(this)
     }
 
     fn add_file(&mut self, path: PathBuf) -> Result<()> {

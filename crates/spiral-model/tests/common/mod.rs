@@ -11,6 +11,9 @@ pub type B = burn::backend::Flex;
 /// The four fixture checkpoints, one per family variant.
 pub const FAMILIES: [&str; 4] = ["qwen3", "qwen3_tied", "qwen2", "llama"];
 
+/// The PEFT LoRA adapter fixtures (each names its base in `expected.json`).
+pub const ADAPTERS: [&str; 2] = ["qwen3_lora", "qwen2_lora"];
+
 pub fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
 }
@@ -56,7 +59,12 @@ pub struct Expected {
     pub family: String,
     pub logprob_cases: Vec<LogprobCase>,
     pub greedy: Greedy,
+    /// Chat renderings (absent for adapter fixtures).
+    #[serde(default)]
     pub chat: Vec<ChatCase>,
+    /// The base checkpoint of an adapter fixture.
+    #[serde(default)]
+    pub base: Option<String>,
 }
 
 pub fn expected(name: &str) -> Expected {
