@@ -285,7 +285,7 @@ fn adapters_made_here_reload_to_the_same_numbers() {
     let again =
         Checkpoint::<B>::load(fixture("qwen3"), &device).unwrap().model.load_adapter(&out).unwrap();
     assert_eq!(again.lora(), Some(&config));
-    let a = model.token_logprobs(&[prompt.clone()], &[1], false).unwrap().logprobs;
+    let a = model.token_logprobs(std::slice::from_ref(&prompt), &[1], false).unwrap().logprobs;
     let b = again.token_logprobs(&[prompt], &[1], false).unwrap().logprobs;
     assert_eq!(to_vec(a), to_vec(b));
 }

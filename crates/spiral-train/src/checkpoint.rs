@@ -1,5 +1,6 @@
 //! Training checkpoints: a Hugging Face model folder (`spiral-eval` and transformers load it
-//! as is) plus `optimizer.bin` (AdamW moments) and `trainer_state.json` (phase, step, how far
+//! as is), or with LoRA a PEFT adapter folder over the base named in the state, plus
+//! `optimizer.bin` (AdamW moments) and `trainer_state.json` (phase, step, how far
 //! `metrics.jsonl` had been written). Every random draw of a run comes from a stream seeded by
 //! the run seed, the draw's purpose and the step ([`stream_seed`]), so the run seed and the
 //! step are the whole RNG state and the data cursor follows from the step.
@@ -11,6 +12,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 use spiral_model::{CausalLm, ModelConfig, TextTokenizer, load_model, save_pretrained};
@@ -21,6 +23,8 @@ use crate::learner::Learner;
 const LATEST: &str = "latest";
 const STATE: &str = "trainer_state.json";
 const OPTIMIZER: &str = "optimizer.bin";
+/// The frozen base model of a LoRA run, inside `checkpoints/`.
+const BASE: &str = "base";
 
 /// Which part of the run a checkpoint belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -49,6 +53,10 @@ pub struct TrainerState {
     /// Consecutive skipped (NaN or infinite) updates before this point.
     #[serde(default)]
     pub skipped_in_a_row: usize,
+    /// With LoRA: the frozen base model's folder (relative paths are inside `checkpoints/`);
+    /// the checkpoint itself then holds only the adapters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_model: Option<PathBuf>,
 }
 
 /// Seed of the random stream for `purpose` at `index` in a run seeded with `seed` (SplitMix64
@@ -79,7 +87,16 @@ pub fn save<B: AutodiffBackend>(
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).with_context(|| format!("removing {}", tmp.display()))?;
     }
-    save_pretrained(&learner.inference_model(), tokenizer, &tmp)?;
+    let model = learner.model();
+    if model.lora().is_some() {
+        let base = state.base_model.as_ref().context("a LoRA checkpoint needs its base model")?;
+        // Named relative to the checkpoint folder when it lives beside it in `checkpoints/`.
+        let name = if base.is_relative() { Path::new("..").join(base) } else { base.clone() };
+        model.save_adapter(&tmp, &name.display().to_string())?;
+        tokenizer.save(&tmp)?;
+    } else {
+        save_pretrained(&learner.inference_model(), tokenizer, &tmp)?;
+    }
     learner.save_optimizer(&tmp.join(OPTIMIZER))?;
     let json = serde_json::to_string_pretty(state).expect("the state serialises");
     spiral_model::write_atomically(&tmp.join(STATE), json.as_bytes())?;
@@ -123,9 +140,41 @@ pub fn load<B: AutodiffBackend>(
         .with_context(|| format!("reading {}", state_path.display()))?;
     let state: TrainerState = serde_json::from_str(&text)
         .with_context(|| format!("{}: not a trainer state", state_path.display()))?;
-    let config = ModelConfig::from_file(path.join("config.json"))?;
-    let model = load_model(path, config, device)?;
+    let model = match &state.base_model {
+        Some(base) => {
+            // `checkpoints/<name>` -> `checkpoints/` for relative base paths.
+            let base = path.parent().unwrap_or(Path::new(".")).join(base);
+            let config = ModelConfig::from_file(base.join("config.json"))
+                .with_context(|| format!("the LoRA base model of {}", path.display()))?;
+            load_model(&base, config, device)?.load_adapter(path)?
+        }
+        None => {
+            let config = ModelConfig::from_file(path.join("config.json"))?;
+            load_model(path, config, device)?
+        }
+    };
     Ok((state, model))
+}
+
+/// Writes the frozen base of a LoRA run as `checkpoints/base` (a Hugging Face folder, written
+/// to `base.tmp` and renamed) and returns its name relative to `checkpoints/`.
+pub fn save_base<B: AutodiffBackend>(
+    dir: &Path,
+    model: &CausalLm<B>,
+    tokenizer: &TextTokenizer,
+) -> anyhow::Result<PathBuf> {
+    let tmp = dir.join(format!("{BASE}.tmp"));
+    let target = dir.join(BASE);
+    for stale in [&tmp, &target] {
+        if stale.exists() {
+            std::fs::remove_dir_all(stale)
+                .with_context(|| format!("removing {}", stale.display()))?;
+        }
+    }
+    save_pretrained(&model.valid(), tokenizer, &tmp)?;
+    std::fs::rename(&tmp, &target)
+        .with_context(|| format!("renaming {} to {}", tmp.display(), target.display()))?;
+    Ok(PathBuf::from(BASE))
 }
 
 /// The optimiser file of the checkpoint at `path`.

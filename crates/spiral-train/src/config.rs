@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
+use spiral_model::{LoraConfig, Projection};
 use spiral_rewards::{ArithConfig, CountdownConfig, FieldNames, Task};
 use spiral_set_rl::PolicyLossConfig;
 
@@ -34,6 +35,9 @@ pub struct RunConfig {
     pub train: TrainSection,
     /// Evaluation.
     pub eval: EvalSection,
+    /// LoRA adapters for the RL phase (off by default).
+    #[serde(default)]
+    pub lora: LoraSection,
 }
 
 /// `[run]`.
@@ -226,6 +230,55 @@ pub struct TrainSection {
     pub loss: PolicyLossConfig,
 }
 
+/// `[lora]`: train low-rank adapters instead of every weight during RL (Hu et al., 2021). The
+/// warm start, when there is one, still trains every weight; its result is the frozen base,
+/// saved once as `checkpoints/base` (or, with no warm start, read from `model.checkpoint`), and
+/// each checkpoint holds only the adapters, in PEFT's format.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoraSection {
+    /// Train adapters instead of all weights.
+    pub enabled: bool,
+    /// Adapter rank `r`.
+    pub rank: usize,
+    /// Scale numerator: updates are scaled by `alpha / rank` (`alpha / sqrt(rank)` with rslora).
+    pub alpha: f64,
+    /// Dropout on the adapters' inputs while training.
+    pub dropout: f64,
+    /// rsLoRA scaling, `alpha / sqrt(rank)`.
+    pub rslora: bool,
+    /// Adapted projections: any of q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj.
+    pub targets: Vec<Projection>,
+}
+
+impl Default for LoraSection {
+    /// Disabled; when enabled, PEFT-style rank 16, alpha 32, every projection.
+    fn default() -> Self {
+        let c = LoraConfig::default();
+        Self {
+            enabled: false,
+            rank: c.rank,
+            alpha: c.alpha,
+            dropout: c.dropout,
+            rslora: c.use_rslora,
+            targets: c.targets,
+        }
+    }
+}
+
+impl LoraSection {
+    /// The adapters to attach, when enabled.
+    pub fn config(&self) -> Option<LoraConfig> {
+        self.enabled.then(|| LoraConfig {
+            rank: self.rank,
+            alpha: self.alpha,
+            dropout: self.dropout,
+            use_rslora: self.rslora,
+            targets: self.targets.clone(),
+        })
+    }
+}
+
 /// `[eval]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -363,6 +416,9 @@ impl RunConfig {
             (0.0..=1.0).contains(&self.warm_start.aggregation_fraction),
             "warm_start.aggregation_fraction must lie in [0, 1]"
         );
+        if let Some(lora) = self.lora.config() {
+            lora.validate().map_err(|e| anyhow::anyhow!("[lora]: {e}"))?;
+        }
         self.task.countdown.validate()?;
         self.task.arith.validate()?;
         self.train.loss.validate()?;
@@ -383,10 +439,13 @@ fn apply_override(table: &mut toml::Table, item: &str) -> anyhow::Result<()> {
     let (last, parents) = keys.split_last().expect("split yields at least one key");
     let mut current = table;
     for key in parents {
+        // A section the file leaves out (at its defaults) is created; a misspelt one is then
+        // refused by name when the config is deserialised.
         current = current
-            .get_mut(*key)
-            .and_then(toml::Value::as_table_mut)
-            .ok_or_else(|| anyhow::anyhow!("--set {path}: there is no section `{key}`"))?;
+            .entry((*key).to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()
+            .ok_or_else(|| anyhow::anyhow!("--set {path}: `{key}` is a value, not a section"))?;
     }
     // Keys the file leaves at their default may still be set: serde rejects unknown ones.
     current.insert((*last).to_string(), value);

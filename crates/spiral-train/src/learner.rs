@@ -122,9 +122,11 @@ impl<B: AutodiffBackend> Learner<B> {
         self.model.as_ref().expect("the model is only taken during a step")
     }
 
-    /// The model without autodiff, for sampling and evaluation.
+    /// The model without autodiff, for sampling and evaluation. LoRA adapters are merged into
+    /// this copy: one matmul per projection instead of three at every decode step.
     pub fn inference_model(&self) -> CausalLm<B::InnerBackend> {
-        self.model().valid()
+        let model = self.model().valid();
+        if model.lora().is_some() { model.merge_lora() } else { model }
     }
 
     /// Optimiser steps taken.

@@ -37,6 +37,8 @@ const PROBLEM_ORDER: u64 = 2;
 const COLLECT: u64 = 3;
 const ROLLOUT: u64 = 4;
 const EVAL: u64 = 5;
+const LORA_INIT: u64 = 6;
+const DROPOUT: u64 = 7;
 
 /// How a run is started and stopped.
 #[derive(Debug, Clone, Default)]
@@ -237,9 +239,36 @@ pub fn run(config: &RunConfig, out: &Path, control: &RunControl) -> anyhow::Resu
 
     // RL.
     let tr = &config.train;
+    let mut model = model.take().expect("set above");
+    match (config.lora.config(), model.lora().cloned()) {
+        (Some(lora), None) => {
+            anyhow::ensure!(
+                state.step == 0,
+                "lora.enabled = true, but the checkpoint of RL step {} trained every weight; \
+                 resume it with --set lora.enabled=false",
+                state.step
+            );
+            // The base stays frozen from here on; it is saved once, unless it is the
+            // pretrained folder itself.
+            state.base_model = Some(match (&config.model.checkpoint, config.warm_start.steps) {
+                (Some(dir), 0) => std::path::absolute(dir)?,
+                _ => checkpoint::save_base(&checkpoints, &model, &data.tokenizer)?,
+            });
+            model = model.with_lora(&lora, stream_seed(seed, LORA_INIT, 0))?;
+            eprintln!("{}", lora_summary(&model));
+        }
+        (None, Some(_)) => anyhow::bail!(
+            "the checkpoint holds LoRA adapters but lora.enabled = false; resume it with \
+             --set lora.enabled=true"
+        ),
+        (Some(wanted), Some(found)) => anyhow::ensure!(
+            wanted == found,
+            "[lora] asks for {wanted:?} but the checkpoint's adapters are {found:?}"
+        ),
+        (None, None) => {}
+    }
     let optim = OptimConfig { total_steps: tr.steps * tr.epochs, ..tr.optim };
-    let learner =
-        Learner::new(model.take().expect("set above"), optim).with_micro_batch(tr.micro_batch);
+    let learner = Learner::new(model, optim).with_micro_batch(tr.micro_batch);
     let mut learner = if state.step > 0 { restore(learner, &state)? } else { learner };
     if state.step == 0 {
         save(&learner, "warm-start", &state)?;
@@ -265,6 +294,11 @@ pub fn run(config: &RunConfig, out: &Path, control: &RunControl) -> anyhow::Resu
         let collected = collect(&policy, &data, &problems, config, rollout_seed, &mut rng)?;
         let started = Instant::now();
         let mut s = StepStats::default();
+        // Adapter dropout draws from the backend's generator: seeded per step, for exact resume.
+        <Train as burn::tensor::backend::Backend>::seed(
+            &device,
+            stream_seed(seed, DROPOUT, step as u64),
+        );
         if !collected.batch.is_empty() {
             for _ in 0..tr.epochs {
                 s = learner.policy_step(&collected.batch, &tr.loss)?;
@@ -340,6 +374,7 @@ fn fresh_state(seed: u64) -> TrainerState {
         seed,
         metrics_bytes: 0,
         skipped_in_a_row: 0,
+        base_model: None,
     }
 }
 
@@ -382,6 +417,23 @@ fn log_eval(metrics: &mut Metrics, out: &Path, step: usize, e: &EvalMetrics) -> 
         line[format!("pass@{k}")] = serde_json::json!(v);
     }
     metrics.log(line)
+}
+
+/// What LoRA trains, against full fine-tuning: parameters and AdamW's two float32 moments.
+fn lora_summary(model: &CausalLm<Train>) -> String {
+    let lora = model.lora().expect("called on adapted models");
+    let (trainable, all) = (model.lora_parameters(), model.config().num_parameters());
+    let moments = |n: usize| (2 * 4 * n) as f64 / (1 << 20) as f64;
+    let targets: Vec<&str> = lora.targets.iter().map(|p| p.name()).collect();
+    format!(
+        "LoRA r = {} (scaling {:.3}) on {targets:?}: {trainable} trainable parameters, {:.2}% of \
+         {all}; AdamW state {:.2} MiB instead of {:.2} MiB",
+        lora.rank,
+        lora.scaling(),
+        100.0 * trainable as f64 / all as f64,
+        moments(trainable),
+        moments(all)
+    )
 }
 
 /// One line: the headline numbers of an evaluation.

@@ -104,10 +104,10 @@ fn deterministic_metrics(dir: &std::path::Path) -> Vec<serde_json::Value> {
     lines
 }
 
-#[test]
-fn a_run_stopped_after_every_step_and_resumed_matches_an_uninterrupted_one() {
-    let mut config = tiny("spiral");
-    config.warm_start.steps = 3;
+/// Runs `config` straight through, and again stopped after every step (with junk appended to
+/// the metrics after each stop, as a crash would leave) and resumed each time; the metrics must
+/// be identical and the final checkpoint's `weights_file` byte for byte the same.
+fn assert_resumed_run_matches(mut config: RunConfig, weights_file: &str) {
     config.train.steps = 3;
     // Only the stops checkpoint, so every resume goes through a stop's checkpoint.
     config.train.checkpoint_every = 100;
@@ -123,12 +123,16 @@ fn a_run_stopped_after_every_step_and_resumed_matches_an_uninterrupted_one() {
     let mut resume = false;
     loop {
         calls += 1;
-        assert!(calls < 20, "the run never finished");
+        assert!(calls < config.warm_start.steps + 10, "the run never finished");
         match run(&config, stopped.path(), &stop_every_step(resume)).unwrap() {
             Outcome::Finished(_) => break,
             Outcome::Stopped(checkpoint) => {
                 assert!(checkpoint.join("optimizer.bin").exists());
-                assert!(checkpoint.join("model.safetensors").exists());
+                // Warm-start checkpoints are whole models; RL ones hold `weights_file`.
+                let rl = checkpoint.ends_with("warm-start")
+                    || checkpoint.to_string_lossy().contains("step-");
+                let file = if rl { weights_file } else { "model.safetensors" };
+                assert!(checkpoint.join(file).exists(), "{}", checkpoint.display());
                 // A crash after the checkpoint leaves lines the resumed run must drop.
                 let metrics = stopped.path().join("metrics.jsonl");
                 let mut text = std::fs::read_to_string(&metrics).unwrap();
@@ -138,9 +142,9 @@ fn a_run_stopped_after_every_step_and_resumed_matches_an_uninterrupted_one() {
         }
         resume = true;
     }
-    // Warm-start steps 1 and 2 stop inside the warm start; step 3 ends it, then RL steps 1 and 2
-    // stop and step 3 finishes.
-    assert_eq!(calls, 5);
+    // Every warm-start step but the last stops inside the warm start; the last ends it, then
+    // RL steps 1 and 2 stop and step 3 finishes.
+    assert_eq!(calls, config.warm_start.steps + 2);
     let expected = deterministic_metrics(straight.path());
     let got = deterministic_metrics(stopped.path());
     assert_eq!(got.len(), expected.len());
@@ -148,9 +152,107 @@ fn a_run_stopped_after_every_step_and_resumed_matches_an_uninterrupted_one() {
         assert_eq!(g, e, "the resumed run's metrics differ");
     }
     let weights = |dir: &std::path::Path| {
-        std::fs::read(dir.join("checkpoints/step-3/model.safetensors")).unwrap()
+        std::fs::read(dir.join("checkpoints/step-3").join(weights_file)).unwrap()
     };
     assert!(weights(straight.path()) == weights(stopped.path()), "final weights differ");
+}
+
+/// `tiny` on one-digit sums with a warm start long enough that GRPO finds correct traces, so
+/// RL steps update the weights (a tiny SPIRAL run's aggregator never scores, which leaves every
+/// advantage at zero).
+fn tiny_learning() -> RunConfig {
+    let mut config = tiny("grpo");
+    config.task.kind = spiral_rewards::Task::Arith;
+    config.task.arith = spiral_rewards::ArithConfig {
+        min_operands: 2,
+        max_operands: 2,
+        max_operand: 9,
+        operators: "+".into(),
+        parentheses: false,
+    };
+    config.model.hidden_size = 32;
+    config.warm_start.steps = 60;
+    config.warm_start.lr = 1e-2;
+    config.rollout.max_new_tokens = 24;
+    config
+}
+
+/// Sequences trained in each RL step of the run in `dir`.
+fn trained_sequences(dir: &std::path::Path) -> Vec<u64> {
+    let lines = read_metrics(&dir.join("metrics.jsonl")).unwrap();
+    lines
+        .iter()
+        .filter(|l| l["kind"] == "train")
+        .map(|l| l["trained_sequences"].as_u64().unwrap())
+        .collect()
+}
+
+#[test]
+fn a_run_stopped_after_every_step_and_resumed_matches_an_uninterrupted_one() {
+    // SPIRAL's collection (set draws, aggregation prompts) resumes exactly...
+    let mut spiral = tiny("spiral");
+    spiral.warm_start.steps = 3;
+    assert_resumed_run_matches(spiral, "model.safetensors");
+    // ...and so do updates, the optimiser state and the schedule.
+    let config = tiny_learning();
+    let dir = tempfile::tempdir().unwrap();
+    run(&config, dir.path(), &RunControl::default()).unwrap();
+    assert!(trained_sequences(dir.path()).iter().all(|&n| n > 0), "no RL update to resume");
+    assert_resumed_run_matches(config, "model.safetensors");
+}
+
+/// `tiny_learning` with rank-4 adapters (with dropout, whose draws must resume exactly too).
+fn tiny_lora() -> RunConfig {
+    let mut config = tiny_learning();
+    config.lora.enabled = true;
+    config.lora.rank = 4;
+    config.lora.alpha = 8.0;
+    config.lora.dropout = 0.1;
+    config
+}
+
+#[test]
+fn a_lora_run_resumes_exactly_too() {
+    assert_resumed_run_matches(tiny_lora(), "adapter_model.safetensors");
+}
+
+#[test]
+fn a_lora_run_trains_adapters_over_a_frozen_base() {
+    let dir = tempfile::tempdir().unwrap();
+    run(&tiny_lora(), dir.path(), &RunControl::default()).unwrap();
+    let checkpoints = dir.path().join("checkpoints");
+    // The warm start trained every weight and became the frozen base; checkpoints hold
+    // adapters only, in PEFT's format, naming that base.
+    let base = spiral_model::Checkpoint::<burn::backend::Flex>::load(
+        checkpoints.join("base"),
+        &Default::default(),
+    )
+    .unwrap();
+    let step = checkpoints.join("step-2");
+    assert!(!step.join("model.safetensors").exists());
+    let adapter: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(step.join("adapter_config.json")).unwrap())
+            .unwrap();
+    assert_eq!(adapter["base_model_name_or_path"], "../base");
+    assert_eq!(adapter["r"], 4);
+    let adapted = base.model.clone().load_adapter(&step).unwrap();
+    assert!(trained_sequences(dir.path()).iter().all(|&n| n > 0));
+    // Training moved the adapters (they start as the identity).
+    let ids: Vec<u32> = base.tokenizer.encode("Compute 3+4.\n", false).unwrap();
+    let scores = |m: &spiral_model::CausalLm<burn::backend::Flex>| {
+        let scores = m.token_logprobs(std::slice::from_ref(&ids), &[1], false).unwrap();
+        scores.logprobs.into_data().to_vec::<f32>().unwrap()
+    };
+    let (before, after) = (scores(&base.model), scores(&adapted));
+    assert!(before.iter().zip(&after).any(|(a, b)| (a - b).abs() > 1e-6), "adapters unchanged");
+
+    // Switching LoRA off for a run whose checkpoints hold adapters is refused by name.
+    let mut off = tiny_lora();
+    off.lora.enabled = false;
+    off.train.steps = 3;
+    let resume = RunControl { resume: true, ..Default::default() };
+    let err = run(&off, dir.path(), &resume).unwrap_err().to_string();
+    assert!(err.contains("lora.enabled"), "{err}");
 }
 
 #[test]
