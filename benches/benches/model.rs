@@ -1,21 +1,35 @@
 #![allow(missing_docs)] // criterion_group! generates an undocumented public function
 //! Model forward paths on the `rollout-cpu` shape: one KV-cached decode step at batch 1, 8 and
-//! 64 (throughput in tokens/s), and full-sequence log-probs of 8 x 128 tokens.
+//! 64 (throughput in tokens/s), the same with LoRA adapters unmerged and merged, and
+//! full-sequence log-probs of 8 x 128 tokens.
 
 use burn::backend::Flex;
 use burn::tensor::{Int, Tensor, TensorData};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use spiral_benches::bench_cpu_config;
-use spiral_model::{CausalLm, KvCache};
+use spiral_model::{CausalLm, KvCache, LoraConfig};
 
 type B = Flex;
 
 /// One decode step after a 64-token context, at batch 1, 8 and 64.
 fn decode_step(c: &mut Criterion) {
-    let device = Default::default();
-    let model = CausalLm::<B>::random(bench_cpu_config(), 0, 0.02, &device).unwrap();
-    let mut group = c.benchmark_group("decode_step");
-    for batch in [1usize, 8, 64] {
+    let model = CausalLm::<B>::random(bench_cpu_config(), 0, 0.02, &Default::default()).unwrap();
+    decode_steps(c, "decode_step", &model, &[1, 8, 64]);
+}
+
+/// The same decode step with rank-16 LoRA adapters on every projection, applied unmerged
+/// (`x W + s x A B`) and merged into `W`: what rollouts with adapters cost either way.
+fn decode_step_lora(c: &mut Criterion) {
+    let base = CausalLm::<B>::random(bench_cpu_config(), 0, 0.02, &Default::default()).unwrap();
+    let adapted = base.with_lora(&LoraConfig::default(), 1).unwrap();
+    decode_steps(c, "decode_step_lora_unmerged", &adapted, &[8, 64]);
+    decode_steps(c, "decode_step_lora_merged", &adapted.merge_lora(), &[8, 64]);
+}
+
+fn decode_steps(c: &mut Criterion, name: &str, model: &CausalLm<B>, batches: &[usize]) {
+    let device = model.device();
+    let mut group = c.benchmark_group(name);
+    for &batch in batches {
         // A cache holding a 64-token context for every row.
         let mut cache = KvCache::new(model.config().num_layers);
         let ids = Tensor::<B, 2, Int>::from_data(
@@ -57,5 +71,5 @@ fn sequence_logprobs(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, decode_step, sequence_logprobs);
+criterion_group!(benches, decode_step, decode_step_lora, sequence_logprobs);
 criterion_main!(benches);

@@ -10,6 +10,7 @@ use burn::tensor::{Tensor, backend::Backend};
 use crate::config::ModelConfig;
 use crate::error::{ModelError, Result};
 use crate::layers::{Linear, RmsNorm};
+use crate::lora::ADAPTER_CONFIG;
 use crate::model::CausalLm;
 use crate::tokenizer::TextTokenizer;
 use crate::weights::{SafetensorsWeights, write_atomically, write_safetensors};
@@ -26,7 +27,8 @@ pub struct Checkpoint<B: Backend> {
 }
 
 impl<B: Backend> Checkpoint<B> {
-    /// Loads a model folder onto `device`. Every error names the file and key at fault.
+    /// Loads a model folder onto `device`, or a PEFT adapter folder onto its base (see
+    /// [`crate::lora`]). Every error names the file and key at fault.
     pub fn load(dir: impl AsRef<Path>, device: &B::Device) -> Result<Self> {
         let dir = dir.as_ref();
         if !dir.is_dir() {
@@ -35,9 +37,43 @@ impl<B: Backend> Checkpoint<B> {
                 std::io::Error::new(std::io::ErrorKind::NotFound, "not a model folder"),
             ));
         }
+        if dir.join(ADAPTER_CONFIG).is_file() && !dir.join("config.json").is_file() {
+            return Self::load_adapter_folder(dir, device);
+        }
         let config = ModelConfig::from_file(dir.join("config.json"))?;
         let model = load_model(dir, config.clone(), device)?;
         let tokenizer = TextTokenizer::from_dir(dir, &config.eos_token_ids)?;
+        Ok(Self { model, tokenizer, dir: dir.to_path_buf() })
+    }
+
+    /// A PEFT adapter folder, as `AutoPeftModelForCausalLM` reads one: the base model named by
+    /// `base_model_name_or_path` (a local folder; relative paths are taken from `dir`) with the
+    /// adapters loaded onto it, and the folder's own tokenizer when it has one.
+    fn load_adapter_folder(dir: &Path, device: &B::Device) -> Result<Self> {
+        let config_path = dir.join(ADAPTER_CONFIG);
+        let text =
+            std::fs::read_to_string(&config_path).map_err(|e| ModelError::io(&config_path, e))?;
+        let json: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| ModelError::json(&config_path, &e))?;
+        let name = json.get("base_model_name_or_path").and_then(|v| v.as_str()).unwrap_or("");
+        let base_dir = dir.join(name);
+        if name.is_empty() || !base_dir.join("config.json").is_file() {
+            return Err(ModelError::Config {
+                path: config_path,
+                message: format!(
+                    "`base_model_name_or_path` = {name:?} is not a local model folder (looked \
+                     in {}); adapters load onto a base checkpoint on disk",
+                    base_dir.display()
+                ),
+            });
+        }
+        let base = Self::load(&base_dir, device)?;
+        let model = base.model.load_adapter(dir)?;
+        let tokenizer = if dir.join("tokenizer.json").is_file() {
+            TextTokenizer::from_dir(dir, &model.config().eos_token_ids)?
+        } else {
+            base.tokenizer
+        };
         Ok(Self { model, tokenizer, dir: dir.to_path_buf() })
     }
 

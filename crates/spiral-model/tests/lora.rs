@@ -56,6 +56,21 @@ fn peft_adapters_give_peft_log_probs_unmerged_and_merged() {
 }
 
 #[test]
+fn an_adapter_folder_loads_as_a_checkpoint_over_its_base() {
+    // `base_model_name_or_path` is "../qwen3" in the fixture, as PEFT would resolve it.
+    let ckpt = Checkpoint::<B>::load(fixture("qwen3_lora"), &Default::default()).unwrap();
+    assert!(ckpt.model.lora().is_some());
+    assert!(worst_difference(&ckpt.model, "qwen3_lora") < LOGPROB_TOLERANCE);
+
+    let dir = tempfile::tempdir().unwrap();
+    for f in [ADAPTER_CONFIG, ADAPTER_WEIGHTS] {
+        std::fs::copy(fixture("qwen3_lora").join(f), dir.path().join(f)).unwrap();
+    }
+    let e = Checkpoint::<B>::load(dir.path(), &Default::default()).unwrap_err().to_string();
+    assert!(e.contains("base_model_name_or_path") && e.contains("../qwen3"), "{e}");
+}
+
+#[test]
 fn peft_configs_are_read_with_their_scaling_and_targets() {
     let qwen3 = LoraConfig::from_peft_file(&fixture("qwen3_lora").join(ADAPTER_CONFIG)).unwrap();
     assert_eq!((qwen3.rank, qwen3.alpha, qwen3.use_rslora), (4, 8.0, false));
