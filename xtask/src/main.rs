@@ -3,6 +3,7 @@
 
 mod bench;
 mod fixtures;
+mod repro;
 
 use std::path::PathBuf;
 
@@ -23,12 +24,17 @@ enum Command {
     Fixtures(fixtures::FixturesArgs),
     /// Run a standard workload of ../shared/BENCHMARKS.md (and the PyTorch peer with --peer).
     Bench(bench::BenchArgs),
+    /// Train GRPO, Dr.GRPO, ParaGator and SPIRAL from one warm start with matched compute and
+    /// several seeds, measure pass@k, RSA, majority vote against aggregation and token budgets,
+    /// and write docs/results/ (resumes when run again).
+    Repro(repro::ReproArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Fixtures(args) => fixtures::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Repro(args) => repro::run(args),
     }
 }
 

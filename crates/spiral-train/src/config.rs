@@ -205,8 +205,14 @@ pub struct RolloutSection {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainSection {
-    /// RL steps.
+    /// RL steps (0: stop after the warm start and its evaluation).
     pub steps: usize,
+    /// Seed of the RL phase's random draws (problem order, rollouts, set draws, adapter
+    /// initialisation and dropout); `run.seed` when absent. The task data, the warm start and
+    /// the evaluation keep `run.seed`, so runs that differ only here train from the same warm
+    /// start and are evaluated on the same problems (`cargo xtask repro` uses this for seeds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
     /// Problems per RL step.
     pub problems_per_step: usize,
     /// Sequences per micro-batch.

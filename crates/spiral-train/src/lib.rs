@@ -4,7 +4,7 @@
 //! collection per algorithm ([`collect`]: SPIRAL, ParaGator, GRPO, Dr.GRPO), evaluation
 //! ([`evaluate`]: pass@1, pass@k, maj@n, agg@1), checkpoints that resume exactly
 //! ([`TrainerState`]), the report ([`write_report`]) and the run loop ([`run`]) behind the
-//! `spiral-train` binary.
+//! `spiral-train` binary; and the reproduction study behind `cargo xtask repro` ([`repro`]).
 //!
 //! ```no_run
 //! use burn::backend::{Autodiff, Flex};
@@ -25,6 +25,7 @@ mod config;
 mod evaluate;
 mod learner;
 mod report;
+pub mod repro;
 mod run;
 mod schedule;
 mod task;

@@ -184,6 +184,7 @@ pub fn run(config: &RunConfig, out: &Path, control: &RunControl) -> anyhow::Resu
     };
 
     let mut model = Some(model);
+    let mut last_eval = None;
     if state.phase == Phase::WarmStart {
         let w = &config.warm_start;
         let optim = OptimConfig {
@@ -225,6 +226,7 @@ pub fn run(config: &RunConfig, out: &Path, control: &RunControl) -> anyhow::Resu
         let warm_eval = evaluate(&warm, &data, config, stream_seed(seed, EVAL, 0))?;
         log_eval(&mut metrics, out, 0, &warm_eval)?;
         eprintln!("warm start: {}", summary(&warm_eval));
+        last_eval = Some(warm_eval);
         model = Some(learner.model().clone());
         // The RL phase starts from here with a fresh optimiser; every algorithm trained from
         // this run's warm start starts from this checkpoint.
@@ -239,6 +241,7 @@ pub fn run(config: &RunConfig, out: &Path, control: &RunControl) -> anyhow::Resu
 
     // RL.
     let tr = &config.train;
+    let rl_seed = tr.seed.unwrap_or(seed);
     let mut model = model.take().expect("set above");
     match (config.lora.config(), model.lora().cloned()) {
         (Some(lora), None) => {
@@ -254,7 +257,7 @@ pub fn run(config: &RunConfig, out: &Path, control: &RunControl) -> anyhow::Resu
                 (Some(dir), 0) => std::path::absolute(dir)?,
                 _ => checkpoint::save_base(&checkpoints, &model, &data.tokenizer)?,
             });
-            model = model.with_lora(&lora, stream_seed(seed, LORA_INIT, 0))?;
+            model = model.with_lora(&lora, stream_seed(rl_seed, LORA_INIT, 0))?;
             eprintln!("{}", lora_summary(&model));
         }
         (None, Some(_)) => anyhow::bail!(
@@ -280,24 +283,23 @@ pub fn run(config: &RunConfig, out: &Path, control: &RunControl) -> anyhow::Resu
         }
     }
     let mut order: Vec<usize> = (0..data.train.len()).collect();
-    order.shuffle(&mut StdRng::seed_from_u64(stream_seed(seed, PROBLEM_ORDER, 0)));
+    order.shuffle(&mut StdRng::seed_from_u64(stream_seed(rl_seed, PROBLEM_ORDER, 0)));
     let progress = bar(tr.steps, state.step, "RL");
-    let mut last_eval = None;
     for step in state.step + 1..=tr.steps {
         let cursor = (step - 1) * tr.problems_per_step;
         let problems: Vec<_> = (0..tr.problems_per_step)
             .map(|i| &data.train[order[(cursor + i) % order.len()]])
             .collect();
         let policy = learner.inference_model();
-        let mut rng = StdRng::seed_from_u64(stream_seed(seed, COLLECT, step as u64));
-        let rollout_seed = stream_seed(seed, ROLLOUT, step as u64);
+        let mut rng = StdRng::seed_from_u64(stream_seed(rl_seed, COLLECT, step as u64));
+        let rollout_seed = stream_seed(rl_seed, ROLLOUT, step as u64);
         let collected = collect(&policy, &data, &problems, config, rollout_seed, &mut rng)?;
         let started = Instant::now();
         let mut s = StepStats::default();
         // Adapter dropout draws from the backend's generator: seeded per step, for exact resume.
         <Train as burn::tensor::backend::Backend>::seed(
             &device,
-            stream_seed(seed, DROPOUT, step as u64),
+            stream_seed(rl_seed, DROPOUT, step as u64),
         );
         if !collected.batch.is_empty() {
             for _ in 0..tr.epochs {
