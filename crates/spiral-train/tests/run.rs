@@ -237,6 +237,15 @@ fn a_lora_run_trains_adapters_over_a_frozen_base() {
     assert_eq!(adapter["r"], 4);
     let adapted = base.model.clone().load_adapter(&step).unwrap();
     assert!(trained_sequences(dir.path()).iter().all(|&n| n > 0));
+    // AdamW keeps two float32 moments for the adapters only (plus the record's framing).
+    let moments = 2 * 4 * adapted.lora_parameters() as u64;
+    let optimizer = std::fs::metadata(step.join("optimizer.bin")).unwrap().len();
+    assert!(
+        optimizer >= moments && optimizer < moments + moments / 4,
+        "optimizer.bin has {optimizer} bytes; the adapters' moments take {moments}, the whole \
+         model's would take {}",
+        2 * 4 * adapted.config().num_parameters()
+    );
     // Training moved the adapters (they start as the identity).
     let ids: Vec<u32> = base.tokenizer.encode("Compute 3+4.\n", false).unwrap();
     let scores = |m: &spiral_model::CausalLm<burn::backend::Flex>| {
