@@ -249,7 +249,8 @@ pub struct LoraSection {
     pub rank: usize,
     /// Scale numerator: updates are scaled by `alpha / rank` (`alpha / sqrt(rank)` with rslora).
     pub alpha: f64,
-    /// Dropout on the adapters' inputs while training.
+    /// Dropout on the adapters' inputs while training. It draws from burn's process-wide
+    /// generator, seeded per step: two runs with adapter dropout must not share a process.
     pub dropout: f64,
     /// rsLoRA scaling, `alpha / sqrt(rank)`.
     pub rslora: bool,

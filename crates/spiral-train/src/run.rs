@@ -296,11 +296,15 @@ pub fn run(config: &RunConfig, out: &Path, control: &RunControl) -> anyhow::Resu
         let collected = collect(&policy, &data, &problems, config, rollout_seed, &mut rng)?;
         let started = Instant::now();
         let mut s = StepStats::default();
-        // Adapter dropout draws from the backend's generator: seeded per step, for exact resume.
-        <Train as burn::tensor::backend::Backend>::seed(
-            &device,
-            stream_seed(rl_seed, DROPOUT, step as u64),
-        );
+        // Adapter dropout draws from the backend's generator, which is process-wide: seeded per
+        // step for exact resume, and only when it is used, so that other runs in the process
+        // are left alone (two runs with adapter dropout must not share a process).
+        if learner.model().lora().is_some_and(|l| l.dropout > 0.0) {
+            <Train as burn::tensor::backend::Backend>::seed(
+                &device,
+                stream_seed(rl_seed, DROPOUT, step as u64),
+            );
+        }
         if !collected.batch.is_empty() {
             for _ in 0..tr.epochs {
                 s = learner.policy_step(&collected.batch, &tr.loss)?;

@@ -201,6 +201,10 @@ fn a_run_stopped_after_every_step_and_resumed_matches_an_uninterrupted_one() {
     assert_resumed_run_matches(config, "model.safetensors");
 }
 
+/// Adapter dropout draws from burn's process-wide generator, so the tests whose runs use it
+/// take turns (the test harness runs tests on several threads).
+static DROPOUT_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// `tiny_learning` with rank-4 adapters (with dropout, whose draws must resume exactly too).
 fn tiny_lora() -> RunConfig {
     let mut config = tiny_learning();
@@ -213,11 +217,13 @@ fn tiny_lora() -> RunConfig {
 
 #[test]
 fn a_lora_run_resumes_exactly_too() {
+    let _turn = DROPOUT_RNG.lock().unwrap_or_else(|e| e.into_inner());
     assert_resumed_run_matches(tiny_lora(), "adapter_model.safetensors");
 }
 
 #[test]
 fn a_lora_run_trains_adapters_over_a_frozen_base() {
+    let _turn = DROPOUT_RNG.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     run(&tiny_lora(), dir.path(), &RunControl::default()).unwrap();
     let checkpoints = dir.path().join("checkpoints");

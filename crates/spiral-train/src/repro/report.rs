@@ -68,10 +68,10 @@ impl Compared {
     }
 
     /// SPIRAL's largest scaling efficiency over GRPO on this curve, when both reach a shared
-    /// accuracy.
+    /// accuracy above zero (every curve "reaches" zero at its first point).
     fn efficiency(&self, unit: &str) -> Option<Efficiency> {
         let (grpo, spiral) = (self.get("GRPO")?, self.get("SPIRAL")?);
-        max_scaling_efficiency(grpo, spiral, unit).ok().flatten()
+        max_scaling_efficiency(grpo, spiral, unit).ok().flatten().filter(|e| e.target > 0.0)
     }
 }
 
@@ -226,8 +226,8 @@ pub fn write(
         Section {
             heading: "Parallel scaling: majority vote against model aggregation".into(),
             text: "maj@N votes over N traces; agg@1 is one aggregation trace written over the \
-                   same N traces. Below, the same against generated tokens per problem (the \
-                   aggregation trace included)."
+                   same N traces (one per problem, so its intervals are wide). Below, the same \
+                   against generated tokens per problem (the aggregation trace included)."
                 .into(),
             table: Some(Table::from_curves(
                 "N",
