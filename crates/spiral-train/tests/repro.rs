@@ -76,3 +76,20 @@ fn a_tiny_reproduction_writes_its_report_and_resumes_without_redoing_work() {
     reproduce(&tiny(), &configs, &work, &out, &stop).unwrap();
     assert_eq!(std::fs::metadata(&measured).unwrap().modified().unwrap(), before);
 }
+
+#[test]
+fn a_lora_reproduction_gives_every_run_the_frozen_base() {
+    let configs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = tiny();
+    options.seeds = vec![1];
+    options.overrides.extend(["lora.enabled=true".into(), "lora.rank=2".into()]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let report =
+        reproduce(&options, &configs, &dir.path().join("work"), &dir.path().join("out"), &stop)
+            .unwrap();
+    assert!(report.exists());
+    let run = dir.path().join("work/spiral-seed1/checkpoints");
+    assert!(run.join("base/model.safetensors").exists());
+    assert!(run.join("step-1/adapter_model.safetensors").exists());
+}

@@ -105,6 +105,12 @@ pub struct Measured {
     pub name: String,
     /// The algorithm, `None` for the warm start.
     pub algorithm: Option<Algorithm>,
+    /// The checkpoint measured.
+    pub checkpoint: PathBuf,
+    /// How, and on how many problems: a saved measurement is reused only if these match.
+    pub options: MeasureOptions,
+    /// Held-out problems measured.
+    pub problems: usize,
     /// Its curves.
     pub curves: ModelCurves,
 }
@@ -187,9 +193,13 @@ pub fn reproduce(
         .filter(|(_, _, c)| c.train.seed == options.seeds.first().copied())
         .map(|(a, _, c)| (a.as_str().to_string(), c.clone()))
         .collect();
+    // A model folder, or with LoRA an adapter folder over `checkpoints/base`.
     let warm_checkpoint = warm.join("checkpoints/warm-start");
     let parameters =
-        spiral_model::ModelConfig::from_file(warm_checkpoint.join("config.json"))?.num_parameters();
+        Checkpoint::<burn::backend::Flex>::load(&warm_checkpoint, &Default::default())?
+            .model
+            .config()
+            .num_parameters();
     report::write(options, &base, &configs, &measured, problems.len(), parameters, out)
 }
 
@@ -225,19 +235,25 @@ fn finished(dir: &Path, steps: usize) -> bool {
     state.is_some_and(|s| s.phase == crate::Phase::Rl && s.step >= steps)
 }
 
-/// A new run folder that starts at `warm`'s finished warm start: its checkpoint, `latest`
-/// naming it, and the metrics up to it.
+/// A new run folder that starts at `warm`'s finished warm start: its checkpoint (and, with
+/// LoRA, the frozen base it adapts), `latest` naming it, and the metrics up to it.
 fn fork_warm_start(warm: &Path, dir: &Path) -> anyhow::Result<()> {
-    let from = warm.join("checkpoints/warm-start");
-    let to = dir.join("checkpoints/warm-start");
-    std::fs::create_dir_all(&to)?;
-    for entry in std::fs::read_dir(&from).with_context(|| format!("reading {}", from.display()))? {
-        let entry = entry?;
-        std::fs::copy(entry.path(), to.join(entry.file_name()))?;
+    for name in ["warm-start", "base"] {
+        let from = warm.join("checkpoints").join(name);
+        if from.is_dir() {
+            let to = dir.join("checkpoints").join(name);
+            std::fs::create_dir_all(&to)?;
+            for entry in
+                std::fs::read_dir(&from).with_context(|| format!("reading {}", from.display()))?
+            {
+                let entry = entry?;
+                std::fs::copy(entry.path(), to.join(entry.file_name()))?;
+            }
+        }
     }
     std::fs::write(dir.join("checkpoints/latest"), "warm-start")?;
-    let state: crate::TrainerState =
-        serde_json::from_str(&std::fs::read_to_string(to.join("trainer_state.json"))?)?;
+    let state_path = dir.join("checkpoints/warm-start/trainer_state.json");
+    let state: crate::TrainerState = serde_json::from_str(&std::fs::read_to_string(state_path)?)?;
     let metrics = std::fs::read(warm.join("metrics.jsonl"))?;
     let keep = (state.metrics_bytes as usize).min(metrics.len());
     std::fs::write(dir.join("metrics.jsonl"), &metrics[..keep])?;
@@ -256,6 +272,9 @@ fn measure_once(
     let path = dir.join(format!("{name}.json"));
     if let Ok(text) = std::fs::read_to_string(&path)
         && let Ok(done) = serde_json::from_str::<Measured>(&text)
+        && done.checkpoint == checkpoint
+        && done.options == options.measure
+        && done.problems == problems.len()
     {
         return Ok(done);
     }
@@ -263,7 +282,14 @@ fn measure_once(
     let ckpt = Checkpoint::<burn::backend::Flex>::load(checkpoint, &Default::default())
         .with_context(|| format!("loading {}", checkpoint.display()))?;
     let curves = measure(&ckpt.model, &ckpt.tokenizer, problems, &options.measure)?;
-    let measured = Measured { name: name.into(), algorithm, curves };
+    let measured = Measured {
+        name: name.into(),
+        algorithm,
+        checkpoint: checkpoint.to_path_buf(),
+        options: options.measure.clone(),
+        problems: problems.len(),
+        curves,
+    };
     spiral_model::write_atomically(&path, serde_json::to_string_pretty(&measured)?.as_bytes())?;
     Ok(measured)
 }
