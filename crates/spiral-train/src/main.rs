@@ -19,8 +19,9 @@ Examples:
   spiral-train --resume runs/quick                # continue after Ctrl-C or a crash
 The resolved config is printed and saved as <out>/config.toml; metrics go to <out>/metrics.jsonl,
 checkpoints (Hugging Face folders with optimizer state) to <out>/checkpoints/, the report with
-plots to <out>/report.md. Ctrl-C finishes the current step, checkpoints and exits 0; a second
-Ctrl-C exits at once.")]
+plots to <out>/report.md. With --set lora.enabled=true the RL phase trains LoRA adapters and its
+checkpoints are PEFT adapter folders over <out>/checkpoints/base. Ctrl-C finishes the current
+step, checkpoints and exits 0; a second Ctrl-C exits at once.")]
 struct Cli {
     /// TOML config (default: the embedded configs/default.toml).
     #[arg(long, conflicts_with = "resume")]
