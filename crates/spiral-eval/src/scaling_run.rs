@@ -2,8 +2,9 @@
 //!
 //! - **Parallel**: `n_max` traces per problem, sampled once (as [`sample_problems`] does). For
 //!   N = 1, 2, 4, ..., n_max: pass@N and maj@N (the unbiased estimators over all `n_max` traces)
-//!   and agg@1, the reward of ONE aggregation trace over the problem's first N traces (one
-//!   batched engine call per N through an [`EngineAggregator`]).
+//!   and agg@1, the mean reward of `aggregations` aggregation traces over the problem's first N
+//!   traces, each over its own shuffle of them (one batched engine call per N through an
+//!   [`EngineAggregator`]).
 //! - **Token efficiency**: maj@N and agg@1 against the generated tokens spent per problem (mean
 //!   over problems): the first N traces' tokens, plus the aggregation trace's for agg@1.
 //! - **Sequential**: the mean reward of one trace per problem under each max-new-tokens budget
@@ -42,6 +43,9 @@ const SHUFFLE_STREAM: u64 = 1 << 33;
 pub struct ScalingOptions {
     /// Traces per problem for the parallel curves (N runs over 1, 2, 4, ... up to it).
     pub n_max: usize,
+    /// Aggregation traces per problem and N, each over its own shuffle of the same N traces;
+    /// agg@1 is their mean reward (more than one narrows agg@1's interval).
+    pub aggregations: usize,
     /// Max-new-tokens budgets of the sequential curve.
     pub budgets: Vec<usize>,
     /// How problems are worded; `compact` also picks the compact aggregation wording.
@@ -69,6 +73,9 @@ impl ScalingOptions {
     fn check(&self) -> Result<(), EvalError> {
         if self.n_max == 0 {
             return Err(EvalError::Settings("n_max must be at least 1".into()));
+        }
+        if self.aggregations == 0 {
+            return Err(EvalError::Settings("aggregations must be at least 1".into()));
         }
         if self.budgets.is_empty() || self.budgets.contains(&0) {
             return Err(EvalError::Settings(
@@ -148,28 +155,41 @@ pub fn run_scaling<B: Backend>(
     for &n in &ns {
         let mut rng =
             StdRng::seed_from_u64(derive_seed(settings.sampling.seed, SHUFFLE_STREAM + n as u64));
-        let prompts = problems
-            .iter()
-            .zip(&traces)
-            .map(|(p, records)| {
-                let texts: Vec<&str> = records[..n].iter().map(|r| r.response.as_str()).collect();
-                builder.build(&p.problem.prompt(options.style), &texts, &counter, &mut rng)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        // `aggregations` prompts per problem, consecutive, each with its own candidate order.
+        let a = options.aggregations;
+        let mut prompts = Vec::with_capacity(problems.len() * a);
+        for (p, records) in problems.iter().zip(&traces) {
+            let texts: Vec<&str> = records[..n].iter().map(|r| r.response.as_str()).collect();
+            for _ in 0..a {
+                prompts.push(builder.build(
+                    &p.problem.prompt(options.style),
+                    &texts,
+                    &counter,
+                    &mut rng,
+                )?);
+            }
+        }
         let generations = aggregator
             .generate(&prompts)
             .map_err(|e| EvalError::Settings(format!("aggregation failed: {e}")))?;
+        let per_problem: Vec<&[_]> = generations.chunks(a).collect();
         let rewards: Vec<f64> = problems
             .iter()
-            .zip(&generations)
-            .map(|(p, g)| reward.score(&p.problem, &g.text).reward)
+            .zip(&per_problem)
+            .map(|(p, gs)| {
+                gs.iter().map(|g| reward.score(&p.problem, &g.text).reward).sum::<f64>() / a as f64
+            })
             .collect();
         let search: Vec<f64> = traces
             .iter()
             .map(|records| records[..n].iter().map(|r| r.tokens as f64).sum())
             .collect();
-        let total: Vec<f64> =
-            search.iter().zip(&generations).map(|(s, g)| s + g.tokens as f64).collect();
+        // Tokens of the search traces plus one (the mean) aggregation trace.
+        let total: Vec<f64> = search
+            .iter()
+            .zip(&per_problem)
+            .map(|(s, gs)| s + gs.iter().map(|g| g.tokens as f64).sum::<f64>() / a as f64)
+            .collect();
         let point = CurvePoint {
             x: n as f64,
             y: mean(&rewards),

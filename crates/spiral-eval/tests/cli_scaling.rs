@@ -93,6 +93,12 @@ fn scaling_writes_curves_report_and_baseline_efficiency() {
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(report.contains("Parallel scaling") && report.contains("Sequential scaling"));
 
+    // Several aggregations per problem and N: one engine call per N, 3 prompts per problem.
+    let json: Value =
+        serde_json::from_str(&ok(&scaling(data, &["--json", "--aggregations", "3"]))).unwrap();
+    assert_eq!(json["model"]["aggregation_calls"], serde_json::json!([6, 6]));
+    assert_eq!(json["model"]["parallel"]["agg@1"]["points"].as_array().unwrap().len(), 2);
+
     // The same fixture as its own baseline: every curve compared, with the definition.
     let model = model();
     let text = ok(&scaling(data, &["--baseline", &model]));

@@ -30,6 +30,7 @@ fn tiny() -> ReproOptions {
         measure: MeasureOptions {
             k_max: 4,
             n_max: 2,
+            aggregations: 2,
             budgets: vec![4, 8],
             rsa_population: 2,
             rsa_k: 2,

@@ -37,6 +37,10 @@ pub struct ScalingArgs {
     /// Traces per problem for the parallel curves (N = 1, 2, 4, ... up to it).
     #[arg(long, default_value_t = 8)]
     pub n_max: usize,
+    /// Aggregation traces per problem and N, each over its own shuffle of the N traces; agg@1
+    /// is their mean (more narrow its interval).
+    #[arg(long, default_value_t = 1)]
+    pub aggregations: usize,
     /// Max-new-tokens budgets of the sequential curve, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "32,64,128")]
     pub budgets: Vec<usize>,
@@ -52,8 +56,12 @@ pub struct ScalingArgs {
 pub fn run(args: ScalingArgs) -> anyhow::Result<()> {
     let c = &args.common;
     let (ckpt, problems) = c.load()?;
-    let options =
-        ScalingOptions { n_max: args.n_max, budgets: args.budgets.clone(), style: c.prompt_style };
+    let options = ScalingOptions {
+        n_max: args.n_max,
+        aggregations: args.aggregations,
+        budgets: args.budgets.clone(),
+        style: c.prompt_style,
+    };
     let settings = c.settings();
     let model =
         run_scaling(name(&c.model), &ckpt.model, &ckpt.tokenizer, &settings, &problems, &options)?;

@@ -3,8 +3,9 @@
 //!
 //! - **pass@k** for k = 1, 2, 4, ..., `k_max` from `k_max` independent traces per problem
 //!   (unbiased estimator), and maj@k from the same traces;
-//! - **parallel scaling** up to `n_max` traces: majority vote (maj@N) against one model
-//!   aggregation over the N traces (agg@1), also against generated tokens per problem;
+//! - **parallel scaling** up to `n_max` traces: majority vote (maj@N) against model aggregation
+//!   over the N traces (agg@1, the mean of `aggregations` aggregation traces), also against
+//!   generated tokens per problem;
 //! - **sequential scaling**: one trace per problem under each max-new-tokens budget;
 //! - **RSA**: pass@1 of the population after each of `rsa_rounds` rounds of recursive
 //!   self-aggregation (population `rsa_population`, K = `rsa_k`).
@@ -29,6 +30,8 @@ pub struct MeasureOptions {
     pub k_max: usize,
     /// Largest N of the majority-vote against aggregation comparison.
     pub n_max: usize,
+    /// Aggregation traces per problem and N; agg@1 is their mean.
+    pub aggregations: usize,
     /// Max-new-tokens budgets of the sequential curve.
     pub budgets: Vec<usize>,
     /// RSA population N.
@@ -99,8 +102,12 @@ pub fn measure<B: Backend>(
     let pass_at_k = pass_at_k_curve("pass@k", &samples, &ks, &bootstrap)?;
     let maj_at_k = maj_at_k_curve("maj@k", &samples, &ks, &bootstrap, &MajorityOptions::default())?;
 
-    let scaling_options =
-        ScalingOptions { n_max: options.n_max, budgets: options.budgets.clone(), style };
+    let scaling_options = ScalingOptions {
+        n_max: options.n_max,
+        aggregations: options.aggregations,
+        budgets: options.budgets.clone(),
+        style,
+    };
     let scaling = run_scaling("model", model, tokenizer, &settings, problems, &scaling_options)?;
 
     let rsa_options = RsaOptions {

@@ -63,6 +63,7 @@ impl ReproOptions {
             measure: MeasureOptions {
                 k_max: 64,
                 n_max: 16,
+                aggregations: 4,
                 budgets: vec![12, 24, 36, 48],
                 rsa_population: 8,
                 rsa_k: 4,
@@ -88,6 +89,7 @@ impl ReproOptions {
             measure: MeasureOptions {
                 k_max: 16,
                 n_max: 8,
+                aggregations: 2,
                 budgets: vec![24, 48],
                 rsa_population: 4,
                 rsa_k: 2,

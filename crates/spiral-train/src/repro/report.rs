@@ -225,10 +225,13 @@ pub fn write(
         },
         Section {
             heading: "Parallel scaling: majority vote against model aggregation".into(),
-            text: "maj@N votes over N traces; agg@1 is one aggregation trace written over the \
-                   same N traces (one per problem, so its intervals are wide). Below, the same \
-                   against generated tokens per problem (the aggregation trace included)."
-                .into(),
+            text: format!(
+                "maj@N votes over N traces; agg@1 is the mean reward of {} aggregation traces \
+                 written over the same N traces (each with its own candidate order). Below, \
+                 the same against generated tokens per problem (one aggregation trace \
+                 included).",
+                m.aggregations
+            ),
             table: Some(Table::from_curves(
                 "N",
                 &[maj.curves.clone(), agg.curves.clone()]
