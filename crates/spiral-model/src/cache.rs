@@ -1,6 +1,13 @@
 //! The key/value cache for incremental decoding. The model is stateless; callers own the cache
 //! and pass it to every forward call (after llama-burn's `Transformer::forward`), so the rollout
 //! engine can fork, reorder and drop rows as sequences finish.
+//!
+//! Each append concatenates, copying the history. A cache preallocated to its final length and
+//! written with `slice_assign` would copy only the new step on most backends, but burn-flex
+//! 0.21's `slice_assign` always copies its whole destination (its `to_contiguous` fast path
+//! clones the buffer's `Arc`, so the copy-on-write that follows never finds it unshared):
+//! measured 65 ms per one-position append into a 4,096-position cache, against about 0.1 ms
+//! per step for concatenation at the `rollout-cpu` shapes.
 
 use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
 

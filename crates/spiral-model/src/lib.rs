@@ -33,6 +33,7 @@ pub mod lora;
 mod model;
 mod rope;
 mod scratch;
+pub mod shards;
 mod tokenizer;
 mod weights;
 

@@ -4,15 +4,21 @@
 //! compacted out of the batch so they stop costing compute (vLLM-style continuous batching
 //! without slot refill; after nanochat's `engine.py`).
 //!
+//! On a CPU the batch is also split into shards, one per core, that decode concurrently with
+//! their own KV caches: burn's CPU kernels run element-wise work and small matrix products on
+//! one thread, so a single batch leaves the other cores idle for most of a decode step.
+//!
 //! Memory is bounded in advance: work is packed into chunks whose KV cache holds at most
-//! `max_batch_tokens` token positions (rows x padded length), splitting a prompt's samples
-//! across chunks when they do not fit. No `[batch, time, vocab]` tensor is formed: each step
-//! projects only the last position of each live row.
+//! `max_batch_tokens` token positions (rows x padded length, summed over the shards running at
+//! once), splitting a prompt's samples across chunks when they do not fit. No
+//! `[batch, time, vocab]` tensor is formed: each step projects only the last position of each
+//! live row.
 
 use std::time::Instant;
 
 use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
 use serde::{Deserialize, Serialize};
+use spiral_model::shards::{map_concurrently, shard_threads};
 use spiral_model::{CausalLm, KvCache, TextTokenizer};
 
 use crate::error::RolloutError;
@@ -27,11 +33,17 @@ pub struct EngineConfig {
     /// would exceed it is split into successive chunks instead of failing; a single sequence
     /// longer than this still runs alone.
     pub max_batch_tokens: usize,
+    /// Shards decoded concurrently, each on its own thread with its own KV cache and an equal
+    /// share of `max_batch_tokens` and of the token budget; 0 means one per core (or
+    /// `RAYON_NUM_THREADS`, see [`spiral_model::shards`]). Samples do not depend
+    /// on it: each sample draws from its own generator, and its log-probs agree to float
+    /// rounding.
+    pub threads: usize,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        Self { max_batch_tokens: 1 << 16 }
+        Self { max_batch_tokens: 1 << 16, threads: 0 }
     }
 }
 
@@ -88,10 +100,26 @@ pub struct RolloutStats {
     pub decode_steps: usize,
     /// Chunks the work was split into.
     pub chunks: usize,
-    /// Seconds spent in prefill.
+    /// Shards that ran concurrently.
+    pub shards: usize,
+    /// Seconds spent in prefill (by the slowest shard).
     pub prefill_seconds: f64,
-    /// Seconds spent decoding (model and sampling).
+    /// Seconds spent decoding, model and sampling (by the slowest shard).
     pub decode_seconds: f64,
+}
+
+impl RolloutStats {
+    /// Adds the counters of a shard that ran concurrently with this one: counts add up, and
+    /// times take the slower shard, since the call lasts as long as its slowest shard.
+    fn merge_concurrent(&mut self, other: &RolloutStats) {
+        self.generated_tokens += other.generated_tokens;
+        self.prefill_tokens += other.prefill_tokens;
+        self.decode_steps += other.decode_steps;
+        self.chunks += other.chunks;
+        self.shards += other.shards;
+        self.prefill_seconds = self.prefill_seconds.max(other.prefill_seconds);
+        self.decode_seconds = self.decode_seconds.max(other.decode_seconds);
+    }
 }
 
 /// The samples (ordered by prompt, then sample) and counters of one call.
@@ -149,22 +177,62 @@ impl RolloutEngine {
     ) -> Result<RolloutOutput, RolloutError> {
         self.validate(model, tokenizer, request)?;
         let matcher = tokenizer.map(|t| StopStringMatcher::new(t, &request.stop.stop_strings));
+        let shards = self.shards(request);
+        let max_batch_tokens = (self.config.max_batch_tokens / shards.len()).max(1);
+        let budgets = split_budget(request.max_total_tokens, &shards);
+        let work: Vec<(Vec<Piece>, usize)> = shards.into_iter().zip(budgets).collect();
+        let outputs: Vec<(Vec<Sample>, RolloutStats)> =
+            map_concurrently(work, |(pieces, mut budget)| {
+                let mut stats = RolloutStats { shards: 1, ..Default::default() };
+                let mut samples = Vec::new();
+                for chunk in plan(&pieces, request, max_batch_tokens) {
+                    stats.chunks += 1;
+                    samples.extend(run_chunk(
+                        model,
+                        request,
+                        &chunk,
+                        matcher.as_ref(),
+                        &mut budget,
+                        &mut stats,
+                    ));
+                }
+                (samples, stats)
+            });
         let mut stats = RolloutStats::default();
-        let mut budget = request.max_total_tokens.unwrap_or(usize::MAX);
         let mut samples = Vec::with_capacity(request.prompts.len() * request.n);
-        for chunk in self.plan(request) {
-            stats.chunks += 1;
-            samples.extend(run_chunk(
-                model,
-                request,
-                &chunk,
-                matcher.as_ref(),
-                &mut budget,
-                &mut stats,
-            ));
+        for (shard_samples, shard_stats) in outputs {
+            stats.merge_concurrent(&shard_stats);
+            samples.extend(shard_samples);
         }
         samples.sort_by_key(|s| (s.prompt_index, s.sample_index));
         Ok(RolloutOutput { samples, stats })
+    }
+
+    /// Splits the `prompts x n` rows into contiguous, equal runs, one per shard. The runs hold
+    /// whole prompts when there are at least as many prompts as shards, so each prompt is
+    /// still prefilled once; otherwise a prompt's samples are split and it is prefilled once
+    /// per shard it spans.
+    fn shards(&self, request: &RolloutRequest) -> Vec<Vec<Piece>> {
+        let n = request.n;
+        let rows = request.prompts.len() * n;
+        let threads = if self.config.threads == 0 { shard_threads() } else { self.config.threads };
+        let count = threads.clamp(1, rows.max(1));
+        let unit = if request.prompts.len() >= count { n } else { 1 };
+        let units = rows / unit;
+        (0..count)
+            .map(|s| {
+                let (lo, hi) = (s * units / count * unit, (s + 1) * units / count * unit);
+                let mut pieces = Vec::new();
+                let mut row = lo;
+                while row < hi {
+                    let prompt = row / n;
+                    let end = hi.min((prompt + 1) * n);
+                    pieces.push(Piece { prompt, first_sample: row - prompt * n, count: end - row });
+                    row = end;
+                }
+                pieces
+            })
+            .collect()
     }
 
     fn validate<B: Backend>(
@@ -198,37 +266,54 @@ impl RolloutEngine {
         model.check_tokens(&request.prompts)?;
         Ok(())
     }
+}
 
-    /// Packs the request into chunks of at most `max_batch_tokens` KV positions.
-    fn plan(&self, request: &RolloutRequest) -> Vec<Vec<Piece>> {
-        let budget = self.config.max_batch_tokens.max(1);
-        let max_new = request.stop.max_new_tokens;
-        let mut chunks: Vec<Vec<Piece>> = Vec::new();
-        let mut current: Vec<Piece> = Vec::new();
-        let (mut rows, mut longest) = (0usize, 0usize);
-        for (prompt, ids) in request.prompts.iter().enumerate() {
-            let row_len = ids.len() + max_new;
-            let per_piece = (budget / row_len).max(1);
-            let mut first = 0;
-            while first < request.n {
-                let count = per_piece.min(request.n - first);
-                let new_longest = longest.max(row_len);
-                if !current.is_empty() && (rows + count) * new_longest > budget {
-                    chunks.push(std::mem::take(&mut current));
-                    rows = 0;
-                    longest = 0;
-                }
-                current.push(Piece { prompt, first_sample: first, count });
-                rows += count;
-                longest = longest.max(row_len);
-                first += count;
-            }
+/// Each shard's share of the call's token budget, in proportion to its rows (unlimited without
+/// a budget). Fixed shares keep the result independent of which shard runs faster.
+fn split_budget(total: Option<usize>, shards: &[Vec<Piece>]) -> Vec<usize> {
+    let Some(total) = total else { return vec![usize::MAX; shards.len()] };
+    let rows: Vec<usize> = shards.iter().map(|s| s.iter().map(|p| p.count).sum()).collect();
+    let all: usize = rows.iter().sum::<usize>().max(1);
+    let mut shares: Vec<usize> = rows.iter().map(|&r| total * r / all).collect();
+    let mut left = total - shares.iter().sum::<usize>();
+    for share in &mut shares {
+        if left == 0 {
+            break;
         }
-        if !current.is_empty() {
-            chunks.push(current);
-        }
-        chunks
+        *share += 1;
+        left -= 1;
     }
+    shares
+}
+
+/// Packs a shard's pieces into chunks of at most `budget` KV positions.
+fn plan(pieces: &[Piece], request: &RolloutRequest, budget: usize) -> Vec<Vec<Piece>> {
+    let max_new = request.stop.max_new_tokens;
+    let mut chunks: Vec<Vec<Piece>> = Vec::new();
+    let mut current: Vec<Piece> = Vec::new();
+    let (mut rows, mut longest) = (0usize, 0usize);
+    for piece in pieces {
+        let row_len = request.prompts[piece.prompt].len() + max_new;
+        let per_piece = (budget / row_len).max(1);
+        let (mut first, end) = (piece.first_sample, piece.first_sample + piece.count);
+        while first < end {
+            let count = per_piece.min(end - first);
+            let new_longest = longest.max(row_len);
+            if !current.is_empty() && (rows + count) * new_longest > budget {
+                chunks.push(std::mem::take(&mut current));
+                rows = 0;
+                longest = 0;
+            }
+            current.push(Piece { prompt: piece.prompt, first_sample: first, count });
+            rows += count;
+            longest = longest.max(row_len);
+            first += count;
+        }
+    }
+    if !current.is_empty() {
+        chunks.push(current);
+    }
+    chunks
 }
 
 /// Why a row with these completion tokens stops now, if it does.

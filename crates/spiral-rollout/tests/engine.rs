@@ -100,7 +100,7 @@ fn samples_do_not_depend_on_batching_or_splitting() {
     );
     let whole = RolloutEngine::default().generate(&c.model, None, &req).unwrap();
     // 40 positions per chunk: a prompt's 4 samples get split over several chunks and prefills.
-    let split = RolloutEngine::new(EngineConfig { max_batch_tokens: 40 })
+    let split = RolloutEngine::new(EngineConfig { max_batch_tokens: 40, threads: 1 })
         .generate(&c.model, None, &req)
         .unwrap();
     assert!(split.stats.chunks > whole.stats.chunks);
@@ -125,6 +125,39 @@ fn samples_do_not_depend_on_batching_or_splitting() {
     assert_ne!(whole.samples, other.samples);
     // Samples of one prompt differ from each other (they are not copies of one draw).
     assert_ne!(whole.samples[0].tokens, whole.samples[1].tokens);
+}
+
+#[test]
+fn samples_do_not_depend_on_the_number_of_shards() {
+    let c = ckpt("qwen3");
+    let mut req =
+        request(5, SamplingParams { temperature: 1.0, seed: 9, ..Default::default() }, 10);
+    // Three prompts (whole prompts per shard, each prefilled once) and one prompt (its five
+    // samples split across shards).
+    for prompts in [prompts(), vec![prompts()[0].clone()]] {
+        req.prompts = prompts;
+        let engine = |threads| RolloutEngine::new(EngineConfig { threads, ..Default::default() });
+        let serial = engine(1).generate(&c.model, None, &req).unwrap();
+        assert_eq!(serial.stats.shards, 1);
+        for threads in [2, 3, 7] {
+            let out = engine(threads).generate(&c.model, None, &req).unwrap();
+            assert_eq!(out.stats.shards, threads.min(req.prompts.len() * req.n));
+            if req.prompts.len() >= threads {
+                assert_eq!(out.stats.prefill_tokens, serial.stats.prefill_tokens);
+            }
+            assert_eq!(out.stats.generated_tokens, serial.stats.generated_tokens);
+            for (a, b) in serial.samples.iter().zip(&out.samples) {
+                assert_eq!(
+                    (a.prompt_index, a.sample_index, &a.tokens, &a.finish),
+                    (b.prompt_index, b.sample_index, &b.tokens, &b.finish),
+                    "{threads} shards"
+                );
+                for (x, y) in a.logprobs.iter().zip(&b.logprobs) {
+                    assert!((x - y).abs() < 1e-4, "{threads} shards: {x} vs {y}");
+                }
+            }
+        }
+    }
 }
 
 #[test]
@@ -178,11 +211,15 @@ fn total_token_budget_is_respected() {
     let c = ckpt("qwen3");
     let mut req = request(2, SamplingParams::default(), 8);
     req.max_total_tokens = Some(21);
-    let out = RolloutEngine::default().generate(&c.model, None, &req).unwrap();
-    let total: usize = out.samples.iter().map(|s| s.tokens.len()).sum();
-    assert_eq!(total, 21);
-    assert_eq!(out.stats.generated_tokens, 21);
-    assert!(out.samples.iter().any(|s| s.finish == FinishReason::Budget));
+    // Shards split the budget in fixed shares, so the total holds whatever their number.
+    for threads in [1, 2, 4] {
+        let engine = RolloutEngine::new(EngineConfig { threads, ..Default::default() });
+        let out = engine.generate(&c.model, None, &req).unwrap();
+        let total: usize = out.samples.iter().map(|s| s.tokens.len()).sum();
+        assert_eq!(total, 21, "{threads} shards");
+        assert_eq!(out.stats.generated_tokens, 21);
+        assert!(out.samples.iter().any(|s| s.finish == FinishReason::Budget));
+    }
 }
 
 #[test]

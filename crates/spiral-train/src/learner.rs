@@ -3,6 +3,12 @@
 //! surrogate of `spiral-set-rl`, with per-sequence advantages and weights). Gradients of
 //! micro-batches are accumulated, clipped by their global L2 norm, and applied with AdamW at
 //! the scheduled learning rate.
+//!
+//! Each micro-batch is split into shards, one per core, whose forward and backward passes run
+//! concurrently on copies of the model with their own autodiff graphs (burn-train's
+//! data-parallel step, on one device): burn's CPU kernels run element-wise work on a single
+//! thread, so one pass at a time leaves the other cores idle for most of a step. The shards'
+//! gradients are summed in a fixed order, so a step is deterministic for a given pool size.
 
 use std::path::Path;
 
@@ -13,6 +19,7 @@ use burn::record::{BinFileRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{ElementConversion, Tensor, TensorData};
 use spiral_model::CausalLm;
+use spiral_model::shards::{map_concurrently, shard_threads};
 use spiral_set_rl::{LossAggregation, PolicyLossConfig, PolicyLossInput, policy_loss};
 
 use crate::schedule::{LrSchedule, OptimConfig};
@@ -237,35 +244,37 @@ impl<B: AutodiffBackend> Learner<B> {
         &mut self,
         batch: &[TrainSequence],
         total_tokens: usize,
-        mut loss_of: impl FnMut(
+        loss_of: impl Fn(
             &CausalLm<B>,
             &[TrainSequence],
-        ) -> Result<
-            (Tensor<B, 1>, Option<spiral_set_rl::PolicyLossStats>),
-            TrainError,
-        >,
+        )
+            -> Result<(Tensor<B, 1>, Option<spiral_set_rl::PolicyLossStats>), TrainError>
+        + Sync,
     ) -> Result<StepStats, TrainError> {
         let model = self.model.take().expect("model present between steps");
         let mut accumulator = GradientsAccumulator::<CausalLm<B>>::new();
         let mut stats = StepStats { tokens: total_tokens, ..Default::default() };
         let mut weighted = 0.0;
+        let shards = self.shards(&model);
         for part in batch.chunks(self.micro_batch.min(batch.len())) {
-            let (loss, loss_stats) = match loss_of(&model, part) {
-                Ok(v) => v,
+            let passes = match backward_passes(&model, part, shards, &loss_of) {
+                Ok(passes) => passes,
                 Err(e) => {
                     self.model = Some(model);
                     return Err(e);
                 }
             };
-            stats.loss += loss.clone().into_scalar().elem::<f64>();
-            if let Some(s) = loss_stats {
-                let share = s.num_tokens;
-                stats.clip_fraction += s.clip_fraction * share;
-                stats.approx_kl += s.approx_kl * share;
-                stats.entropy += s.entropy.unwrap_or(0.0) * share;
-                weighted += share;
+            for pass in passes {
+                stats.loss += pass.loss;
+                if let Some(s) = pass.stats {
+                    let share = s.num_tokens;
+                    stats.clip_fraction += s.clip_fraction * share;
+                    stats.approx_kl += s.approx_kl * share;
+                    stats.entropy += s.entropy.unwrap_or(0.0) * share;
+                    weighted += share;
+                }
+                accumulator.accumulate(&model, pass.grads);
             }
-            accumulator.accumulate(&model, GradientsParams::from_grads(loss.backward(), &model));
         }
         if weighted > 0.0 {
             stats.clip_fraction /= weighted;
@@ -286,6 +295,54 @@ impl<B: AutodiffBackend> Learner<B> {
         self.step += 1;
         Ok(stats)
     }
+
+    /// How many shards a micro-batch is split into: one per core, or one when LoRA dropout
+    /// draws from burn's global generator, whose draws would then depend on how the threads
+    /// interleave.
+    fn shards(&self, model: &CausalLm<B>) -> usize {
+        if model.lora().is_some_and(|l| l.dropout > 0.0) { 1 } else { shard_threads() }
+    }
+}
+
+/// The loss, statistics and gradients of one shard of a micro-batch.
+struct BackwardPass {
+    loss: f64,
+    stats: Option<spiral_set_rl::PolicyLossStats>,
+    grads: GradientsParams,
+}
+
+/// Forward and backward passes over `part`, split into at most `shards` contiguous shards that
+/// run concurrently; the passes come back in shard order. Each shard differentiates its own
+/// fork of the model (same parameter ids, separate autodiff graph), so the gradients add up to
+/// those of the whole part.
+fn backward_passes<B: AutodiffBackend>(
+    model: &CausalLm<B>,
+    part: &[TrainSequence],
+    shards: usize,
+    loss_of: &(
+         impl Fn(
+        &CausalLm<B>,
+        &[TrainSequence],
+    ) -> Result<(Tensor<B, 1>, Option<spiral_set_rl::PolicyLossStats>), TrainError>
+         + Sync
+     ),
+) -> Result<Vec<BackwardPass>, TrainError> {
+    let pass = |model: &CausalLm<B>, shard: &[TrainSequence]| {
+        let (loss, stats) = loss_of(model, shard)?;
+        let value = loss.clone().into_scalar().elem::<f64>();
+        let grads = GradientsParams::from_grads(loss.backward(), model);
+        Ok(BackwardPass { loss: value, stats, grads })
+    };
+    let shards = shards.clamp(1, part.len());
+    if shards == 1 {
+        return Ok(vec![pass(model, part)?]);
+    }
+    let device = model.device();
+    let size = part.len().div_ceil(shards);
+    let pieces: Vec<&[TrainSequence]> = part.chunks(size).collect();
+    map_concurrently(pieces, |shard| pass(&model.clone().fork(&device), shard))
+        .into_iter()
+        .collect()
 }
 
 /// Refuses empty batches and sequences without completion tokens; returns the token count.
