@@ -35,9 +35,8 @@ pub struct EngineConfig {
     pub max_batch_tokens: usize,
     /// Shards decoded concurrently, each on its own thread with its own KV cache and an equal
     /// share of `max_batch_tokens` and of the token budget; 0 means one per core (or
-    /// `RAYON_NUM_THREADS`, see [`spiral_model::shards`]). Samples do not depend
-    /// on it: each sample draws from its own generator, and its log-probs agree to float
-    /// rounding.
+    /// `RAYON_NUM_THREADS`, see [`spiral_model::shards`]). Samples do not depend on it: each
+    /// sample draws from its own generator, and its log-probs agree to float rounding.
     pub threads: usize,
 }
 
