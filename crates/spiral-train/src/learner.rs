@@ -102,6 +102,7 @@ pub struct Learner<B: AutodiffBackend> {
     optim: OptimizerAdaptor<AdamW, CausalLm<B>, B>,
     config: OptimConfig,
     micro_batch: usize,
+    shards: usize,
     step: usize,
 }
 
@@ -114,13 +115,21 @@ impl<B: AutodiffBackend> Learner<B> {
             .with_epsilon(config.eps)
             .with_weight_decay(config.weight_decay)
             .init();
-        Self { model: Some(model), optim, config, micro_batch: usize::MAX, step: 0 }
+        Self { model: Some(model), optim, config, micro_batch: usize::MAX, shards: 0, step: 0 }
     }
 
     /// Splits every batch into micro-batches of at most `size` sequences (memory bound); the
     /// step is the same as with the whole batch at once.
     pub fn with_micro_batch(mut self, size: usize) -> Self {
         self.micro_batch = size.max(1);
+        self
+    }
+
+    /// Splits every micro-batch into `shards` pieces whose passes run concurrently (see the
+    /// module's header); 0, the default, means one per core. The step is the same up to float
+    /// rounding whatever the number.
+    pub fn with_shards(mut self, shards: usize) -> Self {
+        self.shards = shards;
         self
     }
 
@@ -244,12 +253,7 @@ impl<B: AutodiffBackend> Learner<B> {
         &mut self,
         batch: &[TrainSequence],
         total_tokens: usize,
-        loss_of: impl Fn(
-            &CausalLm<B>,
-            &[TrainSequence],
-        )
-            -> Result<(Tensor<B, 1>, Option<spiral_set_rl::PolicyLossStats>), TrainError>
-        + Sync,
+        loss_of: impl Fn(&CausalLm<B>, &[TrainSequence]) -> ShardLoss<B> + Sync,
     ) -> Result<StepStats, TrainError> {
         let model = self.model.take().expect("model present between steps");
         let mut accumulator = GradientsAccumulator::<CausalLm<B>>::new();
@@ -296,13 +300,22 @@ impl<B: AutodiffBackend> Learner<B> {
         Ok(stats)
     }
 
-    /// How many shards a micro-batch is split into: one per core, or one when LoRA dropout
+    /// How many shards a micro-batch is split into: as configured, but one when LoRA dropout
     /// draws from burn's global generator, whose draws would then depend on how the threads
     /// interleave.
     fn shards(&self, model: &CausalLm<B>) -> usize {
-        if model.lora().is_some_and(|l| l.dropout > 0.0) { 1 } else { shard_threads() }
+        if model.lora().is_some_and(|l| l.dropout > 0.0) {
+            1
+        } else if self.shards == 0 {
+            shard_threads()
+        } else {
+            self.shards
+        }
     }
 }
+
+/// The loss of a shard of a micro-batch (to differentiate) and its policy statistics, if any.
+type ShardLoss<B> = Result<(Tensor<B, 1>, Option<spiral_set_rl::PolicyLossStats>), TrainError>;
 
 /// The loss, statistics and gradients of one shard of a micro-batch.
 struct BackwardPass {
@@ -319,13 +332,7 @@ fn backward_passes<B: AutodiffBackend>(
     model: &CausalLm<B>,
     part: &[TrainSequence],
     shards: usize,
-    loss_of: &(
-         impl Fn(
-        &CausalLm<B>,
-        &[TrainSequence],
-    ) -> Result<(Tensor<B, 1>, Option<spiral_set_rl::PolicyLossStats>), TrainError>
-         + Sync
-     ),
+    loss_of: &(impl Fn(&CausalLm<B>, &[TrainSequence]) -> ShardLoss<B> + Sync),
 ) -> Result<Vec<BackwardPass>, TrainError> {
     let pass = |model: &CausalLm<B>, shard: &[TrainSequence]| {
         let (loss, stats) = loss_of(model, shard)?;

@@ -95,6 +95,32 @@ fn micro_batches_give_the_same_step() {
     }
 }
 
+/// Shards run on forked models with their own autodiff graphs; their gradients must add up to
+/// the whole micro-batch's (same loss, same gradient norm, same updated weights).
+#[test]
+fn shards_give_the_same_step() {
+    let b = batch();
+    for config in [None, Some(PolicyLossConfig::default())] {
+        for shards in [2, 3] {
+            let mut serial = Learner::new(model(), optim(1e-2)).with_shards(1);
+            let mut sharded = Learner::new(model(), optim(1e-2)).with_shards(shards);
+            let (a, s) = match &config {
+                None => (serial.sft_step(&b).unwrap(), sharded.sft_step(&b).unwrap()),
+                Some(c) => {
+                    (serial.policy_step(&b, c).unwrap(), sharded.policy_step(&b, c).unwrap())
+                }
+            };
+            assert!((a.loss - s.loss).abs() < 1e-5, "{shards} shards: {} vs {}", a.loss, s.loss);
+            assert!((a.grad_norm - s.grad_norm).abs() < 1e-4 * a.grad_norm.max(1.0));
+            assert!((a.entropy - s.entropy).abs() < 1e-5);
+            for seq in &b {
+                let (x, y) = (completion_logprob(&serial, seq), completion_logprob(&sharded, seq));
+                assert!((x - y).abs() < 1e-4, "{shards} shards: {x} vs {y}");
+            }
+        }
+    }
+}
+
 #[test]
 fn off_policy_ratios_come_from_old_logprobs() {
     let mut learner = Learner::new(model(), optim(1e-2));
