@@ -88,8 +88,10 @@ pub struct Sample {
     pub prompt_tokens: usize,
 }
 
-/// Counters of one call.
+/// Counters of one call. Missing fields read as zero, so stats saved before a field existed
+/// still load.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RolloutStats {
     /// Tokens sampled.
     pub generated_tokens: usize,
