@@ -7,10 +7,10 @@
 //! worker already holds (burn's autodiff graph is locked for a whole backward pass) deadlocks.
 //! Threads outside the pool only hand GEMM work to it and wait.
 
-/// How many shards to run at once: the size of rayon's pool, which burn's GEMM uses too (one
-/// per core, or `RAYON_NUM_THREADS`).
-pub fn shard_threads() -> usize {
-    rayon::current_num_threads()
+/// How many shards to run at once: `requested`, or for 0 the size of rayon's pool, which
+/// burn's GEMM uses too (one per core, or `RAYON_NUM_THREADS`).
+pub fn shard_count(requested: usize) -> usize {
+    if requested == 0 { rayon::current_num_threads() } else { requested }
 }
 
 /// Applies `f` to every item, each on its own thread (the calling thread when there is only

@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
 use serde::{Deserialize, Serialize};
-use spiral_model::shards::{map_concurrently, shard_threads};
+use spiral_model::shards::{map_concurrently, shard_count};
 use spiral_model::{CausalLm, KvCache, TextTokenizer};
 
 use crate::error::RolloutError;
@@ -216,8 +216,7 @@ impl RolloutEngine {
     fn shards(&self, request: &RolloutRequest) -> Vec<Vec<Piece>> {
         let n = request.n;
         let rows = request.prompts.len() * n;
-        let threads = if self.config.threads == 0 { shard_threads() } else { self.config.threads };
-        let count = threads.clamp(1, rows.max(1));
+        let count = shard_count(self.config.threads).clamp(1, rows.max(1));
         let unit = if request.prompts.len() >= count { n } else { 1 };
         let units = rows / unit;
         (0..count)

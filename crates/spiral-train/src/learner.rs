@@ -19,7 +19,7 @@ use burn::record::{BinFileRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{ElementConversion, Tensor, TensorData};
 use spiral_model::CausalLm;
-use spiral_model::shards::{map_concurrently, shard_threads};
+use spiral_model::shards::{map_concurrently, shard_count};
 use spiral_set_rl::{LossAggregation, PolicyLossConfig, PolicyLossInput, policy_loss};
 
 use crate::schedule::{LrSchedule, OptimConfig};
@@ -304,13 +304,7 @@ impl<B: AutodiffBackend> Learner<B> {
     /// draws from burn's global generator, whose draws would then depend on how the threads
     /// interleave.
     fn shards(&self, model: &CausalLm<B>) -> usize {
-        if model.lora().is_some_and(|l| l.dropout > 0.0) {
-            1
-        } else if self.shards == 0 {
-            shard_threads()
-        } else {
-            self.shards
-        }
+        if model.lora().is_some_and(|l| l.dropout > 0.0) { 1 } else { shard_count(self.shards) }
     }
 }
 
