@@ -27,3 +27,43 @@ pub fn bench_cpu_config() -> ModelConfig {
         eos_token_ids: vec![],
     }
 }
+
+/// The `rollout-gpu` / `train-gpu` model of BENCHMARKS.md: Qwen3-0.6B's shape (vocab 151936,
+/// hidden 1024, 28 layers, 16 heads / 8 KV heads, head_dim 128, FFN 3072, tied embeddings).
+pub fn bench_gpu_config() -> ModelConfig {
+    ModelConfig {
+        vocab_size: 151_936,
+        hidden_size: 1024,
+        intermediate_size: 3072,
+        num_layers: 28,
+        num_heads: 16,
+        num_kv_heads: 8,
+        head_dim: 128,
+        tie_word_embeddings: true,
+        ..bench_cpu_config()
+    }
+}
+
+/// A standard workload's shape: its model, batch and lengths.
+#[derive(Debug, Clone)]
+pub struct Workload {
+    /// The model.
+    pub model: ModelConfig,
+    /// Sequences per batch.
+    pub sequences: usize,
+    /// Prompt tokens per sequence.
+    pub prompt: usize,
+    /// New tokens per sequence (generated in rollout, scored in training).
+    pub new: usize,
+}
+
+impl Workload {
+    /// `cpu` or `gpu`, as the workload names' suffixes.
+    pub fn named(kind: &str) -> Option<Self> {
+        match kind {
+            "cpu" => Some(Self { model: bench_cpu_config(), sequences: 64, prompt: 32, new: 96 }),
+            "gpu" => Some(Self { model: bench_gpu_config(), sequences: 64, prompt: 256, new: 512 }),
+            _ => None,
+        }
+    }
+}

@@ -1,47 +1,107 @@
-//! `spiral-bench WORKLOAD`: the project's side of the standard workloads of
+//! `spiral-bench WORKLOAD [--device D]`: the project's side of the standard workloads of
 //! `../shared/BENCHMARKS.md`, printing one JSON line per measurement with the peer script's
 //! fields (`workload`, `generated_tokens`, `seconds`, `tokens_per_s`). Run it through
 //! `cargo xtask bench`, which builds it in release mode and can run the PyTorch peer beside it.
 
 use std::time::Instant;
 
-use burn::backend::{Autodiff, Flex};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use clap::Parser;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use spiral_benches::bench_cpu_config;
-use spiral_model::CausalLm;
+use spiral_benches::Workload;
+use spiral_model::{BackendJob, CausalLm, DeviceSpec, Precision};
 use spiral_rollout::{RolloutEngine, RolloutRequest, SamplingParams, StopConditions};
 use spiral_set_rl::PolicyLossConfig;
 use spiral_train::{Learner, OptimConfig, TrainSequence};
 
-type B = Flex;
-
-/// `rollout-cpu`: 64 sequences, 32-token prompts, exactly 96 new tokens, temperature 1, top-p 1.
-const SEQS: usize = 64;
-const PROMPT: usize = 32;
-const NEW: usize = 96;
+/// Run one standard workload of BENCHMARKS.md and print its JSON lines.
+#[derive(Parser)]
+#[command(
+    name = "spiral-bench",
+    after_help = "\
+rollout-*: 64 sequences, exactly `new` sampled tokens each (temperature 1, top-p 1), after one
+warm-up call; then tokens/s at batch 1, 8 and 64. train-*: one clipped policy-gradient step
+(clip 0.2 / 0.28, token mean, grad-norm clip 1.0, AdamW) on 64 sequences, after one warm-up step;
+tokens/s counts every token of every sequence, as the peer does."
+)]
+struct Cli {
+    /// `rollout-cpu`, `train-cpu`, `rollout-gpu` or `train-gpu`.
+    #[arg(default_value = "rollout-cpu", value_parser = ["rollout-cpu", "train-cpu", "rollout-gpu", "train-gpu"])]
+    workload: String,
+    /// Where to run (default: `cpu` for the *-cpu workloads, `cuda` for the *-gpu ones).
+    #[arg(long)]
+    device: Option<DeviceSpec>,
+    /// `float32` or `bfloat16` (default: as the peer, float32 for *-cpu, bfloat16 for *-gpu).
+    #[arg(long)]
+    precision: Option<Precision>,
+}
 
 fn main() {
-    let workload = std::env::args().nth(1).unwrap_or_else(|| "rollout-cpu".into());
-    match workload.as_str() {
-        "rollout-cpu" => rollout_cpu(),
-        "train-cpu" => train_cpu(),
-        other => {
-            eprintln!("error: unknown workload `{other}` (expected rollout-cpu or train-cpu)");
-            std::process::exit(2);
-        }
+    let cli = Cli::parse();
+    let (verb, kind) = cli.workload.split_once('-').expect("checked by clap");
+    let workload = Workload::named(kind).expect("checked by clap");
+    let device = match cli.device {
+        Some(d) => d,
+        None if kind == "gpu" => "cuda".parse().unwrap_or_else(|e| {
+            eprintln!("error: {e}");
+            std::process::exit(2)
+        }),
+        None => DeviceSpec::Cpu,
+    };
+    let precision = cli.precision.unwrap_or(if kind == "gpu" {
+        Precision::Bfloat16
+    } else {
+        Precision::Float32
+    });
+    let job = Job { name: cli.workload.clone(), workload, device, precision };
+    match verb {
+        "rollout" => device.run(Rollout(job)),
+        _ => device.run(Train(job)),
     }
 }
 
-fn rollout_cpu() {
-    let device = Default::default();
-    let model = CausalLm::<B>::random(bench_cpu_config(), 0, 0.02, &device).expect("valid config");
+/// What every measurement needs, and prints beside its numbers.
+struct Job {
+    name: String,
+    workload: Workload,
+    device: DeviceSpec,
+    precision: Precision,
+}
+
+impl Job {
+    /// The JSON line of a measurement: its fields, then the settings.
+    fn line(&self, mut fields: serde_json::Value) -> serde_json::Value {
+        fields["workload"] = self.name.clone().into();
+        fields["device"] = self.device.to_string().into();
+        fields["precision"] = self.precision.as_str().into();
+        fields
+    }
+}
+
+struct Rollout(Job);
+
+impl BackendJob for Rollout {
+    type Output = ();
+
+    fn run<B: AutodiffBackend>(self, device: B::Device) {
+        rollout::<B::InnerBackend>(&self.0, &device)
+    }
+}
+
+fn rollout<B: Backend>(job: &Job, device: &B::Device) {
+    let w = &job.workload;
+    let model = CausalLm::<B>::random(w.model.clone(), 0, 0.02, device)
+        .expect("valid config")
+        .with_precision(job.precision)
+        .with_weights_in_compute_dtype();
     let vocab = model.config().vocab_size as u32;
     let mut rng = StdRng::seed_from_u64(0);
     let engine = RolloutEngine::default();
     let run = |batch: usize, new: usize, rng: &mut StdRng| {
-        let prompts: Vec<Vec<u32>> =
-            (0..batch).map(|_| (0..PROMPT).map(|_| rng.random_range(3..vocab)).collect()).collect();
+        let prompts: Vec<Vec<u32>> = (0..batch)
+            .map(|_| (0..w.prompt).map(|_| rng.random_range(3..vocab)).collect())
+            .collect();
         let request = RolloutRequest {
             prompts,
             n: 1,
@@ -60,62 +120,71 @@ fn rollout_cpu() {
             max_total_tokens: None,
         };
         let start = Instant::now();
+        // The sampled tokens are read back to the host every step, so the clock includes all
+        // of the device's work.
         let out = engine.generate(&model, None, &request).expect("valid request");
         (out.stats.generated_tokens, start.elapsed().as_secs_f64())
     };
-    run(SEQS, 8, &mut rng); // warm-up, as the peer does
-    let (tokens, seconds) = run(SEQS, NEW, &mut rng);
+    run(w.sequences, 8, &mut rng); // warm-up, as the peer does
+    let (tokens, seconds) = run(w.sequences, w.new, &mut rng);
     println!(
         "{}",
-        serde_json::json!({"workload": "rollout-cpu", "generated_tokens": tokens, "seconds": seconds, "tokens_per_s": tokens as f64 / seconds})
+        job.line(serde_json::json!({"generated_tokens": tokens, "seconds": seconds, "tokens_per_s": tokens as f64 / seconds}))
     );
     for batch in [1, 8, 64] {
-        let (tokens, seconds) = run(batch, NEW, &mut rng);
+        let (tokens, seconds) = run(batch, w.new, &mut rng);
         println!(
             "{}",
-            serde_json::json!({"workload": "rollout-cpu", "batch": batch, "generated_tokens": tokens, "seconds": seconds, "tokens_per_s": tokens as f64 / seconds})
+            job.line(serde_json::json!({"batch": batch, "generated_tokens": tokens, "seconds": seconds, "tokens_per_s": tokens as f64 / seconds}))
         );
     }
 }
 
-/// `train-cpu`: 64 sequences x 128 tokens, clipped policy-gradient loss on the last 96 (clip
-/// 0.2 / 0.28, token mean), backward, global grad-norm clip 1.0, AdamW; tokens/s counts all
-/// 128 tokens of every sequence, as the peer does.
-fn train_cpu() {
-    const TOTAL: usize = PROMPT + NEW;
-    let device = Default::default();
-    let model = CausalLm::<Autodiff<B>>::random(bench_cpu_config(), 0, 0.02, &device)
-        .expect("valid config");
-    let vocab = model.config().vocab_size as u32;
-    let optim = OptimConfig {
-        lr: 1e-5,
-        weight_decay: 0.01,
-        max_grad_norm: Some(1.0),
-        total_steps: 10,
-        ..Default::default()
-    };
-    let mut learner = Learner::new(model, optim);
-    let loss = PolicyLossConfig { clip_low: 0.2, clip_high: 0.28, ..Default::default() };
-    let mut rng = StdRng::seed_from_u64(0);
-    let batch: Vec<TrainSequence> = (0..SEQS)
-        .map(|_| TrainSequence {
-            tokens: (0..TOTAL).map(|_| rng.random_range(3..vocab)).collect(),
-            prompt_len: PROMPT,
-            advantage: rng.random_range(-1.0..1.0),
-            old_logprobs: None,
-            weight: 1.0,
-        })
-        .collect();
-    learner.policy_step(&batch, &loss).expect("valid batch"); // warm-up, as the peer does
-    let steps = 3;
-    let start = Instant::now();
-    for _ in 0..steps {
-        learner.policy_step(&batch, &loss).expect("valid batch");
+struct Train(Job);
+
+impl BackendJob for Train {
+    type Output = ();
+
+    fn run<B: AutodiffBackend>(self, device: B::Device) {
+        let job = &self.0;
+        let w = &job.workload;
+        let total = w.prompt + w.new;
+        let model = CausalLm::<B>::random(w.model.clone(), 0, 0.02, &device)
+            .expect("valid config")
+            .with_precision(job.precision);
+        let vocab = model.config().vocab_size as u32;
+        let optim = OptimConfig {
+            lr: 1e-5,
+            weight_decay: 0.01,
+            max_grad_norm: Some(1.0),
+            total_steps: 10,
+            ..Default::default()
+        };
+        let mut learner = Learner::new(model, optim);
+        let loss = PolicyLossConfig { clip_low: 0.2, clip_high: 0.28, ..Default::default() };
+        let mut rng = StdRng::seed_from_u64(0);
+        let batch: Vec<TrainSequence> = (0..w.sequences)
+            .map(|_| TrainSequence {
+                tokens: (0..total).map(|_| rng.random_range(3..vocab)).collect(),
+                prompt_len: w.prompt,
+                advantage: rng.random_range(-1.0..1.0),
+                old_logprobs: None,
+                weight: 1.0,
+            })
+            .collect();
+        // The step reads its loss and gradient norm back to the host, so it ends when the
+        // device's work does.
+        learner.policy_step(&batch, &loss).expect("valid batch"); // warm-up, as the peer does
+        let steps = 3;
+        let start = Instant::now();
+        for _ in 0..steps {
+            learner.policy_step(&batch, &loss).expect("valid batch");
+        }
+        let per_step = start.elapsed().as_secs_f64() / steps as f64;
+        let tokens = w.sequences * total;
+        println!(
+            "{}",
+            job.line(serde_json::json!({"tokens_per_step": tokens, "seconds_per_step": per_step, "tokens_per_s": tokens as f64 / per_step}))
+        );
     }
-    let per_step = start.elapsed().as_secs_f64() / steps as f64;
-    let tokens = SEQS * TOTAL;
-    println!(
-        "{}",
-        serde_json::json!({"workload": "train-cpu", "tokens_per_step": tokens, "seconds_per_step": per_step, "tokens_per_s": tokens as f64 / per_step})
-    );
 }

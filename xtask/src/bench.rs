@@ -1,6 +1,7 @@
 //! `cargo xtask bench [WORKLOAD] [--peer]`: the project's side of a standard workload of
 //! `../shared/BENCHMARKS.md` (release build of `spiral-bench`), and with `--peer` the PyTorch
-//! peer script on the same machine in the same run, followed by the measured ratio.
+//! peer script on the same machine in the same run, followed by the measured ratio. The *-gpu
+//! workloads, and `--device cuda[:N]`, build `spiral-bench` with the `cuda` feature.
 
 use std::process::Command;
 
@@ -12,8 +13,11 @@ use crate::{run_command, workspace_root};
 #[derive(clap::Args)]
 pub struct BenchArgs {
     /// Workload name from BENCHMARKS.md.
-    #[arg(default_value = "rollout-cpu", value_parser = ["rollout-cpu", "train-cpu"])]
+    #[arg(default_value = "rollout-cpu", value_parser = ["rollout-cpu", "train-cpu", "rollout-gpu", "train-gpu"])]
     workload: String,
+    /// Where our side runs: `cpu` or `cuda[:N]` (default: `cuda` for the *-gpu workloads).
+    #[arg(long)]
+    device: Option<String>,
     /// Also run `python ../shared/peers/torch_bench.py WORKLOAD --json` and print the ratio.
     #[arg(long)]
     peer: bool,
@@ -28,16 +32,18 @@ pub struct BenchArgs {
 /// Runs the command.
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let root = workspace_root();
-    run_command(Command::new(env!("CARGO")).args([
-        "build",
-        "--release",
-        "-p",
-        "spiral-benches",
-        "--bin",
-        "spiral-bench",
-    ]))?;
-    let ours =
-        Command::new(root.join("target/release/spiral-bench")).arg(&args.workload).output()?;
+    let device = args.device.clone().unwrap_or_else(|| {
+        if args.workload.ends_with("-gpu") { "cuda".into() } else { "cpu".into() }
+    });
+    let mut build = Command::new(env!("CARGO"));
+    build.args(["build", "--release", "-p", "spiral-benches", "--bin", "spiral-bench"]);
+    if device.starts_with("cuda") {
+        build.args(["--features", "cuda"]);
+    }
+    run_command(&mut build)?;
+    let ours = Command::new(root.join("target/release/spiral-bench"))
+        .args([&args.workload, "--device", &device])
+        .output()?;
     anyhow::ensure!(
         ours.status.success(),
         "spiral-bench failed: {}",

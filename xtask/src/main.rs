@@ -4,6 +4,7 @@
 mod bench;
 mod fixtures;
 mod repro;
+mod test;
 
 use std::path::PathBuf;
 
@@ -28,6 +29,9 @@ enum Command {
     /// several seeds, measure pass@k, RSA, majority vote against aggregation and token budgets,
     /// and write docs/results/ (resumes when run again).
     Repro(repro::ReproArgs),
+    /// The test suite, as CI runs it: `cargo test --workspace`, then a check that the
+    /// workspace builds with `--features cuda` (no GPU or CUDA toolkit needed).
+    Test(test::TestArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -35,6 +39,7 @@ fn main() -> anyhow::Result<()> {
         Command::Fixtures(args) => fixtures::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Repro(args) => repro::run(args),
+        Command::Test(args) => test::run(args),
     }
 }
 

@@ -12,6 +12,7 @@ use crate::error::{ModelError, Result};
 use crate::layers::{Linear, RmsNorm};
 use crate::lora::ADAPTER_CONFIG;
 use crate::model::CausalLm;
+use crate::precision::Precision;
 use crate::tokenizer::TextTokenizer;
 use crate::weights::{SafetensorsWeights, write_atomically, write_safetensors};
 
@@ -27,6 +28,13 @@ pub struct Checkpoint<B: Backend> {
 }
 
 impl<B: Backend> Checkpoint<B> {
+    /// For inference: the model computes in `precision`, with its weights stored in that dtype
+    /// (see [`CausalLm::with_weights_in_compute_dtype`]).
+    pub fn for_inference_in(mut self, precision: Precision) -> Self {
+        self.model = self.model.with_precision(precision).with_weights_in_compute_dtype();
+        self
+    }
+
     /// Loads a model folder onto `device`, or a PEFT adapter folder onto its base (see
     /// [`crate::lora`]). Every error names the file and key at fault.
     pub fn load(dir: impl AsRef<Path>, device: &B::Device) -> Result<Self> {

@@ -10,6 +10,7 @@ use crate::cache::LayerCache;
 use crate::config::ModelConfig;
 use crate::error::Result;
 use crate::lora::LoraAdapter;
+use crate::precision::{cast, to_f32};
 use crate::rope::RopeTables;
 use crate::weights::{Init, WeightSource};
 
@@ -29,13 +30,17 @@ impl<B: Backend> RmsNorm<B> {
         Ok(Self { weight: Param::from_tensor(weight), eps })
     }
 
-    /// Normalises over the last dimension.
+    /// Normalises over the last dimension, in float32 whatever the input's dtype (as
+    /// transformers' `Qwen3RMSNorm`), and returns the input's dtype.
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
+        let dtype = x.dtype();
+        let x = to_f32(x);
         let rms = x.clone().square().mean_dim(D - 1).add_scalar(self.eps).sqrt();
         let dim = self.weight.dims()[0];
         let mut shape = [1; D];
         shape[D - 1] = dim;
-        x.div(rms).mul(self.weight.val().reshape(shape))
+        // As transformers: normalised in float32, back to the input's dtype, then scaled.
+        cast(x.div(rms), dtype).mul(cast(self.weight.val(), dtype).reshape(shape))
     }
 }
 
@@ -73,17 +78,20 @@ impl<B: Backend> Linear<B> {
         Ok(Self { weight: Param::from_tensor(weight), bias, lora: None })
     }
 
-    /// Applies the projection to `[batch, time, in]`.
+    /// Applies the projection to `[batch, time, in]`, in the input's dtype (the weights are
+    /// cast to it: see [`crate::precision`]).
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         let [b, t, d_in] = x.dims();
         let d_out = self.weight.dims()[1];
+        let dtype = x.dtype();
         let x = x.reshape([b * t, d_in]);
+        let weight = cast(self.weight.val(), dtype);
         let y = match &self.lora {
-            Some(lora) => x.clone().matmul(self.weight.val()) + lora.forward(x),
-            None => x.matmul(self.weight.val()),
+            Some(lora) => x.clone().matmul(weight) + lora.forward(x),
+            None => x.matmul(weight),
         };
         let y = match &self.bias {
-            Some(bias) => y + bias.val().reshape([1, d_out]),
+            Some(bias) => y + cast(bias.val(), dtype).reshape([1, d_out]),
             None => y,
         };
         y.reshape([b, t, d_out])
@@ -203,12 +211,14 @@ impl<B: Backend> Attention<B> {
         // that share a KV head are stacked along the time axis, [b, kv, groups * t, d].
         let groups = nh / nkv;
         let q = q.reshape([b, nkv, groups * t, d]);
-        let scores = q.matmul(k_t).div_scalar((d as f64).sqrt());
+        let dtype = q.dtype();
+        // Scores, mask and softmax in float32 (see `crate::precision`).
+        let scores = to_f32(q.matmul(k_t)).div_scalar((d as f64).sqrt());
         let scores = match mask {
             Some(mask) => scores + mask.repeat_dim(2, groups),
             None => scores,
         };
-        let probs = softmax(scores, 3);
+        let probs = cast(softmax(scores, 3), dtype);
         let out = probs.matmul(v).reshape([b, nh, t, d]);
         let out = if t == 1 {
             out.reshape([b, t, nh * d])

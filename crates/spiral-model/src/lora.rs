@@ -24,6 +24,7 @@ use serde_json::Value;
 use crate::error::{ModelError, Result};
 use crate::layers::{DecoderLayer, Linear};
 use crate::model::CausalLm;
+use crate::precision::cast;
 use crate::weights::{Init, SafetensorsWeights, WeightSource, write_atomically, write_safetensors};
 
 /// PEFT's file names.
@@ -278,7 +279,10 @@ impl<B: Backend> LoraAdapter<B> {
         } else {
             x
         };
-        x.matmul(self.a.val()).matmul(self.b.val()).mul_scalar(self.scaling)
+        let dtype = x.dtype();
+        x.matmul(cast(self.a.val(), dtype))
+            .matmul(cast(self.b.val(), dtype))
+            .mul_scalar(self.scaling)
     }
 
     /// The dense update `s * A B`, `[in, out]`.

@@ -2,15 +2,19 @@
 //! paths: full-sequence log-probs of given tokens (training and scoring, batched over ragged
 //! sequences, vocabulary projected in chunks) and incremental decoding with a [`KvCache`].
 
-use burn::module::{Module, Param};
+use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::activation::log_softmax;
-use burn::tensor::{IndexingUpdateOp, Int, Tensor, TensorData, backend::Backend};
+use burn::tensor::{
+    DType, FloatDType, IndexingUpdateOp, Int, Tensor, TensorData, backend::Backend,
+};
 
 use crate::cache::KvCache;
 use crate::config::ModelConfig;
+use crate::device::is_cpu;
 use crate::error::{ModelError, Result};
 use crate::layers::{DecoderLayer, Linear, RmsNorm};
 use crate::lora::LoraConfig;
+use crate::precision::{Precision, cast, to_f32};
 use crate::rope::{RopeTables, inverse_frequencies};
 use crate::weights::{Init, RandomInit, WeightSource};
 
@@ -19,9 +23,14 @@ use crate::weights::{Init, RandomInit, WeightSource};
 /// leak into other rows through later layers.
 const MASKED: f32 = -1.0e9;
 
-/// Default bound on the number of logits held at once by [`CausalLm::token_logprobs`]: rows
-/// are projected onto the vocabulary in chunks of `LOGIT_CHUNK_ELEMENTS / vocab_size`.
+/// Default bound on the number of logits held at once by [`CausalLm::token_logprobs`] on the
+/// CPU: rows are projected onto the vocabulary in chunks of `LOGIT_CHUNK_ELEMENTS /
+/// vocab_size` (16 MiB of float32 logits, which stay in cache).
 pub const LOGIT_CHUNK_ELEMENTS: usize = 1 << 22;
+
+/// The same bound on a GPU: 1 GiB of float32 logits, about 1,700 rows of a 152k vocabulary
+/// (Qwen's), so each chunk is one large matrix product rather than many thin ones.
+pub const GPU_LOGIT_CHUNK_ELEMENTS: usize = 1 << 28;
 
 /// A decoder-only transformer with a language-modelling head.
 #[derive(Module, Debug)]
@@ -43,6 +52,9 @@ pub struct CausalLm<B: Backend> {
     inv_freq: Vec<f32>,
     #[module(skip)]
     logit_chunk_elements: usize,
+    /// The dtype of activations (see [`crate::precision`]).
+    #[module(skip)]
+    precision: Precision,
 }
 
 /// Per-token scores of given sequences, `[batch, time - 1]`: entry `(i, t)` is about token
@@ -80,7 +92,12 @@ impl<B: Backend> CausalLm<B> {
             config,
             lora: None,
             inv_freq,
-            logit_chunk_elements: LOGIT_CHUNK_ELEMENTS,
+            logit_chunk_elements: if is_cpu::<B>() {
+                LOGIT_CHUNK_ELEMENTS
+            } else {
+                GPU_LOGIT_CHUNK_ELEMENTS
+            },
+            precision: Precision::Float32,
         })
     }
 
@@ -98,6 +115,41 @@ impl<B: Backend> CausalLm<B> {
     /// row of the vocabulary). Smaller saves memory on large vocabularies; larger is faster.
     pub fn set_logit_chunk_elements(&mut self, elements: usize) {
         self.logit_chunk_elements = elements;
+    }
+
+    /// Computes in `precision` from now on (the weights keep their dtype; see
+    /// [`crate::precision`]).
+    pub fn with_precision(mut self, precision: Precision) -> Self {
+        self.precision = precision;
+        self
+    }
+
+    /// The dtype activations are computed in.
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    /// The same model with every weight stored in its compute dtype: for inference in bf16,
+    /// which then reads half the bytes per weight and casts nothing per step. Training keeps
+    /// float32 weights (a model converted here still trains, but with bf16 parameters).
+    pub fn with_weights_in_compute_dtype(self) -> Self {
+        struct ToDtype(FloatDType);
+        impl<B: Backend> ModuleMapper<B> for ToDtype {
+            fn map_float<const D: usize>(
+                &mut self,
+                param: Param<Tensor<B, D>>,
+            ) -> Param<Tensor<B, D>> {
+                let dtype = self.0;
+                param.map(|t| cast(t, dtype.into()))
+            }
+        }
+        match self.precision {
+            Precision::Float32 => self,
+            p => {
+                let dtype = FloatDType::from(p.dtype());
+                self.map(&mut ToDtype(dtype))
+            }
+        }
     }
 
     /// The device holding the weights.
@@ -122,9 +174,10 @@ impl<B: Backend> CausalLm<B> {
         let device = input_ids.device();
         let past = cache.as_ref().map_or(0, |c| c.len());
         let h = self.config.hidden_size;
-        let mut x =
-            self.embed_tokens.val().select(0, input_ids.reshape([b * t])).reshape([b, t, h]);
-        let rope = RopeTables::new(&self.inv_freq, positions);
+        let dtype = self.precision.dtype();
+        let mut x = cast(self.embed_tokens.val().select(0, input_ids.reshape([b * t])), dtype)
+            .reshape([b, t, h]);
+        let rope = RopeTables::new(&self.inv_freq, positions, dtype);
         let mask = attention_mask::<B>(b, t, past, key_mask, &device);
         match cache {
             Some(cache) => {
@@ -141,14 +194,20 @@ impl<B: Backend> CausalLm<B> {
         self.norm.forward(x)
     }
 
-    /// Projects hidden states `[rows, hidden]` onto the vocabulary: `[rows, vocab]`.
+    /// Projects hidden states `[rows, hidden]` onto the vocabulary: `[rows, vocab]`, float32
+    /// (the product runs in the hidden states' dtype).
     pub fn logits(&self, hidden: Tensor<B, 2>) -> Tensor<B, 2> {
+        let head = self.head_weight(hidden.dtype());
+        to_f32(hidden.matmul(head))
+    }
+
+    /// The vocabulary projection `[hidden, vocab]` in `dtype`: the output head's weight, or
+    /// the transposed embeddings when they are tied. Taken once per call of
+    /// [`CausalLm::token_logprobs`], not once per chunk, so bf16 casts it once.
+    fn head_weight(&self, dtype: DType) -> Tensor<B, 2> {
         match &self.lm_head {
-            Some(head) => {
-                let [rows, h] = hidden.dims();
-                head.forward(hidden.reshape([1, rows, h])).reshape([rows, self.config.vocab_size])
-            }
-            None => hidden.matmul(self.embed_tokens.val().transpose()),
+            Some(head) => cast(head.effective_weight(), dtype),
+            None => cast(self.embed_tokens.val(), dtype).transpose(),
         }
     }
 
@@ -230,6 +289,7 @@ impl<B: Backend> CausalLm<B> {
             });
         }
         let chunk = (self.logit_chunk_elements / self.config.vocab_size).max(1);
+        let head = self.head_weight(hidden.dtype());
         let mut logprob_parts = Vec::new();
         let mut entropy_parts = Vec::new();
         for (row_chunk, target_chunk) in rows.chunks(chunk).zip(targets.chunks(chunk)) {
@@ -240,7 +300,8 @@ impl<B: Backend> CausalLm<B> {
                 TensorData::new(target_chunk.to_vec(), [n, 1]),
                 &device,
             );
-            let log_probs = log_softmax(self.logits(hidden.clone().select(0, idx)), 1);
+            let logits = to_f32(hidden.clone().select(0, idx).matmul(head.clone()));
+            let log_probs = log_softmax(logits, 1);
             if with_entropy {
                 let entropy = log_probs.clone().exp().mul(log_probs.clone()).sum_dim(1).neg();
                 entropy_parts.push(entropy.reshape([n]));

@@ -2,9 +2,10 @@
 //! Hugging Face's Llama/Qwen code uses, with Llama 3's frequency-dependent scaling
 //! (transformers `_compute_llama3_parameters`).
 
-use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
+use burn::tensor::{DType, Int, Tensor, TensorData, backend::Backend};
 
 use crate::config::RopeConfig;
+use crate::precision::cast;
 
 /// Inverse frequencies `1 / theta^(2i/d)` for `i < d/2`, with Llama 3 scaling when configured.
 ///
@@ -46,8 +47,9 @@ pub struct RopeTables<B: Backend> {
 }
 
 impl<B: Backend> RopeTables<B> {
-    /// Builds the tables for the given absolute positions `[batch, time]`.
-    pub fn new(inv_freq: &[f32], positions: Tensor<B, 2, Int>) -> Self {
+    /// Builds the tables for the given absolute positions `[batch, time]`: angles in float32,
+    /// tables in `dtype`, the dtype of the queries and keys they rotate (as transformers does).
+    pub fn new(inv_freq: &[f32], positions: Tensor<B, 2, Int>, dtype: DType) -> Self {
         let device = positions.device();
         let [batch, time] = positions.dims();
         let half = inv_freq.len();
@@ -63,8 +65,8 @@ impl<B: Backend> RopeTables<B> {
             r[(i + half) * d + i] = -1.0; // out[i] = -x[i + d/2]
             r[i * d + i + half] = 1.0; // out[i + d/2] = x[i]
         }
-        let rotate_half = Tensor::from_data(TensorData::new(r, [d, d]), &device);
-        Self { cos: angles.clone().cos(), sin: angles.sin(), rotate_half }
+        let rotate_half = cast(Tensor::from_data(TensorData::new(r, [d, d]), &device), dtype);
+        Self { cos: cast(angles.clone().cos(), dtype), sin: cast(angles.sin(), dtype), rotate_half }
     }
 
     /// Rotates `x: [batch, time, heads, head_dim]`: `x * cos + rotate_half(x) * sin`.

@@ -7,10 +7,20 @@
 //! worker already holds (burn's autodiff graph is locked for a whole backward pass) deadlocks.
 //! Threads outside the pool only hand GEMM work to it and wait.
 
-/// How many shards to run at once: `requested`, or for 0 the size of rayon's pool, which
-/// burn's GEMM uses too (one per core, or `RAYON_NUM_THREADS`).
-pub fn shard_count(requested: usize) -> usize {
-    if requested == 0 { rayon::current_num_threads() } else { requested }
+use burn::tensor::backend::Backend;
+
+use crate::device::is_cpu;
+
+/// How many shards to run at once on backend `B`: `requested`, or for 0 the size of rayon's
+/// pool on the CPU backend (one per core, or `RAYON_NUM_THREADS`; burn's GEMM uses the same
+/// pool) and 1 on any other backend: a GPU already runs each operation in parallel, and
+/// splitting its batch would only shrink its kernels.
+pub fn shard_count<B: Backend>(requested: usize) -> usize {
+    match requested {
+        0 if is_cpu::<B>() => rayon::current_num_threads(),
+        0 => 1,
+        n => n,
+    }
 }
 
 /// Applies `f` to every item, each on its own thread (the calling thread when there is only
@@ -42,6 +52,17 @@ mod tests {
         assert_eq!(out, vec![0, 1, 4, 9, 16, 25, 36]);
         assert_eq!(map_concurrently(vec![3], |i: i32| i + 1), vec![4]);
         assert!(map_concurrently(Vec::<i32>::new(), |i| i).is_empty());
+    }
+
+    #[test]
+    fn one_shard_per_core_only_on_the_cpu() {
+        use crate::device::Cpu;
+        use burn::backend::Autodiff;
+        assert_eq!(shard_count::<Cpu>(0), rayon::current_num_threads());
+        assert_eq!(shard_count::<Autodiff<Cpu>>(0), rayon::current_num_threads());
+        assert_eq!(shard_count::<Cpu>(3), 3);
+        #[cfg(feature = "cuda")]
+        assert_eq!(shard_count::<crate::device::Cuda>(0), 1);
     }
 
     #[test]

@@ -4,38 +4,15 @@
 
 mod common;
 
-use common::{B, FAMILIES, expected, fixture, to_vec};
-use spiral_model::{Checkpoint, generate_greedy};
+use common::{B, FAMILIES, expected, fixture, greedy_tokens, worst_logprob_difference};
+use spiral_model::{Checkpoint, Precision};
 
 const LOGPROB_TOLERANCE: f64 = 1e-4;
 
 #[test]
 fn logprobs_match_transformers() {
-    let device = Default::default();
     for name in FAMILIES {
-        let ckpt = Checkpoint::<B>::load(fixture(name), &device).unwrap();
-        let exp = expected(name);
-        let mut worst: f64 = 0.0;
-        for case in &exp.logprob_cases {
-            // The tokenizer agrees with transformers' encoding of prompt + completion.
-            let ids = ckpt
-                .tokenizer
-                .encode(&format!("{}{}", case.prompt, case.completion), false)
-                .unwrap();
-            assert_eq!(ids, case.input_ids, "{name}: tokenization differs");
-            let scores =
-                ckpt.model.token_logprobs(std::slice::from_ref(&ids), &[1], false).unwrap();
-            let got = &to_vec(scores.logprobs)[0];
-            assert_eq!(got.len(), case.full_logprobs.len());
-            for (g, e) in got.iter().zip(&case.full_logprobs) {
-                worst = worst.max((*g as f64 - e).abs());
-            }
-            let completion = ckpt.model.token_logprobs(&[ids], &[case.prompt_len], false).unwrap();
-            let got = &to_vec(completion.logprobs)[0][case.prompt_len - 1..];
-            for (g, e) in got.iter().zip(&case.logprobs) {
-                worst = worst.max((*g as f64 - e).abs());
-            }
-        }
+        let worst = worst_logprob_difference::<B>(name, &Default::default(), Precision::Float32);
         println!("{name}: worst |logprob - transformers| = {worst:.3e}");
         assert!(worst < LOGPROB_TOLERANCE, "{name}: worst log-prob difference {worst:e}");
     }
@@ -43,13 +20,9 @@ fn logprobs_match_transformers() {
 
 #[test]
 fn greedy_continuation_matches_transformers() {
-    let device = Default::default();
     for name in FAMILIES {
-        let ckpt = Checkpoint::<B>::load(fixture(name), &device).unwrap();
-        let exp = expected(name).greedy;
-        assert_eq!(ckpt.tokenizer.encode(&exp.prompt, false).unwrap(), exp.prompt_ids);
-        let new = generate_greedy(&ckpt.model, &exp.prompt_ids, exp.new_ids.len(), &[]).unwrap();
-        assert_eq!(new, exp.new_ids, "{name}: greedy tokens differ");
+        let (ours, theirs) = greedy_tokens::<B>(name, &Default::default());
+        assert_eq!(ours, theirs, "{name}: greedy tokens differ");
     }
 }
 

@@ -34,8 +34,8 @@ pub struct EngineConfig {
     /// longer than this still runs alone.
     pub max_batch_tokens: usize,
     /// Shards decoded concurrently, each on its own thread with its own KV cache and an equal
-    /// share of `max_batch_tokens` and of the token budget; 0 means one per core (or
-    /// `RAYON_NUM_THREADS`, see [`spiral_model::shards`]). Samples do not depend on it: each
+    /// share of `max_batch_tokens` and of the token budget; 0 means one per core on the CPU (or
+    /// `RAYON_NUM_THREADS`) and one on a GPU, see [`spiral_model::shards::shard_count`]. Samples do not depend on it: each
     /// sample draws from its own generator, and its log-probs agree to float rounding.
     pub threads: usize,
 }
@@ -178,7 +178,7 @@ impl RolloutEngine {
     ) -> Result<RolloutOutput, RolloutError> {
         self.validate(model, tokenizer, request)?;
         let matcher = tokenizer.map(|t| StopStringMatcher::new(t, &request.stop.stop_strings));
-        let shards = self.shards(request);
+        let shards = self.shards::<B>(request);
         let max_batch_tokens = (self.config.max_batch_tokens / shards.len()).max(1);
         let budgets = split_budget(request.max_total_tokens, &shards);
         let work: Vec<(Vec<Piece>, usize)> = shards.into_iter().zip(budgets).collect();
@@ -213,10 +213,10 @@ impl RolloutEngine {
     /// whole prompts when there are at least as many prompts as shards, so each prompt is
     /// still prefilled once; otherwise a prompt's samples are split and it is prefilled once
     /// per shard it spans.
-    fn shards(&self, request: &RolloutRequest) -> Vec<Vec<Piece>> {
+    fn shards<B: Backend>(&self, request: &RolloutRequest) -> Vec<Vec<Piece>> {
         let n = request.n;
         let rows = request.prompts.len() * n;
-        let count = shard_count(self.config.threads).clamp(1, rows.max(1));
+        let count = shard_count::<B>(self.config.threads).clamp(1, rows.max(1));
         let unit = if request.prompts.len() >= count { n } else { 1 };
         let units = rows / unit;
         (0..count)

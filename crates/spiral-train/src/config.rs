@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
-use spiral_model::{LoraConfig, Projection};
+use spiral_model::{LoraConfig, Precision, Projection};
 use spiral_rewards::{ArithConfig, CountdownConfig, FieldNames, Task};
 use spiral_set_rl::PolicyLossConfig;
 
@@ -99,6 +99,9 @@ pub struct ModelSection {
     pub num_heads: usize,
     /// Standard deviation of the initial weights.
     pub init_std: f64,
+    /// `float32`, or `bfloat16`: bf16 compute with float32 master weights, gradients and
+    /// AdamW state, and float32 norms, softmax and log-probs (`spiral_model::Precision`).
+    pub precision: Precision,
 }
 
 /// `[warm_start]` (none by default: `steps = 0`).
@@ -118,7 +121,14 @@ pub struct WarmStartSection {
 impl Default for ModelSection {
     /// The default run's model: 4 layers of width 128 (0.8M parameters).
     fn default() -> Self {
-        Self { checkpoint: None, hidden_size: 128, num_layers: 4, num_heads: 4, init_std: 0.02 }
+        Self {
+            checkpoint: None,
+            hidden_size: 128,
+            num_layers: 4,
+            num_heads: 4,
+            init_std: 0.02,
+            precision: Precision::Float32,
+        }
     }
 }
 

@@ -126,7 +126,8 @@ impl<B: AutodiffBackend> Learner<B> {
     }
 
     /// Splits every micro-batch into `shards` pieces whose passes run concurrently (see the
-    /// module's header); 0, the default, means one per core. The step is the same up to float
+    /// module's header); 0, the default, means one per core on the CPU and one on a GPU
+    /// ([`spiral_model::shards::shard_count`]). The step is the same up to float
     /// rounding whatever the number.
     pub fn with_shards(mut self, shards: usize) -> Self {
         self.shards = shards;
@@ -139,10 +140,12 @@ impl<B: AutodiffBackend> Learner<B> {
     }
 
     /// The model without autodiff, for sampling and evaluation. LoRA adapters are merged into
-    /// this copy: one matmul per projection instead of three at every decode step.
+    /// this copy (one matmul per projection instead of three at every decode step), and its
+    /// weights are stored in the compute dtype (in bf16 a decode step reads half the bytes).
     pub fn inference_model(&self) -> CausalLm<B::InnerBackend> {
         let model = self.model().valid();
-        if model.lora().is_some() { model.merge_lora() } else { model }
+        let model = if model.lora().is_some() { model.merge_lora() } else { model };
+        model.with_weights_in_compute_dtype()
     }
 
     /// Optimiser steps taken.
@@ -304,7 +307,11 @@ impl<B: AutodiffBackend> Learner<B> {
     /// draws from burn's global generator, whose draws would then depend on how the threads
     /// interleave.
     fn shards(&self, model: &CausalLm<B>) -> usize {
-        if model.lora().is_some_and(|l| l.dropout > 0.0) { 1 } else { shard_count(self.shards) }
+        if model.lora().is_some_and(|l| l.dropout > 0.0) {
+            1
+        } else {
+            shard_count::<B>(self.shards)
+        }
     }
 }
 

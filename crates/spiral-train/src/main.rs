@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 
 use clap::Parser;
+use spiral_model::DeviceSpec;
 use spiral_train::{Outcome, RunConfig, RunControl, default_out_dir, run, summary};
 
 /// Train a language model to search in parallel and aggregate, end to end with RL.
@@ -17,6 +18,7 @@ Examples:
   spiral-train --config configs/grpo.toml
   spiral-train --set train.steps=10 --set algorithm.n1=6 --out runs/quick
   spiral-train --resume runs/quick                # continue after Ctrl-C or a crash
+  spiral-train --config configs/gpu-qwen3-0.6b-math.toml --device cuda   # a --features cuda build
 The resolved config is printed and saved as <out>/config.toml; metrics go to <out>/metrics.jsonl,
 checkpoints (Hugging Face folders with optimizer state) to <out>/checkpoints/, the report with
 plots to <out>/report.md. With --set lora.enabled=true the RL phase trains LoRA adapters and its
@@ -37,11 +39,15 @@ struct Cli {
     /// run differ from an uninterrupted one).
     #[arg(long, value_name = "RUN_DIR")]
     resume: Option<PathBuf>,
+    /// Where to train: `cpu`, or `cuda[:N]` in builds with `--features cuda`.
+    #[arg(long, default_value = "cpu")]
+    device: DeviceSpec,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let control = RunControl { resume: cli.resume.is_some(), ..Default::default() };
+    let control =
+        RunControl { resume: cli.resume.is_some(), device: cli.device, ..Default::default() };
     let stop = control.stop.clone();
     let handler = ctrlc::set_handler(move || {
         if stop.swap(true, Ordering::SeqCst) {
@@ -74,7 +80,7 @@ fn main() -> ExitCode {
             (None, None) => default_out_dir(&config),
         };
         println!("{}", config.to_toml());
-        eprintln!("run folder: {}", out.display());
+        eprintln!("run folder: {}, device: {}", out.display(), cli.device);
         match run(&config, &out, &control)? {
             Outcome::Finished(last) => println!("final: {}", summary(&last)),
             Outcome::Stopped(checkpoint) => println!(

@@ -13,12 +13,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::Context;
-use burn::backend::{Autodiff, Flex};
+use burn::tensor::backend::AutodiffBackend;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
-use spiral_model::{CausalLm, ModelConfig};
+use spiral_model::{BackendJob, CausalLm, DeviceSpec, ModelConfig};
 
 use crate::checkpoint::{self, Phase, TrainerState, stream_seed};
 use crate::collect::collect;
@@ -28,8 +28,6 @@ use crate::learner::{Learner, StepStats};
 use crate::report::write_report;
 use crate::schedule::OptimConfig;
 use crate::task::{CONTEXT, TaskData};
-
-type Train = Autodiff<Flex>;
 
 /// Purposes of the run's random streams (see [`stream_seed`]).
 const WARM_START_DATA: u64 = 1;
@@ -47,6 +45,9 @@ pub struct RunControl {
     pub resume: bool,
     /// Set (by a Ctrl-C handler) to finish the current step, checkpoint and return.
     pub stop: Arc<AtomicBool>,
+    /// Where the model runs (`--device`). Not part of the config: a run may resume on another
+    /// device, with results equal to float rounding.
+    pub device: DeviceSpec,
 }
 
 /// How a run ended.
@@ -107,9 +108,33 @@ fn bar(len: usize, done: usize, what: &str) -> ProgressBar {
     bar
 }
 
-/// Runs the configured job in `out` (writing the resolved `config.toml` there) and returns how
-/// it ended.
+/// Runs the configured job in `out` (writing the resolved `config.toml` there) on
+/// `control.device`, and returns how it ended.
 pub fn run(config: &RunConfig, out: &Path, control: &RunControl) -> anyhow::Result<Outcome> {
+    control.device.run(RunJob { config, out, control })
+}
+
+/// [`run`]'s arguments, handed to the backend `control.device` selects.
+struct RunJob<'a> {
+    config: &'a RunConfig,
+    out: &'a Path,
+    control: &'a RunControl,
+}
+
+impl BackendJob for RunJob<'_> {
+    type Output = anyhow::Result<Outcome>;
+
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
+        run_on::<B>(self.config, self.out, self.control, &device)
+    }
+}
+
+fn run_on<Train: AutodiffBackend>(
+    config: &RunConfig,
+    out: &Path,
+    control: &RunControl,
+    device: &Train::Device,
+) -> anyhow::Result<Outcome> {
     let checkpoints = out.join("checkpoints");
     std::fs::create_dir_all(&checkpoints)
         .with_context(|| format!("creating {}", checkpoints.display()))?;
@@ -117,13 +142,12 @@ pub fn run(config: &RunConfig, out: &Path, control: &RunControl) -> anyhow::Resu
     // Rewritten on resume too, so `--set` changes made then are kept for the next resume.
     std::fs::write(out.join("config.toml"), config.to_toml())?;
     let seed = config.run.seed;
-    let device = Default::default();
     let source = |dir: &Path| format!("model.checkpoint = {}", dir.display());
     // A pretrained model's weights are read only when starting; a resumed run takes them from
     // its own checkpoint and needs only the tokenizer.
     let pretrained = match (&config.model.checkpoint, &resume_from) {
         (Some(dir), None) => Some(
-            spiral_model::Checkpoint::<Train>::load(dir, &device).with_context(|| source(dir))?,
+            spiral_model::Checkpoint::<Train>::load(dir, device).with_context(|| source(dir))?,
         ),
         _ => None,
     };
@@ -141,7 +165,7 @@ pub fn run(config: &RunConfig, out: &Path, control: &RunControl) -> anyhow::Resu
 
     let (mut state, model) = match &resume_from {
         Some(path) => {
-            let (state, model) = checkpoint::load::<Train>(path, &device)?;
+            let (state, model) = checkpoint::load::<Train>(path, device)?;
             anyhow::ensure!(
                 state.seed == seed,
                 "{}: the checkpoint was taken with run.seed {} but the config says {seed}",
@@ -163,10 +187,11 @@ pub fn run(config: &RunConfig, out: &Path, control: &RunControl) -> anyhow::Resu
                 m.num_heads,
             );
             model_config.max_position_embeddings = CONTEXT;
-            let model = CausalLm::<Train>::random(model_config, seed, m.init_std, &device)?;
+            let model = CausalLm::<Train>::random(model_config, seed, m.init_std, device)?;
             (fresh_state(seed), model)
         }
     };
+    let model = model.with_precision(config.model.precision);
     check_context(&data, config, model.config().max_position_embeddings)?;
     eprintln!(
         "model: {} parameters, vocabulary {}",
@@ -301,7 +326,7 @@ pub fn run(config: &RunConfig, out: &Path, control: &RunControl) -> anyhow::Resu
         // are left alone (two runs with adapter dropout must not share a process).
         if learner.model().lora().is_some_and(|l| l.dropout > 0.0) {
             <Train as burn::tensor::backend::Backend>::seed(
-                &device,
+                device,
                 stream_seed(rl_seed, DROPOUT, step as u64),
             );
         }
@@ -369,8 +394,6 @@ pub fn run(config: &RunConfig, out: &Path, control: &RunControl) -> anyhow::Resu
     Ok(Outcome::Finished(last))
 }
 
-/// Logs the evaluation's numbers and writes what the model wrote to
-/// `samples/eval-step-<step>.jsonl` (one problem per line).
 /// The state of a run that has not started.
 fn fresh_state(seed: u64) -> TrainerState {
     TrainerState {
@@ -409,6 +432,8 @@ fn check_context(data: &TaskData, config: &RunConfig, context: usize) -> anyhow:
     Ok(())
 }
 
+/// Logs the evaluation's numbers and writes what the model wrote to
+/// `samples/eval-step-<step>.jsonl` (one problem per line).
 fn log_eval(metrics: &mut Metrics, out: &Path, step: usize, e: &EvalMetrics) -> anyhow::Result<()> {
     let dir = out.join("samples");
     std::fs::create_dir_all(&dir)?;
@@ -426,7 +451,7 @@ fn log_eval(metrics: &mut Metrics, out: &Path, step: usize, e: &EvalMetrics) -> 
 }
 
 /// What LoRA trains, against full fine-tuning: parameters and AdamW's two float32 moments.
-fn lora_summary(model: &CausalLm<Train>) -> String {
+fn lora_summary<B: AutodiffBackend>(model: &CausalLm<B>) -> String {
     let lora = model.lora().expect("called on adapted models");
     let (trainable, all) = (model.lora_parameters(), model.config().num_parameters());
     let moments = |n: usize| (2 * 4 * n) as f64 / (1 << 20) as f64;

@@ -118,7 +118,8 @@ fn assert_resumed_run_matches(mut config: RunConfig, weights_file: &str) {
     // A stop requested before the run starts takes effect after every step: each call advances
     // one step (warm start, then RL), checkpoints and returns.
     let stopped = tempfile::tempdir().unwrap();
-    let stop_every_step = |resume| RunControl { resume, stop: Arc::new(AtomicBool::new(true)) };
+    let stop_every_step =
+        |resume| RunControl { resume, stop: Arc::new(AtomicBool::new(true)), ..Default::default() };
     let mut calls = 0;
     let mut resume = false;
     loop {

@@ -4,10 +4,11 @@
 
 use std::path::PathBuf;
 
-use spiral_model::Checkpoint;
+use burn::tensor::backend::Backend;
+use spiral_model::{Checkpoint, DeviceSpec, Precision};
 use spiral_rollout::{RolloutEngine, RolloutRequest, SamplingParams, StopConditions};
 
-use crate::device::{Cpu, parse_device};
+use crate::device::{ModelCommand, run_model_command};
 
 /// Arguments of `spiral-eval generate`.
 #[derive(clap::Args)]
@@ -56,14 +57,32 @@ pub struct GenerateArgs {
     /// Print one JSON object instead of the text.
     #[arg(long)]
     pub json: bool,
-    /// Where to run: `cpu` (or `cuda[:N]` in CUDA builds).
-    #[arg(long, default_value = "cpu", value_parser = parse_device)]
-    pub device: String,
+    /// Where to run: `cpu`, or `cuda[:N]` in builds with `--features cuda`.
+    #[arg(long, default_value = "cpu")]
+    pub device: DeviceSpec,
+    /// Compute dtype: `float32`, or `bfloat16` (bf16 weights and activations; norms, softmax
+    /// and log-probs in float32).
+    #[arg(long, default_value = "float32")]
+    pub precision: Precision,
 }
 
 /// Runs the command.
 pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
-    let ckpt = Checkpoint::<Cpu>::load(&args.model, &Default::default())?;
+    run_model_command(args)
+}
+
+impl ModelCommand for GenerateArgs {
+    fn device(&self) -> DeviceSpec {
+        self.device
+    }
+
+    fn run_on<B: Backend>(self, device: &B::Device) -> anyhow::Result<()> {
+        generate::<B>(self, device)
+    }
+}
+
+fn generate<B: Backend>(args: GenerateArgs, device: &B::Device) -> anyhow::Result<()> {
+    let ckpt = Checkpoint::<B>::load(&args.model, device)?.for_inference_in(args.precision);
     let prompt = if args.chat {
         let messages = serde_json::json!([{ "role": "user", "content": args.prompt }]);
         ckpt.tokenizer.apply_chat_template(&messages, true, &Default::default())?

@@ -4,9 +4,10 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use spiral_model::Checkpoint;
+use burn::tensor::backend::Backend;
+use spiral_model::{Checkpoint, DeviceSpec, Precision};
 
-use crate::device::{Cpu, parse_device};
+use crate::device::{ModelCommand, run_model_command};
 
 /// Arguments of `spiral-eval logprobs`.
 #[derive(clap::Args)]
@@ -27,14 +28,32 @@ pub struct LogprobsArgs {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
-    /// Where to run: `cpu` (or `cuda[:N]` in CUDA builds).
-    #[arg(long, default_value = "cpu", value_parser = parse_device)]
-    pub device: String,
+    /// Where to run: `cpu`, or `cuda[:N]` in builds with `--features cuda`.
+    #[arg(long, default_value = "cpu")]
+    pub device: DeviceSpec,
+    /// Compute dtype: `float32`, or `bfloat16` (bf16 weights and activations; norms, softmax
+    /// and log-probs in float32).
+    #[arg(long, default_value = "float32")]
+    pub precision: Precision,
 }
 
 /// Runs the command.
 pub fn run(args: LogprobsArgs) -> anyhow::Result<()> {
-    let ckpt = Checkpoint::<Cpu>::load(&args.model, &Default::default())?;
+    run_model_command(args)
+}
+
+impl ModelCommand for LogprobsArgs {
+    fn device(&self) -> DeviceSpec {
+        self.device
+    }
+
+    fn run_on<B: Backend>(self, device: &B::Device) -> anyhow::Result<()> {
+        logprobs::<B>(self, device)
+    }
+}
+
+fn logprobs<B: Backend>(args: LogprobsArgs, device: &B::Device) -> anyhow::Result<()> {
+    let ckpt = Checkpoint::<B>::load(&args.model, device)?.for_inference_in(args.precision);
     let prompt = ckpt.tokenizer.encode(&args.prompt, false)?;
     let joint = ckpt.tokenizer.encode(&format!("{}{}", args.prompt, args.completion), false)?;
     anyhow::ensure!(

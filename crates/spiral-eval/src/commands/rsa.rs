@@ -6,11 +6,14 @@
 
 use std::path::PathBuf;
 
+use burn::tensor::backend::Backend;
 use serde_json::json;
 use spiral_aggregation::{RsaConfig, SetSampling};
 use spiral_eval::{ModelSampler, RsaOptions, git_commit, rsa_report, rsa_summary_json, run_rsa};
+use spiral_model::DeviceSpec;
 
 use crate::commands::sample::ModelDataArgs;
+use crate::device::{ModelCommand, run_model_command};
 
 /// Arguments of `spiral-eval rsa`.
 #[derive(clap::Args)]
@@ -43,6 +46,20 @@ pub struct RsaArgs {
 
 /// Runs the command.
 pub fn run(args: RsaArgs) -> anyhow::Result<()> {
+    run_model_command(args)
+}
+
+impl ModelCommand for RsaArgs {
+    fn device(&self) -> DeviceSpec {
+        self.common.device
+    }
+
+    fn run_on<B: Backend>(self, device: &B::Device) -> anyhow::Result<()> {
+        rsa::<B>(self, device)
+    }
+}
+
+fn rsa<B: Backend>(args: RsaArgs, device: &B::Device) -> anyhow::Result<()> {
     if args.k == 0 || args.k > args.population {
         anyhow::bail!(
             "--k must be between 1 and --population ({}), got {}",
@@ -50,7 +67,7 @@ pub fn run(args: RsaArgs) -> anyhow::Result<()> {
             args.k
         );
     }
-    let (ckpt, problems) = args.common.load()?;
+    let (ckpt, problems) = args.common.load::<B>(device)?;
     let sampler = ModelSampler::new(&ckpt.model, &ckpt.tokenizer, &args.common.settings())?;
     let rsa = RsaConfig {
         rounds: args.rounds,

@@ -8,14 +8,15 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use burn::tensor::backend::Backend;
 use spiral_eval::{
     ChatMode, DatasetProblem, ModelSampler, SamplerSettings, load_problems, sample_problems,
 };
-use spiral_model::Checkpoint;
+use spiral_model::{Checkpoint, DeviceSpec, Precision};
 use spiral_rewards::{FieldNames, PromptStyle, Task};
 use spiral_rollout::SamplingParams;
 
-use crate::device::{Cpu, parse_device};
+use crate::device::{ModelCommand, run_model_command};
 
 /// The model, data and sampling flags shared by `sample` and `rsa`.
 #[derive(clap::Args)]
@@ -63,14 +64,21 @@ pub struct ModelDataArgs {
     /// Seed: the same seed, model and data give the same samples.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Where to run: `cpu` (or `cuda[:N]` in CUDA builds).
-    #[arg(long, default_value = "cpu", value_parser = parse_device)]
-    pub device: String,
+    /// Where to run: `cpu`, or `cuda[:N]` in builds with `--features cuda`.
+    #[arg(long, default_value = "cpu")]
+    pub device: DeviceSpec,
+    /// Compute dtype: `float32`, or `bfloat16` (bf16 weights and activations; norms, softmax
+    /// and log-probs in float32).
+    #[arg(long, default_value = "float32")]
+    pub precision: Precision,
 }
 
 impl ModelDataArgs {
-    /// The checkpoint and the problems (the first `--limit`).
-    pub fn load(&self) -> anyhow::Result<(Checkpoint<Cpu>, Vec<DatasetProblem>)> {
+    /// The checkpoint, on `device`, and the problems (the first `--limit`).
+    pub fn load<B: Backend>(
+        &self,
+        device: &B::Device,
+    ) -> anyhow::Result<(Checkpoint<B>, Vec<DatasetProblem>)> {
         let fields = FieldNames {
             problem: self.problem_field.clone().unwrap_or(FieldNames::for_task(self.task).problem),
             answer: self.answer_field.clone().unwrap_or(FieldNames::for_task(self.task).answer),
@@ -80,7 +88,7 @@ impl ModelDataArgs {
         if problems.is_empty() {
             anyhow::bail!("{}: no problems", self.data.display());
         }
-        let ckpt = Checkpoint::<Cpu>::load(&self.model, &Default::default())?;
+        let ckpt = Checkpoint::<B>::load(&self.model, device)?.for_inference_in(self.precision);
         Ok((ckpt, problems))
     }
 
@@ -134,7 +142,21 @@ pub struct SampleArgs {
 
 /// Runs the command.
 pub fn run(args: SampleArgs) -> anyhow::Result<()> {
-    let (ckpt, problems) = args.common.load()?;
+    run_model_command(args)
+}
+
+impl ModelCommand for SampleArgs {
+    fn device(&self) -> DeviceSpec {
+        self.common.device
+    }
+
+    fn run_on<B: Backend>(self, device: &B::Device) -> anyhow::Result<()> {
+        sample::<B>(self, device)
+    }
+}
+
+fn sample<B: Backend>(args: SampleArgs, device: &B::Device) -> anyhow::Result<()> {
+    let (ckpt, problems) = args.common.load::<B>(device)?;
     let sampler = ModelSampler::new(&ckpt.model, &ckpt.tokenizer, &args.common.settings())?;
     let (mut out, name): (Box<dyn Write>, String) = match &args.output {
         Some(path) => (Box::new(BufWriter::new(create(path)?)), path.display().to_string()),

@@ -6,15 +6,16 @@
 
 use std::path::PathBuf;
 
+use burn::tensor::backend::Backend;
 use serde_json::json;
 use spiral_eval::{
     ModelScaling, SCALING_EFFICIENCY_DEFINITION, ScalingOptions, git_commit, run_scaling,
     scaling_efficiencies, scaling_report,
 };
-use spiral_model::Checkpoint;
+use spiral_model::{Checkpoint, DeviceSpec};
 
 use crate::commands::sample::ModelDataArgs;
-use crate::device::Cpu;
+use crate::device::{ModelCommand, run_model_command};
 
 /// Arguments of `spiral-eval scaling`.
 #[derive(clap::Args)]
@@ -54,8 +55,22 @@ pub struct ScalingArgs {
 
 /// Runs the command.
 pub fn run(args: ScalingArgs) -> anyhow::Result<()> {
+    run_model_command(args)
+}
+
+impl ModelCommand for ScalingArgs {
+    fn device(&self) -> DeviceSpec {
+        self.common.device
+    }
+
+    fn run_on<B: Backend>(self, device: &B::Device) -> anyhow::Result<()> {
+        scaling::<B>(self, device)
+    }
+}
+
+fn scaling<B: Backend>(args: ScalingArgs, device: &B::Device) -> anyhow::Result<()> {
     let c = &args.common;
-    let (ckpt, problems) = c.load()?;
+    let (ckpt, problems) = c.load::<B>(device)?;
     let options = ScalingOptions {
         n_max: args.n_max,
         aggregations: args.aggregations,
@@ -68,7 +83,7 @@ pub fn run(args: ScalingArgs) -> anyhow::Result<()> {
     drop(ckpt);
     let baseline = match &args.baseline {
         Some(dir) => {
-            let base = Checkpoint::<Cpu>::load(dir, &Default::default())?;
+            let base = Checkpoint::<B>::load(dir, device)?.for_inference_in(c.precision);
             let label = format!("{} (baseline)", name(dir));
             Some(run_scaling(label, &base.model, &base.tokenizer, &settings, &problems, &options)?)
         }

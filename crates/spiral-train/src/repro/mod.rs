@@ -24,7 +24,7 @@ use std::sync::atomic::AtomicBool;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use spiral_eval::DatasetProblem;
-use spiral_model::Checkpoint;
+use spiral_model::{Checkpoint, DeviceSpec};
 
 use crate::checkpoint;
 use crate::config::{Algorithm, RunConfig};
@@ -219,7 +219,8 @@ fn run_once(config: &RunConfig, dir: &Path, stop: &Arc<AtomicBool>) -> anyhow::R
         return Ok(());
     }
     eprintln!("== {} ({})", dir.display(), config.algorithm.name.as_str());
-    let control = RunControl { resume: true, stop: stop.clone() };
+    // The study runs on the CPU: its measurements load models with the CPU backend too.
+    let control = RunControl { resume: true, stop: stop.clone(), device: DeviceSpec::Cpu };
     match run(config, dir, &control).with_context(|| format!("run {}", dir.display()))? {
         Outcome::Finished(_) => Ok(()),
         Outcome::Stopped(at) => {

@@ -1,0 +1,140 @@
+//! Where a model runs: the `--device cpu | cuda[:N]` flag of every binary, and the one place
+//! that turns it into a burn backend type.
+//!
+//! burn picks the backend at compile time (`CausalLm<Flex>`, `CausalLm<Cuda>`), while users pick
+//! a device at run time. A binary therefore writes its work once as a [`BackendJob`], generic
+//! over the backend, and [`DeviceSpec::run`] monomorphises it for the device asked for. The CUDA
+//! backend exists only in builds with the `cuda` feature; it needs no CUDA toolkit to build, and
+//! loads the driver when a GPU is first used.
+
+use std::any::TypeId;
+use std::fmt;
+use std::str::FromStr;
+
+use burn::backend::Autodiff;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+
+/// The CPU backend every build has: burn's pure-Rust Flex backend.
+pub type Cpu = burn::backend::Flex;
+
+/// The CUDA backend: float32 tensors (bf16 compute is a model setting, not a backend type, so
+/// that master weights and optimizer state stay float32), with burn's kernel fusion.
+#[cfg(feature = "cuda")]
+pub type Cuda = burn_cuda::Cuda<f32, i32>;
+
+/// A CUDA device by ordinal (`CudaDevice::new(0)`).
+#[cfg(feature = "cuda")]
+pub use burn_cuda::CudaDevice;
+
+/// Whether `B` runs on the CPU (burn's Flex backend, with or without autodiff): the CPU wants
+/// batches split across cores and small working sets, a GPU neither.
+pub fn is_cpu<B: Backend>() -> bool {
+    TypeId::of::<B::Device>() == TypeId::of::<burn::backend::flex::FlexDevice>()
+}
+
+/// Whether this binary was built with the `cuda` feature.
+pub const CUDA_BUILT: bool = cfg!(feature = "cuda");
+
+/// A device named on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeviceSpec {
+    /// The CPU, every core.
+    #[default]
+    Cpu,
+    /// The CUDA GPU with this ordinal (`cuda` is `cuda:0`).
+    Cuda(usize),
+}
+
+impl FromStr for DeviceSpec {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, String> {
+        let spec = match value {
+            "cpu" => Self::Cpu,
+            "cuda" => Self::Cuda(0),
+            v => match v.strip_prefix("cuda:") {
+                Some(n) => Self::Cuda(n.parse().map_err(|_| {
+                    format!("`{v}`: expected `cuda:N` with N a GPU number such as 0")
+                })?),
+                None => return Err(format!("unknown device `{v}`: expected `cpu` or `cuda[:N]`")),
+            },
+        };
+        if matches!(spec, Self::Cuda(_)) && !CUDA_BUILT {
+            return Err(format!(
+                "`{value}` needs a build with CUDA support (`cargo build --release --features \
+                 cuda`), which this binary does not have"
+            ));
+        }
+        Ok(spec)
+    }
+}
+
+impl fmt::Display for DeviceSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Cpu => f.write_str("cpu"),
+            Self::Cuda(n) => write!(f, "cuda:{n}"),
+        }
+    }
+}
+
+/// Work written once for any backend. `B` is an autodiff backend so that training jobs can
+/// use it directly; inference jobs use `B::InnerBackend`, which records no graph.
+pub trait BackendJob {
+    /// What the job returns.
+    type Output;
+
+    /// Runs on `device`.
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output;
+}
+
+impl DeviceSpec {
+    /// Runs `job` on this device's backend.
+    pub fn run<J: BackendJob>(self, job: J) -> J::Output {
+        match self {
+            Self::Cpu => job.run::<Autodiff<Cpu>>(Default::default()),
+            #[cfg(feature = "cuda")]
+            Self::Cuda(index) => job.run::<Autodiff<Cuda>>(CudaDevice::new(index)),
+            #[cfg(not(feature = "cuda"))]
+            Self::Cuda(_) => {
+                unreachable!("`DeviceSpec::from_str` refuses cuda without the feature")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_devices_and_names_what_is_wrong() {
+        assert_eq!("cpu".parse::<DeviceSpec>(), Ok(DeviceSpec::Cpu));
+        assert_eq!(DeviceSpec::Cpu.to_string(), "cpu");
+        let err = "gpu".parse::<DeviceSpec>().unwrap_err();
+        assert!(err.contains("`gpu`") && err.contains("cuda[:N]"), "{err}");
+        let err = "cuda:x".parse::<DeviceSpec>().unwrap_err();
+        if CUDA_BUILT {
+            assert!(err.contains("cuda:N"), "{err}");
+            assert_eq!("cuda".parse::<DeviceSpec>(), Ok(DeviceSpec::Cuda(0)));
+            assert_eq!("cuda:1".parse::<DeviceSpec>(), Ok(DeviceSpec::Cuda(1)));
+            assert_eq!(DeviceSpec::Cuda(1).to_string(), "cuda:1");
+        } else {
+            let err = "cuda:1".parse::<DeviceSpec>().unwrap_err();
+            assert!(err.contains("--features cuda"), "{err}");
+        }
+    }
+
+    #[test]
+    fn runs_a_job_on_the_cpu_backend() {
+        struct Name;
+        impl BackendJob for Name {
+            type Output = String;
+            fn run<B: AutodiffBackend>(self, device: B::Device) -> String {
+                B::name(&device)
+            }
+        }
+        let name = DeviceSpec::Cpu.run(Name);
+        assert!(name.to_lowercase().contains("flex"), "{name}");
+    }
+}
