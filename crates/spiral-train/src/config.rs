@@ -97,6 +97,15 @@ pub struct ModelSection {
     pub num_layers: usize,
     /// Attention heads.
     pub num_heads: usize,
+    /// Key/value heads (grouped-query attention; default: `num_heads`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub num_kv_heads: Option<usize>,
+    /// Width of each head (default: `hidden_size / num_heads`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_dim: Option<usize>,
+    /// Width of the SwiGLU feed-forward layer (default: `hidden_size * 11 / 4`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intermediate_size: Option<usize>,
     /// Standard deviation of the initial weights.
     pub init_std: f64,
     /// `float32`, or `bfloat16`: bf16 compute with float32 master weights, gradients and
@@ -126,6 +135,9 @@ impl Default for ModelSection {
             hidden_size: 128,
             num_layers: 4,
             num_heads: 4,
+            num_kv_heads: None,
+            head_dim: None,
+            intermediate_size: None,
             init_std: 0.02,
             precision: Precision::Float32,
         }
@@ -426,9 +438,17 @@ impl RunConfig {
             );
         }
         anyhow::ensure!(
-            self.model.hidden_size.is_multiple_of(self.model.num_heads),
-            "model.hidden_size must be divisible by model.num_heads"
+            self.model.head_dim.is_some()
+                || self.model.hidden_size.is_multiple_of(self.model.num_heads),
+            "model.hidden_size must be divisible by model.num_heads (or set model.head_dim)"
         );
+        if let Some(kv) = self.model.num_kv_heads {
+            anyhow::ensure!(
+                kv > 0 && self.model.num_heads.is_multiple_of(kv),
+                "model.num_kv_heads = {kv} must divide model.num_heads = {}",
+                self.model.num_heads
+            );
+        }
         anyhow::ensure!(
             (0.0..=1.0).contains(&self.warm_start.aggregation_fraction),
             "warm_start.aggregation_fraction must lie in [0, 1]"

@@ -186,6 +186,10 @@ fn run_on<Train: AutodiffBackend>(
                 m.num_layers,
                 m.num_heads,
             );
+            model_config.num_kv_heads = m.num_kv_heads.unwrap_or(model_config.num_kv_heads);
+            model_config.head_dim = m.head_dim.unwrap_or(model_config.head_dim);
+            model_config.intermediate_size =
+                m.intermediate_size.unwrap_or(model_config.intermediate_size);
             model_config.max_position_embeddings = CONTEXT;
             let model = CausalLm::<Train>::random(model_config, seed, m.init_std, device)?;
             (fresh_state(seed), model)
