@@ -35,6 +35,10 @@ struct Cli {
     /// `float32` or `bfloat16` (default: as the peer, float32 for *-cpu, bfloat16 for *-gpu).
     #[arg(long)]
     precision: Option<Precision>,
+    /// Memory bandwidth of the GPU in GB/s, for the decode-step floor that rollout on a GPU
+    /// reports (BENCHMARKS.md measured about 3,000 on this workplace's H100s).
+    #[arg(long, default_value_t = 3000.0)]
+    memory_bandwidth_gbs: f64,
 }
 
 fn main() {
@@ -54,7 +58,13 @@ fn main() {
     } else {
         Precision::Float32
     });
-    let job = Job { name: cli.workload.clone(), workload, device, precision };
+    let job = Job {
+        name: cli.workload.clone(),
+        workload,
+        device,
+        precision,
+        bandwidth: cli.memory_bandwidth_gbs * 1e9,
+    };
     match verb {
         "rollout" => device.run(Rollout(job)),
         _ => device.run(Train(job)),
@@ -67,9 +77,27 @@ struct Job {
     workload: Workload,
     device: DeviceSpec,
     precision: Precision,
+    /// Bytes per second, for the decode floor.
+    bandwidth: f64,
 }
 
 impl Job {
+    /// The memory-bandwidth floor of decoding `new` tokens for `sequences` sequences after
+    /// `prompt` tokens: every decode step reads every weight once and each sequence's KV cache
+    /// so far, and can take no less than those bytes over the bandwidth (prefill not counted).
+    fn decode_floor_seconds(&self, sequences: usize, new: usize) -> f64 {
+        let c = &self.workload.model;
+        let element = match self.precision {
+            Precision::Float32 => 4.0,
+            Precision::Bfloat16 => 2.0,
+        };
+        let weights = c.num_parameters() as f64 * element;
+        let kv_per_position = (2 * c.num_layers * c.num_kv_heads * c.head_dim) as f64 * element;
+        let positions: usize = (0..new).map(|s| self.workload.prompt + s + 1).sum();
+        let bytes = new as f64 * weights + (sequences * positions) as f64 * kv_per_position;
+        bytes / self.bandwidth
+    }
+
     /// The JSON line of a measurement: its fields, then the settings.
     fn line(&self, mut fields: serde_json::Value) -> serde_json::Value {
         fields["workload"] = self.name.clone().into();
@@ -127,10 +155,13 @@ fn rollout<B: Backend>(job: &Job, device: &B::Device) {
     };
     run(w.sequences, 8, &mut rng); // warm-up, as the peer does
     let (tokens, seconds) = run(w.sequences, w.new, &mut rng);
-    println!(
-        "{}",
-        job.line(serde_json::json!({"generated_tokens": tokens, "seconds": seconds, "tokens_per_s": tokens as f64 / seconds}))
-    );
+    let mut line = job.line(serde_json::json!({"generated_tokens": tokens, "seconds": seconds, "tokens_per_s": tokens as f64 / seconds}));
+    if job.device != DeviceSpec::Cpu {
+        let floor = job.decode_floor_seconds(w.sequences, w.new);
+        line["decode_floor_seconds"] = floor.into();
+        line["bandwidth_floor_fraction"] = (floor / seconds).into();
+    }
+    println!("{line}");
     for batch in [1, 8, 64] {
         let (tokens, seconds) = run(batch, w.new, &mut rng);
         println!(

@@ -7,6 +7,7 @@ use std::process::Command;
 
 use anyhow::Context;
 
+use crate::gpu_memory::GpuMemory;
 use crate::{run_command, workspace_root};
 
 /// Arguments of `cargo xtask bench`.
@@ -41,9 +42,13 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         build.args(["--features", "cuda"]);
     }
     run_command(&mut build)?;
+    // On a GPU, peak memory is sampled around each side's process.
+    let gpu = device.strip_prefix("cuda").map(|n| n.trim_start_matches(':').parse().unwrap_or(0));
+    let sampler = gpu.and_then(GpuMemory::start);
     let ours = Command::new(root.join("target/release/spiral-bench"))
         .args([&args.workload, "--device", &device])
         .output()?;
+    let ours_peak = sampler.map(GpuMemory::peak_mib);
     anyhow::ensure!(
         ours.status.success(),
         "spiral-bench failed: {}",
@@ -51,18 +56,26 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     );
     let ours = String::from_utf8(ours.stdout)?;
     print!("{ours}");
+    if let Some(mib) = ours_peak {
+        println!(
+            "{}",
+            serde_json::json!({"workload": args.workload, "side": "spiral", "peak_gpu_memory_mib": mib})
+        );
+    }
     if args.peer {
         let python = args.python.clone().unwrap_or_else(|| {
             let venv = root.join(".venv/bin/python");
             if venv.exists() { venv.display().to_string() } else { "python3".into() }
         });
         let script = root.join("../shared/peers/torch_bench.py");
+        let sampler = gpu.and_then(GpuMemory::start);
         let peer = Command::new(&python)
             .arg(&script)
             .arg(&args.workload)
             .arg("--json")
             .output()
             .with_context(|| format!("running {python} {}", script.display()))?;
+        let peer_peak = sampler.map(GpuMemory::peak_mib);
         anyhow::ensure!(
             peer.status.success(),
             "peer failed (pip install torch transformers?): {}",
@@ -70,6 +83,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         );
         let peer = String::from_utf8(peer.stdout)?;
         print!("{peer}");
+        if let Some(mib) = peer_peak {
+            println!(
+                "{}",
+                serde_json::json!({"workload": args.workload, "side": "peer", "peak_gpu_memory_mib": mib})
+            );
+        }
         let rate = |line: &str| -> anyhow::Result<f64> {
             let v: serde_json::Value = serde_json::from_str(line)?;
             v["tokens_per_s"].as_f64().context("no tokens_per_s")

@@ -3,6 +3,7 @@
 
 mod bench;
 mod fixtures;
+mod gpu_memory;
 mod repro;
 mod test;
 
