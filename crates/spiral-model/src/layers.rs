@@ -71,10 +71,7 @@ impl<B: Backend> Linear<B> {
         } else {
             None
         };
-        // Materialise [in, out] contiguously: the CPU GEMM is up to 2x faster on contiguous
-        // right-hand sides than on transposed views (measured on the rollout-cpu shapes).
-        let device = weight.device();
-        let weight = Tensor::from_data(weight.transpose().into_data(), &device);
+        let weight = contiguous(weight.transpose());
         Ok(Self { weight: Param::from_tensor(weight), bias, lora: None })
     }
 
@@ -96,6 +93,14 @@ impl<B: Backend> Linear<B> {
         };
         y.reshape([b, t, d_out])
     }
+}
+
+/// `t` materialised in its own layout rather than as a strided view: the CPU GEMM is up to 2x
+/// faster on contiguous right-hand sides than on transposed views (measured on the
+/// rollout-cpu shapes).
+pub(crate) fn contiguous<B: Backend>(t: Tensor<B, 2>) -> Tensor<B, 2> {
+    let device = t.device();
+    Tensor::from_data(t.into_data(), &device)
 }
 
 /// SwiGLU feed-forward (Shazeer, 2020): `down(silu(gate(x)) * up(x))`.

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{ModelError, Result};
-use crate::layers::{DecoderLayer, Linear};
+use crate::layers::{DecoderLayer, Linear, contiguous};
 use crate::model::CausalLm;
 use crate::precision::cast;
 use crate::weights::{Init, SafetensorsWeights, WeightSource, write_atomically, write_safetensors};
@@ -310,13 +310,6 @@ fn adapter<B: Backend>(a: Tensor<B, 2>, b: Tensor<B, 2>, config: &LoraConfig) ->
     }
 }
 
-/// `t` materialised in its own layout: the CPU GEMM is faster on contiguous operands, and a
-/// loaded adapter then computes bit for bit what the saved one did.
-fn contiguous<B: Backend>(t: Tensor<B, 2>) -> Tensor<B, 2> {
-    let device = t.device();
-    Tensor::from_data(t.into_data(), &device)
-}
-
 /// The module path of `projection` in decoder layer `layer` (`model.layers.3.mlp.up_proj`).
 pub fn module_path(layer: usize, projection: Projection) -> String {
     let block = match projection {
@@ -408,6 +401,7 @@ impl<B: Backend> CausalLm<B> {
                 [d_out, config.rank],
                 Init::Zeros,
             )?;
+            // Contiguous, so a loaded adapter computes bit for bit what the saved one did.
             Ok((contiguous(a.transpose()), contiguous(b.transpose())))
         })?;
         let targets: Vec<&str> = config.targets.iter().map(|p| p.name()).collect();
