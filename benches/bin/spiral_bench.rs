@@ -200,6 +200,7 @@ impl BackendJob for Train {
                 prompt_len: w.prompt,
                 advantage: rng.random_range(-1.0..1.0),
                 old_logprobs: None,
+                ref_logprobs: None,
                 weight: 1.0,
             })
             .collect();

@@ -41,9 +41,12 @@ pub struct Collected {
     pub reward_seconds: f64,
 }
 
-/// Samples, scores and computes advantages for `problems`.
+/// Samples, scores and computes advantages for `problems`. With a `reference` model (the policy
+/// RL started from, when the loss has a KL penalty), every trained sequence also carries its
+/// log-probs under it.
 pub fn collect<B: Backend>(
     model: &CausalLm<B>,
+    reference: Option<&CausalLm<B>>,
     data: &TaskData,
     problems: &[&Problem],
     config: &RunConfig,
@@ -85,6 +88,7 @@ pub fn collect<B: Backend>(
         prompt_len: prompt.len(),
         advantage,
         old_logprobs: Some(s.logprobs.clone()),
+        ref_logprobs: None,
         weight,
     };
     let mut batch = Vec::new();
@@ -189,6 +193,11 @@ pub fn collect<B: Backend>(
             }
         }
     }
+    if let Some(reference) = reference {
+        let started = Instant::now();
+        add_reference_logprobs(reference, &mut batch, config.train.micro_batch)?;
+        rollout_seconds += started.elapsed().as_secs_f64();
+    }
     let mean_abs_advantage = if batch.is_empty() {
         0.0
     } else {
@@ -204,6 +213,26 @@ pub fn collect<B: Backend>(
         rollout_seconds,
         reward_seconds,
     })
+}
+
+/// Scores every sequence's completion under `reference`, `chunk` sequences per forward pass.
+fn add_reference_logprobs<B: Backend>(
+    reference: &CausalLm<B>,
+    batch: &mut [TrainSequence],
+    chunk: usize,
+) -> anyhow::Result<()> {
+    for part in batch.chunks_mut(chunk.max(1)) {
+        let tokens: Vec<Vec<u32>> = part.iter().map(|s| s.tokens.clone()).collect();
+        let starts: Vec<usize> = part.iter().map(|s| s.prompt_len).collect();
+        let scores = reference.token_logprobs(&tokens, &starts, false)?.logprobs;
+        let [_, t] = scores.dims();
+        let rows: Vec<f32> = scores.into_data().convert::<f32>().into_vec().expect("f32 data");
+        for (i, s) in part.iter_mut().enumerate() {
+            let at = i * t + s.prompt_len - 1;
+            s.ref_logprobs = Some(rows[at..at + s.tokens.len() - s.prompt_len].to_vec());
+        }
+    }
+    Ok(())
 }
 
 fn mean(xs: &[f64]) -> f64 {

@@ -71,6 +71,9 @@ pub struct TrainSequence {
     /// Log-probs of the completion tokens under the policy that sampled them; `None` means the
     /// current policy (ratio 1, on-policy).
     pub old_logprobs: Option<Vec<f32>>,
+    /// Log-probs of the completion tokens under the reference policy (the model RL started
+    /// from), for the KL penalty; needed only when the loss has `kl_beta > 0`.
+    pub ref_logprobs: Option<Vec<f32>>,
     /// Weight of the sequence in the loss (search and aggregation traces may differ).
     pub weight: f64,
 }
@@ -90,6 +93,8 @@ pub struct StepStats {
     pub clip_fraction: f64,
     /// Approximate KL(old || new) (policy steps).
     pub approx_kl: f64,
+    /// KL to the reference policy, with the loss's estimator (policy steps with `kl_beta > 0`).
+    pub ref_kl: f64,
     /// Mean token entropy of the current policy.
     pub entropy: f64,
     /// The loss or gradient was NaN or infinite, so the update was skipped.
@@ -211,6 +216,11 @@ impl<B: AutodiffBackend> Learner<B> {
         loss: &PolicyLossConfig,
     ) -> Result<StepStats, TrainError> {
         let total_tokens = check_batch(batch)?;
+        if loss.kl_beta > 0.0 && batch.iter().any(|s| s.ref_logprobs.is_none()) {
+            return Err(TrainError::Batch(
+                "kl_beta > 0 needs every sequence's reference log-probs (ref_logprobs)".into(),
+            ));
+        }
         // Micro-batches share the denominator of the whole batch so they add up to its loss.
         let denominator = match loss.aggregation {
             LossAggregation::TokenMean => total_tokens as f64,
@@ -220,6 +230,15 @@ impl<B: AutodiffBackend> Learner<B> {
             let device = model.device();
             let (logp, mask, entropy) = completion_logprobs(model, part, true)?;
             let [b, t] = logp.dims();
+            let reference = (loss.kl_beta > 0.0).then(|| {
+                let mut values = vec![0.0f32; b * t];
+                for (i, s) in part.iter().enumerate() {
+                    let lp = s.ref_logprobs.as_ref().expect("checked above");
+                    let at = i * t + s.prompt_len - 1;
+                    values[at..at + lp.len()].copy_from_slice(lp);
+                }
+                Tensor::from_data(TensorData::new(values, [b, t]), &device)
+            });
             let mut old = vec![0.0f32; b * t];
             let logp_host: Option<Vec<f32>> = if part.iter().any(|s| s.old_logprobs.is_none()) {
                 Some(logp.clone().detach().into_data().convert::<f32>().into_vec().expect("f32"))
@@ -244,6 +263,7 @@ impl<B: AutodiffBackend> Learner<B> {
                 mask,
             );
             input.weights = Some(Tensor::from_data(TensorData::new(weights, [b]), &device));
+            input.ref_logp = reference;
             input.entropy = entropy;
             input.denominator = Some(denominator);
             let out = policy_loss(loss, input)?;
@@ -277,6 +297,7 @@ impl<B: AutodiffBackend> Learner<B> {
                     let share = s.num_tokens;
                     stats.clip_fraction += s.clip_fraction * share;
                     stats.approx_kl += s.approx_kl * share;
+                    stats.ref_kl += s.ref_kl.unwrap_or(0.0) * share;
                     stats.entropy += s.entropy.unwrap_or(0.0) * share;
                     weighted += share;
                 }
@@ -286,6 +307,7 @@ impl<B: AutodiffBackend> Learner<B> {
         if weighted > 0.0 {
             stats.clip_fraction /= weighted;
             stats.approx_kl /= weighted;
+            stats.ref_kl /= weighted;
             stats.entropy /= weighted;
         }
         let mut grads = accumulator.grads();
@@ -368,13 +390,15 @@ fn check_batch(batch: &[TrainSequence]) -> Result<usize, TrainError> {
             )));
         }
         let completion = s.tokens.len() - s.prompt_len;
-        if let Some(old) = &s.old_logprobs
-            && old.len() != completion
-        {
-            return Err(TrainError::Batch(format!(
-                "sequence {i}: {} old log-probs for {completion} completion tokens",
-                old.len()
-            )));
+        for (what, logprobs) in [("old", &s.old_logprobs), ("reference", &s.ref_logprobs)] {
+            if let Some(lp) = logprobs
+                && lp.len() != completion
+            {
+                return Err(TrainError::Batch(format!(
+                    "sequence {i}: {} {what} log-probs for {completion} completion tokens",
+                    lp.len()
+                )));
+            }
         }
         total += completion;
     }
@@ -467,6 +491,7 @@ mod tests {
             prompt_len: 1,
             advantage: 0.0,
             old_logprobs: None,
+            ref_logprobs: None,
             weight: 1.0,
         }];
         let (logp, mask, _) = completion_logprobs(&model, &seqs, false).unwrap();

@@ -13,7 +13,7 @@
 //!
 //! let model = CausalLm::<Autodiff<Flex>>::random(ModelConfig::small(64, 32, 2, 4), 0, 0.02, &Default::default())?;
 //! let mut learner = Learner::new(model, OptimConfig::default());
-//! let batch = vec![TrainSequence { tokens: vec![1, 5, 7, 9], prompt_len: 2, advantage: 1.0, old_logprobs: None, weight: 1.0 }];
+//! let batch = vec![TrainSequence { tokens: vec![1, 5, 7, 9], prompt_len: 2, advantage: 1.0, old_logprobs: None, ref_logprobs: None, weight: 1.0 }];
 //! let stats = learner.sft_step(&batch)?;
 //! println!("loss {:.3}, grad norm {:.3}", stats.loss, stats.grad_norm);
 //! # Ok::<(), Box<dyn std::error::Error>>(())

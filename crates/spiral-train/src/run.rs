@@ -311,6 +311,21 @@ fn run_on<Train: AutodiffBackend>(
                 .with_context(|| format!("removing {}", partial.display()))?;
         }
     }
+    // The KL penalty's reference is the policy RL starts from (the warm start or the pretrained
+    // model); a resumed run reads it back from the `warm-start` checkpoint, saved above before
+    // the first RL step, bit for bit what it was.
+    let reference = match (tr.loss.kl_beta > 0.0, state.step) {
+        (false, _) => None,
+        (true, 0) => Some(learner.inference_model()),
+        (true, _) => {
+            let path = checkpoints.join("warm-start");
+            let model = spiral_model::Checkpoint::<Train::InnerBackend>::load(&path, device)
+                .with_context(|| format!("the KL reference, {}", path.display()))?
+                .model;
+            let model = if model.lora().is_some() { model.merge_lora() } else { model };
+            Some(model.with_precision(config.model.precision).with_weights_in_compute_dtype())
+        }
+    };
     let mut order: Vec<usize> = (0..data.train.len()).collect();
     order.shuffle(&mut StdRng::seed_from_u64(stream_seed(rl_seed, PROBLEM_ORDER, 0)));
     let progress = bar(tr.steps, state.step, "RL");
@@ -322,7 +337,8 @@ fn run_on<Train: AutodiffBackend>(
         let policy = learner.inference_model();
         let mut rng = StdRng::seed_from_u64(stream_seed(rl_seed, COLLECT, step as u64));
         let rollout_seed = stream_seed(rl_seed, ROLLOUT, step as u64);
-        let collected = collect(&policy, &data, &problems, config, rollout_seed, &mut rng)?;
+        let collected =
+            collect(&policy, reference.as_ref(), &data, &problems, config, rollout_seed, &mut rng)?;
         let started = Instant::now();
         let mut s = StepStats::default();
         // Adapter dropout draws from the backend's generator, which is process-wide: seeded per
@@ -355,7 +371,7 @@ fn run_on<Train: AutodiffBackend>(
             "search_reward": collected.search_reward, "aggregation_reward": collected.aggregation_reward,
             "mean_abs_advantage": collected.mean_abs_advantage, "zero_signal_fraction": collected.zero_signal_fraction,
             "trained_sequences": collected.batch.len(),
-            "loss": s.loss, "clip_fraction": s.clip_fraction, "approx_kl": s.approx_kl, "entropy": s.entropy,
+            "loss": s.loss, "clip_fraction": s.clip_fraction, "approx_kl": s.approx_kl, "ref_kl": s.ref_kl, "entropy": s.entropy,
             "lr": s.lr, "grad_norm": s.grad_norm, "skipped_update": s.skipped, "generated_tokens": collected.generated_tokens, "trained_tokens": s.tokens,
             "rollout_seconds": collected.rollout_seconds, "reward_seconds": collected.reward_seconds, "learn_seconds": learn_seconds,
             "rollout_tokens_per_s": collected.generated_tokens as f64 / collected.rollout_seconds.max(1e-9),

@@ -256,6 +256,7 @@ fn supervised(prompt: Vec<u32>, completion: Vec<u32>) -> TrainSequence {
         prompt_len,
         advantage: 0.0,
         old_logprobs: None,
+        ref_logprobs: None,
         weight: 1.0,
     }
 }

@@ -18,6 +18,7 @@ fn seq(tokens: &[u32], prompt_len: usize, advantage: f64) -> TrainSequence {
         prompt_len,
         advantage,
         old_logprobs: None,
+        ref_logprobs: None,
         weight: 1.0,
     }
 }
@@ -205,6 +206,7 @@ fn toy_rl(mut learner: Learner<B>, steps: u64) -> (f64, f64, Learner<B>) {
                     prompt_len: 1,
                     advantage: a,
                     old_logprobs: Some(s.logprobs.clone()),
+                    ref_logprobs: None,
                     weight: 1.0,
                 });
             }
@@ -213,4 +215,30 @@ fn toy_rl(mut learner: Learner<B>, steps: u64) -> (f64, f64, Learner<B>) {
     }
     let after = mean_reward(&learner);
     (before, after, learner)
+}
+
+#[test]
+fn a_kl_penalty_needs_reference_logprobs_of_the_right_length() {
+    let loss = PolicyLossConfig { kl_beta: 0.1, ..Default::default() };
+    let mut learner = Learner::new(model(), optim(1e-2));
+    let err = learner.policy_step(&batch(), &loss).unwrap_err().to_string();
+    assert!(err.contains("ref_logprobs"), "{err}");
+    let mut wrong = batch();
+    for s in &mut wrong {
+        s.ref_logprobs = Some(vec![-1.0; 2]);
+    }
+    let err = learner.policy_step(&wrong, &loss).unwrap_err().to_string();
+    assert!(err.contains("sequence 0: 2 reference log-probs for 4 completion tokens"), "{err}");
+    // With the policy itself as the reference the penalty starts at zero.
+    let mut same = batch();
+    for s in &mut same {
+        let scores = learner
+            .inference_model()
+            .token_logprobs(std::slice::from_ref(&s.tokens), &[s.prompt_len], false)
+            .unwrap();
+        let row: Vec<f32> = scores.logprobs.into_data().convert::<f32>().into_vec().unwrap();
+        s.ref_logprobs = Some(row[s.prompt_len - 1..].to_vec());
+    }
+    let stats = learner.policy_step(&same, &loss).unwrap();
+    assert!(stats.ref_kl.abs() < 1e-6, "{}", stats.ref_kl);
 }

@@ -202,6 +202,27 @@ fn a_run_stopped_after_every_step_and_resumed_matches_an_uninterrupted_one() {
     assert_resumed_run_matches(config, "model.safetensors");
 }
 
+/// A KL penalty to the policy RL started from: the reference's log-probs travel with every
+/// trained sequence, the penalty is measured once the policy moves, and a resumed run (which
+/// reads the reference back from the `warm-start` checkpoint) matches an uninterrupted one.
+#[test]
+fn a_kl_penalty_to_the_warm_start_is_measured_and_resumes_exactly() {
+    let mut config = tiny_learning();
+    config.train.loss.kl_beta = 0.1;
+    let dir = tempfile::tempdir().unwrap();
+    run(&config, dir.path(), &RunControl::default()).unwrap();
+    let lines = read_metrics(&dir.path().join("metrics.jsonl")).unwrap();
+    let kl: Vec<f64> = lines
+        .iter()
+        .filter(|l| l["kind"] == "train")
+        .map(|l| l["ref_kl"].as_f64().unwrap())
+        .collect();
+    assert_eq!(kl.len(), 2);
+    // The second epoch of the first step already scores a moved policy.
+    assert!(kl.iter().all(|&k| k > 0.0 && k.is_finite()), "{kl:?}");
+    assert_resumed_run_matches(config, "model.safetensors");
+}
+
 /// Adapter dropout draws from burn's process-wide generator, so the tests whose runs use it
 /// take turns (the test harness runs tests on several threads).
 static DROPOUT_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
