@@ -11,6 +11,7 @@ use burn::tensor::backend::Backend;
 use rand::rngs::StdRng;
 use spiral_aggregation::draw_distinct_sets;
 use spiral_model::CausalLm;
+use spiral_model::shards::{map_concurrently, shard_count};
 use spiral_rewards::Problem;
 use spiral_rollout::{RolloutEngine, RolloutRequest, Sample, SamplingParams};
 use spiral_set_rl::{
@@ -215,24 +216,32 @@ pub fn collect<B: Backend>(
     })
 }
 
-/// Scores every sequence's completion under `reference`, `chunk` sequences per forward pass.
+/// Scores every sequence's completion under `reference`: the batch is split into one piece per
+/// core (as the learner splits it; [`shard_count`]), each scored `chunk` sequences per forward
+/// pass. A sequence's scores do not depend on the others in its pass (right padding).
 fn add_reference_logprobs<B: Backend>(
     reference: &CausalLm<B>,
     batch: &mut [TrainSequence],
     chunk: usize,
 ) -> anyhow::Result<()> {
-    for part in batch.chunks_mut(chunk.max(1)) {
-        let tokens: Vec<Vec<u32>> = part.iter().map(|s| s.tokens.clone()).collect();
-        let starts: Vec<usize> = part.iter().map(|s| s.prompt_len).collect();
-        let scores = reference.token_logprobs(&tokens, &starts, false)?.logprobs;
-        let [_, t] = scores.dims();
-        let rows: Vec<f32> = scores.into_data().convert::<f32>().into_vec().expect("f32 data");
-        for (i, s) in part.iter_mut().enumerate() {
-            let at = i * t + s.prompt_len - 1;
-            s.ref_logprobs = Some(rows[at..at + s.tokens.len() - s.prompt_len].to_vec());
+    let shards = shard_count::<B>(0).clamp(1, batch.len().max(1));
+    let pieces: Vec<&mut [TrainSequence]> =
+        batch.chunks_mut(batch.len().div_ceil(shards).max(1)).collect();
+    let results = map_concurrently(pieces, |piece| -> anyhow::Result<()> {
+        for part in piece.chunks_mut(chunk.max(1)) {
+            let tokens: Vec<Vec<u32>> = part.iter().map(|s| s.tokens.clone()).collect();
+            let starts: Vec<usize> = part.iter().map(|s| s.prompt_len).collect();
+            let scores = reference.token_logprobs(&tokens, &starts, false)?.logprobs;
+            let [_, t] = scores.dims();
+            let rows: Vec<f32> = scores.into_data().convert::<f32>().into_vec().expect("f32 data");
+            for (i, s) in part.iter_mut().enumerate() {
+                let at = i * t + s.prompt_len - 1;
+                s.ref_logprobs = Some(rows[at..at + s.tokens.len() - s.prompt_len].to_vec());
+            }
         }
-    }
-    Ok(())
+        Ok(())
+    });
+    results.into_iter().collect()
 }
 
 fn mean(xs: &[f64]) -> f64 {

@@ -52,7 +52,7 @@ pub struct ReproOptions {
 }
 
 impl ReproOptions {
-    /// The full reproduction: 3 seeds, the default run's warm start and 30 RL steps, 200
+    /// The full reproduction: 3 seeds, the default run's warm start and RL steps, 200
     /// problems, pass@k to k = 64, RSA over 5 rounds.
     pub fn full() -> Self {
         Self {
