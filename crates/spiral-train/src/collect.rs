@@ -40,6 +40,8 @@ pub struct Collected {
     pub rollout_seconds: f64,
     /// Seconds spent scoring.
     pub reward_seconds: f64,
+    /// Seconds spent scoring the batch under the KL penalty's reference model (0 without one).
+    pub reference_seconds: f64,
 }
 
 /// Samples, scores and computes advantages for `problems`. With a `reference` model (the policy
@@ -194,11 +196,11 @@ pub fn collect<B: Backend>(
             }
         }
     }
+    let started = Instant::now();
     if let Some(reference) = reference {
-        let started = Instant::now();
         add_reference_logprobs(reference, &mut batch, config.train.micro_batch)?;
-        rollout_seconds += started.elapsed().as_secs_f64();
     }
+    let reference_seconds = started.elapsed().as_secs_f64();
     let mean_abs_advantage = if batch.is_empty() {
         0.0
     } else {
@@ -213,6 +215,7 @@ pub fn collect<B: Backend>(
         generated_tokens: generated,
         rollout_seconds,
         reward_seconds,
+        reference_seconds,
     })
 }
 

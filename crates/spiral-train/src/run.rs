@@ -373,7 +373,7 @@ fn run_on<Train: AutodiffBackend>(
             "trained_sequences": collected.batch.len(),
             "loss": s.loss, "clip_fraction": s.clip_fraction, "approx_kl": s.approx_kl, "ref_kl": s.ref_kl, "entropy": s.entropy,
             "lr": s.lr, "grad_norm": s.grad_norm, "skipped_update": s.skipped, "generated_tokens": collected.generated_tokens, "trained_tokens": s.tokens,
-            "rollout_seconds": collected.rollout_seconds, "reward_seconds": collected.reward_seconds, "learn_seconds": learn_seconds,
+            "rollout_seconds": collected.rollout_seconds, "reward_seconds": collected.reward_seconds, "reference_seconds": collected.reference_seconds, "learn_seconds": learn_seconds,
             "rollout_tokens_per_s": collected.generated_tokens as f64 / collected.rollout_seconds.max(1e-9),
             "learn_tokens_per_s": s.tokens as f64 / learn_seconds.max(1e-9),
         }))?;

@@ -62,7 +62,10 @@ fn every_algorithm_runs_two_steps() {
                 "lr",
                 "grad_norm",
                 "generated_tokens",
+                "approx_kl",
+                "ref_kl",
                 "rollout_seconds",
+                "reference_seconds",
                 "learn_seconds",
             ] {
                 assert!(l.get(key).is_some(), "{algorithm}: train line lacks {key}");
