@@ -61,3 +61,22 @@ pub(crate) fn cast<B: Backend, const D: usize>(x: Tensor<B, D>, dtype: DType) ->
 pub(crate) fn to_f32<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
     cast(x, DType::F32)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_parse_and_print_and_bad_ones_are_named() {
+        for p in [Precision::Float32, Precision::Bfloat16] {
+            assert_eq!(p.as_str().parse::<Precision>(), Ok(p));
+        }
+        assert_eq!("bf16".parse::<Precision>(), Ok(Precision::Bfloat16));
+        let err = "fp16".parse::<Precision>().unwrap_err();
+        assert!(err.contains("`fp16`") && err.contains("bfloat16"), "{err}");
+        // Configs spell them as the flags do.
+        let parsed: Precision = serde_json::from_str("\"bfloat16\"").unwrap();
+        assert_eq!(parsed, Precision::Bfloat16);
+        assert_eq!(serde_json::to_string(&Precision::Float32).unwrap(), "\"float32\"");
+    }
+}
