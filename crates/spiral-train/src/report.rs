@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::Context;
 use serde_json::Value;
-use spiral_eval::{Curve, Figure, Report, Scale, Section, Table};
+use spiral_eval::{Curve, Figure, Report, Scale, Section, Table, git_commit};
 
 use crate::config::RunConfig;
 
@@ -82,7 +82,9 @@ pub fn write_report(out: &Path, config: &RunConfig) -> anyhow::Result<()> {
     let e = &config.eval;
     let report = Report {
         title: format!("{} ({})", config.run.name, config.algorithm.name.as_str()),
-        commit: None,
+        // The checkout this binary was built in, when it is one (as `spiral-eval rsa` and
+        // `scaling` record theirs), read when the report is written.
+        commit: git_commit(Path::new(env!("CARGO_MANIFEST_DIR"))),
         command: None,
         config: Some(config.to_toml()),
         sections: vec![
