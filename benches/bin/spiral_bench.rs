@@ -82,19 +82,17 @@ struct Job {
 }
 
 impl Job {
-    /// The memory-bandwidth floor of decoding `new` tokens for `sequences` sequences after
-    /// `prompt` tokens: every decode step reads every weight once and each sequence's KV cache
-    /// so far, and can take no less than those bytes over the bandwidth (prefill not counted).
-    fn decode_floor_seconds(&self, sequences: usize, new: usize) -> f64 {
-        let c = &self.workload.model;
-        let element = match self.precision {
-            Precision::Float32 => 4.0,
-            Precision::Bfloat16 => 2.0,
-        };
+    /// The memory-bandwidth floor of the workload's decoding: every decode step reads every
+    /// weight once and each sequence's KV cache so far, and can take no less than those bytes
+    /// over the bandwidth (prefill not counted).
+    fn decode_floor_seconds(&self) -> f64 {
+        let w = &self.workload;
+        let c = &w.model;
+        let element = self.precision.dtype().size() as f64;
         let weights = c.num_parameters() as f64 * element;
         let kv_per_position = (2 * c.num_layers * c.num_kv_heads * c.head_dim) as f64 * element;
-        let positions: usize = (0..new).map(|s| self.workload.prompt + s + 1).sum();
-        let bytes = new as f64 * weights + (sequences * positions) as f64 * kv_per_position;
+        let positions: usize = (0..w.new).map(|s| w.prompt + s + 1).sum();
+        let bytes = w.new as f64 * weights + (w.sequences * positions) as f64 * kv_per_position;
         bytes / self.bandwidth
     }
 
@@ -121,8 +119,7 @@ fn rollout<B: Backend>(job: &Job, device: &B::Device) {
     let w = &job.workload;
     let model = CausalLm::<B>::random(w.model.clone(), 0, 0.02, device)
         .expect("valid config")
-        .with_precision(job.precision)
-        .with_weights_in_compute_dtype();
+        .for_inference_in(job.precision);
     let vocab = model.config().vocab_size as u32;
     let mut rng = StdRng::seed_from_u64(0);
     let engine = RolloutEngine::default();
@@ -157,7 +154,7 @@ fn rollout<B: Backend>(job: &Job, device: &B::Device) {
     let (tokens, seconds) = run(w.sequences, w.new, &mut rng);
     let mut line = job.line(serde_json::json!({"generated_tokens": tokens, "seconds": seconds, "tokens_per_s": tokens as f64 / seconds}));
     if job.device != DeviceSpec::Cpu {
-        let floor = job.decode_floor_seconds(w.sequences, w.new);
+        let floor = job.decode_floor_seconds();
         line["decode_floor_seconds"] = floor.into();
         line["bandwidth_floor_fraction"] = (floor / seconds).into();
     }

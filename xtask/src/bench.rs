@@ -30,6 +30,32 @@ pub struct BenchArgs {
     criterion: bool,
 }
 
+/// One side of the comparison: its workload, and the GPU whose memory to sample, if any.
+struct Side<'a> {
+    workload: &'a str,
+    gpu: Option<usize>,
+}
+
+impl Side<'_> {
+    /// Runs `cmd`, prints its standard output and, on a GPU, its peak memory as a JSON line
+    /// tagged `side`, and returns the output; `failed` heads the error if it fails.
+    fn run(&self, side: &str, cmd: &mut Command, failed: &str) -> anyhow::Result<String> {
+        let sampler = self.gpu.and_then(GpuMemory::start);
+        let out = cmd.output().with_context(|| format!("{failed}: could not start {cmd:?}"))?;
+        let peak = sampler.map(GpuMemory::peak_mib);
+        anyhow::ensure!(out.status.success(), "{failed}: {}", String::from_utf8_lossy(&out.stderr));
+        let stdout = String::from_utf8(out.stdout)?;
+        print!("{stdout}");
+        if let Some(mib) = peak {
+            println!(
+                "{}",
+                serde_json::json!({"workload": self.workload, "side": side, "peak_gpu_memory_mib": mib})
+            );
+        }
+        Ok(stdout)
+    }
+}
+
 /// Runs the command.
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let root = workspace_root();
@@ -42,53 +68,22 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         build.args(["--features", "cuda"]);
     }
     run_command(&mut build)?;
-    // On a GPU, peak memory is sampled around each side's process.
     let gpu = device.strip_prefix("cuda").map(|n| n.trim_start_matches(':').parse().unwrap_or(0));
-    let sampler = gpu.and_then(GpuMemory::start);
-    let ours = Command::new(root.join("target/release/spiral-bench"))
-        .args([&args.workload, "--device", &device])
-        .output()?;
-    let ours_peak = sampler.map(GpuMemory::peak_mib);
-    anyhow::ensure!(
-        ours.status.success(),
-        "spiral-bench failed: {}",
-        String::from_utf8_lossy(&ours.stderr)
-    );
-    let ours = String::from_utf8(ours.stdout)?;
-    print!("{ours}");
-    if let Some(mib) = ours_peak {
-        println!(
-            "{}",
-            serde_json::json!({"workload": args.workload, "side": "spiral", "peak_gpu_memory_mib": mib})
-        );
-    }
+    let side = Side { workload: &args.workload, gpu };
+    let mut ours = Command::new(root.join("target/release/spiral-bench"));
+    ours.args([&args.workload, "--device", &device]);
+    let ours = side.run("spiral", &mut ours, "spiral-bench failed")?;
     if args.peer {
         let python = args.python.clone().unwrap_or_else(|| {
             let venv = root.join(".venv/bin/python");
             if venv.exists() { venv.display().to_string() } else { "python3".into() }
         });
         let script = root.join("../shared/peers/torch_bench.py");
-        let sampler = gpu.and_then(GpuMemory::start);
-        let peer = Command::new(&python)
-            .arg(&script)
-            .arg(&args.workload)
-            .arg("--json")
-            .output()
-            .with_context(|| format!("running {python} {}", script.display()))?;
-        let peer_peak = sampler.map(GpuMemory::peak_mib);
-        anyhow::ensure!(
-            peer.status.success(),
-            "peer failed (pip install torch transformers?): {}",
-            String::from_utf8_lossy(&peer.stderr)
-        );
-        let peer = String::from_utf8(peer.stdout)?;
-        print!("{peer}");
-        if let Some(mib) = peer_peak {
-            println!(
-                "{}",
-                serde_json::json!({"workload": args.workload, "side": "peer", "peak_gpu_memory_mib": mib})
-            );
-        }
+        let mut peer = Command::new(&python);
+        peer.arg(&script).arg(&args.workload).arg("--json");
+        let failed =
+            format!("peer {python} {} failed (pip install torch transformers?)", script.display());
+        let peer = side.run("peer", &mut peer, &failed)?;
         let rate = |line: &str| -> anyhow::Result<f64> {
             let v: serde_json::Value = serde_json::from_str(line)?;
             v["tokens_per_s"].as_f64().context("no tokens_per_s")

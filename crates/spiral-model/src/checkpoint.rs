@@ -28,10 +28,9 @@ pub struct Checkpoint<B: Backend> {
 }
 
 impl<B: Backend> Checkpoint<B> {
-    /// For inference: the model computes in `precision`, with its weights stored in that dtype
-    /// (see [`CausalLm::with_weights_in_compute_dtype`]).
+    /// For inference: see [`CausalLm::for_inference_in`].
     pub fn for_inference_in(mut self, precision: Precision) -> Self {
-        self.model = self.model.with_precision(precision).with_weights_in_compute_dtype();
+        self.model = self.model.for_inference_in(precision);
         self
     }
 

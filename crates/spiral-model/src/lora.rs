@@ -439,7 +439,7 @@ impl<B: Backend> CausalLm<B> {
     }
 
     /// Folds every adapter into its base weight (`W + s A B`) and drops the adapters: a plain
-    /// model that computes what the adapted one did.
+    /// model that computes what the adapted one did (a model without adapters is unchanged).
     pub fn merge_lora(mut self) -> Self {
         for (_, linear) in self.layers.iter_mut().flat_map(|l| l.projections_mut()) {
             if linear.lora.is_some() {

@@ -129,6 +129,12 @@ impl<B: Backend> CausalLm<B> {
         self.precision
     }
 
+    /// The model as rollouts and scoring use it: computing in `precision`, with its weights
+    /// stored in that dtype ([`CausalLm::with_weights_in_compute_dtype`]).
+    pub fn for_inference_in(self, precision: Precision) -> Self {
+        self.with_precision(precision).with_weights_in_compute_dtype()
+    }
+
     /// The same model with every weight stored in its compute dtype: for inference in bf16,
     /// which then reads half the bytes per weight and casts nothing per step. Training keeps
     /// float32 weights (a model converted here still trains, but with bf16 parameters).

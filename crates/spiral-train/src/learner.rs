@@ -148,9 +148,7 @@ impl<B: AutodiffBackend> Learner<B> {
     /// this copy (one matmul per projection instead of three at every decode step), and its
     /// weights are stored in the compute dtype (in bf16 a decode step reads half the bytes).
     pub fn inference_model(&self) -> CausalLm<B::InnerBackend> {
-        let model = self.model().valid();
-        let model = if model.lora().is_some() { model.merge_lora() } else { model };
-        model.with_weights_in_compute_dtype()
+        self.model().valid().merge_lora().with_weights_in_compute_dtype()
     }
 
     /// Optimiser steps taken.

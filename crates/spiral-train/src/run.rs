@@ -322,8 +322,7 @@ fn run_on<Train: AutodiffBackend>(
             let model = spiral_model::Checkpoint::<Train::InnerBackend>::load(&path, device)
                 .with_context(|| format!("the KL reference, {}", path.display()))?
                 .model;
-            let model = if model.lora().is_some() { model.merge_lora() } else { model };
-            Some(model.with_precision(config.model.precision).with_weights_in_compute_dtype())
+            Some(model.merge_lora().for_inference_in(config.model.precision))
         }
     };
     let mut order: Vec<usize> = (0..data.train.len()).collect();
