@@ -15,6 +15,10 @@ use spiral_rollout::{RolloutEngine, RolloutRequest, SamplingParams, StopConditio
 use spiral_set_rl::PolicyLossConfig;
 use spiral_train::{Learner, OptimConfig, TrainSequence};
 
+/// See [`spiral_model::allocator`] for why.
+#[global_allocator]
+static ALLOCATOR: spiral_model::allocator::MiMalloc = spiral_model::allocator::MiMalloc;
+
 /// Run one standard workload of BENCHMARKS.md and print its JSON lines.
 #[derive(Parser)]
 #[command(
@@ -42,6 +46,7 @@ struct Cli {
 }
 
 fn main() {
+    spiral_model::allocator::keep_freed_memory();
     let cli = Cli::parse();
     let (verb, kind) = cli.workload.split_once('-').expect("checked by clap");
     let workload = Workload::named(kind).expect("checked by clap");

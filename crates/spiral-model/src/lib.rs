@@ -22,6 +22,7 @@
 //! # Ok::<(), spiral_model::ModelError>(())
 //! ```
 
+pub mod allocator;
 mod cache;
 mod chat;
 mod checkpoint;

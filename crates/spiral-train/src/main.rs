@@ -10,6 +10,10 @@ use clap::Parser;
 use spiral_model::DeviceSpec;
 use spiral_train::{Outcome, RunConfig, RunControl, default_out_dir, run, summary};
 
+/// See [`spiral_model::allocator`] for why.
+#[global_allocator]
+static ALLOCATOR: spiral_model::allocator::MiMalloc = spiral_model::allocator::MiMalloc;
+
 /// Train a language model to search in parallel and aggregate, end to end with RL.
 #[derive(Parser)]
 #[command(name = "spiral-train", version, about, long_about = None, after_help = "\
@@ -45,6 +49,7 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
+    spiral_model::allocator::keep_freed_memory();
     let cli = Cli::parse();
     let control =
         RunControl { resume: cli.resume.is_some(), device: cli.device, ..Default::default() };

@@ -9,6 +9,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use clap::Parser;
 use spiral_train::repro::{ReproOptions, reproduce};
 
+/// See [`spiral_model::allocator`] for why.
+#[global_allocator]
+static ALLOCATOR: spiral_model::allocator::MiMalloc = spiral_model::allocator::MiMalloc;
+
 /// Reproduce the SPIRAL-against-GRPO comparison at small scale on the CPU.
 #[derive(Parser)]
 #[command(name = "spiral-repro", version, about, long_about = None, after_help = "\
@@ -38,6 +42,7 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
+    spiral_model::allocator::keep_freed_memory();
     let cli = Cli::parse();
     let mut options = if cli.quick { ReproOptions::quick() } else { ReproOptions::full() };
     if let Some(seeds) = cli.seeds {
