@@ -29,6 +29,7 @@ mod checkpoint;
 mod config;
 pub mod device;
 mod error;
+pub mod fused;
 mod generate;
 mod layers;
 pub mod lora;

@@ -356,8 +356,9 @@ pub fn position_grid<B: Backend>(b: usize, t: usize, device: &B::Device) -> Tens
     Tensor::<B, 1, Int>::arange(0..t as i64, device).reshape([1, t]).repeat_dim(0, b)
 }
 
-/// The additive attention mask `[b, 1, t, past + t]`: causal within the new tokens, all cached
-/// keys visible, and keys marked false in `key_mask` hidden. `None` when nothing is masked.
+/// The additive attention mask: causal within the new tokens, all cached keys visible, and keys
+/// marked false in `key_mask` hidden. `[b, 1, t, past + t]` with a `key_mask`, else one mask for
+/// every row, `[1, 1, t, past + t]`; `None` when nothing is masked.
 fn attention_mask<B: Backend>(
     b: usize,
     t: usize,
@@ -382,6 +383,5 @@ fn attention_mask<B: Backend>(
             }
         }
     }
-    let mask = Tensor::<B, 4>::from_data(TensorData::new(values, [rows, 1, t, tk]), device);
-    Some(if rows == b { mask } else { mask.repeat_dim(0, b) })
+    Some(Tensor::<B, 4>::from_data(TensorData::new(values, [rows, 1, t, tk]), device))
 }
