@@ -71,9 +71,14 @@ impl<B: Backend> RopeTables<B> {
 
     /// Rotates `x: [batch, time, heads, head_dim]`: `x * cos + rotate_half(x) * sin`.
     ///
-    /// Written with a matrix product for `rotate_half` and tables materialised per head so that
-    /// every operation runs on contiguous memory (exact: each output sums one signed input).
+    /// On the CPU backend one fused operation ([`crate::fused`]); elsewhere written with a matrix
+    /// product for `rotate_half` and tables materialised per head so that every operation runs on
+    /// contiguous memory (exact: each output sums one signed input).
     pub fn apply(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let x = match crate::fused::try_rope(x, &self.cos, &self.sin) {
+            Ok(rotated) => return rotated,
+            Err(x) => x,
+        };
         let [b, t, h, d] = x.dims();
         let rotated = x
             .clone()
