@@ -20,8 +20,6 @@
 //! composition on every other backend (CUDA fuses element-wise work itself) and for dtypes other
 //! than float32.
 
-use std::any::Any;
-
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
@@ -30,6 +28,8 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::activation::{silu, softmax};
 use burn::tensor::{DType, Tensor, TensorData, TensorPrimitive, backend::Backend};
+
+use crate::dispatch::{downcast, upcast};
 
 /// The training backend these kernels differentiate (the CPU one of [`crate::device`]).
 type FlexAutodiff = Autodiff<Flex>;
@@ -98,21 +98,6 @@ pub(crate) fn try_rope<B: Backend>(
     let x = downcast::<B, Flex, 4>(x)?;
     let out = rope_forward(&x.into_primitive().tensor(), &cos, &sin, 1.0);
     Ok(upcast(Tensor::<Flex, 4>::from_primitive(TensorPrimitive::Float(out))))
-}
-
-/// `t` as a tensor of backend `T`, if `B` is `T`; `t` itself otherwise.
-fn downcast<B: Backend, T: Backend, const D: usize>(
-    t: Tensor<B, D>,
-) -> Result<Tensor<T, D>, Tensor<B, D>> {
-    let boxed: Box<dyn Any> = Box::new(t);
-    boxed.downcast::<Tensor<T, D>>().map(|t| *t).map_err(|boxed| {
-        *boxed.downcast::<Tensor<B, D>>().expect("a box holds the type it was made from")
-    })
-}
-
-/// The inverse of [`downcast`], for a backend `T` already known to be `B`.
-fn upcast<T: Backend, B: Backend, const D: usize>(t: Tensor<T, D>) -> Tensor<B, D> {
-    downcast::<T, B, D>(t).unwrap_or_else(|_| unreachable!("called only when T is B"))
 }
 
 fn softmax_flex_autodiff<const D: usize>(x: Tensor<FlexAutodiff, D>) -> Tensor<FlexAutodiff, D> {
@@ -414,15 +399,5 @@ mod tests {
         let grads = swiglu(gate.clone(), up.clone()).sum().backward();
         assert!(gate.grad(&grads).is_some());
         assert!(up.grad(&grads).is_none());
-    }
-
-    #[test]
-    fn dispatch_recognises_exactly_the_flex_backends() {
-        let x = random([1, 1, 2], 1.0);
-        assert!(downcast::<Flex, Flex, 3>(x.clone()).is_ok());
-        assert!(downcast::<Flex, FlexAutodiff, 3>(x.clone()).is_err());
-        let x = Tensor::<FlexAutodiff, 3>::from_inner(x);
-        assert!(downcast::<FlexAutodiff, FlexAutodiff, 3>(x.clone()).is_ok());
-        assert!(downcast::<FlexAutodiff, Flex, 3>(x).is_err());
     }
 }

@@ -30,7 +30,8 @@ pub fn generate_greedy<B: Backend>(
     }
     model.check_tokens(&[prompt.to_vec()])?;
     let device = model.device();
-    let mut cache = KvCache::new(model.config().num_layers);
+    let mut cache =
+        KvCache::with_capacity(model.config().num_layers, prompt.len() + max_new_tokens);
     let mut input: Vec<u32> = prompt.to_vec();
     let mut out = Vec::with_capacity(max_new_tokens);
     while out.len() < max_new_tokens {

@@ -28,6 +28,7 @@ mod chat;
 mod checkpoint;
 mod config;
 pub mod device;
+mod dispatch;
 mod error;
 pub mod fused;
 mod generate;

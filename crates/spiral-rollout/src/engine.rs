@@ -361,7 +361,9 @@ fn run_chunk<B: Backend>(
     let key_mask = |pads: &[usize], len: usize| -> Vec<Vec<bool>> {
         pads.iter().map(|&pad| (0..len).map(|k| k >= pad).collect()).collect()
     };
-    let mut cache = KvCache::new(model.config().num_layers);
+    // Room for the whole chunk at once: the rows x padded length that `plan` budgeted.
+    let capacity = longest + request.stop.max_new_tokens;
+    let mut cache = KvCache::with_capacity(model.config().num_layers, capacity);
     let shape = [prompts.len(), longest];
     let logits = model.decode_step(
         Tensor::<B, 2, Int>::from_data(TensorData::new(ids, shape), &device),

@@ -1,0 +1,46 @@
+//! Run-time specialisation on the backend: the model is generic over burn's `Backend`, and a few
+//! hot spots ([`crate::fused`], the KV cache) take a faster path written directly against
+//! burn-flex's tensors when the backend turns out to be burn-flex. `Any` makes the check and the
+//! conversion safe; the path taken is decided by the type alone, never by the data.
+
+use std::any::Any;
+
+use burn::tensor::{Tensor, backend::Backend};
+
+/// `t` as a tensor of backend `T`, if `B` is `T`; `t` itself otherwise.
+pub(crate) fn downcast<B: Backend, T: Backend, const D: usize>(
+    t: Tensor<B, D>,
+) -> Result<Tensor<T, D>, Tensor<B, D>> {
+    let boxed: Box<dyn Any> = Box::new(t);
+    boxed.downcast::<Tensor<T, D>>().map(|t| *t).map_err(|boxed| {
+        *boxed.downcast::<Tensor<B, D>>().expect("a box holds the type it was made from")
+    })
+}
+
+/// The inverse of [`downcast`], for a backend `T` already known to be `B`.
+pub(crate) fn upcast<T: Backend, B: Backend, const D: usize>(t: Tensor<T, D>) -> Tensor<B, D> {
+    downcast::<T, B, D>(t).unwrap_or_else(|_| unreachable!("called only when T is B"))
+}
+
+/// Whether `B` is `T`.
+pub(crate) fn is<B: Backend, T: Backend>() -> bool {
+    std::any::TypeId::of::<B>() == std::any::TypeId::of::<T>()
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::backend::{Autodiff, Flex};
+
+    use super::*;
+
+    #[test]
+    fn dispatch_recognises_exactly_the_backend_asked_for() {
+        let x = Tensor::<Flex, 3>::zeros([1, 1, 2], &Default::default());
+        assert!(downcast::<Flex, Flex, 3>(x.clone()).is_ok());
+        assert!(downcast::<Flex, Autodiff<Flex>, 3>(x.clone()).is_err());
+        let x = Tensor::<Autodiff<Flex>, 3>::from_inner(x);
+        assert!(downcast::<Autodiff<Flex>, Autodiff<Flex>, 3>(x.clone()).is_ok());
+        assert!(downcast::<Autodiff<Flex>, Flex, 3>(x).is_err());
+        assert!(is::<Flex, Flex>() && !is::<Autodiff<Flex>, Flex>());
+    }
+}
