@@ -160,6 +160,24 @@ impl<B: Backend> KvCache<B> {
         self.layers.first().and_then(|l| l.kv.as_ref()).map(|(k, _)| k.dims()[0])
     }
 
+    /// Forgets every position from `len` on (as when draft tokens are rejected); the next append
+    /// writes at `len`. Has no effect when `len` is not below [`KvCache::len`].
+    pub fn truncate(&mut self, len: usize) {
+        for layer in &mut self.layers {
+            if len < layer.len {
+                layer.len = len;
+                if !is::<B, Flex>() {
+                    // Without in-place writes the buffers hold exactly the filled positions.
+                    layer.kv = layer.kv.take().map(|(k, v)| {
+                        let [b, h, _, d] = k.dims();
+                        let keep = [0..b, 0..h, 0..len, 0..d];
+                        (k.slice(keep.clone()), v.slice(keep))
+                    });
+                }
+            }
+        }
+    }
+
     /// Mutable access to each layer's cache, in block order.
     pub fn layers_mut(&mut self) -> impl Iterator<Item = &mut LayerCache<B>> {
         self.layers.iter_mut()
@@ -241,6 +259,31 @@ mod tests {
         let last = |k: Tensor<Flex, 4>| k.slice([0..3, 0..2, 2..3, 0..4]).sum().into_scalar();
         assert_eq!((last(ka), last(kb)), (0.0, 24.0));
         assert_eq!((a.len(), b.len()), (3, 3));
+    }
+
+    /// On `B`, which writes in place (burn-flex) or concatenates (any other backend).
+    fn check_truncation<B: Backend>() {
+        let to_b =
+            |t: Tensor<Flex, 4>| Tensor::<B, 4>::from_data(t.into_data(), &Default::default());
+        let mut cache = KvCache::<B>::with_capacity(1, 8);
+        let (k, later) = (random(3), random(1));
+        let append = |c: &mut KvCache<B>, t: &Tensor<Flex, 4>| {
+            let t = to_b(t.clone());
+            let (k, _) = c.layers_mut().next().unwrap().append(t.clone(), t);
+            Tensor::<Flex, 4>::from_data(k.into_data(), &Default::default())
+        };
+        append(&mut cache, &k);
+        append(&mut cache, &random(2));
+        cache.truncate(3);
+        assert_eq!(cache.len(), 3);
+        let history = append(&mut cache, &later);
+        assert_equal(&history, &Tensor::cat(vec![k, later], 2));
+    }
+
+    #[test]
+    fn a_truncated_cache_overwrites_the_forgotten_positions() {
+        check_truncation::<Flex>();
+        check_truncation::<burn::backend::Autodiff<Flex>>();
     }
 
     #[test]
