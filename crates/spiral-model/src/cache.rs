@@ -76,8 +76,10 @@ fn write_in_place<B: Backend>(
     let rows = flex(rows).to_contiguous();
     let [b, h, t, d] = dims(&rows);
     let needed = at + t;
-    let buffer = match buffer.map(flex) {
-        Some(buffer) if dims(&buffer)[2] >= needed => buffer,
+    let mut buffer = match buffer.map(flex) {
+        // Whole buffers come back as they are (`to_contiguous` only shares them), and `buffer`
+        // itself drops at the end of the arm, so the write below still finds it unshared.
+        Some(buffer) if dims(&buffer)[2] >= needed => buffer.to_contiguous(),
         old => {
             let capacity = needed.max(reserve).max(old.as_ref().map_or(0, |o| 2 * dims(o)[2]));
             let mut grown = FlexTensor::zeros([b, h, capacity, d].into(), rows.dtype());
@@ -87,7 +89,6 @@ fn write_in_place<B: Backend>(
             grown
         }
     };
-    let mut buffer = buffer;
     copy_positions(&mut buffer, at, &rows, t);
     upcast(Tensor::<Flex, 4>::from_primitive(TensorPrimitive::Float(buffer)))
 }

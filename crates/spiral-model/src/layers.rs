@@ -237,20 +237,20 @@ impl<B: Backend> Attention<B> {
 
 /// Adds the additive `mask` (`[1 or b, 1, t, tk]`) to the grouped scores `[b, kv, groups * t, tk]`.
 ///
-/// Both sides are flattened so that the mask is either one row shared by every (sequence, head,
-/// group), or, with per-sequence padding, repeated to the scores' own shape: the CPU backend
-/// runs those two layouts as vectorised loops, but walks any other broadcast element by element
-/// (the causal mask was 17% of a `train-cpu` step, measured, before this).
+/// A mask shared by every sequence (no padding: training, scoring) is added as one row shared by
+/// every (sequence, head, group), which the CPU backend runs as a vectorised loop; it walks other
+/// broadcasts element by element (the causal mask was 17% of a `train-cpu` step, measured, before
+/// this). A per-sequence mask (padded prompts, once per rollout chunk) is broadcast over the heads
+/// rather than materialised per head, which on a GPU would cost memory quadratic in the prompt.
 fn add_mask<B: Backend>(scores: Tensor<B, 4>, mask: Tensor<B, 4>, groups: usize) -> Tensor<B, 4> {
     let shape = scores.dims();
     let [b, kv, _, tk] = shape;
     let [rows, _, t, _] = mask.dims();
-    let mask = if rows == 1 {
-        mask.reshape([1, t * tk])
+    if rows == 1 {
+        (scores.reshape([b * kv * groups, t * tk]) + mask.reshape([1, t * tk])).reshape(shape)
     } else {
-        mask.reshape([b, 1, t * tk]).repeat_dim(1, kv * groups).reshape([b * kv * groups, t * tk])
-    };
-    (scores.reshape([b * kv * groups, t * tk]) + mask).reshape(shape)
+        (scores.reshape([b, kv * groups, t * tk]) + mask.reshape([b, 1, t * tk])).reshape(shape)
+    }
 }
 
 /// `[b, t, heads, d] -> [b, heads, t, d]`; a free reshape when `t == 1` (decode steps).
