@@ -37,10 +37,7 @@ impl<B: Backend> LayerCache<B> {
         let at = self.len;
         let end = at + k.dims()[2];
         let (k, v) = if is::<B, Flex>() {
-            let (pk, pv) = match self.kv.take() {
-                Some((pk, pv)) => (Some(pk), Some(pv)),
-                None => (None, None),
-            };
+            let (pk, pv) = self.kv.take().unzip();
             (write_in_place(pk, at, k, self.reserve), write_in_place(pv, at, v, self.reserve))
         } else {
             match self.kv.take() {
