@@ -163,13 +163,21 @@ fn rollout<B: Backend>(job: &Job, device: &B::Device) {
         line["decode_floor_seconds"] = floor.into();
         line["bandwidth_floor_fraction"] = (floor / seconds).into();
     }
-    println!("{line}");
+    emit(&line);
     for batch in [1, 8, 64] {
         let (tokens, seconds) = run(batch, w.new, &mut rng);
-        println!(
-            "{}",
-            job.line(serde_json::json!({"batch": batch, "generated_tokens": tokens, "seconds": seconds, "tokens_per_s": tokens as f64 / seconds}))
-        );
+        emit(&job.line(serde_json::json!({"batch": batch, "generated_tokens": tokens, "seconds": seconds, "tokens_per_s": tokens as f64 / seconds})));
+    }
+}
+
+/// Prints one JSON line; a reader that stops early (`spiral-bench | head -1`) ends the run
+/// quietly instead of the panic `println!` gives on a closed pipe.
+fn emit(line: &serde_json::Value) {
+    use std::io::Write;
+    match writeln!(std::io::stdout(), "{line}") {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => panic!("cannot write to stdout: {e}"),
     }
 }
 
@@ -216,9 +224,6 @@ impl BackendJob for Train {
         }
         let per_step = start.elapsed().as_secs_f64() / steps as f64;
         let tokens = w.sequences * total;
-        println!(
-            "{}",
-            job.line(serde_json::json!({"tokens_per_step": tokens, "seconds_per_step": per_step, "tokens_per_s": tokens as f64 / per_step}))
-        );
+        emit(&job.line(serde_json::json!({"tokens_per_step": tokens, "seconds_per_step": per_step, "tokens_per_s": tokens as f64 / per_step})));
     }
 }
