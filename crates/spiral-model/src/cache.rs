@@ -12,10 +12,10 @@
 
 use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
-use burn::tensor::{DType, Element, Int, Tensor, TensorData, TensorPrimitive, backend::Backend};
+use burn::tensor::{DType, Element, Int, Tensor, TensorData, backend::Backend};
 use burn::tensor::{bf16, f16};
 
-use crate::dispatch::{downcast, is, upcast};
+use crate::dispatch::{from_flex, is, to_flex};
 
 /// Cached keys and values of one layer, both `[batch, kv_heads, capacity, head_dim]` with
 /// positions `..len` filled (on backends without in-place writes, capacity is `len`). Keys are
@@ -64,12 +64,7 @@ fn write_in_place<B: Backend>(
     rows: Tensor<B, 4>,
     reserve: usize,
 ) -> Tensor<B, 4> {
-    let flex = |t: Tensor<B, 4>| -> FlexTensor {
-        downcast::<B, Flex, 4>(t)
-            .unwrap_or_else(|_| unreachable!("called only on burn-flex"))
-            .into_primitive()
-            .tensor()
-    };
+    let flex = |t| to_flex(t).unwrap_or_else(|_| unreachable!("called only on burn-flex"));
     let rows = flex(rows).to_contiguous();
     let [b, h, t, d] = dims(&rows);
     let needed = at + t;
@@ -87,7 +82,7 @@ fn write_in_place<B: Backend>(
         }
     };
     copy_positions(&mut buffer, at, &rows, t);
-    upcast(Tensor::<Flex, 4>::from_primitive(TensorPrimitive::Float(buffer)))
+    from_flex(buffer)
 }
 
 fn dims(t: &FlexTensor) -> [usize; 4] {

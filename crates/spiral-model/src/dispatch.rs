@@ -5,7 +5,9 @@
 
 use std::any::Any;
 
-use burn::tensor::{Tensor, backend::Backend};
+use burn::backend::Flex;
+use burn::backend::flex::FlexTensor;
+use burn::tensor::{Tensor, TensorPrimitive, backend::Backend};
 
 /// `t` as a tensor of backend `T`, if `B` is `T`; `t` itself otherwise.
 pub(crate) fn downcast<B: Backend, T: Backend, const D: usize>(
@@ -24,6 +26,18 @@ pub(crate) fn downcast<B: Backend, T: Backend, const D: usize>(
 /// The inverse of [`downcast`], for a backend `T` already known to be `B`.
 pub(crate) fn upcast<T: Backend, B: Backend, const D: usize>(t: Tensor<T, D>) -> Tensor<B, D> {
     downcast::<T, B, D>(t).unwrap_or_else(|_| unreachable!("called only when T is B"))
+}
+
+/// burn-flex's own tensor behind `t`, if `B` is burn-flex; `t` itself otherwise.
+pub(crate) fn to_flex<B: Backend, const D: usize>(
+    t: Tensor<B, D>,
+) -> Result<FlexTensor, Tensor<B, D>> {
+    downcast::<B, Flex, D>(t).map(|t| t.into_primitive().tensor())
+}
+
+/// The inverse of [`to_flex`], for a backend `B` already known to be burn-flex.
+pub(crate) fn from_flex<B: Backend, const D: usize>(t: FlexTensor) -> Tensor<B, D> {
+    upcast(Tensor::<Flex, D>::from_primitive(TensorPrimitive::Float(t)))
 }
 
 /// Whether `B` is `T`.

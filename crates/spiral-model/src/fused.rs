@@ -29,7 +29,7 @@ use burn::backend::{Autodiff, Flex};
 use burn::tensor::activation::{silu, softmax};
 use burn::tensor::{DType, Tensor, TensorData, TensorPrimitive, backend::Backend};
 
-use crate::dispatch::{downcast, upcast};
+use crate::dispatch::{downcast, from_flex, to_flex, upcast};
 
 /// The training backend these kernels differentiate (the CPU one of [`crate::device`]).
 type FlexAutodiff = Autodiff<Flex>;
@@ -58,12 +58,8 @@ pub fn swiglu<B: Backend, const D: usize>(gate: Tensor<B, D>, up: Tensor<B, D>) 
             (Err(gate), Err(up)) => (gate, up),
             _ => unreachable!("both tensors have the backend B"),
         };
-    match (downcast::<B, Flex, D>(gate), downcast::<B, Flex, D>(up)) {
-        (Ok(gate), Ok(up)) => {
-            let out =
-                swiglu_forward(&gate.into_primitive().tensor(), &up.into_primitive().tensor());
-            upcast(Tensor::<Flex, D>::from_primitive(TensorPrimitive::Float(out)))
-        }
+    match (to_flex(gate), to_flex(up)) {
+        (Ok(gate), Ok(up)) => from_flex(swiglu_forward(&gate, &up)),
         (Err(gate), Err(up)) => silu(gate) * up,
         _ => unreachable!("both tensors have the backend B"),
     }
@@ -83,7 +79,7 @@ pub(crate) fn try_rope<B: Backend>(
     let flex = |t: &Tensor<B, 4>| -> Option<FlexTensor> {
         match downcast::<B, FlexAutodiff, 4>(t.clone()) {
             Ok(t) => Some(t.inner().into_primitive().tensor()),
-            Err(t) => downcast::<B, Flex, 4>(t).ok().map(|t| t.into_primitive().tensor()),
+            Err(t) => to_flex(t).ok(),
         }
     };
     let [b, t, _, d] = x.dims();
@@ -95,9 +91,8 @@ pub(crate) fn try_rope<B: Backend>(
         Ok(x) => return Ok(upcast(rope_flex_autodiff(x, cos, sin))),
         Err(x) => x,
     };
-    let x = downcast::<B, Flex, 4>(x)?;
-    let out = rope_forward(&x.into_primitive().tensor(), &cos, &sin, 1.0);
-    Ok(upcast(Tensor::<Flex, 4>::from_primitive(TensorPrimitive::Float(out))))
+    let x = to_flex(x)?;
+    Ok(from_flex(rope_forward(&x, &cos, &sin, 1.0)))
 }
 
 fn softmax_flex_autodiff<const D: usize>(x: Tensor<FlexAutodiff, D>) -> Tensor<FlexAutodiff, D> {
