@@ -43,13 +43,24 @@ struct Cli {
     /// reports (BENCHMARKS.md measured about 3,000 on this workplace's H100s).
     #[arg(long, default_value_t = 3000.0)]
     memory_bandwidth_gbs: f64,
+    /// Sequences per rollout or training step, instead of the workload's 64 (the PyTorch peer
+    /// runs out of memory on train-gpu's 64 x 768 tokens even on a 141 GB GPU).
+    #[arg(long)]
+    sequences: Option<usize>,
+    /// Sequences per forward/backward pass of a training step (gradients accumulate over the
+    /// passes); default: all at once.
+    #[arg(long)]
+    micro_batch: Option<usize>,
 }
 
 fn main() {
     spiral_model::allocator::keep_freed_memory();
     let cli = Cli::parse();
     let (verb, kind) = cli.workload.split_once('-').expect("checked by clap");
-    let workload = Workload::named(kind).expect("checked by clap");
+    let mut workload = Workload::named(kind).expect("checked by clap");
+    if let Some(n) = cli.sequences {
+        workload.sequences = n.max(1);
+    }
     let device = match cli.device {
         Some(d) => d,
         None if kind == "gpu" => "cuda".parse().unwrap_or_else(|e| {
@@ -69,6 +80,7 @@ fn main() {
         device,
         precision,
         bandwidth: cli.memory_bandwidth_gbs * 1e9,
+        micro_batch: cli.micro_batch,
     };
     match verb {
         "rollout" => device.run(Rollout(job)),
@@ -84,6 +96,8 @@ struct Job {
     precision: Precision,
     /// Bytes per second, for the decode floor.
     bandwidth: f64,
+    /// Sequences per forward/backward pass in training.
+    micro_batch: Option<usize>,
 }
 
 impl Job {
@@ -106,6 +120,7 @@ impl Job {
         fields["workload"] = self.name.clone().into();
         fields["device"] = self.device.to_string().into();
         fields["precision"] = self.precision.as_str().into();
+        fields["sequences"] = self.workload.sequences.into();
         fields
     }
 }
@@ -153,7 +168,13 @@ fn rollout<B: Backend>(job: &Job, device: &B::Device) {
         // The sampled tokens are read back to the host every step, so the clock includes all
         // of the device's work.
         let out = engine.generate(&model, None, &request).expect("valid request");
-        (out.stats.generated_tokens, start.elapsed().as_secs_f64())
+        let s = &out.stats;
+        // Progress on stderr: a slow first call (kernel compilation) shows where it went.
+        eprintln!(
+            "batch {batch} x {new} new: prefill {:.2}s, {} decode steps {:.2}s",
+            s.prefill_seconds, s.decode_steps, s.decode_seconds
+        );
+        (s.generated_tokens, start.elapsed().as_secs_f64())
     };
     run(w.sequences, 8, &mut rng); // warm-up, as the peer does
     let (tokens, seconds) = run(w.sequences, w.new, &mut rng);
@@ -202,6 +223,9 @@ impl BackendJob for Train {
             ..Default::default()
         };
         let mut learner = Learner::new(model, optim);
+        if let Some(n) = job.micro_batch {
+            learner = learner.with_micro_batch(n);
+        }
         let loss = PolicyLossConfig { clip_low: 0.2, clip_high: 0.28, ..Default::default() };
         let mut rng = StdRng::seed_from_u64(0);
         let batch: Vec<TrainSequence> = (0..w.sequences)
@@ -216,11 +240,14 @@ impl BackendJob for Train {
             .collect();
         // The step reads its loss and gradient norm back to the host, so it ends when the
         // device's work does.
+        let started = Instant::now();
         learner.policy_step(&batch, &loss).expect("valid batch"); // warm-up, as the peer does
+        eprintln!("warm-up step: {:.2}s", started.elapsed().as_secs_f64());
         let steps = 3;
         let start = Instant::now();
-        for _ in 0..steps {
+        for step in 0..steps {
             learner.policy_step(&batch, &loss).expect("valid batch");
+            eprintln!("step {step}: {:.2}s since the first", start.elapsed().as_secs_f64());
         }
         let per_step = start.elapsed().as_secs_f64() / steps as f64;
         let tokens = w.sequences * total;

@@ -1,4 +1,4 @@
-//! `cargo xtask bench [WORKLOAD] [--peer]`: the project's side of a standard workload of
+//! `cargo xtask bench [WORKLOAD] [--peer] [--sequences N]`: the project's side of a standard workload of
 //! `../shared/BENCHMARKS.md` (release build of `spiral-bench`), and with `--peer` the PyTorch
 //! peer script on the same machine in the same run, followed by the measured ratio. The *-gpu
 //! workloads, and `--device cuda[:N]`, build `spiral-bench` with the `cuda` feature.
@@ -25,10 +25,31 @@ pub struct BenchArgs {
     /// Python with torch and transformers for the peer (default: .venv/bin/python, else python3).
     #[arg(long)]
     python: Option<String>,
+    /// Sequences per step on both sides, instead of the workload's 64: the peer runs out of
+    /// memory on train-gpu's 64 x 768 tokens even on a 141 GB H200 (its full-vocabulary float32
+    /// log-softmax alone is 28 GiB), so train-gpu is compared at 16.
+    #[arg(long)]
+    sequences: Option<usize>,
+    /// Sequences per forward/backward pass on our side (gradients accumulate over the passes).
+    #[arg(long)]
+    micro_batch: Option<usize>,
     /// Also run the criterion micro-benchmarks (`cargo bench -p spiral-benches`).
     #[arg(long)]
     criterion: bool,
 }
+
+/// The peer at another batch size: the script has no flag for it, so this imports it and
+/// changes its shape table. Arguments: the script's folder, the workload, the sequences.
+const PEER_WITH_SEQUENCES: &str = "
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import torch, torch_bench as t
+verb, kind = sys.argv[2].split('-')
+t.SHAPES[kind]['seqs'] = int(sys.argv[3])
+r = (t.rollout if verb == 'rollout' else t.train)(kind)
+r.update(torch=torch.__version__, threads=torch.get_num_threads(), sequences=int(sys.argv[3]))
+print(json.dumps(r))
+";
 
 /// One side of the comparison: its workload, and the GPU whose memory to sample, if any.
 struct Side<'a> {
@@ -72,6 +93,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let side = Side { workload: &args.workload, gpu };
     let mut ours = Command::new(root.join("target/release/spiral-bench"));
     ours.args([&args.workload, "--device", &device]);
+    if let Some(n) = args.sequences {
+        ours.args(["--sequences", &n.to_string()]);
+    }
+    if let Some(n) = args.micro_batch {
+        ours.args(["--micro-batch", &n.to_string()]);
+    }
     let ours = side.run("spiral", &mut ours, "spiral-bench failed")?;
     if args.peer {
         let python = args.python.clone().unwrap_or_else(|| {
@@ -80,7 +107,13 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         });
         let script = root.join("../shared/peers/torch_bench.py");
         let mut peer = Command::new(&python);
-        peer.arg(&script).arg(&args.workload).arg("--json");
+        match args.sequences {
+            None => peer.arg(&script).arg(&args.workload).arg("--json"),
+            Some(n) => peer
+                .args(["-c", PEER_WITH_SEQUENCES])
+                .arg(script.parent().context("the peer script's folder")?)
+                .args([&args.workload, &n.to_string()]),
+        };
         let failed =
             format!("peer {python} {} failed (pip install torch transformers?)", script.display());
         let peer = side.run("peer", &mut peer, &failed)?;

@@ -10,7 +10,7 @@ use crate::config::ModelConfig;
 use crate::error::Result;
 use crate::fused::{softmax_last_dim, swiglu};
 use crate::lora::LoraAdapter;
-use crate::precision::{cast, to_f32};
+use crate::precision::{cast, matmul, to_f32};
 use crate::rope::RopeTables;
 use crate::weights::{Init, WeightSource};
 
@@ -84,8 +84,8 @@ impl<B: Backend> Linear<B> {
         let x = x.reshape([b * t, d_in]);
         let weight = cast(self.weight.val(), dtype);
         let y = match &self.lora {
-            Some(lora) => x.clone().matmul(weight) + lora.forward(x),
-            None => x.matmul(weight),
+            Some(lora) => matmul(x.clone(), weight) + lora.forward(x),
+            None => matmul(x, weight),
         };
         let y = match &self.bias {
             Some(bias) => y + cast(bias.val(), dtype).reshape([1, d_out]),
@@ -219,13 +219,13 @@ impl<B: Backend> Attention<B> {
         let q = q.reshape([b, nkv, groups * t, d]);
         let dtype = q.dtype();
         // Scores, mask and softmax in float32 (see `crate::precision`).
-        let scores = to_f32(q.matmul(k_t)).div_scalar((d as f64).sqrt());
+        let scores = to_f32(matmul(q, k_t)).div_scalar((d as f64).sqrt());
         let scores = match mask {
             Some(mask) => add_mask(scores, mask, groups),
             None => scores,
         };
         let probs = cast(softmax_last_dim(scores), dtype);
-        let out = probs.matmul(v).reshape([b, nh, t, d]);
+        let out = matmul(probs, v).reshape([b, nh, t, d]);
         let out = if t == 1 {
             out.reshape([b, t, nh * d])
         } else {

@@ -14,7 +14,7 @@ use crate::device::is_cpu;
 use crate::error::{ModelError, Result};
 use crate::layers::{DecoderLayer, Linear, RmsNorm};
 use crate::lora::LoraConfig;
-use crate::precision::{Precision, cast, to_f32};
+use crate::precision::{Precision, cast, matmul, to_f32};
 use crate::rope::{RopeTables, inverse_frequencies};
 use crate::weights::{Init, RandomInit, WeightSource};
 
@@ -204,7 +204,7 @@ impl<B: Backend> CausalLm<B> {
     /// (the product runs in the hidden states' dtype).
     pub fn logits(&self, hidden: Tensor<B, 2>) -> Tensor<B, 2> {
         let head = self.head_weight(hidden.dtype());
-        to_f32(hidden.matmul(head))
+        to_f32(matmul(hidden, head))
     }
 
     /// The vocabulary projection `[hidden, vocab]` in `dtype`: the output head's weight, or
@@ -306,7 +306,7 @@ impl<B: Backend> CausalLm<B> {
                 TensorData::new(target_chunk.to_vec(), [n, 1]),
                 &device,
             );
-            let logits = to_f32(hidden.clone().select(0, idx).matmul(head.clone()));
+            let logits = to_f32(matmul(hidden.clone().select(0, idx), head.clone()));
             let log_probs = log_softmax(logits, 1);
             if with_entropy {
                 let entropy = log_probs.clone().exp().mul(log_probs.clone()).sum_dim(1).neg();

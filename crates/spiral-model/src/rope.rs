@@ -5,7 +5,7 @@
 use burn::tensor::{DType, Int, Tensor, TensorData, backend::Backend};
 
 use crate::config::RopeConfig;
-use crate::precision::cast;
+use crate::precision::{cast, matmul};
 
 /// Inverse frequencies `1 / theta^(2i/d)` for `i < d/2`, with Llama 3 scaling when configured.
 ///
@@ -80,10 +80,7 @@ impl<B: Backend> RopeTables<B> {
             Err(x) => x,
         };
         let [b, t, h, d] = x.dims();
-        let rotated = x
-            .clone()
-            .reshape([b * t * h, d])
-            .matmul(self.rotate_half.clone())
+        let rotated = matmul(x.clone().reshape([b * t * h, d]), self.rotate_half.clone())
             .reshape([b, t, h, d]);
         let cos = self.cos.clone().repeat_dim(2, h);
         let sin = self.sin.clone().repeat_dim(2, h);

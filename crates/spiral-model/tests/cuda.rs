@@ -1,6 +1,6 @@
 //! The CUDA backend against transformers and against the CPU, on the fixture checkpoints:
 //! float32 log-probs within 1e-4 and greedy tokens equal, bf16 log-probs within bf16's
-//! tolerance, and a training step's gradients equal to the CPU's.
+//! tolerance, and a training step's gradients equal to the CPU's to TF32 accuracy.
 //!
 //! Compiled with `--features cuda` (CI type-checks it); run on a machine with an NVIDIA GPU:
 //! `cargo test --release -p spiral-model --features cuda --test cuda -- --nocapture`. Without
@@ -85,5 +85,9 @@ fn gradients_on_the_gpu_equal_the_cpu_ones() {
     let worst = cpu.iter().zip(&gpu).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
     let scale = cpu.iter().map(|a| a.abs()).fold(0.0f32, f32::max);
     println!("worst |gradient cuda - cpu| = {worst:.3e} (largest gradient {scale:.3e})");
-    assert!(worst <= 1e-4 * scale.max(1.0), "{worst:e}");
+    // The forward pass is float32-accurate (`precision::matmul`), but some backward products
+    // are burn-cubecl's TF32 ones (10-bit mantissa): measured on an H200, 3.2e-4 of the largest
+    // gradient (1.3e-3 before the forward pass was split). 2e-3 allows for that and still
+    // catches a wrong gradient.
+    assert!(worst <= 2e-3 * scale.max(1.0), "{worst:e}");
 }

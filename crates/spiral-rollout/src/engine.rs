@@ -17,10 +17,13 @@
 use std::time::Instant;
 
 use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
+use rand::Rng;
 use serde::{Deserialize, Serialize};
+use spiral_model::device::is_cpu;
 use spiral_model::shards::{map_concurrently, shard_count};
 use spiral_model::{CausalLm, KvCache, TextTokenizer};
 
+use crate::device_sampling::sample_rows;
 use crate::error::RolloutError;
 use crate::sampling::{SamplingParams, sample_rng, sample_token};
 use crate::stop::{FinishReason, StopConditions, StopStringMatcher};
@@ -334,6 +337,12 @@ fn finish_reason(
     }
 }
 
+/// One decode step's draws: made on the device, or the logits to draw from on the host.
+enum Picks {
+    Device(Vec<(u32, f32)>),
+    Host(Vec<f32>),
+}
+
 /// Prefills the chunk's prompts once, forks them into their samples, and decodes to the end.
 fn run_chunk<B: Backend>(
     model: &CausalLm<B>,
@@ -371,8 +380,6 @@ fn run_chunk<B: Backend>(
         any_pad.then(|| key_mask(&pads, longest)).as_deref(),
         &mut cache,
     );
-    let prompt_logits: Vec<f32> =
-        logits.into_data().convert::<f32>().into_vec().expect("f32 logits");
     stats.prefill_tokens += prompts.iter().map(|p| p.len()).sum::<usize>();
 
     // Fork: row r of the decode batch continues prompt `fork[r]` of the prefill batch.
@@ -394,10 +401,19 @@ fn run_chunk<B: Backend>(
         }
     }
     let mut cache = cache.select_rows(&fork);
-    let mut logits: Vec<f32> = fork
-        .iter()
-        .flat_map(|&i| prompt_logits[i * vocab..(i + 1) * vocab].iter().copied())
-        .collect();
+    let fork = fork.iter().map(|&i| i as i64).collect::<Vec<_>>();
+    let fork = Tensor::<B, 1, Int>::from_data(TensorData::new(fork, [rows.len()]), &device);
+    let mut logits = logits.select(0, fork);
+    // Off the CPU, unfiltered draws happen on the device (see `device_sampling`), from the
+    // backend's generator seeded per chunk; the host sampler would read back every logit.
+    let on_device = !is_cpu::<B>() && !request.sampling.filters();
+    if on_device {
+        let first = &pieces[0];
+        B::seed(
+            &device,
+            sample_rng(request.sampling.seed, first.prompt, first.first_sample).random(),
+        );
+    }
     stats.prefill_seconds += started.elapsed().as_secs_f64();
 
     let started = Instant::now();
@@ -405,6 +421,11 @@ fn run_chunk<B: Backend>(
     // rows stay in the batch (skipped) until enough have finished to pay for compacting.
     let mut batch: Vec<usize> = (0..rows.len()).collect();
     loop {
+        let picks = if on_device {
+            Picks::Device(sample_rows(logits, request.sampling.temperature))
+        } else {
+            Picks::Host(logits.into_data().convert::<f32>().into_vec().expect("f32 logits"))
+        };
         for (slot, &r) in batch.iter().enumerate() {
             let row = &mut rows[r];
             if row.finish.is_some() {
@@ -414,8 +435,13 @@ fn run_chunk<B: Backend>(
                 row.finish = Some(FinishReason::Budget);
                 continue;
             }
-            let row_logits = &logits[slot * vocab..(slot + 1) * vocab];
-            let (token, logprob) = sample_token(row_logits, &request.sampling, &mut row.rng);
+            let (token, logprob) = match &picks {
+                Picks::Device(picks) => picks[slot],
+                Picks::Host(logits) => {
+                    let row_logits = &logits[slot * vocab..(slot + 1) * vocab];
+                    sample_token(row_logits, &request.sampling, &mut row.rng)
+                }
+            };
             row.tokens.push(token);
             row.logprobs.push(logprob);
             *budget -= 1;
@@ -451,7 +477,7 @@ fn run_chunk<B: Backend>(
             mask.as_deref(),
             &mut cache,
         );
-        logits = out.into_data().convert::<f32>().into_vec().expect("f32 logits");
+        logits = out;
         stats.decode_steps += 1;
     }
     stats.decode_seconds += started.elapsed().as_secs_f64();

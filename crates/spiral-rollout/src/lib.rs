@@ -30,6 +30,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod device_sampling;
 mod engine;
 mod error;
 mod sampling;

@@ -49,7 +49,8 @@ impl SamplingParams {
         Ok(())
     }
 
-    fn filters(&self) -> bool {
+    /// Whether top-k, top-p or min-p cut the distribution.
+    pub(crate) fn filters(&self) -> bool {
         self.top_p < 1.0 || self.top_k > 0 || self.min_p > 0.0
     }
 }
