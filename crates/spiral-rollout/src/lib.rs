@@ -4,7 +4,8 @@
 //! the log-prob of every sampled token, its finish reason and token counts. Each prompt is
 //! prefilled once and its cache shared by its samples; all live sequences decode together;
 //! finished ones leave the batch. Samplers: greedy, temperature, top-k, top-p, min-p, seeded
-//! per sample so results do not depend on batching.
+//! per sample so results do not depend on batching. On a GPU, draws without top-k/p or min-p
+//! are made on the device (Gumbel-max), from the backend's generator seeded per chunk.
 //!
 //! ```no_run
 //! use burn::backend::Flex;
