@@ -414,6 +414,9 @@ fn run_chunk<B: Backend>(
             sample_rng(request.sampling.seed, first.prompt, first.first_sample).random(),
         );
     }
+    // The device may still be running the prefill: wait, so that its time is not counted as
+    // decoding. A failed sync surfaces at the next read-back, so it is not handled here.
+    let _ = B::sync(&device);
     stats.prefill_seconds += started.elapsed().as_secs_f64();
 
     let started = Instant::now();
