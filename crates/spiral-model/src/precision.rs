@@ -6,12 +6,13 @@
 //!
 //! Only the model's entry and exit know the compute dtype ([`CausalLm::precision`]); every
 //! layer in between follows the dtype of its input. In float32 every cast below is skipped, so
-//! the float32 path is the one it always was.
+//! the float32 path is the one it always was, except that off the CPU each float32 product is
+//! split to get past the GPU's TF32 tensor cores (see `matmul`).
 
 use burn::tensor::{DType, FloatDType, Tensor, backend::Backend};
+use serde::{Deserialize, Serialize};
 
 use crate::device::is_cpu;
-use serde::{Deserialize, Serialize};
 
 /// The dtype a model computes in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
