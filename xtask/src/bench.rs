@@ -1,7 +1,7 @@
-//! `cargo xtask bench [WORKLOAD] [--peer] [--sequences N]`: the project's side of a standard workload of
-//! `../shared/BENCHMARKS.md` (release build of `spiral-bench`), and with `--peer` the PyTorch
-//! peer script on the same machine in the same run, followed by the measured ratio. The *-gpu
-//! workloads, and `--device cuda[:N]`, build `spiral-bench` with the `cuda` feature.
+//! `cargo xtask bench [WORKLOAD] [--peer] [--sequences N]`: the project's side of a standard
+//! workload of `../shared/BENCHMARKS.md` (release build of `spiral-bench`), and with `--peer`
+//! the PyTorch peer script on the same machine in the same run, followed by the measured ratio.
+//! The *-gpu workloads, and `--device cuda[:N]`, build `spiral-bench` with the `cuda` feature.
 
 use std::process::Command;
 
