@@ -12,6 +12,7 @@
 //! is reproducible run to run, but a sample's draws depend on its chunk, unlike the host
 //! sampler's per-sample generators.
 
+use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Distribution, FloatDType, Tensor, TensorData};
 
@@ -20,7 +21,6 @@ use burn::tensor::{DType, Distribution, FloatDType, Tensor, TensorData};
 pub fn sample_rows<B: Backend>(logits: Tensor<B, 2>, temperature: f64) -> Vec<(u32, f32)> {
     let logits = if logits.dtype() == DType::F32 { logits } else { logits.cast(FloatDType::F32) };
     let [rows, vocab] = logits.dims();
-    let log_z = logsumexp_rows(logits.clone());
     let scores = if temperature == 0.0 {
         logits.clone()
     } else {
@@ -30,16 +30,10 @@ pub fn sample_rows<B: Backend>(logits: Tensor<B, 2>, temperature: f64) -> Vec<(u
         logits.clone().div_scalar(temperature).add(gumbel)
     };
     let tokens = scores.argmax(1);
-    let logprobs = logits.gather(1, tokens.clone()).sub(log_z);
+    let logprobs = log_softmax(logits, 1).gather(1, tokens.clone());
     // One read-back for both: token ids are exact in float32 (vocabularies are far below 2^24).
     let both = Tensor::cat(vec![tokens.float(), logprobs], 1).into_data();
     pairs(both)
-}
-
-/// `ln sum exp` of each row, `[rows, 1]`, shifted by the row maximum for range.
-fn logsumexp_rows<B: Backend>(x: Tensor<B, 2>) -> Tensor<B, 2> {
-    let max = x.clone().max_dim(1);
-    x.sub(max.clone()).exp().sum_dim(1).log().add(max)
 }
 
 fn pairs(data: TensorData) -> Vec<(u32, f32)> {
