@@ -24,7 +24,7 @@ use serde_json::Value;
 use crate::error::{ModelError, Result};
 use crate::layers::{DecoderLayer, Linear, contiguous};
 use crate::model::CausalLm;
-use crate::precision::cast;
+use crate::precision::{cast, matmul};
 use crate::weights::{Init, SafetensorsWeights, WeightSource, write_atomically, write_safetensors};
 
 /// PEFT's file names.
@@ -280,14 +280,13 @@ impl<B: Backend> LoraAdapter<B> {
             x
         };
         let dtype = x.dtype();
-        x.matmul(cast(self.a.val(), dtype))
-            .matmul(cast(self.b.val(), dtype))
-            .mul_scalar(self.scaling)
+        let down = matmul(x, cast(self.a.val(), dtype));
+        matmul(down, cast(self.b.val(), dtype)).mul_scalar(self.scaling)
     }
 
     /// The dense update `s * A B`, `[in, out]`.
     pub fn delta(&self) -> Tensor<B, 2> {
-        self.a.val().matmul(self.b.val()).mul_scalar(self.scaling)
+        matmul(self.a.val(), self.b.val()).mul_scalar(self.scaling)
     }
 }
 
