@@ -8,7 +8,7 @@ use burn::tensor::{Tensor, backend::Backend};
 use crate::cache::LayerCache;
 use crate::config::ModelConfig;
 use crate::error::Result;
-use crate::fused::{softmax_last_dim, swiglu};
+use crate::fused::{masked_softmax, softmax_last_dim, swiglu};
 use crate::lora::LoraAdapter;
 use crate::precision::{cast, matmul, to_f32};
 use crate::rope::RopeTables;
@@ -220,11 +220,11 @@ impl<B: Backend> Attention<B> {
         let dtype = q.dtype();
         // Scores, mask and softmax in float32 (see `crate::precision`).
         let scores = to_f32(matmul(q, k_t)).div_scalar((d as f64).sqrt());
-        let scores = match mask {
-            Some(mask) => add_mask(scores, mask, groups),
-            None => scores,
+        let probs = match mask {
+            Some(mask) => masked_softmax(scores, mask),
+            None => softmax_last_dim(scores),
         };
-        let probs = cast(softmax_last_dim(scores), dtype);
+        let probs = cast(probs, dtype);
         let out = matmul(probs, v).reshape([b, nh, t, d]);
         let out = if t == 1 {
             out.reshape([b, t, nh * d])
@@ -232,24 +232,6 @@ impl<B: Backend> Attention<B> {
             out.swap_dims(1, 2).reshape([b, t, nh * d])
         };
         self.o_proj.forward(out)
-    }
-}
-
-/// Adds the additive `mask` (`[1 or b, 1, t, tk]`) to the grouped scores `[b, kv, groups * t, tk]`.
-///
-/// A mask shared by every sequence (no padding: training, scoring) is added as one row shared by
-/// every (sequence, head, group), which the CPU backend runs as a vectorised loop; it walks other
-/// broadcasts element by element (the causal mask was 17% of a `train-cpu` step, measured, before
-/// this). A per-sequence mask (padded prompts, once per rollout chunk) is broadcast over the heads
-/// rather than materialised per head, which on a GPU would cost memory quadratic in the prompt.
-fn add_mask<B: Backend>(scores: Tensor<B, 4>, mask: Tensor<B, 4>, groups: usize) -> Tensor<B, 4> {
-    let shape = scores.dims();
-    let [b, kv, _, tk] = shape;
-    let [rows, _, t, _] = mask.dims();
-    if rows == 1 {
-        (scores.reshape([b * kv * groups, t * tk]) + mask.reshape([1, t * tk])).reshape(shape)
-    } else {
-        (scores.reshape([b, kv * groups, t * tk]) + mask.reshape([b, 1, t * tk])).reshape(shape)
     }
 }
 
