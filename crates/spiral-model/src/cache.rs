@@ -15,6 +15,7 @@ use burn::backend::flex::FlexTensor;
 use burn::tensor::{DType, Element, Int, Tensor, TensorData, backend::Backend};
 use burn::tensor::{bf16, f16};
 
+use crate::contiguous::contiguous;
 use crate::dispatch::{from_flex, is, to_flex};
 
 /// Cached keys and values of one layer, both `[batch, kv_heads, capacity, head_dim]` with
@@ -65,7 +66,7 @@ fn write_in_place<B: Backend>(
     reserve: usize,
 ) -> Tensor<B, 4> {
     let flex = |t| to_flex(t).unwrap_or_else(|_| unreachable!("called only on burn-flex"));
-    let rows = flex(rows).to_contiguous();
+    let rows = contiguous(&flex(rows));
     let [b, h, t, d] = dims(&rows);
     let needed = at + t;
     let mut buffer = match buffer.map(flex) {

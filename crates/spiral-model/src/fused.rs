@@ -35,6 +35,7 @@ use burn::tensor::activation::{silu, softmax};
 use burn::tensor::{DType, Tensor, TensorData, TensorPrimitive, backend::Backend};
 use rayon::prelude::*;
 
+use crate::contiguous::contiguous;
 use crate::dispatch::{downcast, from_flex, to_flex, upcast};
 
 /// The training backend these kernels differentiate (the CPU one of [`crate::device`]).
@@ -275,7 +276,7 @@ fn rope_flex_autodiff(
 
 /// The float32 elements of `t` in row-major order (copied only if `t` is a strided view).
 fn values(t: &FlexTensor) -> FlexTensor {
-    t.to_contiguous()
+    contiguous(t)
 }
 
 /// A contiguous float32 tensor of `t`'s shape holding `data`.

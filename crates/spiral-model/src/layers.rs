@@ -7,6 +7,7 @@ use burn::tensor::{Tensor, backend::Backend};
 
 use crate::cache::LayerCache;
 use crate::config::ModelConfig;
+use crate::contiguous::row_major;
 use crate::error::Result;
 use crate::fused::{masked_softmax, softmax_last_dim, swiglu};
 use crate::lora::LoraAdapter;
@@ -216,7 +217,9 @@ impl<B: Backend> Attention<B> {
         // Grouped-query attention without copying K/V per query head: the `groups` query heads
         // that share a KV head are stacked along the time axis, [b, kv, groups * t, d].
         let groups = nh / nkv;
-        let q = q.reshape([b, nkv, groups * t, d]);
+        // With one query head per KV head the shape is already right; reshaping the transposed
+        // view would copy it.
+        let q = if groups == 1 { q } else { row_major(q).reshape([b, nkv, groups * t, d]) };
         let dtype = q.dtype();
         // Scores, mask and softmax in float32 (see `crate::precision`).
         let scores = to_f32(matmul(q, k_t)).div_scalar((d as f64).sqrt());
@@ -229,7 +232,7 @@ impl<B: Backend> Attention<B> {
         let out = if t == 1 {
             out.reshape([b, t, nh * d])
         } else {
-            out.swap_dims(1, 2).reshape([b, t, nh * d])
+            row_major(out.swap_dims(1, 2)).reshape([b, t, nh * d])
         };
         self.o_proj.forward(out)
     }

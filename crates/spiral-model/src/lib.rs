@@ -27,6 +27,7 @@ mod cache;
 mod chat;
 mod checkpoint;
 mod config;
+mod contiguous;
 pub mod device;
 mod dispatch;
 mod error;
