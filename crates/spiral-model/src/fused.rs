@@ -438,7 +438,10 @@ mod tests {
             let values = (0..rows * t * tk)
                 .map(|i| if hidden(i / (t * tk), i / tk % t, i % tk) { -1.0e9 } else { 0.0 })
                 .collect::<Vec<f32>>();
-            Tensor::<Flex, 4>::from_data(TensorData::new(values, [rows, 1, t, tk]), &Default::default())
+            Tensor::<Flex, 4>::from_data(
+                TensorData::new(values, [rows, 1, t, tk]),
+                &Default::default(),
+            )
         };
         let shared = mask(1, &|_, q, k| causal(k, q));
         let padded = mask(b, &|r, q, k| causal(k, q) || (r == 1 && k < 3) || (r == 1 && q == 0));

@@ -9,6 +9,7 @@
 //! data-parallel step, on one device): burn's CPU kernels run element-wise work on a single
 //! thread, so one pass at a time leaves the other cores idle for most of a step. The shards'
 //! gradients are summed in a fixed order, so a step is deterministic for a given pool size.
+//! Micro-batches and shards are cut from the batch sorted by length (see [`crate::packing`]).
 
 use std::path::Path;
 
@@ -22,6 +23,7 @@ use spiral_model::CausalLm;
 use spiral_model::shards::{map_concurrently, shard_count};
 use spiral_set_rl::{LossAggregation, PolicyLossConfig, PolicyLossInput, policy_loss};
 
+use crate::packing::{balanced_pieces, by_length};
 use crate::schedule::{LrSchedule, OptimConfig};
 
 /// Errors of a training step.
@@ -281,6 +283,7 @@ impl<B: AutodiffBackend> Learner<B> {
         let mut stats = StepStats { tokens: total_tokens, ..Default::default() };
         let mut weighted = 0.0;
         let shards = self.shards(&model);
+        let batch = by_length(batch);
         for part in batch.chunks(self.micro_batch.min(batch.len())) {
             let passes = match backward_passes(&model, part, shards, &loss_of) {
                 Ok(passes) => passes,
@@ -345,8 +348,9 @@ struct BackwardPass {
     grads: GradientsParams,
 }
 
-/// Forward and backward passes over `part`, split into at most `shards` contiguous shards that
-/// run concurrently; the passes come back in shard order. Each shard differentiates its own
+/// Forward and backward passes over `part`, split into at most `shards` contiguous shards of
+/// about equal padded size ([`balanced_pieces`]) that run concurrently; the passes come back in
+/// shard order. Each shard differentiates its own
 /// fork of the model (same parameter ids, separate autodiff graph), so the gradients add up to
 /// those of the whole part.
 fn backward_passes<B: AutodiffBackend>(
@@ -366,8 +370,9 @@ fn backward_passes<B: AutodiffBackend>(
         return Ok(vec![pass(model, part)?]);
     }
     let device = model.device();
-    let size = part.len().div_ceil(shards);
-    let pieces: Vec<&[TrainSequence]> = part.chunks(size).collect();
+    let lengths: Vec<usize> = part.iter().map(|s| s.tokens.len()).collect();
+    let pieces: Vec<&[TrainSequence]> =
+        balanced_pieces(&lengths, shards).into_iter().map(|piece| &part[piece]).collect();
     map_concurrently(pieces, |shard| pass(&model.clone().fork(&device), shard))
         .into_iter()
         .collect()

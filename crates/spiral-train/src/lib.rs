@@ -24,6 +24,7 @@ mod collect;
 mod config;
 mod evaluate;
 mod learner;
+mod packing;
 mod report;
 pub mod repro;
 mod run;
