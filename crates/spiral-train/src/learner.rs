@@ -350,9 +350,8 @@ struct BackwardPass {
 
 /// Forward and backward passes over `part`, split into at most `shards` contiguous shards of
 /// about equal padded size ([`balanced_pieces`]) that run concurrently; the passes come back in
-/// shard order. Each shard differentiates its own
-/// fork of the model (same parameter ids, separate autodiff graph), so the gradients add up to
-/// those of the whole part.
+/// shard order. Each shard differentiates its own fork of the model (same parameter ids,
+/// separate autodiff graph), so the gradients add up to those of the whole part.
 fn backward_passes<B: AutodiffBackend>(
     model: &CausalLm<B>,
     part: &[TrainSequence],
