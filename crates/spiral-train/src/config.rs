@@ -252,7 +252,7 @@ pub struct TrainSection {
     /// Checkpoint every this many RL steps (and at the end, and when stopped by Ctrl-C).
     #[serde(default = "ten")]
     pub checkpoint_every: usize,
-    /// Optimiser and schedule (`total_steps` is set from `steps`).
+    /// Optimiser and schedule (`total_steps` is set to `steps * epochs`).
     pub optim: OptimConfig,
     /// Policy loss.
     pub loss: PolicyLossConfig,
@@ -345,8 +345,11 @@ impl RunConfig {
         for item in overrides {
             apply_override(&mut value, item)?;
         }
-        let config: RunConfig =
+        let mut config: RunConfig =
             RunConfig::deserialize(value).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
+        // The schedule spans the RL phase, whatever a file says, so that the printed and saved
+        // config show the length the run uses.
+        config.train.optim.total_steps = config.train.steps * config.train.epochs;
         config.validate()?;
         Ok(config)
     }
@@ -573,6 +576,14 @@ mod tests {
             (c.algorithm.n1, c.algorithm.name, c.train.optim.lr),
             (6, Algorithm::Grpo, 1e-4)
         );
+    }
+
+    #[test]
+    fn the_schedule_spans_the_rl_phase() {
+        let c =
+            RunConfig::default_with(&["train.steps=40".into(), "train.epochs=2".into()]).unwrap();
+        assert_eq!(c.train.optim.total_steps, 80);
+        assert!(c.to_toml().contains("total_steps = 80"), "the saved config shows it");
     }
 
     #[test]
