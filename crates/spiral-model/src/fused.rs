@@ -164,23 +164,10 @@ impl Backward<Flex, 1> for SoftmaxBackward {
 }
 
 fn softmax_flex_autodiff<const D: usize>(x: Tensor<FlexAutodiff, D>) -> Tensor<FlexAutodiff, D> {
-    let x = x.into_primitive().tensor();
-    let forward = |x: FlexTensor| {
-        let x = Tensor::<Flex, D>::from_primitive(TensorPrimitive::Float(x));
+    with_softmax_backward(x, |x| {
+        let x = Tensor::<Flex, D>::from_primitive(TensorPrimitive::Float(x.clone()));
         softmax(x, D - 1).into_primitive().tensor()
-    };
-    let out = match SoftmaxBackward
-        .prepare::<NoCheckpointing>([x.node.clone()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => {
-            let y = forward(x.primitive);
-            prep.finish(y.clone(), y)
-        }
-        OpsKind::UnTracked(prep) => prep.finish(forward(x.primitive)),
-    };
-    Tensor::from_primitive(TensorPrimitive::Float(out))
+    })
 }
 
 /// The masked softmax under autodiff: the mask is a constant, so the gradient with respect to the
@@ -189,13 +176,19 @@ fn masked_softmax_flex_autodiff(
     scores: Tensor<FlexAutodiff, 4>,
     mask: Tensor<Flex, 4>,
 ) -> Tensor<FlexAutodiff, 4> {
-    let scores = scores.into_primitive().tensor();
     let mask = mask.into_primitive().tensor();
-    let prep = SoftmaxBackward
-        .prepare::<NoCheckpointing>([scores.node.clone()])
-        .compute_bound()
-        .stateful();
-    let y = masked_softmax_forward(&scores.primitive, &mask);
+    with_softmax_backward(scores, |scores| masked_softmax_forward(scores, &mask))
+}
+
+/// `forward(x)`, a softmax of `x` over the last dimension, recorded with [`SoftmaxBackward`].
+fn with_softmax_backward<const D: usize>(
+    x: Tensor<FlexAutodiff, D>,
+    forward: impl FnOnce(&FlexTensor) -> FlexTensor,
+) -> Tensor<FlexAutodiff, D> {
+    let x = x.into_primitive().tensor();
+    let prep =
+        SoftmaxBackward.prepare::<NoCheckpointing>([x.node.clone()]).compute_bound().stateful();
+    let y = forward(&x.primitive);
     let out = match prep {
         OpsKind::Tracked(prep) => prep.finish(y.clone(), y),
         OpsKind::UnTracked(prep) => prep.finish(y),
