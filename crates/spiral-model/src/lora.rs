@@ -21,8 +21,9 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::contiguous::materialized;
 use crate::error::{ModelError, Result};
-use crate::layers::{DecoderLayer, Linear, contiguous};
+use crate::layers::{DecoderLayer, Linear};
 use crate::model::CausalLm;
 use crate::precision::{cast, matmul};
 use crate::weights::{Init, SafetensorsWeights, WeightSource, write_atomically, write_safetensors};
@@ -401,7 +402,7 @@ impl<B: Backend> CausalLm<B> {
                 Init::Zeros,
             )?;
             // Contiguous, so a loaded adapter computes bit for bit what the saved one did.
-            Ok((contiguous(a.transpose()), contiguous(b.transpose())))
+            Ok((materialized(a.transpose()), materialized(b.transpose())))
         })?;
         let targets: Vec<&str> = config.targets.iter().map(|p| p.name()).collect();
         weights

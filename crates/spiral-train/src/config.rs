@@ -252,7 +252,8 @@ pub struct TrainSection {
     /// Checkpoint every this many RL steps (and at the end, and when stopped by Ctrl-C).
     #[serde(default = "ten")]
     pub checkpoint_every: usize,
-    /// Optimiser and schedule (`total_steps` is set to `steps * epochs`).
+    /// Optimiser and schedule (`total_steps` is set to `steps * epochs`, see
+    /// [`RunConfig::rl_optim`]).
     pub optim: OptimConfig,
     /// Policy loss.
     pub loss: PolicyLossConfig,
@@ -345,11 +346,8 @@ impl RunConfig {
         for item in overrides {
             apply_override(&mut value, item)?;
         }
-        let mut config: RunConfig =
+        let config: RunConfig =
             RunConfig::deserialize(value).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
-        // The schedule spans the RL phase, whatever a file says, so that the printed and saved
-        // config show the length the run uses.
-        config.train.optim.total_steps = config.train.steps * config.train.epochs;
         config.validate()?;
         Ok(config)
     }
@@ -374,9 +372,17 @@ impl RunConfig {
         }
     }
 
-    /// The resolved configuration as TOML.
+    /// The RL phase's optimiser: `train.optim` with a schedule spanning every optimiser step of
+    /// the phase (`train.steps * train.epochs`), whatever `total_steps` says.
+    pub fn rl_optim(&self) -> OptimConfig {
+        OptimConfig { total_steps: self.train.steps * self.train.epochs, ..self.train.optim }
+    }
+
+    /// The resolved configuration as TOML, with the schedule length the run uses.
     pub fn to_toml(&self) -> String {
-        toml::to_string_pretty(self).expect("the config serialises")
+        let mut resolved = self.clone();
+        resolved.train.optim = self.rl_optim();
+        toml::to_string_pretty(&resolved).expect("the config serialises")
     }
 
     /// Checks relations between values; errors name the key.
@@ -582,7 +588,7 @@ mod tests {
     fn the_schedule_spans_the_rl_phase() {
         let c =
             RunConfig::default_with(&["train.steps=40".into(), "train.epochs=2".into()]).unwrap();
-        assert_eq!(c.train.optim.total_steps, 80);
+        assert_eq!(c.rl_optim().total_steps, 80);
         assert!(c.to_toml().contains("total_steps = 80"), "the saved config shows it");
     }
 

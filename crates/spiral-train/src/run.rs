@@ -299,8 +299,7 @@ fn run_on<Train: AutodiffBackend>(
         ),
         (None, None) => {}
     }
-    let optim = OptimConfig { total_steps: tr.steps * tr.epochs, ..tr.optim };
-    let learner = Learner::new(model, optim).with_micro_batch(tr.micro_batch);
+    let learner = Learner::new(model, config.rl_optim()).with_micro_batch(tr.micro_batch);
     let mut learner = if state.step > 0 { restore(learner, &state)? } else { learner };
     if state.step == 0 {
         save(&learner, "warm-start", &state)?;
