@@ -346,8 +346,11 @@ impl RunConfig {
         for item in overrides {
             apply_override(&mut value, item)?;
         }
-        let config: RunConfig =
+        let mut config: RunConfig =
             RunConfig::deserialize(value).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
+        // Resolved here too, so that the printed and saved config show the schedule the run
+        // uses and read back to the same config.
+        config.train.optim = config.rl_optim();
         config.validate()?;
         Ok(config)
     }
@@ -378,11 +381,9 @@ impl RunConfig {
         OptimConfig { total_steps: self.train.steps * self.train.epochs, ..self.train.optim }
     }
 
-    /// The resolved configuration as TOML, with the schedule length the run uses.
+    /// The resolved configuration as TOML.
     pub fn to_toml(&self) -> String {
-        let mut resolved = self.clone();
-        resolved.train.optim = self.rl_optim();
-        toml::to_string_pretty(&resolved).expect("the config serialises")
+        toml::to_string_pretty(self).expect("the config serialises")
     }
 
     /// Checks relations between values; errors name the key.
