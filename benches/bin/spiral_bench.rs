@@ -177,7 +177,9 @@ fn rollout<B: Backend>(job: &Job, device: &B::Device) {
         (s.generated_tokens, start.elapsed().as_secs_f64())
     };
     run(w.sequences, 8, &mut rng); // warm-up, as the peer does
+    sync_device::<B>(device);
     let (tokens, seconds) = run(w.sequences, w.new, &mut rng);
+    sync_device::<B>(device);
     let mut line = job.line(serde_json::json!({"generated_tokens": tokens, "seconds": seconds, "tokens_per_s": tokens as f64 / seconds}));
     if job.device != DeviceSpec::Cpu {
         let floor = job.decode_floor_seconds();
@@ -188,6 +190,18 @@ fn rollout<B: Backend>(job: &Job, device: &B::Device) {
     for batch in [1, 8, 64] {
         let (tokens, seconds) = run(batch, w.new, &mut rng);
         emit(&job.line(serde_json::json!({"batch": batch, "generated_tokens": tokens, "seconds": seconds, "tokens_per_s": tokens as f64 / seconds})));
+    }
+}
+
+/// Waits for the device's queued work. Under CubeCL's kernel profiler
+/// (`CUBECL_DEBUG_OPTION=profile`) each sync also writes the per-kernel summary since the last
+/// one, from a logger thread that is given a moment to finish before the numbers are printed.
+fn sync_device<B: Backend>(device: &B::Device) {
+    if let Err(e) = B::sync(device) {
+        eprintln!("warning: device sync failed: {e:?}");
+    }
+    if std::env::var_os("CUBECL_DEBUG_OPTION").is_some() {
+        std::thread::sleep(std::time::Duration::from_millis(500));
     }
 }
 
@@ -243,6 +257,7 @@ impl BackendJob for Train {
         let started = Instant::now();
         learner.policy_step(&batch, &loss).expect("valid batch"); // warm-up, as the peer does
         eprintln!("warm-up step: {:.2}s", started.elapsed().as_secs_f64());
+        sync_device::<B>(&device);
         let steps = 3;
         let start = Instant::now();
         for step in 0..steps {
@@ -250,6 +265,7 @@ impl BackendJob for Train {
             eprintln!("step {step}: {:.2}s since the first", start.elapsed().as_secs_f64());
         }
         let per_step = start.elapsed().as_secs_f64() / steps as f64;
+        sync_device::<B>(&device);
         let tokens = w.sequences * total;
         emit(&job.line(serde_json::json!({"tokens_per_step": tokens, "seconds_per_step": per_step, "tokens_per_s": tokens as f64 / per_step})));
     }

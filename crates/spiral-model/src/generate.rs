@@ -7,6 +7,7 @@ use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
 
 use crate::cache::KvCache;
 use crate::error::{ModelError, Result};
+use crate::long_rows::argmax_rows;
 use crate::model::CausalLm;
 
 /// Continues `prompt` greedily for up to `max_new_tokens` tokens, stopping after any of
@@ -40,7 +41,7 @@ pub fn generate_greedy<B: Backend>(
         let ids = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [1, n]), &device);
         let positions =
             Tensor::<B, 1, Int>::arange(start as i64..(start + n) as i64, &device).reshape([1, n]);
-        let logits = model.decode_step(ids, positions, None, &mut cache).argmax(1);
+        let logits = argmax_rows(model.decode_step(ids, positions, None, &mut cache));
         let next =
             logits.into_data().convert::<i64>().into_vec::<i64>().expect("int ids")[0] as u32;
         out.push(next);

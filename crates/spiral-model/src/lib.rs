@@ -34,6 +34,7 @@ mod error;
 pub mod fused;
 mod generate;
 mod layers;
+pub mod long_rows;
 pub mod lora;
 mod model;
 mod precision;

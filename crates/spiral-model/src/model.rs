@@ -3,7 +3,6 @@
 //! sequences, vocabulary projected in chunks) and incremental decoding with a [`KvCache`].
 
 use burn::module::{Module, ModuleMapper, Param};
-use burn::tensor::activation::log_softmax;
 use burn::tensor::{
     DType, FloatDType, IndexingUpdateOp, Int, Tensor, TensorData, backend::Backend,
 };
@@ -13,6 +12,7 @@ use crate::config::ModelConfig;
 use crate::device::is_cpu;
 use crate::error::{ModelError, Result};
 use crate::layers::{DecoderLayer, Linear, RmsNorm};
+use crate::long_rows::{log_softmax_rows, sum_rows};
 use crate::lora::LoraConfig;
 use crate::precision::{Precision, cast, matmul, to_f32};
 use crate::rope::{RopeTables, inverse_frequencies};
@@ -307,9 +307,9 @@ impl<B: Backend> CausalLm<B> {
                 &device,
             );
             let logits = to_f32(matmul(hidden.clone().select(0, idx), head.clone()));
-            let log_probs = log_softmax(logits, 1);
+            let log_probs = log_softmax_rows(logits);
             if with_entropy {
-                let entropy = log_probs.clone().exp().mul(log_probs.clone()).sum_dim(1).neg();
+                let entropy = sum_rows(log_probs.clone().exp().mul(log_probs.clone())).neg();
                 entropy_parts.push(entropy.reshape([n]));
             }
             logprob_parts.push(log_probs.gather(1, tgt).reshape([n]));

@@ -12,9 +12,9 @@
 //! is reproducible run to run, but a sample's draws depend on its chunk, unlike the host
 //! sampler's per-sample generators.
 
-use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Distribution, FloatDType, Tensor, TensorData};
+use spiral_model::long_rows::{argmax_rows, log_softmax_rows};
 
 /// One token per row of `logits: [rows, vocab]` and its log-probability under the untempered
 /// distribution (what [`crate::sampling::sample_token`] returns too). `temperature = 0` is greedy.
@@ -29,8 +29,8 @@ pub fn sample_rows<B: Backend>(logits: Tensor<B, 2>, temperature: f64) -> Vec<(u
         let gumbel = u.clamp(0.0, 1.0 - f32::EPSILON as f64).log().neg().log().neg();
         logits.clone().div_scalar(temperature).add(gumbel)
     };
-    let tokens = scores.argmax(1);
-    let logprobs = log_softmax(logits, 1).gather(1, tokens.clone());
+    let tokens = argmax_rows(scores);
+    let logprobs = log_softmax_rows(logits).gather(1, tokens.clone());
     // One read-back for both: token ids are exact in float32 (vocabularies are far below 2^24).
     let both = Tensor::cat(vec![tokens.float(), logprobs], 1).into_data();
     pairs(both)

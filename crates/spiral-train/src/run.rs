@@ -234,11 +234,14 @@ fn run_on<Train: AutodiffBackend>(
                 w.aggregation_fraction,
                 &mut rng,
             );
+            // The step reads its loss back to the host, so the clock covers the device's work.
+            let started = Instant::now();
             let stats = learner.sft_step(&batch)?;
+            let seconds = started.elapsed().as_secs_f64();
             progress.set_prefix(format!("loss {:.3}", stats.loss));
             progress.inc(1);
             if step % 10 == 0 || step + 1 == w.steps {
-                metrics.log(serde_json::json!({"kind": "warm_start", "step": step, "loss": stats.loss, "lr": stats.lr, "grad_norm": stats.grad_norm, "tokens": stats.tokens}))?;
+                metrics.log(serde_json::json!({"kind": "warm_start", "step": step, "loss": stats.loss, "lr": stats.lr, "grad_norm": stats.grad_norm, "tokens": stats.tokens, "seconds": seconds, "tokens_per_s": stats.tokens as f64 / seconds.max(1e-9)}))?;
             }
             if control.stop.load(Ordering::SeqCst) && step + 1 < w.steps {
                 progress.abandon();
