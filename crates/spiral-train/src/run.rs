@@ -241,7 +241,7 @@ fn run_on<Train: AutodiffBackend>(
             progress.set_prefix(format!("loss {:.3}", stats.loss));
             progress.inc(1);
             if step % 10 == 0 || step + 1 == w.steps {
-                metrics.log(serde_json::json!({"kind": "warm_start", "step": step, "loss": stats.loss, "lr": stats.lr, "grad_norm": stats.grad_norm, "tokens": stats.tokens, "seconds": seconds, "tokens_per_s": stats.tokens as f64 / seconds.max(1e-9)}))?;
+                metrics.log(serde_json::json!({"kind": "warm_start", "step": step, "loss": stats.loss, "lr": stats.lr, "grad_norm": stats.grad_norm, "tokens": stats.tokens, "step_seconds": seconds, "tokens_per_s": stats.tokens as f64 / seconds.max(1e-9)}))?;
             }
             if control.stop.load(Ordering::SeqCst) && step + 1 < w.steps {
                 progress.abandon();
