@@ -60,12 +60,12 @@ fn staging<B: Backend>(v: usize) -> Option<(usize, usize)> {
 /// reads all the data. `None` when `v` is prime.
 fn split(v: usize) -> Option<(usize, usize)> {
     let steps = |(len, width): (usize, usize)| {
-        let lanes = [4, 2, 1].into_iter().find(|l| width % l == 0).unwrap_or(1);
+        let lanes = [4, 2, 1].into_iter().find(|&l| width.is_multiple_of(l)).unwrap_or(1);
         len + width / lanes
     };
     (2..)
         .take_while(|k| k * k <= v)
-        .filter(|k| v % k == 0)
+        .filter(|k| v.is_multiple_of(*k))
         .flat_map(|k| [(k, v / k), (v / k, k)])
         .min_by_key(|&s| (steps(s), std::cmp::Reverse(s.1)))
 }
