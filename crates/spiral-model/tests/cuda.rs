@@ -92,40 +92,37 @@ fn gradients_on_the_gpu_equal_the_cpu_ones() {
     assert!(worst <= 2e-3 * scale.max(1.0), "{worst:e}");
 }
 
+/// Log-softmax of `logits` with the gradient of `sum(log_softmax * weights)`, the row sums of
+/// `exp(logits)` and the argmax, through `spiral_model::long_rows` on backend `Be`.
+fn long_row_results<Be: burn::tensor::backend::AutodiffBackend>(
+    logits: &Tensor<B, 2>,
+    weights: &Tensor<B, 2>,
+    device: &Be::Device,
+) -> [burn::tensor::TensorData; 4] {
+    use spiral_model::long_rows::{argmax_rows, log_softmax_rows, sum_rows};
+    let x = Tensor::<Be, 2>::from_data(logits.to_data(), device).require_grad();
+    let w = Tensor::<Be, 2>::from_data(weights.to_data(), device);
+    let lp = log_softmax_rows(x.clone());
+    let grads = lp.clone().mul(w).sum().backward();
+    let grad = x.grad(&grads).unwrap();
+    let sums = sum_rows(x.clone().inner().exp());
+    let best = argmax_rows(x.inner());
+    [lp.into_data(), grad.into_data(), sums.into_data(), best.into_data()]
+}
+
 /// On the GPU, rows as long as Qwen's vocabulary are reduced in two passes
 /// (`spiral_model::long_rows`); log-softmax, its gradient, row sums and argmax equal the CPU's
 /// one-pass results on the same logits.
 #[test]
 fn long_row_reductions_on_the_gpu_equal_the_cpu_ones() {
     use burn::tensor::{Distribution, TensorData};
-    use spiral_model::long_rows::{argmax_rows, log_softmax_rows, sum_rows};
     let Some(device) = gpu() else { return };
     let (rows, vocab) = (64, 151_936);
     let cpu = Default::default();
     let logits = Tensor::<B, 2>::random([rows, vocab], Distribution::Normal(0.0, 3.0), &cpu);
     let weights = Tensor::<B, 2>::random([rows, vocab], Distribution::Default, &cpu);
-    let run = |on_gpu: bool| -> [TensorData; 4] {
-        fn on<Be: burn::tensor::backend::AutodiffBackend>(
-            logits: &Tensor<B, 2>,
-            weights: &Tensor<B, 2>,
-            device: &Be::Device,
-        ) -> [TensorData; 4] {
-            let x = Tensor::<Be, 2>::from_data(logits.to_data(), device).require_grad();
-            let w = Tensor::<Be, 2>::from_data(weights.to_data(), device);
-            let lp = log_softmax_rows(x.clone());
-            let grads = lp.clone().mul(w).sum().backward();
-            let grad = x.grad(&grads).unwrap();
-            let sums = sum_rows(x.clone().inner().exp());
-            let best = argmax_rows(x.inner());
-            [lp.into_data(), grad.into_data(), sums.into_data(), best.into_data()]
-        }
-        if on_gpu {
-            on::<Autodiff<Cuda>>(&logits, &weights, &device)
-        } else {
-            on::<Autodiff<B>>(&logits, &weights, &cpu)
-        }
-    };
-    let (ours, reference) = (run(true), run(false));
+    let ours = long_row_results::<Autodiff<Cuda>>(&logits, &weights, &device);
+    let reference = long_row_results::<Autodiff<B>>(&logits, &weights, &cpu);
     let worst = |i: usize| {
         let a = ours[i].clone().convert::<f32>().into_vec::<f32>().unwrap();
         let b = reference[i].clone().convert::<f32>().into_vec::<f32>().unwrap();
