@@ -51,6 +51,10 @@ struct Cli {
     /// passes); default: all at once.
     #[arg(long)]
     micro_batch: Option<usize>,
+    /// Timed training steps after the warm-up one (the peer times 3); the line reports their
+    /// mean and each step's time.
+    #[arg(long, default_value_t = 3)]
+    steps: usize,
 }
 
 fn main() {
@@ -81,6 +85,7 @@ fn main() {
         precision,
         bandwidth: cli.memory_bandwidth_gbs * 1e9,
         micro_batch: cli.micro_batch,
+        steps: cli.steps,
     };
     match verb {
         "rollout" => device.run(Rollout(job)),
@@ -98,6 +103,8 @@ struct Job {
     bandwidth: f64,
     /// Sequences per forward/backward pass in training.
     micro_batch: Option<usize>,
+    /// Timed training steps.
+    steps: usize,
 }
 
 impl Job {
@@ -258,15 +265,18 @@ impl BackendJob for Train {
         learner.policy_step(&batch, &loss).expect("valid batch"); // warm-up, as the peer does
         eprintln!("warm-up step: {:.2}s", started.elapsed().as_secs_f64());
         sync_device::<B>(&device);
-        let steps = 3;
+        let steps = job.steps.max(1);
         let start = Instant::now();
+        let mut step_seconds = Vec::with_capacity(steps);
         for step in 0..steps {
+            let step_start = Instant::now();
             learner.policy_step(&batch, &loss).expect("valid batch");
+            step_seconds.push(step_start.elapsed().as_secs_f64());
             eprintln!("step {step}: {:.2}s since the first", start.elapsed().as_secs_f64());
         }
         let per_step = start.elapsed().as_secs_f64() / steps as f64;
         sync_device::<B>(&device);
         let tokens = w.sequences * total;
-        emit(&job.line(serde_json::json!({"tokens_per_step": tokens, "seconds_per_step": per_step, "tokens_per_s": tokens as f64 / per_step})));
+        emit(&job.line(serde_json::json!({"tokens_per_step": tokens, "seconds_per_step": per_step, "tokens_per_s": tokens as f64 / per_step, "step_seconds": step_seconds})));
     }
 }

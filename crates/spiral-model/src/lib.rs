@@ -28,6 +28,8 @@ mod chat;
 mod checkpoint;
 mod config;
 mod contiguous;
+#[cfg(feature = "cuda")]
+pub mod cuda_matmul;
 pub mod device;
 mod dispatch;
 mod error;

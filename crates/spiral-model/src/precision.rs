@@ -70,8 +70,17 @@ pub(crate) fn cast<B: Backend, const D: usize>(x: Tensor<B, D>, dtype: DType) ->
 /// part plus a float32 remainder, and the four partial products, only the small terms of which
 /// TF32 rounds, sum to about 2^-19 relative error instead of 2^-10, for four times the matmul
 /// work. Float32 is the parity mode; bf16 operands, and the CPU, take a single product.
+///
+/// On the CUDA backend, bf16 products go through [`crate::cuda_matmul`], which picks a faster
+/// kernel than burn's default.
 pub(crate) fn matmul<B: Backend, const D: usize>(a: Tensor<B, D>, b: Tensor<B, D>) -> Tensor<B, D> {
-    if is_cpu::<B>() || a.dtype() != DType::F32 {
+    if is_cpu::<B>() {
+        return a.matmul(b);
+    }
+    if a.dtype() != DType::F32 {
+        #[cfg(feature = "cuda")]
+        return crate::cuda_matmul::matmul(a, b);
+        #[cfg(not(feature = "cuda"))]
         return a.matmul(b);
     }
     split_matmul(a, b)

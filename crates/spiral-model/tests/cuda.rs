@@ -137,3 +137,60 @@ fn long_row_reductions_on_the_gpu_equal_the_cpu_ones() {
     let argmax = |d: &TensorData| d.clone().convert::<i64>().into_vec::<i64>().unwrap();
     assert_eq!(argmax(&ours[3]), argmax(&reference[3]), "argmax differs");
 }
+
+/// `C = A B` and the gradients of `sum(C * W)` with respect to `A` and `B`, in bf16 through
+/// `spiral_model::cuda_matmul` with `kernel`, as float32 data.
+fn matmul_results(
+    kernel: spiral_model::cuda_matmul::MatmulKernel,
+    [a, b, w]: &[Tensor<B, 3>; 3],
+    device: &CudaDevice,
+) -> [Vec<f32>; 3] {
+    use burn::tensor::FloatDType;
+    let on_gpu = |t: &Tensor<B, 3>| {
+        Tensor::<Autodiff<Cuda>, 3>::from_data(t.to_data(), device).cast(FloatDType::BF16)
+    };
+    let (a, b) = (on_gpu(a).require_grad(), on_gpu(b).require_grad());
+    let c = spiral_model::cuda_matmul::matmul_with(kernel, a.clone(), b.clone());
+    let grads = c.clone().mul(on_gpu(w)).sum().backward();
+    let data = |t: Tensor<Cuda, 3>| t.cast(FloatDType::F32).into_data().into_vec::<f32>().unwrap();
+    [data(c.inner()), data(a.grad(&grads).unwrap()), data(b.grad(&grads).unwrap())]
+}
+
+/// Every kernel `SPIRAL_CUDA_MATMUL` can pick gives burn's own bf16 product and gradients, on
+/// a batched product with sizes that are not multiples of any tile.
+#[test]
+fn every_bf16_matmul_kernel_gives_burns_product_and_gradients() {
+    use burn::tensor::Distribution;
+    use spiral_model::cuda_matmul::{MatmulKernel, fallback_count};
+    let Some(device) = gpu() else { return };
+    let cpu = Default::default();
+    let normal =
+        |shape: [usize; 3]| Tensor::<B, 3>::random(shape, Distribution::Normal(0.0, 1.0), &cpu);
+    // 300 rows: at least `MIN_ROWS`, so the kernels run rather than burn's path.
+    let inputs = [normal([3, 300, 136]), normal([3, 136, 72]), normal([3, 300, 72])];
+    let reference = matmul_results(MatmulKernel::named("burn").unwrap(), &inputs, &device);
+    let relative = |x: &[f32], y: &[f32]| {
+        let scale = y.iter().map(|v| v.abs()).fold(0.0f32, f32::max);
+        x.iter().zip(y).map(|(p, q)| (p - q).abs()).fold(0.0f32, f32::max) / scale
+    };
+    let mut failures = Vec::new();
+    for &name in &MatmulKernel::ALL[1..] {
+        let before = fallback_count();
+        let ours = matmul_results(MatmulKernel::named(name).unwrap(), &inputs, &device);
+        let fell_back = fallback_count() > before;
+        let errors: Vec<f32> = (0..3).map(|i| relative(&ours[i], &reference[i])).collect();
+        println!(
+            "{name}: relative error C {:.1e}, dA {:.1e}, dB {:.1e}{}",
+            errors[0],
+            errors[1],
+            errors[2],
+            if fell_back { " (fell back to burn's kernel)" } else { "" }
+        );
+        // Both sides round a float32 accumulation to bf16 (8 bits): 2^-8 of the largest value,
+        // twice over, is the most two correct results differ by.
+        if errors.iter().any(|&e| e > 1e-2) {
+            failures.push(name);
+        }
+    }
+    assert!(failures.is_empty(), "kernels that disagree with burn's: {failures:?}");
+}
