@@ -43,7 +43,9 @@ struct Cli {
     /// run differ from an uninterrupted one).
     #[arg(long, value_name = "RUN_DIR")]
     resume: Option<PathBuf>,
-    /// Where to train: `cpu`, or `cuda[:N]` in builds with `--features cuda`.
+    /// Where to train: `cpu`, or `cuda[:N]` in builds with `--features cuda`. On a GPU, bf16
+    /// products use the matmul kernel named by the `SPIRAL_CUDA_MATMUL` environment variable
+    /// (`burn` for burn's own), or the fastest one measured (see `spiral_model::cuda_matmul`).
     #[arg(long, default_value = "cpu")]
     device: DeviceSpec,
 }
