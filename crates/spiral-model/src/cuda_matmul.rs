@@ -63,7 +63,7 @@ type CudaAutodiff = Autodiff<Cuda>;
 pub struct MatmulKernel(&'static str);
 
 impl MatmulKernel {
-    /// Every kernel [`MatmulKernel::named`] knows, burn's own path first.
+    /// Every kernel [`MatmulKernel::named`] knows, burn's own path ([`MatmulKernel::BURN`]) first.
     pub const ALL: &'static [&'static str] = &[
         "burn",
         "simple_cyclic_cmma",
@@ -91,6 +91,9 @@ impl MatmulKernel {
         "ordered_double_cmma",
         "ordered_double_mma",
     ];
+
+    /// burn's own path: `Tensor::matmul`, which burn-fusion may fuse with its neighbours.
+    pub const BURN: Self = Self("burn");
 
     /// The kernel used when `SPIRAL_CUDA_MATMUL` is unset: double-buffered, with asynchronous
     /// (`cp.async`) strided loading and the `mma` instruction. Of every kernel above it took the
@@ -184,7 +187,7 @@ pub fn matmul_with<B: Backend, const D: usize>(
     let half = matches!(a.dtype(), DType::BF16 | DType::F16) && a.dtype() == b.dtype();
     let (da, db) = (a.dims(), b.dims());
     let batches_equal = da[..D - 2] == db[..D - 2];
-    if kernel.strategy().is_none() || !half || !batches_equal || da[D - 2] < MIN_ROWS {
+    if kernel == MatmulKernel::BURN || !half || !batches_equal || da[D - 2] < MIN_ROWS {
         return a.matmul(b);
     }
     let (a, b) = match (downcast::<B, CudaAutodiff, D>(a), downcast::<B, CudaAutodiff, D>(b)) {
@@ -355,7 +358,7 @@ mod tests {
         for &name in MatmulKernel::ALL {
             let kernel = MatmulKernel::named(name).expect("listed");
             assert_eq!(kernel.name(), name);
-            assert_eq!(kernel.strategy().is_none(), name == "burn", "{name}");
+            assert_eq!(kernel.strategy().is_none(), kernel == MatmulKernel::BURN, "{name}");
         }
         assert!(MatmulKernel::named("tma").is_none());
         assert!(MatmulKernel::named(MatmulKernel::DEFAULT.name()).is_some());

@@ -168,7 +168,7 @@ fn every_bf16_matmul_kernel_gives_burns_product_and_gradients() {
         |shape: [usize; 3]| Tensor::<B, 3>::random(shape, Distribution::Normal(0.0, 1.0), &cpu);
     // 300 rows: at least `MIN_ROWS`, so the kernels run rather than burn's path.
     let inputs = [normal([3, 300, 136]), normal([3, 136, 72]), normal([3, 300, 72])];
-    let reference = matmul_results(MatmulKernel::named("burn").unwrap(), &inputs, &device);
+    let reference = matmul_results(MatmulKernel::BURN, &inputs, &device);
     let relative = |x: &[f32], y: &[f32]| {
         let scale = y.iter().map(|v| v.abs()).fold(0.0f32, f32::max);
         x.iter().zip(y).map(|(p, q)| (p - q).abs()).fold(0.0f32, f32::max) / scale
