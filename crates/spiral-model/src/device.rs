@@ -32,6 +32,16 @@ pub fn is_cpu<B: Backend>() -> bool {
     TypeId::of::<B::Device>() == TypeId::of::<burn::backend::flex::FlexDevice>()
 }
 
+/// The multiple of tokens that batches of sequences are padded to on backend `B`: 8 off the
+/// CPU, 1 on it.
+///
+/// At a multiple of 8 tokens the rows of attention's `[t, t]` bf16 operands start on 16-byte
+/// boundaries, which the asynchronous-copy kernels of `cuda_matmul` need; at other lengths those
+/// products fall back to burn's slower kernel. The CPU gains nothing from the extra positions.
+pub fn length_multiple<B: Backend>() -> usize {
+    if is_cpu::<B>() { 1 } else { 8 }
+}
+
 /// Whether this binary was built with the `cuda` feature.
 pub const CUDA_BUILT: bool = cfg!(feature = "cuda");
 

@@ -9,7 +9,7 @@ use burn::tensor::{
 
 use crate::cache::KvCache;
 use crate::config::ModelConfig;
-use crate::device::is_cpu;
+use crate::device::{is_cpu, length_multiple};
 use crate::error::{ModelError, Result};
 use crate::layers::{DecoderLayer, Linear, RmsNorm};
 use crate::long_rows::{log_softmax_rows, sum_rows};
@@ -242,12 +242,26 @@ impl<B: Backend> CausalLm<B> {
     /// Only tokens at indices `start[i] .. len(seq_i)` are scored (pass 1 to score everything
     /// after the first token, or the prompt length to score a completion); the vocabulary
     /// projection runs over those rows only, [`LOGIT_CHUNK_ELEMENTS`] logits at a time, so the
-    /// `[batch, time, vocab]` tensor never exists.
+    /// `[batch, time, vocab]` tensor never exists. Off the CPU the padded length is a multiple of
+    /// 8 tokens ([`crate::device::length_multiple`]); the scores are `[batch, longest - 1]` either
+    /// way.
     pub fn token_logprobs(
         &self,
         sequences: &[Vec<u32>],
         start: &[usize],
         with_entropy: bool,
+    ) -> Result<TokenScores<B>> {
+        self.token_logprobs_padded(sequences, start, with_entropy, length_multiple::<B>())
+    }
+
+    /// [`CausalLm::token_logprobs`] with the batch right-padded to a multiple of `multiple`
+    /// tokens.
+    fn token_logprobs_padded(
+        &self,
+        sequences: &[Vec<u32>],
+        start: &[usize],
+        with_entropy: bool,
+        multiple: usize,
     ) -> Result<TokenScores<B>> {
         if sequences.len() != start.len() {
             return Err(ModelError::Input(format!(
@@ -267,13 +281,14 @@ impl<B: Backend> CausalLm<B> {
             });
         }
         self.check_tokens(sequences)?;
-        let mut ids = Vec::with_capacity(b * t);
+        let padded = t.next_multiple_of(multiple);
+        let mut ids = Vec::with_capacity(b * padded);
         for seq in sequences {
             ids.extend(seq.iter().map(|&x| x as i64));
-            ids.extend(std::iter::repeat_n(0, t - seq.len()));
+            ids.extend(std::iter::repeat_n(0, padded - seq.len()));
         }
-        let input = Tensor::<B, 2, Int>::from_data(TensorData::new(ids.clone(), [b, t]), &device);
-        let positions = position_grid::<B>(b, t, &device);
+        let input = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [b, padded]), &device);
+        let positions = position_grid::<B>(b, padded, &device);
         let hidden = self.hidden_states(input, positions, None, None);
 
         // Rows of the flattened [b, t-1] output that are scored, and their target tokens.
@@ -384,4 +399,44 @@ fn attention_mask<B: Backend>(
         }
     }
     Some(Tensor::<B, 4>::from_data(TensorData::new(values, [rows, 1, t, tk]), device))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::{Autodiff, Flex};
+
+    type B = Autodiff<Flex>;
+
+    /// The GPU pads batches to a multiple of 8 tokens: run that path on the CPU and check that
+    /// the extra right padding changes neither the scores nor the gradients.
+    #[test]
+    fn padding_to_a_multiple_changes_no_score_or_gradient() {
+        let model =
+            CausalLm::<B>::random(ModelConfig::small(40, 32, 2, 4), 7, 0.2, &Default::default())
+                .unwrap();
+        let seqs: Vec<Vec<u32>> = [11usize, 5, 9]
+            .iter()
+            .map(|&n| (0..n).map(|i| (i * 7 + n) as u32 % 40).collect())
+            .collect();
+        let start = [1, 3, 2];
+        let run = |multiple: usize| {
+            let scores = model.token_logprobs_padded(&seqs, &start, true, multiple).unwrap();
+            assert_eq!(scores.logprobs.dims(), [3, 10]);
+            let entropy = scores.entropy.unwrap();
+            let loss = scores.logprobs.clone().sum() + entropy.clone().sum();
+            let grads = loss.backward();
+            let embed = model.embed_tokens.grad(&grads).unwrap();
+            let values = |t: Tensor<B, 2>| t.into_data().to_vec::<f32>().unwrap();
+            (values(scores.logprobs), values(entropy), embed.into_data().to_vec::<f32>().unwrap())
+        };
+        let (logprobs, entropy, grad) = run(1);
+        let (logprobs8, entropy8, grad8) = run(8);
+        let max_diff =
+            |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+        assert!(max_diff(&logprobs, &logprobs8) < 1e-6);
+        assert!(max_diff(&entropy, &entropy8) < 1e-6);
+        assert!(max_diff(&grad, &grad8) < 1e-6);
+        assert!(grad.iter().any(|&g| g != 0.0), "the test needs a gradient");
+    }
 }

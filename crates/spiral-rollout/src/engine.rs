@@ -19,7 +19,7 @@ use std::time::Instant;
 use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use spiral_model::device::is_cpu;
+use spiral_model::device::{is_cpu, length_multiple};
 use spiral_model::shards::{map_concurrently, shard_count};
 use spiral_model::{CausalLm, KvCache, TextTokenizer};
 
@@ -189,7 +189,8 @@ impl RolloutEngine {
             map_concurrently(work, |(pieces, mut budget)| {
                 let mut stats = RolloutStats { shards: 1, ..Default::default() };
                 let mut samples = Vec::new();
-                for chunk in plan(&pieces, request, max_batch_tokens) {
+                let multiple = length_multiple::<B>();
+                for chunk in plan(&pieces, request, max_batch_tokens, multiple) {
                     stats.chunks += 1;
                     samples.extend(run_chunk(
                         model,
@@ -198,6 +199,7 @@ impl RolloutEngine {
                         matcher.as_ref(),
                         &mut budget,
                         &mut stats,
+                        multiple,
                     ));
                 }
                 (samples, stats)
@@ -289,14 +291,21 @@ fn split_budget(total: Option<usize>, shards: &[Vec<Piece>]) -> Vec<usize> {
     shares
 }
 
-/// Packs a shard's pieces into chunks of at most `budget` KV positions.
-fn plan(pieces: &[Piece], request: &RolloutRequest, budget: usize) -> Vec<Vec<Piece>> {
+/// Packs a shard's pieces into chunks of at most `budget` KV positions, prompts padded to a
+/// multiple of `length_multiple` tokens (see [`run_chunk`]).
+fn plan(
+    pieces: &[Piece],
+    request: &RolloutRequest,
+    budget: usize,
+    length_multiple: usize,
+) -> Vec<Vec<Piece>> {
     let max_new = request.stop.max_new_tokens;
     let mut chunks: Vec<Vec<Piece>> = Vec::new();
     let mut current: Vec<Piece> = Vec::new();
     let (mut rows, mut longest) = (0usize, 0usize);
     for piece in pieces {
-        let row_len = request.prompts[piece.prompt].len() + max_new;
+        let row_len =
+            request.prompts[piece.prompt].len().next_multiple_of(length_multiple) + max_new;
         let per_piece = (budget / row_len).max(1);
         let (mut first, end) = (piece.first_sample, piece.first_sample + piece.count);
         while first < end {
@@ -343,7 +352,8 @@ enum Picks {
     Host(Vec<f32>),
 }
 
-/// Prefills the chunk's prompts once, forks them into their samples, and decodes to the end.
+/// Prefills the chunk's prompts once, left-padded to a multiple of `length_multiple` tokens
+/// ([`length_multiple`]), forks them into their samples, and decodes to the end.
 fn run_chunk<B: Backend>(
     model: &CausalLm<B>,
     request: &RolloutRequest,
@@ -351,14 +361,16 @@ fn run_chunk<B: Backend>(
     matcher: Option<&StopStringMatcher<'_>>,
     budget: &mut usize,
     stats: &mut RolloutStats,
+    length_multiple: usize,
 ) -> Vec<Sample> {
     let device = model.device();
     let vocab = model.config().vocab_size;
     let started = Instant::now();
 
-    // Prefill: each prompt of the chunk once, left-padded to the longest.
+    // Prefill: each prompt of the chunk once, left-padded to the longest, rounded up.
     let prompts: Vec<&Vec<u32>> = pieces.iter().map(|p| &request.prompts[p.prompt]).collect();
-    let longest = prompts.iter().map(|p| p.len()).max().unwrap_or(0);
+    let longest =
+        prompts.iter().map(|p| p.len()).max().unwrap_or(0).next_multiple_of(length_multiple);
     let pads: Vec<usize> = prompts.iter().map(|p| longest - p.len()).collect();
     let mut ids = Vec::with_capacity(prompts.len() * longest);
     let mut positions = Vec::with_capacity(prompts.len() * longest);
@@ -494,4 +506,67 @@ fn run_chunk<B: Backend>(
             prompt_tokens: row.prompt_len,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SamplingParams;
+    use burn::backend::Flex;
+    use spiral_model::ModelConfig;
+
+    /// Off the CPU, prompts are left-padded to a multiple of 8 tokens: run that path on the CPU
+    /// and check that the extra padding changes no token and no log-prob.
+    #[test]
+    fn padding_prompts_to_a_multiple_changes_no_sample() {
+        let model =
+            CausalLm::<Flex>::random(ModelConfig::small(50, 32, 2, 4), 3, 0.3, &Default::default())
+                .unwrap();
+        let request = RolloutRequest {
+            prompts: vec![(0..11).map(|i| i * 3 % 50).collect(), vec![4, 9], (1..8).collect()],
+            n: 2,
+            sampling: SamplingParams { temperature: 1.0, seed: 9, ..Default::default() },
+            stop: StopConditions { max_new_tokens: 12, ..Default::default() },
+            max_total_tokens: None,
+        };
+        let pieces: Vec<Piece> =
+            (0..3).map(|prompt| Piece { prompt, first_sample: 0, count: 2 }).collect();
+        let run = |multiple: usize| {
+            let (mut stats, mut budget) = (RolloutStats::default(), usize::MAX);
+            let chunks = plan(&pieces, &request, usize::MAX, multiple);
+            assert_eq!(chunks.len(), 1);
+            run_chunk(&model, &request, &chunks[0], None, &mut budget, &mut stats, multiple)
+        };
+        let (plain, padded) = (run(1), run(8));
+        assert_eq!(plain.len(), 6);
+        for (a, b) in plain.iter().zip(&padded) {
+            assert_eq!(a.tokens, b.tokens, "prompt {} sample {}", a.prompt_index, a.sample_index);
+            let d =
+                a.logprobs.iter().zip(&b.logprobs).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+            assert!(d < 1e-5, "log-probs differ by {d}");
+        }
+    }
+
+    /// The KV budget counts padded prompt lengths.
+    #[test]
+    fn plans_budget_padded_prompts() {
+        let request = RolloutRequest {
+            prompts: vec![vec![1; 9], vec![1; 3]],
+            n: 4,
+            sampling: SamplingParams::greedy(),
+            stop: StopConditions { max_new_tokens: 10, ..Default::default() },
+            max_total_tokens: None,
+        };
+        let pieces: Vec<Piece> =
+            (0..2).map(|prompt| Piece { prompt, first_sample: 0, count: 4 }).collect();
+        // 8 rows of 9 + 10 positions fit in 152; padded to 16 + 10 they take 208.
+        assert_eq!(plan(&pieces, &request, 152, 1).len(), 1);
+        let padded = plan(&pieces, &request, 152, 8);
+        assert!(padded.len() > 1);
+        for chunk in padded {
+            let rows: usize = chunk.iter().map(|p| p.count).sum();
+            let longest = chunk.iter().map(|p| request.prompts[p.prompt].len()).max().unwrap();
+            assert!(rows * (longest.next_multiple_of(8) + 10) <= 152);
+        }
+    }
 }
