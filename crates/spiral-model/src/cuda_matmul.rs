@@ -18,6 +18,10 @@
 //! - A kernel that cannot take a problem falls back to burn's default kernel for that call. cubek
 //!   says so with a setup error: the default kernel's asynchronous copies need row strides that
 //!   are a multiple of 16 bytes, which attention over an odd sequence length (470 tokens) lacks.
+//!   The model's own batches are padded to a multiple of 8 tokens on the GPU to keep them
+//!   ([`crate::device::length_multiple`]).
+//! - `cublas` runs the product on cuBLAS instead ([`crate::cuda_cublas`]); it waits for the device
+//!   around each product, and has not been measured yet.
 //! - Products of fewer than [`MIN_ROWS`] rows (decode steps) keep burn's path.
 //!
 //! Float32 products keep burn's path: they are the parity mode (see [`crate::precision`]).
@@ -66,6 +70,7 @@ impl MatmulKernel {
     /// Every kernel [`MatmulKernel::named`] knows, burn's own path ([`MatmulKernel::BURN`]) first.
     pub const ALL: &'static [&'static str] = &[
         "burn",
+        "cublas",
         "simple_cyclic_cmma",
         "simple_cyclic_mma",
         "simple_multirows_cmma",
@@ -94,6 +99,9 @@ impl MatmulKernel {
 
     /// burn's own path: `Tensor::matmul`, which burn-fusion may fuse with its neighbours.
     pub const BURN: Self = Self("burn");
+
+    /// cuBLAS, through [`crate::cuda_cublas`]: not yet run on a GPU, so only chosen by name.
+    pub const CUBLAS: Self = Self("cublas");
 
     /// The kernel used when `SPIRAL_CUDA_MATMUL` is unset: double-buffered, with asynchronous
     /// (`cp.async`) strided loading and the `mma` instruction. Of every kernel above it took the
@@ -124,7 +132,7 @@ impl MatmulKernel {
         self.0
     }
 
-    /// cubek's launch strategy for the kernel; `None` for burn's own path.
+    /// cubek's launch strategy for the kernel; `None` for burn's own path and cuBLAS.
     fn strategy(self) -> Option<Strategy> {
         use BlueprintStrategy::Inferred;
         // Arguments only: each variant's routine type follows from the variant.
@@ -299,7 +307,12 @@ fn launch(
 ) -> CubeTensor<CudaRuntime> {
     let dtype = a.dtype;
     let out = init_matmul_output(&a, &b, dtype);
-    if let Some(strategy) = kernel.strategy() {
+    if kernel == MatmulKernel::CUBLAS {
+        match crate::cuda_cublas::matmul(&a, &b, &out) {
+            Ok(()) => return out,
+            Err(reason) => note_fallback(kernel, &out, &reason),
+        }
+    } else if let Some(strategy) = kernel.strategy() {
         let mut elems = MatmulElems::from_globals(&MatmulGlobalElems {
             lhs: a.dtype.into(),
             rhs: b.dtype.into(),
@@ -358,7 +371,8 @@ mod tests {
         for &name in MatmulKernel::ALL {
             let kernel = MatmulKernel::named(name).expect("listed");
             assert_eq!(kernel.name(), name);
-            assert_eq!(kernel.strategy().is_none(), kernel == MatmulKernel::BURN, "{name}");
+            let not_cubek = [MatmulKernel::BURN, MatmulKernel::CUBLAS].contains(&kernel);
+            assert_eq!(kernel.strategy().is_none(), not_cubek, "{name}");
         }
         assert!(MatmulKernel::named("tma").is_none());
         assert!(MatmulKernel::named(MatmulKernel::DEFAULT.name()).is_some());

@@ -29,11 +29,16 @@ mod checkpoint;
 mod config;
 mod contiguous;
 #[cfg(feature = "cuda")]
+mod cuda_cublas;
+#[cfg(feature = "cuda")]
 pub mod cuda_matmul;
 pub mod device;
 mod dispatch;
 mod error;
 pub mod fused;
+// Used by `cuda_cublas` only; compiled (and tested) in every build.
+#[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+mod gemm_layout;
 mod generate;
 mod layers;
 pub mod long_rows;

@@ -36,7 +36,7 @@ for step in "$@"; do
     env)
       nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.mem --format=csv | tee -a "$OUT/summary"
       echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
-      for l in libnvrtc.so.13 libcuda.so.1 libnvrtc-builtins.so.13.0; do
+      for l in libnvrtc.so.13 libcuda.so.1 libnvrtc-builtins.so.13.0 libcublas.so.13; do
         echo "$l: $(ldconfig -p | grep -c "$l") in ldconfig; $(for d in ${LD_LIBRARY_PATH//:/ }; do ls $d/$l* 2>/dev/null; done | head -2 | tr '\n' ' ')"
       done
       # The copy bandwidth (bytes read + written), the ceiling for the decode floor.
