@@ -41,6 +41,7 @@ pub mod fused;
 mod gemm_layout;
 mod generate;
 mod layers;
+pub mod logit_scores;
 pub mod long_rows;
 pub mod lora;
 mod model;

@@ -12,7 +12,7 @@ use crate::config::ModelConfig;
 use crate::device::{is_cpu, length_multiple};
 use crate::error::{ModelError, Result};
 use crate::layers::{DecoderLayer, Linear, RmsNorm};
-use crate::long_rows::{log_softmax_rows, sum_rows};
+use crate::logit_scores::logit_scores;
 use crate::lora::LoraConfig;
 use crate::precision::{Precision, cast, matmul, to_f32};
 use crate::rope::{RopeTables, inverse_frequencies};
@@ -317,17 +317,10 @@ impl<B: Backend> CausalLm<B> {
             let n = row_chunk.len();
             let idx =
                 Tensor::<B, 1, Int>::from_data(TensorData::new(row_chunk.to_vec(), [n]), &device);
-            let tgt = Tensor::<B, 2, Int>::from_data(
-                TensorData::new(target_chunk.to_vec(), [n, 1]),
-                &device,
-            );
-            let logits = to_f32(matmul(hidden.clone().select(0, idx), head.clone()));
-            let log_probs = log_softmax_rows(logits);
-            if with_entropy {
-                let entropy = sum_rows(log_probs.clone().exp().mul(log_probs.clone())).neg();
-                entropy_parts.push(entropy.reshape([n]));
-            }
-            logprob_parts.push(log_probs.gather(1, tgt).reshape([n]));
+            let logits = matmul(hidden.clone().select(0, idx), head.clone());
+            let scores = logit_scores(logits, target_chunk, with_entropy);
+            logprob_parts.push(scores.logprobs);
+            entropy_parts.extend(scores.entropy);
         }
         let all_rows =
             Tensor::<B, 1, Int>::from_data(TensorData::new(rows.clone(), [rows.len()]), &device);

@@ -20,6 +20,7 @@ use burn::record::{BinFileRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Tensor, TensorData};
 use spiral_model::CausalLm;
+use spiral_model::long_rows::sum_all;
 use spiral_model::shards::{map_concurrently, shard_count};
 use spiral_set_rl::{LossAggregation, PolicyLossConfig, PolicyLossInput, policy_loss};
 
@@ -448,7 +449,8 @@ fn clip_global_norm<B: AutodiffBackend>(
     impl<B: AutodiffBackend> ModuleVisitor<B> for SquaredSums<'_, B::InnerBackend> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
             if let Some(g) = self.grads.get::<B::InnerBackend, D>(param.id) {
-                self.sums.push(g.square().sum());
+                // Staged off the CPU: see `sum_all`.
+                self.sums.push(sum_all(g.square()));
             }
         }
     }
