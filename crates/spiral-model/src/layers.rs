@@ -5,11 +5,12 @@
 use burn::module::{Module, Param};
 use burn::tensor::{Tensor, backend::Backend};
 
+use crate::attention_probs::attention_probs;
 use crate::cache::LayerCache;
 use crate::config::ModelConfig;
 use crate::contiguous::{materialized, row_major};
 use crate::error::Result;
-use crate::fused::{masked_softmax, softmax_last_dim, swiglu};
+use crate::fused::swiglu;
 use crate::lora::LoraAdapter;
 use crate::precision::{cast, matmul, to_f32};
 use crate::rope::RopeTables;
@@ -212,14 +213,8 @@ impl<B: Backend> Attention<B> {
         // With one query head per KV head the shape is already right; reshaping the transposed
         // view would copy it.
         let q = if groups == 1 { q } else { row_major(q).reshape([b, nkv, groups * t, d]) };
-        let dtype = q.dtype();
         // Scores, mask and softmax in float32 (see `crate::precision`).
-        let scores = to_f32(matmul(q, k_t)).div_scalar((d as f64).sqrt());
-        let probs = match mask {
-            Some(mask) => masked_softmax(scores, mask),
-            None => softmax_last_dim(scores),
-        };
-        let probs = cast(probs, dtype);
+        let probs = attention_probs(matmul(q, k_t), mask, d);
         let out = matmul(probs, v).reshape([b, nh, t, d]);
         let out = if t == 1 {
             out.reshape([b, t, nh * d])

@@ -23,6 +23,7 @@
 //! ```
 
 pub mod allocator;
+mod attention_probs;
 mod cache;
 mod chat;
 mod checkpoint;

@@ -1,6 +1,7 @@
 //! The CUDA backend against transformers and against the CPU, on the fixture checkpoints:
 //! float32 log-probs within 1e-4 and greedy tokens equal, bf16 log-probs within bf16's
-//! tolerance, and a training step's gradients equal to the CPU's to TF32 accuracy.
+//! tolerance, and a training step's gradients equal to the CPU's to TF32 accuracy (float32) or
+//! bf16 accuracy (bf16).
 //!
 //! Compiled with `--features cuda` (CI type-checks it); run on a machine with an NVIDIA GPU:
 //! `cargo test --release -p spiral-model --features cuda --test cuda -- --nocapture`. Without
@@ -55,20 +56,25 @@ fn bf16_logprobs_match_transformers_bf16_on_the_gpu() {
     }
 }
 
-/// The gradient of the summed log-probs of one case, flattened parameter by parameter.
-fn gradients<Be: burn::tensor::backend::AutodiffBackend>(device: &Be::Device) -> Vec<f32> {
+/// The gradient of the summed log-probs of one case, parameter by parameter, with
+/// activations in `precision` (the weights stay float32, as in training).
+fn gradients<Be: burn::tensor::backend::AutodiffBackend>(
+    device: &Be::Device,
+    precision: Precision,
+) -> Vec<Vec<f32>> {
     use burn::module::{Module, ModuleVisitor, Param};
-    let model = Checkpoint::<Be>::load(fixture("qwen3"), device).unwrap().model;
+    let model =
+        Checkpoint::<Be>::load(fixture("qwen3"), device).unwrap().model.with_precision(precision);
     let ids = expected("qwen3").logprob_cases[2].input_ids.clone();
     let grads = model.token_logprobs(&[ids], &[1], false).unwrap().logprobs.sum().backward();
     struct Collect<'a, Be: burn::tensor::backend::AutodiffBackend> {
         grads: &'a Be::Gradients,
-        out: Vec<f32>,
+        out: Vec<Vec<f32>>,
     }
     impl<Be: burn::tensor::backend::AutodiffBackend> ModuleVisitor<Be> for Collect<'_, Be> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<Be, D>>) {
             let grad = param.val().grad(self.grads).expect("every weight gets a gradient");
-            self.out.extend(grad.into_data().convert::<f32>().into_vec::<f32>().unwrap());
+            self.out.push(grad.into_data().convert::<f32>().into_vec::<f32>().unwrap());
         }
     }
     let mut collect = Collect::<Be> { grads: &grads, out: Vec::new() };
@@ -79,8 +85,8 @@ fn gradients<Be: burn::tensor::backend::AutodiffBackend>(device: &Be::Device) ->
 #[test]
 fn gradients_on_the_gpu_equal_the_cpu_ones() {
     let Some(device) = gpu() else { return };
-    let cpu = gradients::<Autodiff<B>>(&Default::default());
-    let gpu = gradients::<Autodiff<Cuda>>(&device);
+    let cpu = gradients::<Autodiff<B>>(&Default::default(), Precision::Float32).concat();
+    let gpu = gradients::<Autodiff<Cuda>>(&device, Precision::Float32).concat();
     assert_eq!(cpu.len(), gpu.len());
     let worst = cpu.iter().zip(&gpu).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
     let scale = cpu.iter().map(|a| a.abs()).fold(0.0f32, f32::max);
@@ -90,6 +96,34 @@ fn gradients_on_the_gpu_equal_the_cpu_ones() {
     // gradient (1.3e-3 before the forward pass was split). 2e-3 allows for that and still
     // catches a wrong gradient.
     assert!(worst <= 2e-3 * scale.max(1.0), "{worst:e}");
+}
+
+/// Training's dtype: bf16 activations on the GPU (the analytic backward passes of the attention
+/// weights and of the log-probs, `attention_probs` and `logit_scores`, in bf16) against float32
+/// on the CPU, parameter by parameter. A wrong gradient formula (a lost factor or sign) is off by
+/// the gradient's own size; bf16 rounding of the activations, which this tolerates, by a few
+/// percent of it.
+#[test]
+fn bf16_gradients_on_the_gpu_are_the_cpu_float32_ones_to_bf16_accuracy() {
+    let Some(device) = gpu() else { return };
+    let cpu = gradients::<Autodiff<B>>(&Default::default(), Precision::Float32);
+    let gpu = gradients::<Autodiff<Cuda>>(&device, Precision::Bfloat16);
+    assert_eq!(cpu.len(), gpu.len());
+    let norm =
+        |x: &mut dyn Iterator<Item = f32>| x.map(|a| f64::from(a).powi(2)).sum::<f64>().sqrt();
+    let mut worst = (0.0, 0);
+    for (i, (c, g)) in cpu.iter().zip(&gpu).enumerate() {
+        let relative =
+            norm(&mut c.iter().zip(g).map(|(a, b)| a - b)) / norm(&mut c.iter().copied());
+        if relative > worst.0 {
+            worst = (relative, i);
+        }
+    }
+    println!(
+        "bf16 gpu vs float32 cpu gradients: worst parameter {} at {:.2e} relative",
+        worst.1, worst.0
+    );
+    assert!(worst.0 <= 0.1, "parameter {}: {:e}", worst.1, worst.0);
 }
 
 /// Log-softmax of `logits` with the gradient of `sum(log_softmax * weights)`, the row sums of
