@@ -134,15 +134,16 @@ mod tests {
     use super::*;
     use burn::backend::Flex;
     use burn::tensor::activation::softmax;
-    use burn::tensor::{DType, Distribution, TensorData};
+    use burn::tensor::{DType, TensorData};
+
+    use crate::test_data::uniform;
 
     type A = Autodiff<Flex>;
 
     const MASKED: f32 = -1.0e9;
 
     fn random<const D: usize>(shape: [usize; D], seed: u64) -> Tensor<Flex, D> {
-        Flex::seed(&Default::default(), seed);
-        Tensor::random(shape, Distribution::Normal(0.0, 4.0), &Default::default())
+        Tensor::from_data(uniform(shape, 8.0, 0.0, seed), &Default::default())
     }
 
     fn values<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {

@@ -12,7 +12,8 @@ use crate::contiguous::{materialized, row_major};
 use crate::error::Result;
 use crate::fused::swiglu;
 use crate::lora::LoraAdapter;
-use crate::precision::{cast, matmul, to_f32};
+use crate::precision::{cast, matmul};
+use crate::rms_norm::rms_norm;
 use crate::rope::RopeTables;
 use crate::weights::{Init, WeightSource};
 
@@ -34,15 +35,10 @@ impl<B: Backend> RmsNorm<B> {
 
     /// Normalises over the last dimension, in float32 whatever the input's dtype (as
     /// transformers' `Qwen3RMSNorm`), and returns the input's dtype.
+    /// As transformers: normalised in float32, back to the input's dtype, then scaled (see
+    /// [`crate::rms_norm`]).
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
-        let dtype = x.dtype();
-        let x = to_f32(x);
-        let rms = x.clone().square().mean_dim(D - 1).add_scalar(self.eps).sqrt();
-        let dim = self.weight.dims()[0];
-        let mut shape = [1; D];
-        shape[D - 1] = dim;
-        // As transformers: normalised in float32, back to the input's dtype, then scaled.
-        cast(x.div(rms), dtype).mul(cast(self.weight.val(), dtype).reshape(shape))
+        rms_norm(x, self.weight.val(), self.eps)
     }
 }
 

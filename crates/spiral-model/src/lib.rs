@@ -47,9 +47,12 @@ pub mod long_rows;
 pub mod lora;
 mod model;
 mod precision;
+mod rms_norm;
 mod rope;
 mod scratch;
 pub mod shards;
+#[cfg(test)]
+mod test_data;
 mod tokenizer;
 mod weights;
 

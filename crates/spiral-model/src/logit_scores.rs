@@ -186,15 +186,15 @@ fn scores_autodiff<I: Backend>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use burn::tensor::DType;
     use burn::tensor::activation::log_softmax;
-    use burn::tensor::{DType, Distribution};
+
+    use crate::test_data::uniform;
 
     type A = Autodiff<Flex>;
 
     fn random(n: usize, v: usize, seed: u64) -> TensorData {
-        Flex::seed(&Default::default(), seed);
-        Tensor::<Flex, 2>::random([n, v], Distribution::Normal(0.0, 3.0), &Default::default())
-            .into_data()
+        uniform([n, v], 6.0, 0.0, seed)
     }
 
     fn values<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {

@@ -1,0 +1,20 @@
+//! Seeded random tensor data for unit tests. burn's `Tensor::random` draws from a generator
+//! shared by the whole process, which tests running on other threads also seed and draw from, so
+//! two draws after the same seed may differ; a generator per call may not.
+
+use burn::tensor::TensorData;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// Values drawn uniformly from `[-scale, scale)`, then shifted by `offset`, from `seed` alone.
+pub(crate) fn uniform<const D: usize>(
+    shape: [usize; D],
+    scale: f32,
+    offset: f32,
+    seed: u64,
+) -> TensorData {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let n = shape.iter().product();
+    let values: Vec<f32> = (0..n).map(|_| offset + rng.random_range(-scale..scale)).collect();
+    TensorData::new(values, shape)
+}
