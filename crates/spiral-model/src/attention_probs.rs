@@ -17,7 +17,8 @@
 //! error of at most 2^-9 on each weight, below the bf16 rounding of `dS` itself.
 //!
 //! On the CPU, burn-flex's fused masked softmax ([`crate::fused`]) already has its own backward
-//! pass; the composition is unchanged there.
+//! pass; the composition is unchanged there. `SPIRAL_CUDA_BACKWARD=composed` keeps it on the GPU
+//! too.
 
 use burn::backend::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -39,7 +40,7 @@ pub(crate) fn attention_probs<B: Backend>(
 ) -> Tensor<B, 4> {
     #[cfg(feature = "cuda")]
     let scores = match crate::dispatch::downcast::<B, Autodiff<crate::device::Cuda>, 4>(scores) {
-        Ok(scores) => {
+        Ok(scores) if crate::dispatch::cuda_analytic_backward() => {
             let mask = mask.map(|m| {
                 crate::dispatch::downcast::<B, Autodiff<crate::device::Cuda>, 4>(m)
                     .unwrap_or_else(|_| unreachable!("the mask has the scores' backend"))
@@ -47,6 +48,7 @@ pub(crate) fn attention_probs<B: Backend>(
             });
             return crate::dispatch::upcast(probs_autodiff(scores, mask, head_dim));
         }
+        Ok(scores) => crate::dispatch::upcast(scores),
         Err(scores) => scores,
     };
     forward(scores, mask, head_dim)

@@ -40,6 +40,26 @@ pub(crate) fn from_flex<B: Backend, const D: usize>(t: FlexTensor) -> Tensor<B, 
     upcast(Tensor::<Flex, D>::from_primitive(TensorPrimitive::Float(t)))
 }
 
+/// Whether the analytic backward passes of [`crate::attention_probs`], [`crate::rms_norm`] and
+/// [`crate::logit_scores`] are taken on `Autodiff<Cuda>`: yes, unless the environment sets
+/// `SPIRAL_CUDA_BACKWARD=composed`, which keeps autodiff's own, to measure the difference or to
+/// rule them out.
+#[cfg(feature = "cuda")]
+pub(crate) fn cuda_analytic_backward() -> bool {
+    static ANALYTIC: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ANALYTIC.get_or_init(|| match std::env::var("SPIRAL_CUDA_BACKWARD").as_deref() {
+        Err(_) | Ok("analytic") => true,
+        Ok("composed") => false,
+        Ok(other) => {
+            eprintln!(
+                "warning: SPIRAL_CUDA_BACKWARD={other:?} is neither \"analytic\" nor \"composed\"; \
+                 taking the analytic backward passes"
+            );
+            true
+        }
+    })
+}
+
 /// Whether `B` is `T`.
 pub(crate) fn is<B: Backend, T: Backend>() -> bool {
     std::any::TypeId::of::<B>() == std::any::TypeId::of::<T>()

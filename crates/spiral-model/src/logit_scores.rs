@@ -19,8 +19,9 @@
 //! ```
 //!
 //! The analytic backward pass is taken on the two training backends (`Autodiff<Flex>`, and
-//! `Autodiff<Cuda>` with the `cuda` feature). Every other backend gets the same forward pass
-//! composed from differentiable operations, whose gradient autodiff derives.
+//! `Autodiff<Cuda>` with the `cuda` feature unless `SPIRAL_CUDA_BACKWARD=composed`). Every other
+//! backend gets the same forward pass composed from differentiable operations, whose gradient
+//! autodiff derives.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
@@ -54,7 +55,13 @@ pub fn logit_scores<B: Backend>(
     assert_eq!(n, targets.len(), "one target per row of logits");
     let scores = analytic::<B, Flex>(logits, targets, with_entropy);
     #[cfg(feature = "cuda")]
-    let scores = scores.or_else(|z| analytic::<B, crate::device::Cuda>(z, targets, with_entropy));
+    let scores = scores.or_else(|z| {
+        if crate::dispatch::cuda_analytic_backward() {
+            analytic::<B, crate::device::Cuda>(z, targets, with_entropy)
+        } else {
+            Err(z)
+        }
+    });
     let scores = scores.unwrap_or_else(|z| {
         let targets = targets_on(targets, &z.device());
         forward(z, &targets, with_entropy).0

@@ -14,7 +14,8 @@
 //! The rounding of `n` to the input's dtype is taken as the identity in the backward pass (its
 //! derivative is 1 almost everywhere), as autodiff takes a cast. Under autodiff on the GPU the
 //! backward pass keeps `x` as given and one float per row, and is one reduction for `dx` and one
-//! for `dw`, each after one element-wise pass. On the CPU the composition is unchanged.
+//! for `dw`, each after one element-wise pass. On the CPU the composition is unchanged, and
+//! `SPIRAL_CUDA_BACKWARD=composed` keeps it on the GPU too.
 
 use burn::backend::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -36,7 +37,10 @@ pub(crate) fn rms_norm<B: Backend, const D: usize>(
         use crate::dispatch::{downcast, upcast};
         type Ad = Autodiff<crate::device::Cuda>;
         match (downcast::<B, Ad, D>(x), downcast::<B, Ad, 1>(weight)) {
-            (Ok(x), Ok(weight)) => return upcast(rms_norm_autodiff(x, weight, eps)),
+            (Ok(x), Ok(weight)) if crate::dispatch::cuda_analytic_backward() => {
+                return upcast(rms_norm_autodiff(x, weight, eps));
+            }
+            (Ok(x), Ok(weight)) => (upcast(x), upcast(weight)),
             (Err(x), Err(weight)) => (x, weight),
             _ => unreachable!("both tensors have the backend B"),
         }

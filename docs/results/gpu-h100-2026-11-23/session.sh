@@ -53,7 +53,7 @@ print(round(2 * 20 * x.numel() / (s.elapsed_time(e) / 1e3) / 1e9))' > "$OUT/band
     peer-train) export SEQS=${SEQS:-16}; measure peer-train ${PEER_TRAIN_LIMIT:-70} python3 $K/torch_bench.py train-gpu ;;
     ours-rollout) measure ours-rollout ${ROLLOUT_LIMIT:-180} $K/spiral-bench rollout-gpu --memory-bandwidth-gbs "$(cat $OUT/bandwidth 2>/dev/null || echo 3000)" ;;
     kernels) measure kernels ${KERNELS_LIMIT:-240} $K/matmul-kernels ${KERNEL_ARGS:-} ;;
-    ours-train) measure ours-train${SPIRAL_CUDA_MATMUL:+-$SPIRAL_CUDA_MATMUL} ${TRAIN_LIMIT:-150} $K/spiral-bench train-gpu --sequences ${SEQS:-16} --micro-batch ${MICRO:-8} ;;
+    ours-train) measure ours-train${SPIRAL_CUDA_MATMUL:+-$SPIRAL_CUDA_MATMUL}${SPIRAL_CUDA_BACKWARD:+-$SPIRAL_CUDA_BACKWARD} ${TRAIN_LIMIT:-150} $K/spiral-bench train-gpu --sequences ${SEQS:-16} --micro-batch ${MICRO:-8} ;;
     train) measure train 240 $K/spiral-train --config configs/gpu-qwen3-0.6b-countdown.toml \
              --device cuda --out "$OUT/run" --set warm_start.steps=20 --set train.steps=3 \
              --set eval.problems=32 --set task.test_problems=32 ;;
