@@ -82,9 +82,9 @@ impl<B: Backend> RopeTables<B> {
         let [b, t, h, d] = x.dims();
         let rotated = matmul(x.clone().reshape([b * t * h, d]), self.rotate_half.clone())
             .reshape([b, t, h, d]);
-        let cos = self.cos.clone().repeat_dim(2, h);
-        let sin = self.sin.clone().repeat_dim(2, h);
-        x.mul(cos) + rotated.mul(sin)
+        // The tables, `[b, t, 1, d]`, broadcast over the heads: copying them per head cost two
+        // tensors of the size of `x` per call on the GPU.
+        x.mul(self.cos.clone()) + rotated.mul(self.sin.clone())
     }
 }
 
