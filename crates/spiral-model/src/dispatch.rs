@@ -40,8 +40,8 @@ pub(crate) fn from_flex<B: Backend, const D: usize>(t: FlexTensor) -> Tensor<B, 
     upcast(Tensor::<Flex, D>::from_primitive(TensorPrimitive::Float(t)))
 }
 
-/// Whether the analytic backward passes of [`crate::attention_probs`], [`crate::rms_norm`] and
-/// [`crate::logit_scores`] are taken on `Autodiff<Cuda>`: yes, unless the environment sets
+/// Whether the analytic backward passes of [`crate::attention_probs`], [`crate::rms_norm`],
+/// [`crate::swiglu`] and [`crate::logit_scores`] are taken on `Autodiff<Cuda>`: yes, unless the environment sets
 /// `SPIRAL_CUDA_BACKWARD=composed`, which keeps autodiff's own, to measure the difference or to
 /// rule them out.
 #[cfg(feature = "cuda")]

@@ -10,11 +10,11 @@ use crate::cache::LayerCache;
 use crate::config::ModelConfig;
 use crate::contiguous::{materialized, row_major};
 use crate::error::Result;
-use crate::fused::swiglu;
 use crate::lora::LoraAdapter;
 use crate::precision::{cast, matmul};
 use crate::rms_norm::rms_norm;
 use crate::rope::RopeTables;
+use crate::swiglu::swiglu;
 use crate::weights::{Init, WeightSource};
 
 /// Root-mean-square layer norm (Zhang & Sennrich, 2019): `w * x / sqrt(mean(x^2) + eps)`.

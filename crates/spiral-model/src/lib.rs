@@ -51,6 +51,7 @@ mod rms_norm;
 mod rope;
 mod scratch;
 pub mod shards;
+mod swiglu;
 #[cfg(test)]
 mod test_data;
 mod tokenizer;

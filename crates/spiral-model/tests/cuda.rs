@@ -98,8 +98,8 @@ fn gradients_on_the_gpu_equal_the_cpu_ones() {
     assert!(worst <= 2e-3 * scale.max(1.0), "{worst:e}");
 }
 
-/// Training's dtype: bf16 activations on the GPU (the analytic backward passes of the attention
-/// weights and of the log-probs, `attention_probs` and `logit_scores`, in bf16) against float32
+/// Training's dtype: bf16 activations on the GPU (the analytic backward passes of
+/// `attention_probs`, `rms_norm`, `swiglu` and `logit_scores` in bf16) against float32
 /// on the CPU, parameter by parameter. A wrong gradient formula (a lost factor or sign) is off by
 /// the gradient's own size; bf16 rounding of the activations, which this tolerates, by a few
 /// percent of it.
