@@ -24,6 +24,7 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::tensor::{Tensor, TensorPrimitive, backend::Backend};
 
+use crate::long_rows::sum_columns;
 use crate::precision::{cast, to_f32};
 
 /// `x / rms(x) * weight` over the last axis of `x`; `weight` is `[d]`, `x` is `[.., d]`.
@@ -105,7 +106,7 @@ fn gradients<B: Backend>(saved: Saved<B>, dy: Tensor<B, 2>) -> (Tensor<B, 2>, Te
     let g = dy.clone() * to_f32(weight).reshape([1, d]);
     let mean = (g.clone() * n.clone()).mean_dim(1);
     let dx = r * (g - n.clone() * mean);
-    let dw = (dy * n).sum_dim(0).reshape([d]);
+    let dw = sum_columns(dy * n);
     (cast(dx, x_dtype), cast(dw, w_dtype))
 }
 
