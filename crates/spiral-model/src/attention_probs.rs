@@ -12,13 +12,18 @@
 //! row, and the mask is a constant. So under autodiff on the GPU the forward pass runs without
 //! recording, and the backward pass keeps `P` as returned, in the scores' dtype. That is the
 //! tensor the product with `V` keeps for its own backward pass anyway, so no float32 copy is kept.
-//! It computes `dS = P * (dP - Σ_j dP_j P_j) / sqrt(d)` in float32: one reduction and one
-//! element-wise pass. In bf16, `P` is thus rounded before the backward pass uses it, a relative
-//! error of at most 2^-9 on each weight, below the bf16 rounding of `dS` itself.
+//! It computes `dS = P * (dP - Σ_j dP_j P_j / Σ_j P_j) / sqrt(d)` in float32: one element-wise
+//! pass after the row sums.
 //!
-//! On the CPU, burn-flex's fused masked softmax ([`crate::fused`]) already has its own backward
-//! pass; the composition is unchanged there. `SPIRAL_CUDA_BACKWARD=composed` keeps it on the GPU
-//! too.
+//! In bf16, `P` is rounded (a relative error of up to 2^-8 on each weight) before the backward
+//! pass uses it. The rounded weights no longer sum to exactly 1; dividing by their sum keeps the
+//! gradient of a shift shared by a row of `dP` at exactly zero, as it is for the exact weights.
+//! Without it, a large such shift (`dP = dO V^T` when the rows of `V` share a large component)
+//! would leak into `dS` through the rounding error of the sum.
+//!
+//! On the CPU in float32, burn-flex's fused masked softmax ([`crate::fused`]) has its own backward
+//! pass; the CPU keeps that, or the composition in other dtypes. `SPIRAL_CUDA_BACKWARD=composed`
+//! keeps the composition on the GPU too.
 
 use burn::backend::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -93,7 +98,7 @@ impl<B: Backend> Backward<B, 1> for ProbsBackward {
 
 // Taken only on `Autodiff<Cuda>` (and in the tests).
 #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
-/// `dS = P * (dP - Σ_j dP_j P_j) / sqrt(d)`, in float32, returned in `P`'s dtype.
+/// `dS = P * (dP - Σ_j dP_j P_j / Σ_j P_j) / sqrt(d)`, in float32, returned in `P`'s dtype.
 fn scores_gradient<B: Backend>(
     probs: Tensor<B, 4>,
     d_probs: Tensor<B, 4>,
@@ -102,8 +107,8 @@ fn scores_gradient<B: Backend>(
     let dtype = probs.dtype();
     let p = to_f32(probs);
     let dp = to_f32(d_probs);
-    let dot = (dp.clone() * p.clone()).sum_dim(3);
-    cast((p * (dp - dot)).div_scalar((head_dim as f64).sqrt()), dtype)
+    let mean = (dp.clone() * p.clone()).sum_dim(3) / p.clone().sum_dim(3);
+    cast((p * (dp - mean)).div_scalar((head_dim as f64).sqrt()), dtype)
 }
 
 // Taken only on `Autodiff<Cuda>` (and in the tests).
@@ -138,7 +143,7 @@ mod tests {
     use burn::tensor::activation::softmax;
     use burn::tensor::{DType, TensorData};
 
-    use crate::test_data::uniform;
+    use crate::test_data::{max_abs_diff, uniform};
 
     type A = Autodiff<Flex>;
 
@@ -200,17 +205,27 @@ mod tests {
         dtype: DType,
         probs: impl Fn(Tensor<A, 4>) -> Tensor<A, 4>,
     ) -> (Vec<f32>, Vec<f32>) {
-        let s = cast(Tensor::<Flex, 4>::from_data(scores.clone(), &Default::default()), dtype);
+        let dims: [usize; 4] = scores.shape.to_vec().try_into().expect("scores are 4-d");
+        let upstream = random(dims, 21).into_data();
+        run_with(scores, &upstream, dtype, probs)
+    }
+
+    /// [`run`] under the upstream gradient `upstream`.
+    fn run_with(
+        scores: &TensorData,
+        upstream: &TensorData,
+        dtype: DType,
+        probs: impl Fn(Tensor<A, 4>) -> Tensor<A, 4>,
+    ) -> (Vec<f32>, Vec<f32>) {
+        let device = Default::default();
+        let s = cast(Tensor::<Flex, 4>::from_data(scores.clone(), &device), dtype);
         let s = Tensor::<A, 4>::from_inner(s).require_grad();
         let p = probs(s.clone());
-        let upstream = Tensor::<A, 4>::from_inner(cast(random(p.dims(), 21), dtype));
+        let upstream = cast(Tensor::<Flex, 4>::from_data(upstream.clone(), &device), dtype);
+        let upstream = Tensor::<A, 4>::from_inner(upstream);
         let grad = s.grad(&(p.clone() * upstream).sum().backward()).unwrap();
         assert_eq!(grad.dtype(), dtype);
         (values(p), values(grad))
-    }
-
-    fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-        a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
     }
 
     #[test]
@@ -241,5 +256,26 @@ mod tests {
         assert!(max_abs_diff(&p, &p0) <= 1.0 / 128.0, "the same forward pass, to bf16 rounding");
         let scale = grad0.iter().fold(0.0f32, |m, g| m.max(g.abs()));
         assert!(max_abs_diff(&grad, &grad0) <= scale / 64.0, "{grad:?}\n{grad0:?}");
+    }
+
+    /// A shift shared by a row of `dP` has no gradient, with `P` rounded to bf16 too: a shift of
+    /// 256 would otherwise leak through the rounded weights' sum, which is not exactly 1.
+    #[test]
+    fn a_shift_shared_by_a_row_of_dp_has_no_gradient_in_bf16() {
+        let (b, kv, groups, t, d) = (2, 2, 2, 6, 8);
+        let shape = [b, kv, groups * t, t];
+        let bf16 = |data: TensorData| {
+            let x = cast(Tensor::<Flex, 4>::from_data(data, &Default::default()), DType::BF16);
+            cast(x, DType::F32).into_data()
+        };
+        let scores = bf16(random(shape, 7).into_data());
+        let upstream = bf16(uniform(shape, 8.0, 256.0, 8));
+        let m = Some(mask(1, t, t));
+        let (_, grad) =
+            run_with(&scores, &upstream, DType::BF16, |s| probs_autodiff(s, m.clone(), d));
+        // The exact weights, in float32, of the same bf16 scores under the same bf16 gradient.
+        let (_, grad0) = run_with(&scores, &upstream, DType::F32, |s| reference(s, m.clone(), d));
+        let scale = grad0.iter().fold(0.0f32, |m, g| m.max(g.abs()));
+        assert!(max_abs_diff(&grad, &grad0) <= scale / 32.0, "{grad:?}\n{grad0:?}");
     }
 }

@@ -33,9 +33,8 @@ impl<B: Backend> RmsNorm<B> {
         Ok(Self { weight: Param::from_tensor(weight), eps })
     }
 
-    /// Normalises over the last dimension, in float32 whatever the input's dtype (as
-    /// transformers' `Qwen3RMSNorm`), and returns the input's dtype.
-    /// As transformers: normalised in float32, back to the input's dtype, then scaled (see
+    /// Normalises over the last dimension in float32 whatever the input's dtype, then scales
+    /// in the input's dtype and returns it, as transformers' `Qwen3RMSNorm` (see
     /// [`crate::rms_norm`]).
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
         rms_norm(x, self.weight.val(), self.eps)

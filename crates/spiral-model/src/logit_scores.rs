@@ -11,8 +11,8 @@
 //! of a training step's element-wise work (`docs/results/gpu-h100-2026-11-23.md`).
 //!
 //! Here the forward pass reduces each row of logits, read in its own dtype (bf16 in training), to
-//! per-row numbers. The backward pass keeps only the logits and two floats a row, and is one
-//! element-wise expression. With `d lse / dz_i = p_i` and `dH / dz_i = -p_i (log p_i + H)`:
+//! per-row numbers. The backward pass keeps only the logits, the targets and two floats a row,
+//! and is one element-wise expression. With `d lse / dz_i = p_i` and `dH / dz_i = -p_i (log p_i + H)`:
 //!
 //! ```text
 //! dz_i = g_lp (1[i = y] - p_i) - g_H p_i (log p_i + H)
@@ -115,7 +115,8 @@ fn forward<B: Backend>(
     (scores, max + log_sum)
 }
 
-/// What the backward pass keeps: the logits in their own dtype and two floats a row.
+/// What the backward pass keeps: the logits in their own dtype, the targets, and two floats a
+/// row.
 #[derive(Debug, Clone)]
 struct Saved<B: Backend> {
     logits: Tensor<B, 2>,
@@ -150,6 +151,7 @@ fn logits_gradient<B: Backend>(saved: Saved<B>, grad: Tensor<B, 2>) -> Tensor<B,
     let device = logits.device();
     let log_p = to_f32(logits) - lse;
     let p = log_p.clone().exp();
+    let grad = to_f32(grad);
     let g_logprob = grad.clone().slice_dim(1, 0..1);
     let minus_dz = match entropy {
         Some(entropy) => {
@@ -196,7 +198,7 @@ mod tests {
     use burn::tensor::DType;
     use burn::tensor::activation::log_softmax;
 
-    use crate::test_data::uniform;
+    use crate::test_data::{max_abs_diff, uniform};
 
     type A = Autodiff<Flex>;
 
@@ -208,17 +210,17 @@ mod tests {
         t.into_data().convert::<f32>().to_vec().unwrap()
     }
 
-    fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-        assert_eq!(a.len(), b.len());
-        a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
-    }
-
     /// Log-probs and entropies as the model composed them before: `log_softmax`, a gather, and
     /// `-Σ exp(lp) lp`.
-    fn composed<B: Backend>(logits: Tensor<B, 2>, targets: &[i64]) -> (Tensor<B, 1>, Tensor<B, 1>) {
+    fn composed<B: Backend>(
+        logits: Tensor<B, 2>,
+        targets: &[i64],
+        with_entropy: bool,
+    ) -> (Tensor<B, 1>, Option<Tensor<B, 1>>) {
         let n = targets.len();
         let lp = log_softmax(to_f32(logits), 1);
-        let entropy = lp.clone().exp().mul(lp.clone()).sum_dim(1).neg().reshape([n]);
+        let entropy =
+            with_entropy.then(|| lp.clone().exp().mul(lp.clone()).sum_dim(1).neg().reshape([n]));
         (lp.gather(1, targets_on(targets, &Default::default())).reshape([n]), entropy)
     }
 
@@ -234,7 +236,7 @@ mod tests {
         logits: &TensorData,
         targets: &[i64],
         dtype: DType,
-        scores: impl Fn(Tensor<A, 2>) -> (Tensor<A, 1>, Tensor<A, 1>),
+        scores: impl Fn(Tensor<A, 2>) -> (Tensor<A, 1>, Option<Tensor<A, 1>>),
     ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
         let n = targets.len();
         let device = Default::default();
@@ -243,14 +245,22 @@ mod tests {
         // Weights of both signs and sizes, so neither term of the gradient hides the other.
         let w_lp = Tensor::<A, 2>::from_data(random(1, n, 11), &device).reshape([n]);
         let w_h = Tensor::<A, 2>::from_data(random(1, n, 12), &device).reshape([n]);
-        let loss = (logprobs.clone() * w_lp).sum() + (entropy.clone() * w_h).sum();
+        let mut loss = (logprobs.clone() * w_lp).sum();
+        if let Some(entropy) = &entropy {
+            loss = loss + (entropy.clone() * w_h).sum();
+        }
         let grad = z.grad(&loss.backward()).unwrap();
-        (values(logprobs), values(entropy), values(grad))
+        (values(logprobs), entropy.map(values).unwrap_or_default(), values(grad))
     }
 
-    fn analytic_scores(z: Tensor<A, 2>, targets: &[i64]) -> (Tensor<A, 1>, Tensor<A, 1>) {
-        let scores = logit_scores(z, targets, true);
-        (scores.logprobs, scores.entropy.unwrap())
+    fn analytic_scores(
+        z: Tensor<A, 2>,
+        targets: &[i64],
+        with_entropy: bool,
+    ) -> (Tensor<A, 1>, Option<Tensor<A, 1>>) {
+        let scores = logit_scores(z, targets, with_entropy);
+        assert_eq!(scores.entropy.is_some(), with_entropy);
+        (scores.logprobs, scores.entropy)
     }
 
     /// Rows with one dominant logit, rows with ties, and plain random ones; a target at each
@@ -265,19 +275,21 @@ mod tests {
 
     #[test]
     fn scores_and_gradients_match_the_composed_ones() {
-        for v in [37, 300] {
+        // Training differentiates the log-probs alone; with the entropy, both terms.
+        for (v, entropy) in [(37, true), (300, true), (37, false), (300, false)] {
             let (logits, targets) = cases(v);
-            let (lp, h, grad) =
-                with_gradient(&logits, &targets, DType::F32, |z| analytic_scores(z, &targets));
+            let (lp, h, grad) = with_gradient(&logits, &targets, DType::F32, |z| {
+                analytic_scores(z, &targets, entropy)
+            });
             let (lp0, h0, grad0) =
-                with_gradient(&logits, &targets, DType::F32, |z| composed(z, &targets));
-            assert!(max_abs_diff(&lp, &lp0) < 1e-5, "log-probs, v = {v}");
-            assert!(max_abs_diff(&h, &h0) < 1e-5, "entropies, v = {v}");
-            assert!(max_abs_diff(&grad, &grad0) < 1e-5, "gradients, v = {v}");
+                with_gradient(&logits, &targets, DType::F32, |z| composed(z, &targets, entropy));
+            let case = format!("v = {v}, entropy {entropy}");
+            assert!(max_abs_diff(&lp, &lp0) < 1e-5, "log-probs, {case}");
+            assert!(max_abs_diff(&h, &h0) < 1e-5, "entropies, {case}");
+            assert!(max_abs_diff(&grad, &grad0) < 1e-5, "gradients, {case}");
             // The uniform row: log-prob and entropy known in closed form.
-            assert!(
-                (lp[2] + (v as f32).ln()).abs() < 1e-5 && (h[2] - (v as f32).ln()).abs() < 1e-5
-            );
+            assert!((lp[2] + (v as f32).ln()).abs() < 1e-5);
+            assert!(!entropy || (h[2] - (v as f32).ln()).abs() < 1e-5);
             assert!(grad.iter().any(|g| g.abs() > 1e-2), "the test needs a gradient");
         }
     }
@@ -290,11 +302,14 @@ mod tests {
         let via_autodiff = |z: Tensor<A, 2>| {
             let (scores, _) = forward(z, &targets_on(&targets, &Default::default()), true);
             let n = targets.len();
-            (scores.clone().slice_dim(1, 0..1).reshape([n]), scores.slice_dim(1, 1..2).reshape([n]))
+            (
+                scores.clone().slice_dim(1, 0..1).reshape([n]),
+                Some(scores.slice_dim(1, 1..2).reshape([n])),
+            )
         };
         let (lp, h, grad) = with_gradient(&logits, &targets, DType::F32, via_autodiff);
         let (lp1, h1, grad1) =
-            with_gradient(&logits, &targets, DType::F32, |z| analytic_scores(z, &targets));
+            with_gradient(&logits, &targets, DType::F32, |z| analytic_scores(z, &targets, true));
         assert!(max_abs_diff(&lp, &lp1) < 1e-6);
         assert!(max_abs_diff(&h, &h1) < 1e-6);
         assert!(max_abs_diff(&grad, &grad1) < 1e-5);
@@ -314,11 +329,11 @@ mod tests {
         assert_eq!(grad_dtype(DType::BF16), DType::BF16);
         assert_eq!(grad_dtype(DType::F32), DType::F32);
         let (lp, h, grad) =
-            with_gradient(&logits, &targets, DType::BF16, |z| analytic_scores(z, &targets));
+            with_gradient(&logits, &targets, DType::BF16, |z| analytic_scores(z, &targets, true));
         let rounded = cast(Tensor::<Flex, 2>::from_data(logits, &Default::default()), DType::BF16);
         let (lp0, h0, grad0) =
             with_gradient(&cast(rounded, DType::F32).into_data(), &targets, DType::F32, |z| {
-                composed(z, &targets)
+                composed(z, &targets, true)
             });
         assert!(max_abs_diff(&lp, &lp0) < 1e-5);
         assert!(max_abs_diff(&h, &h0) < 1e-5);
@@ -331,9 +346,9 @@ mod tests {
     fn inference_backends_give_the_same_scores() {
         let (logits, targets) = cases(40);
         let z = Tensor::<Flex, 2>::from_data(logits, &Default::default());
-        let (lp0, h0) = composed(z.clone(), &targets);
+        let (lp0, h0) = composed(z.clone(), &targets, true);
         let scores = logit_scores(z, &targets, true);
         assert!(max_abs_diff(&values(scores.logprobs), &values(lp0)) < 1e-5);
-        assert!(max_abs_diff(&values(scores.entropy.unwrap()), &values(h0)) < 1e-5);
+        assert!(max_abs_diff(&values(scores.entropy.unwrap()), &values(h0.unwrap())) < 1e-5);
     }
 }

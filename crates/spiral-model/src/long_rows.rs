@@ -66,7 +66,8 @@ pub fn sum_all<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, 1> {
 /// `width` first, by `len * d` threads, then over `len`.
 pub fn sum_columns<B: Backend>(x: Tensor<B, 2>) -> Tensor<B, 1> {
     let [rows, d] = x.dims();
-    match staging::<B>(rows) {
+    let split = if is_cpu::<B>() || rows < MIN_STAGED_LEN { None } else { balanced_split(rows) };
+    match split {
         Some(split) => staged_sum_columns(x, split),
         None => x.sum_dim(0),
     }
@@ -101,6 +102,17 @@ fn split(v: usize) -> Option<(usize, usize)> {
         .filter(|k| v.is_multiple_of(*k))
         .flat_map(|k| [(k, v / k), (v / k, k)])
         .min_by_key(|&s| (steps(s), std::cmp::Reverse(s.1)))
+}
+
+/// The factorisation `v = len * width` with the fewest steps when both axes are strided (a
+/// column: no vector loads along either), `len + width`; of equal counts the shorter `len`, which
+/// the second pass walks with fewer threads. `None` when `v` is prime.
+fn balanced_split(v: usize) -> Option<(usize, usize)> {
+    (2..)
+        .take_while(|k| k * k <= v)
+        .filter(|k| v.is_multiple_of(*k))
+        .flat_map(|k| [(k, v / k), (v / k, k)])
+        .min_by_key(|&(len, width)| (len + width, len))
 }
 
 fn staged_log_softmax<B: Backend>(x: Tensor<B, 2>, (len, width): (usize, usize)) -> Tensor<B, 2> {
@@ -176,6 +188,10 @@ mod tests {
         assert_eq!(len * width, 128_256);
         assert!(len + width / 4 < 1000, "{len} x {width}");
         assert_eq!(split(4099), None);
+        // Columns: 98,304 = 8 x 768 tokens x 16 heads, the query norm's rows.
+        assert_eq!(balanced_split(98_304), Some((256, 384)));
+        assert_eq!(balanced_split(6144), Some((64, 96)));
+        assert_eq!(balanced_split(4099), None);
         // Below the threshold, or on the CPU, nothing is staged.
         assert_eq!(staging::<B>(151_936), None);
         assert_eq!(staging::<B>(1024), None);

@@ -85,29 +85,38 @@ impl<B: Backend> Backward<B, 2> for RmsNormBackward {
         let grad = grads.consume::<B>(&ops.node);
         let grad = Tensor::<B, 2>::from_primitive(TensorPrimitive::Float(grad));
         let [x_parent, weight_parent] = ops.parents;
-        let (dx, dw) = gradients(ops.state, grad);
-        if let Some(parent) = x_parent {
+        // A frozen weight (LoRA) or input (the first layer's, under a frozen embedding) needs no
+        // gradient; neither is computed then.
+        let (dx, dw) = gradients(ops.state, grad, x_parent.is_some(), weight_parent.is_some());
+        if let (Some(parent), Some(dx)) = (x_parent, dx) {
             grads.register::<B>(parent.id, dx.into_primitive().tensor());
         }
-        if let Some(parent) = weight_parent {
+        if let (Some(parent), Some(dw)) = (weight_parent, dw) {
             grads.register::<B>(parent.id, dw.into_primitive().tensor());
         }
     }
 }
 
 /// `dx = r (g - n mean(g n))` with `g = dy w`, in `x`'s dtype, and `dw = Σ_rows dy n` in the
-/// weight's dtype (see the module's header).
-fn gradients<B: Backend>(saved: Saved<B>, dy: Tensor<B, 2>) -> (Tensor<B, 2>, Tensor<B, 1>) {
+/// weight's dtype (see the module's header), each if asked for.
+fn gradients<B: Backend>(
+    saved: Saved<B>,
+    dy: Tensor<B, 2>,
+    want_dx: bool,
+    want_dw: bool,
+) -> (Option<Tensor<B, 2>>, Option<Tensor<B, 1>>) {
     let Saved { x, weight, r } = saved;
     let [_, d] = x.dims();
     let (x_dtype, w_dtype) = (x.dtype(), weight.dtype());
     let n = to_f32(x) * r.clone();
     let dy = to_f32(dy);
-    let g = dy.clone() * to_f32(weight).reshape([1, d]);
-    let mean = (g.clone() * n.clone()).mean_dim(1);
-    let dx = r * (g - n.clone() * mean);
-    let dw = sum_columns(dy * n);
-    (cast(dx, x_dtype), cast(dw, w_dtype))
+    let dw = want_dw.then(|| cast(sum_columns(dy.clone() * n.clone()), w_dtype));
+    let dx = want_dx.then(|| {
+        let g = dy * to_f32(weight).reshape([1, d]);
+        let mean = (g.clone() * n.clone()).mean_dim(1);
+        cast(r * (g - n * mean), x_dtype)
+    });
+    (dx, dw)
 }
 
 /// [`rms_norm`] under `Autodiff<I>`, recorded with [`RmsNormBackward`] on `x` viewed as
@@ -145,7 +154,7 @@ mod tests {
     use burn::backend::Flex;
     use burn::tensor::{DType, TensorData};
 
-    use crate::test_data::uniform;
+    use crate::test_data::{max_abs_diff, uniform};
 
     type A = Autodiff<Flex>;
 
@@ -157,28 +166,46 @@ mod tests {
         t.into_data().convert::<f32>().to_vec().unwrap()
     }
 
-    fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-        assert_eq!(a.len(), b.len());
-        a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
-    }
-
     /// The output and the gradients against `x` and the weight of `norm`, under a fixed random
     /// upstream gradient, for `x: [2, 3, 4, 16]` in `dtype` and a float32 weight.
     fn run(
         dtype: DType,
         norm: impl Fn(Tensor<A, 4>, Tensor<A, 1>) -> Tensor<A, 4>,
     ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+        let (y, dx, dw) = run_tracking(dtype, true, true, norm);
+        (y, dx.unwrap(), dw.unwrap())
+    }
+
+    /// [`run`] with `x` or the weight tracked or not (frozen).
+    fn run_tracking(
+        dtype: DType,
+        track_x: bool,
+        track_w: bool,
+        norm: impl Fn(Tensor<A, 4>, Tensor<A, 1>) -> Tensor<A, 4>,
+    ) -> (Vec<f32>, Option<Vec<f32>>, Option<Vec<f32>>) {
         let device = Default::default();
         let shape = [2, 3, 4, 16];
         let x = cast(Tensor::<Flex, 4>::from_data(random(shape, 1), &device), dtype);
-        let x = Tensor::<A, 4>::from_inner(x).require_grad();
-        let w = Tensor::<A, 1>::from_data(random([16], 2), &device).require_grad();
+        let x = Tensor::<A, 4>::from_inner(x).set_require_grad(track_x);
+        let w = Tensor::<A, 1>::from_data(random([16], 2), &device).set_require_grad(track_w);
         let y = norm(x.clone(), w.clone());
         let upstream = cast(Tensor::<Flex, 4>::from_data(random(shape, 3), &device), dtype);
         let grads = (y.clone() * Tensor::from_inner(upstream)).sum().backward();
-        let (dx, dw) = (x.grad(&grads).unwrap(), w.grad(&grads).unwrap());
-        assert_eq!((dx.dtype(), dw.dtype()), (dtype, DType::F32));
-        (values(y), values(dx), values(dw))
+        let (dx, dw) = (x.grad(&grads), w.grad(&grads));
+        assert_eq!(dx.as_ref().map(|g| g.dtype()), track_x.then_some(dtype));
+        assert_eq!(dw.as_ref().map(|g| g.dtype()), track_w.then_some(DType::F32));
+        (values(y), dx.map(values), dw.map(values))
+    }
+
+    /// A frozen weight (LoRA) or input leaves the other gradient as it was.
+    #[test]
+    fn a_frozen_weight_or_input_leaves_the_other_gradient() {
+        let norm = |x, w| rms_norm_autodiff(x, w, 1e-6);
+        let (_, dx, dw) = run(DType::F32, norm);
+        let (_, only_dx, none) = run_tracking(DType::F32, true, false, norm);
+        assert_eq!((only_dx, none), (Some(dx), None));
+        let (_, none, only_dw) = run_tracking(DType::F32, false, true, norm);
+        assert_eq!((none, only_dw), (None, Some(dw)));
     }
 
     #[test]

@@ -72,8 +72,8 @@ impl<B: Backend> RopeTables<B> {
     /// Rotates `x: [batch, time, heads, head_dim]`: `x * cos + rotate_half(x) * sin`.
     ///
     /// On the CPU backend one fused operation ([`crate::fused`]); elsewhere written with a matrix
-    /// product for `rotate_half` and tables materialised per head so that every operation runs on
-    /// contiguous memory (exact: each output sums one signed input).
+    /// product for `rotate_half` (exact: each output sums one signed input) and the tables
+    /// broadcast over the heads.
     pub fn apply(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let x = match crate::fused::try_rope(x, &self.cos, &self.sin) {
             Ok(rotated) => return rotated,
@@ -82,8 +82,8 @@ impl<B: Backend> RopeTables<B> {
         let [b, t, h, d] = x.dims();
         let rotated = matmul(x.clone().reshape([b * t * h, d]), self.rotate_half.clone())
             .reshape([b, t, h, d]);
-        // The tables, `[b, t, 1, d]`, broadcast over the heads: copying them per head cost two
-        // tensors of the size of `x` per call on the GPU.
+        // The tables are `[b, t, 1, d]`: copying them per head cost two tensors of the size of
+        // `x` per call on the GPU.
         x.mul(self.cos.clone()) + rotated.mul(self.sin.clone())
     }
 }

@@ -9,8 +9,9 @@
 //! four tensors of the MLP's width for each layer (`g`, `s`, `silu(g)` and `u`) and walks them in
 //! several backward steps. Under autodiff on the GPU this keeps `g` and `u` only, and the backward
 //! pass is one element-wise expression with two outputs, computed in float32 and returned in the
-//! inputs' dtype. On the CPU burn-flex's fused kernel ([`crate::fused::swiglu`]) already does the
-//! same; `SPIRAL_CUDA_BACKWARD=composed` keeps the composition on the GPU.
+//! inputs' dtype. On the CPU in float32 burn-flex's fused kernel ([`crate::fused::swiglu`]) does
+//! the same, and other dtypes compose; `SPIRAL_CUDA_BACKWARD=composed` keeps the composition on
+//! the GPU.
 
 use burn::backend::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -59,16 +60,16 @@ impl<B: Backend> Backward<B, 2> for SwigluBackward {
         let dz = Tensor::<B, 2>::from_primitive(TensorPrimitive::Float(grad));
         let (gate, up) = ops.state;
         let [gate_parent, up_parent] = ops.parents;
-        let dtype = gate.dtype();
+        let (gate_dtype, up_dtype) = (gate.dtype(), up.dtype());
         let (g, u, dz) = (to_f32(gate), to_f32(up), to_f32(dz));
         let s = sigmoid(g.clone());
         if let Some(parent) = up_parent {
             let du = dz.clone() * g.clone() * s.clone();
-            grads.register::<B>(parent.id, cast(du, dtype).into_primitive().tensor());
+            grads.register::<B>(parent.id, cast(du, up_dtype).into_primitive().tensor());
         }
         if let Some(parent) = gate_parent {
             let dg = dz * u * s.clone() * (g * (s.neg() + 1.0) + 1.0);
-            grads.register::<B>(parent.id, cast(dg, dtype).into_primitive().tensor());
+            grads.register::<B>(parent.id, cast(dg, gate_dtype).into_primitive().tensor());
         }
     }
 }
@@ -107,17 +108,12 @@ mod tests {
     use burn::backend::Flex;
     use burn::tensor::DType;
 
-    use crate::test_data::uniform;
+    use crate::test_data::{max_abs_diff, uniform};
 
     type A = Autodiff<Flex>;
 
     fn values<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
         t.into_data().convert::<f32>().to_vec().unwrap()
-    }
-
-    fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-        assert_eq!(a.len(), b.len());
-        a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
     }
 
     /// The output and both gradients of `f` on `[2, 5, 12]` inputs in `dtype`, under a fixed

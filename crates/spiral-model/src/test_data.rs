@@ -18,3 +18,14 @@ pub(crate) fn uniform<const D: usize>(
     let values: Vec<f32> = (0..n).map(|_| offset + rng.random_range(-scale..scale)).collect();
     TensorData::new(values, shape)
 }
+
+/// The largest `|a_i - b_i|`, infinite if any difference is NaN (a fold with `f32::max` would
+/// drop it).
+pub(crate) fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .map(|d| if d.is_nan() { f32::INFINITY } else { d })
+        .fold(0.0, f32::max)
+}

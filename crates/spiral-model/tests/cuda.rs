@@ -56,17 +56,25 @@ fn bf16_logprobs_match_transformers_bf16_on_the_gpu() {
     }
 }
 
-/// The gradient of the summed log-probs of one case, parameter by parameter, with
-/// activations in `precision` (the weights stay float32, as in training).
+/// The gradient of the summed log-probs of one case, plus `entropy_weight` times the summed
+/// entropies, parameter by parameter, with activations in `precision` (the weights stay float32,
+/// as in training).
 fn gradients<Be: burn::tensor::backend::AutodiffBackend>(
     device: &Be::Device,
     precision: Precision,
+    entropy_weight: f32,
 ) -> Vec<Vec<f32>> {
     use burn::module::{Module, ModuleVisitor, Param};
     let model =
         Checkpoint::<Be>::load(fixture("qwen3"), device).unwrap().model.with_precision(precision);
     let ids = expected("qwen3").logprob_cases[2].input_ids.clone();
-    let grads = model.token_logprobs(&[ids], &[1], false).unwrap().logprobs.sum().backward();
+    let with_entropy = entropy_weight != 0.0;
+    let scores = model.token_logprobs(&[ids], &[1], with_entropy).unwrap();
+    let mut loss = scores.logprobs.sum();
+    if let Some(entropy) = scores.entropy {
+        loss = loss + entropy.sum().mul_scalar(entropy_weight);
+    }
+    let grads = loss.backward();
     struct Collect<'a, Be: burn::tensor::backend::AutodiffBackend> {
         grads: &'a Be::Gradients,
         out: Vec<Vec<f32>>,
@@ -85,10 +93,16 @@ fn gradients<Be: burn::tensor::backend::AutodiffBackend>(
 #[test]
 fn gradients_on_the_gpu_equal_the_cpu_ones() {
     let Some(device) = gpu() else { return };
-    let cpu = gradients::<Autodiff<B>>(&Default::default(), Precision::Float32).concat();
-    let gpu = gradients::<Autodiff<Cuda>>(&device, Precision::Float32).concat();
+    let cpu = gradients::<Autodiff<B>>(&Default::default(), Precision::Float32, 0.0).concat();
+    let gpu = gradients::<Autodiff<Cuda>>(&device, Precision::Float32, 0.0).concat();
     assert_eq!(cpu.len(), gpu.len());
-    let worst = cpu.iter().zip(&gpu).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    // A NaN counts as infinitely far (`f32::max` would drop it).
+    let worst = cpu
+        .iter()
+        .zip(&gpu)
+        .map(|(a, b)| (a - b).abs())
+        .map(|d| if d.is_nan() { f32::INFINITY } else { d })
+        .fold(0.0f32, f32::max);
     let scale = cpu.iter().map(|a| a.abs()).fold(0.0f32, f32::max);
     println!("worst |gradient cuda - cpu| = {worst:.3e} (largest gradient {scale:.3e})");
     // The forward pass is float32-accurate (`precision::matmul`), but some backward products
@@ -100,14 +114,15 @@ fn gradients_on_the_gpu_equal_the_cpu_ones() {
 
 /// Training's dtype: bf16 activations on the GPU (the analytic backward passes of
 /// `attention_probs`, `rms_norm`, `swiglu` and `logit_scores` in bf16) against float32
-/// on the CPU, parameter by parameter. A wrong gradient formula (a lost factor or sign) is off by
-/// the gradient's own size; bf16 rounding of the activations, which this tolerates, by a few
-/// percent of it.
+/// on the CPU, parameter by parameter, with an entropy term in the loss so that both branches of
+/// `logit_scores` are checked. A wrong gradient formula (a lost factor or sign) is off by the
+/// gradient's own size; bf16 rounding of the activations, which this tolerates, by a few percent
+/// of it (expected; to be measured on a GPU).
 #[test]
 fn bf16_gradients_on_the_gpu_are_the_cpu_float32_ones_to_bf16_accuracy() {
     let Some(device) = gpu() else { return };
-    let cpu = gradients::<Autodiff<B>>(&Default::default(), Precision::Float32);
-    let gpu = gradients::<Autodiff<Cuda>>(&device, Precision::Bfloat16);
+    let cpu = gradients::<Autodiff<B>>(&Default::default(), Precision::Float32, 0.5);
+    let gpu = gradients::<Autodiff<Cuda>>(&device, Precision::Bfloat16, 0.5);
     assert_eq!(cpu.len(), gpu.len());
     let norm =
         |x: &mut dyn Iterator<Item = f32>| x.map(|a| f64::from(a).powi(2)).sum::<f64>().sqrt();
@@ -115,6 +130,8 @@ fn bf16_gradients_on_the_gpu_are_the_cpu_float32_ones_to_bf16_accuracy() {
     for (i, (c, g)) in cpu.iter().zip(&gpu).enumerate() {
         let relative =
             norm(&mut c.iter().zip(g).map(|(a, b)| a - b)) / norm(&mut c.iter().copied());
+        // A NaN counts as the worst.
+        let relative = if relative.is_nan() { f64::INFINITY } else { relative };
         if relative > worst.0 {
             worst = (relative, i);
         }
@@ -123,7 +140,9 @@ fn bf16_gradients_on_the_gpu_are_the_cpu_float32_ones_to_bf16_accuracy() {
         "bf16 gpu vs float32 cpu gradients: worst parameter {} at {:.2e} relative",
         worst.1, worst.0
     );
-    assert!(worst.0 <= 0.1, "parameter {}: {:e}", worst.1, worst.0);
+    // Not yet measured on a GPU: 0.2 is loose enough for bf16 activations on the tiny fixture,
+    // and a wrong formula gives errors of order 1.
+    assert!(worst.0 <= 0.2, "parameter {}: {:e}", worst.1, worst.0);
 }
 
 /// Log-softmax of `logits` with the gradient of `sum(log_softmax * weights)`, the row sums of
