@@ -41,9 +41,9 @@ pub(crate) fn from_flex<B: Backend, const D: usize>(t: FlexTensor) -> Tensor<B, 
 }
 
 /// Whether the analytic backward passes of [`crate::attention_probs`], [`crate::rms_norm`],
-/// [`crate::swiglu`] and [`crate::logit_scores`] are taken on `Autodiff<Cuda>`: yes, unless the environment sets
-/// `SPIRAL_CUDA_BACKWARD=composed`, which keeps autodiff's own, to measure the difference or to
-/// rule them out.
+/// [`crate::swiglu`] and [`crate::logit_scores`] are taken on `Autodiff<Cuda>`: yes, unless the
+/// environment sets `SPIRAL_CUDA_BACKWARD=composed`, which keeps autodiff's own, to measure the
+/// difference or to rule them out.
 #[cfg(feature = "cuda")]
 pub(crate) fn cuda_analytic_backward() -> bool {
     static ANALYTIC: std::sync::OnceLock<bool> = std::sync::OnceLock::new();

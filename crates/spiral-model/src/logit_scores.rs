@@ -7,12 +7,12 @@
 //! Composed from burn's differentiable operations this was `log_softmax` of float32 logits, a
 //! gather, and `exp(lp) * lp` summed. Autodiff then keeps the `[n, v]` float32 log-probs for the
 //! backward pass and walks several more `[n, v]` tensors in it. Along Qwen's 151,936-token
-//! vocabulary, a micro-batch's logits are gigabytes, and on an H100 those passes were a large share
-//! of a training step's element-wise work (`docs/results/gpu-h100-2026-11-23.md`).
+//! vocabulary a micro-batch's logits are gigabytes, the largest tensors of a training step.
 //!
-//! Here the forward pass reduces each row of logits, read in its own dtype (bf16 in training), to
-//! per-row numbers. The backward pass keeps only the logits, the targets and two floats a row,
-//! and is one element-wise expression. With `d lse / dz_i = p_i` and `dH / dz_i = -p_i (log p_i + H)`:
+//! Here the forward pass reduces each row of logits, read in its own dtype (bf16 in training) and
+//! widened to float32 as it is read, to per-row numbers. The backward pass keeps only the logits,
+//! the targets and two floats a row, and is one element-wise expression. With `d lse / dz_i = p_i`
+//! and `dH / dz_i = -p_i (log p_i + H)`:
 //!
 //! ```text
 //! dz_i = g_lp (1[i = y] - p_i) - g_H p_i (log p_i + H)
