@@ -143,7 +143,7 @@ mod tests {
     use burn::tensor::activation::softmax;
     use burn::tensor::{DType, TensorData};
 
-    use crate::test_data::{max_abs_diff, uniform};
+    use crate::test_data::{max_abs_diff, uniform, values};
 
     type A = Autodiff<Flex>;
 
@@ -151,10 +151,6 @@ mod tests {
 
     fn random<const D: usize>(shape: [usize; D], seed: u64) -> Tensor<Flex, D> {
         Tensor::from_data(uniform(shape, 8.0, 0.0, seed), &Default::default())
-    }
-
-    fn values<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
-        t.into_data().convert::<f32>().to_vec().unwrap()
     }
 
     /// A causal mask `[rows, 1, t, tk]` whose row `r` also hides the first `r` keys (left

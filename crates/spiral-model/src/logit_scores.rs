@@ -198,16 +198,12 @@ mod tests {
     use burn::tensor::DType;
     use burn::tensor::activation::log_softmax;
 
-    use crate::test_data::{max_abs_diff, uniform};
+    use crate::test_data::{max_abs_diff, uniform, values};
 
     type A = Autodiff<Flex>;
 
     fn random(n: usize, v: usize, seed: u64) -> TensorData {
         uniform([n, v], 6.0, 0.0, seed)
-    }
-
-    fn values<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
-        t.into_data().convert::<f32>().to_vec().unwrap()
     }
 
     /// Log-probs and entropies as the model composed them before: `log_softmax`, a gather, and

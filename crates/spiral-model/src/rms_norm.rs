@@ -154,16 +154,12 @@ mod tests {
     use burn::backend::Flex;
     use burn::tensor::{DType, TensorData};
 
-    use crate::test_data::{max_abs_diff, uniform};
+    use crate::test_data::{max_abs_diff, uniform, values};
 
     type A = Autodiff<Flex>;
 
     fn random<const D: usize>(shape: [usize; D], seed: u64) -> TensorData {
         uniform(shape, 3.0, 0.5, seed)
-    }
-
-    fn values<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
-        t.into_data().convert::<f32>().to_vec().unwrap()
     }
 
     /// The output and the gradients against `x` and the weight of `norm`, under a fixed random

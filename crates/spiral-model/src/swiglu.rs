@@ -108,13 +108,9 @@ mod tests {
     use burn::backend::Flex;
     use burn::tensor::DType;
 
-    use crate::test_data::{max_abs_diff, uniform};
+    use crate::test_data::{max_abs_diff, uniform, values};
 
     type A = Autodiff<Flex>;
-
-    fn values<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
-        t.into_data().convert::<f32>().to_vec().unwrap()
-    }
 
     /// The output and both gradients of `f` on `[2, 5, 12]` inputs in `dtype`, under a fixed
     /// random upstream gradient.

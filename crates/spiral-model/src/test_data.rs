@@ -2,7 +2,7 @@
 //! shared by the whole process, which tests running on other threads also seed and draw from, so
 //! two draws after the same seed may differ; a generator per call may not.
 
-use burn::tensor::TensorData;
+use burn::tensor::{Tensor, TensorData, backend::Backend};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -28,4 +28,9 @@ pub(crate) fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
         .map(|(x, y)| (x - y).abs())
         .map(|d| if d.is_nan() { f32::INFINITY } else { d })
         .fold(0.0, f32::max)
+}
+
+/// The values of `t`, as float32.
+pub(crate) fn values<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
+    t.into_data().convert::<f32>().to_vec().unwrap()
 }
