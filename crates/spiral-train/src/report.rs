@@ -3,12 +3,22 @@
 //! (PNG and SVG through `spiral-eval`'s figures), and the resolved config.
 
 use std::path::Path;
+use std::sync::OnceLock;
 
 use anyhow::Context;
 use serde_json::Value;
 use spiral_eval::{Curve, Figure, Report, Scale, Section, Table, git_commit};
 
 use crate::config::RunConfig;
+
+/// The checkout this binary was built in, when it is one (as `spiral-eval rsa` and `scaling`
+/// record theirs), read once per process. [`crate::run::run`] and [`crate::repro::reproduce`] read
+/// it as they start, so a report written hours later names the code that ran, even if the
+/// checkout has moved on since.
+pub fn checkout_commit() -> Option<String> {
+    static COMMIT: OnceLock<Option<String>> = OnceLock::new();
+    COMMIT.get_or_init(|| git_commit(Path::new(env!("CARGO_MANIFEST_DIR")))).clone()
+}
 
 /// Reads every line of a `metrics.jsonl`; the error names the line that is not JSON.
 pub fn read_metrics(path: &Path) -> anyhow::Result<Vec<Value>> {
@@ -82,9 +92,7 @@ pub fn write_report(out: &Path, config: &RunConfig) -> anyhow::Result<()> {
     let e = &config.eval;
     let report = Report {
         title: format!("{} ({})", config.run.name, config.algorithm.name.as_str()),
-        // The checkout this binary was built in, when it is one (as `spiral-eval rsa` and
-        // `scaling` record theirs), read when the report is written.
-        commit: git_commit(Path::new(env!("CARGO_MANIFEST_DIR"))),
+        commit: checkout_commit(),
         command: None,
         config: Some(config.to_toml()),
         sections: vec![

@@ -111,6 +111,8 @@ fn bar(len: usize, done: usize, what: &str) -> ProgressBar {
 /// Runs the configured job in `out` (writing the resolved `config.toml` there) on
 /// `control.device`, and returns how it ended.
 pub fn run(config: &RunConfig, out: &Path, control: &RunControl) -> anyhow::Result<Outcome> {
+    // The report names the code that ran, read now rather than when it is written.
+    crate::report::checkout_commit();
     control.device.run(RunJob { config, out, control })
 }
 

@@ -128,6 +128,8 @@ pub fn reproduce(
     out: &Path,
     stop: &Arc<AtomicBool>,
 ) -> anyhow::Result<PathBuf> {
+    // The report names the code that ran, read now rather than when it is written.
+    crate::report::checkout_commit();
     let base = RunConfig::default_with(&options.overrides)?;
     std::fs::create_dir_all(work).with_context(|| format!("creating {}", work.display()))?;
 

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use spiral_eval::{
     Curve, Efficiency, Figure, Report, SCALING_EFFICIENCY_DEFINITION, Scale, Section, Table,
-    git_commit, max_scaling_efficiency,
+    max_scaling_efficiency,
 };
 
 use super::measure::ModelCurves;
@@ -277,7 +277,7 @@ pub fn write(
     ];
     let report = Report {
         title: format!("SPIRAL against GRPO, Dr.GRPO and ParaGator ({} run)", options.mode),
-        commit: git_commit(Path::new(env!("CARGO_MANIFEST_DIR"))),
+        commit: crate::report::checkout_commit(),
         command: Some(format!(
             "cargo xtask repro{}",
             if options.mode == "quick" { " --quick" } else { "" }
