@@ -88,14 +88,14 @@ fn targets_on<B: Backend>(targets: &[i64], device: &B::Device) -> Tensor<B, 2, I
     Tensor::from_data(TensorData::new(targets.to_vec(), [targets.len(), 1]), device)
 }
 
-/// The forward pass: `[n, 1]` log-probs, or `[n, 2]` log-probs then entropies, and the per-row
-/// `lse`, `[n, 1]`. Every step is differentiable, so on a backend without the analytic backward
-/// pass autodiff differentiates this directly.
+/// The forward pass: `[n, 1]` log-probs, or `[n, 2]` log-probs then entropies, and the two parts
+/// of the per-row `lse = max + log_sum`, each `[n, 1]`. Every step is differentiable, so on a
+/// backend without the analytic backward pass autodiff differentiates this directly.
 fn forward<B: Backend>(
     logits: Tensor<B, 2>,
     targets: &Tensor<B, 2, Int>,
     with_entropy: bool,
-) -> (Tensor<B, 2>, Tensor<B, 2>) {
+) -> (Tensor<B, 2>, Tensor<B, 2>, Tensor<B, 2>) {
     let z = to_f32(logits);
     // Any per-row constant gives the same scores; the maximum keeps `exp` in range, and detaching
     // it keeps it out of the gradient.
@@ -112,7 +112,7 @@ fn forward<B: Backend>(
     } else {
         logprob
     };
-    (scores, max + log_sum)
+    (scores, max, log_sum)
 }
 
 /// What the backward pass keeps: the logits in their own dtype, the targets, and two floats a
@@ -180,11 +180,11 @@ fn scores_autodiff<I: Backend>(
     .stateful();
     let z = Tensor::<I, 2>::from_primitive(TensorPrimitive::Float(logits.primitive));
     let targets = targets_on::<I>(targets, &z.device());
-    let (scores, lse) = forward(z.clone(), &targets, with_entropy);
+    let (scores, max, log_sum) = forward(z.clone(), &targets, with_entropy);
     let out = match prep {
         OpsKind::Tracked(prep) => {
             let entropy = with_entropy.then(|| scores.clone().slice_dim(1, 1..2));
-            let saved = Saved { logits: z, targets, lse, entropy };
+            let saved = Saved { logits: z, targets, lse: max + log_sum, entropy };
             prep.finish(saved, scores.into_primitive().tensor())
         }
         OpsKind::UnTracked(prep) => prep.finish(scores.into_primitive().tensor()),
@@ -296,7 +296,7 @@ mod tests {
     fn the_composed_forward_pass_has_the_same_gradient() {
         let (logits, targets) = cases(50);
         let via_autodiff = |z: Tensor<A, 2>| {
-            let (scores, _) = forward(z, &targets_on(&targets, &Default::default()), true);
+            let (scores, ..) = forward(z, &targets_on(&targets, &Default::default()), true);
             let n = targets.len();
             (
                 scores.clone().slice_dim(1, 0..1).reshape([n]),

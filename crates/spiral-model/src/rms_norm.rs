@@ -49,7 +49,7 @@ pub(crate) fn rms_norm<B: Backend, const D: usize>(
     forward(x, weight, eps).0
 }
 
-/// The forward pass, differentiable on every backend, and `r = 1 / rms(x)`, `[.., 1]`.
+/// The forward pass, differentiable on every backend, and `rms(x)`, `[.., 1]`.
 fn forward<B: Backend, const D: usize>(
     x: Tensor<B, D>,
     weight: Tensor<B, 1>,
@@ -62,7 +62,7 @@ fn forward<B: Backend, const D: usize>(
     let mut shape = [1; D];
     shape[D - 1] = d;
     let y = cast(x.div(rms.clone()), dtype).mul(cast(weight, dtype).reshape(shape));
-    (y, rms.recip())
+    (y, rms)
 }
 
 /// What the backward pass keeps: `x` as given (`[rows, d]`), the weight, and `r` per row.
@@ -139,10 +139,10 @@ fn rms_norm_autodiff<I: Backend, const D: usize>(
     .stateful();
     let x = Tensor::<I, 2>::from_primitive(TensorPrimitive::Float(x.primitive));
     let weight = Tensor::<I, 1>::from_primitive(TensorPrimitive::Float(weight.primitive));
-    let (y, r) = forward(x.clone(), weight.clone(), eps);
+    let (y, rms) = forward(x.clone(), weight.clone(), eps);
     let y = y.into_primitive().tensor();
     let out = match prep {
-        OpsKind::Tracked(prep) => prep.finish(Saved { x, weight, r }, y),
+        OpsKind::Tracked(prep) => prep.finish(Saved { x, weight, r: rms.recip() }, y),
         OpsKind::UnTracked(prep) => prep.finish(y),
     };
     Tensor::<Autodiff<I>, 2>::from_primitive(TensorPrimitive::Float(out)).reshape(shape)
