@@ -44,16 +44,15 @@ pub(crate) fn attention_probs<B: Backend>(
     head_dim: usize,
 ) -> Tensor<B, 4> {
     #[cfg(feature = "cuda")]
-    let scores = match crate::dispatch::downcast::<B, Autodiff<crate::device::Cuda>, 4>(scores) {
-        Ok(scores) if crate::dispatch::cuda_analytic_backward() => {
+    let scores = match crate::dispatch::to_cuda_analytic(scores) {
+        Ok(scores) => {
             let mask = mask.map(|m| {
-                crate::dispatch::downcast::<B, Autodiff<crate::device::Cuda>, 4>(m)
+                crate::dispatch::to_cuda_analytic(m)
                     .unwrap_or_else(|_| unreachable!("the mask has the scores' backend"))
                     .inner()
             });
             return crate::dispatch::upcast(probs_autodiff(scores, mask, head_dim));
         }
-        Ok(scores) => crate::dispatch::upcast(scores),
         Err(scores) => scores,
     };
     forward(scores, mask, head_dim)

@@ -40,12 +40,24 @@ pub(crate) fn from_flex<B: Backend, const D: usize>(t: FlexTensor) -> Tensor<B, 
     upcast(Tensor::<Flex, D>::from_primitive(TensorPrimitive::Float(t)))
 }
 
+/// `t` as a tensor of `Autodiff<Cuda>` if `B` is that backend and its analytic backward passes
+/// are on ([`cuda_analytic_backward`]); `t` itself otherwise.
+#[cfg(feature = "cuda")]
+pub(crate) fn to_cuda_analytic<B: Backend, const D: usize>(
+    t: Tensor<B, D>,
+) -> Result<Tensor<burn::backend::Autodiff<crate::device::Cuda>, D>, Tensor<B, D>> {
+    if !cuda_analytic_backward() {
+        return Err(t);
+    }
+    downcast(t)
+}
+
 /// Whether the analytic backward passes of [`crate::attention_probs`], [`crate::rms_norm`],
 /// [`crate::swiglu`] and [`crate::logit_scores`] are taken on `Autodiff<Cuda>`: yes, unless the
 /// environment sets `SPIRAL_CUDA_BACKWARD=composed`, which keeps autodiff's own, to measure the
 /// difference or to rule them out.
 #[cfg(feature = "cuda")]
-pub(crate) fn cuda_analytic_backward() -> bool {
+fn cuda_analytic_backward() -> bool {
     static ANALYTIC: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *ANALYTIC.get_or_init(|| match std::env::var("SPIRAL_CUDA_BACKWARD").as_deref() {
         Err(_) | Ok("analytic") => true,

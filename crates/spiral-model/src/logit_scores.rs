@@ -53,14 +53,12 @@ pub fn logit_scores<B: Backend>(
 ) -> LogitScores<B> {
     let [n, _] = logits.dims();
     assert_eq!(n, targets.len(), "one target per row of logits");
-    let scores = analytic::<B, Flex>(logits, targets, with_entropy);
+    let scores = downcast::<B, Autodiff<Flex>, 2>(logits)
+        .map(|z| upcast(scores_autodiff(z, targets, with_entropy)));
     #[cfg(feature = "cuda")]
     let scores = scores.or_else(|z| {
-        if crate::dispatch::cuda_analytic_backward() {
-            analytic::<B, crate::device::Cuda>(z, targets, with_entropy)
-        } else {
-            Err(z)
-        }
+        crate::dispatch::to_cuda_analytic(z)
+            .map(|z| upcast(scores_autodiff(z, targets, with_entropy)))
     });
     let scores = scores.unwrap_or_else(|z| {
         let targets = targets_on(targets, &z.device());
@@ -70,17 +68,6 @@ pub fn logit_scores<B: Backend>(
         logprobs: scores.clone().slice_dim(1, 0..1).reshape([n]),
         entropy: with_entropy.then(|| scores.slice_dim(1, 1..2).reshape([n])),
     }
-}
-
-/// [`logit_scores`] with the analytic backward pass, if `B` is `Autodiff<I>`; the logits
-/// themselves otherwise.
-fn analytic<B: Backend, I: Backend>(
-    logits: Tensor<B, 2>,
-    targets: &[i64],
-    with_entropy: bool,
-) -> Result<Tensor<B, 2>, Tensor<B, 2>> {
-    let logits = downcast::<B, Autodiff<I>, 2>(logits)?;
-    Ok(upcast(scores_autodiff::<I>(logits, targets, with_entropy)))
 }
 
 /// `targets` as a `[n, 1]` index tensor.

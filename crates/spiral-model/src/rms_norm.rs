@@ -35,13 +35,9 @@ pub(crate) fn rms_norm<B: Backend, const D: usize>(
 ) -> Tensor<B, D> {
     #[cfg(feature = "cuda")]
     let (x, weight) = {
-        use crate::dispatch::{downcast, upcast};
-        type Ad = Autodiff<crate::device::Cuda>;
-        match (downcast::<B, Ad, D>(x), downcast::<B, Ad, 1>(weight)) {
-            (Ok(x), Ok(weight)) if crate::dispatch::cuda_analytic_backward() => {
-                return upcast(rms_norm_autodiff(x, weight, eps));
-            }
-            (Ok(x), Ok(weight)) => (upcast(x), upcast(weight)),
+        use crate::dispatch::{to_cuda_analytic, upcast};
+        match (to_cuda_analytic(x), to_cuda_analytic(weight)) {
+            (Ok(x), Ok(weight)) => return upcast(rms_norm_autodiff(x, weight, eps)),
             (Err(x), Err(weight)) => (x, weight),
             _ => unreachable!("both tensors have the backend B"),
         }

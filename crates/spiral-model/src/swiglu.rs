@@ -29,19 +29,15 @@ pub(crate) fn swiglu<B: Backend, const D: usize>(
     up: Tensor<B, D>,
 ) -> Tensor<B, D> {
     #[cfg(feature = "cuda")]
-    let (gate, up) = {
-        use crate::dispatch::{downcast, upcast};
-        type Ad = Autodiff<crate::device::Cuda>;
-        match (downcast::<B, Ad, D>(gate), downcast::<B, Ad, D>(up)) {
-            (Ok(gate), Ok(up))
-                if crate::dispatch::cuda_analytic_backward() && gate.dims() == up.dims() =>
-            {
-                return upcast(swiglu_autodiff(gate, up));
-            }
-            (Ok(gate), Ok(up)) => (upcast(gate), upcast(up)),
+    let (gate, up) = if gate.dims() == up.dims() {
+        use crate::dispatch::{to_cuda_analytic, upcast};
+        match (to_cuda_analytic(gate), to_cuda_analytic(up)) {
+            (Ok(gate), Ok(up)) => return upcast(swiglu_autodiff(gate, up)),
             (Err(gate), Err(up)) => (gate, up),
             _ => unreachable!("both tensors have the backend B"),
         }
+    } else {
+        (gate, up)
     };
     crate::fused::swiglu(gate, up)
 }
