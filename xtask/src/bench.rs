@@ -38,18 +38,9 @@ pub struct BenchArgs {
     criterion: bool,
 }
 
-/// The peer at another batch size: the script has no flag for it, so this imports it and
-/// changes its shape table. Arguments: the script's folder, the workload, the sequences.
-const PEER_WITH_SEQUENCES: &str = "
-import json, sys
-sys.path.insert(0, sys.argv[1])
-import torch, torch_bench as t
-verb, kind = sys.argv[2].split('-')
-t.SHAPES[kind]['seqs'] = int(sys.argv[3])
-r = (t.rollout if verb == 'rollout' else t.train)(kind)
-r.update(torch=torch.__version__, threads=torch.get_num_threads(), sequences=int(sys.argv[3]))
-print(json.dumps(r))
-";
+/// The peer at another number of sequences (the script has no flag for it); the lease script
+/// runs the same file on a lent GPU.
+const PEER_WITH_SEQUENCES: &str = include_str!("../lease/peer_with_sequences.py");
 
 /// One side of the comparison: its workload, and the GPU whose memory to sample, if any.
 struct Side<'a> {

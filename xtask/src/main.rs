@@ -3,6 +3,7 @@
 
 mod bench;
 mod fixtures;
+mod gpu_bundle;
 mod gpu_memory;
 mod repro;
 mod test;
@@ -33,6 +34,10 @@ enum Command {
     /// The test suite, as CI runs it: `cargo test --workspace`, then a check that the
     /// workspace builds with `--features cuda` (no GPU or CUDA toolkit needed).
     Test(test::TestArgs),
+    /// Build the CUDA binaries and the PyTorch peer into .gpu/ for a lent GPU machine, which
+    /// has no Rust toolchain: then `bash xtask/lease/run.sh` there, carrying .gpu, checks and
+    /// times the CUDA backend in one call.
+    GpuBundle(gpu_bundle::GpuBundleArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -41,6 +46,7 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(args) => bench::run(args),
         Command::Repro(args) => repro::run(args),
         Command::Test(args) => test::run(args),
+        Command::GpuBundle(args) => gpu_bundle::run(args),
     }
 }
 

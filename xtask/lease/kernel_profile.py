@@ -1,8 +1,8 @@
 """Summarise a CubeCL kernel-profile log (CUBECL_DEBUG_OPTION=profile with a cubecl.toml naming
-the file, as call1.sh does) of `spiral-bench train-gpu`: GPU time per step, split into the
+the file, as run.sh's `profile` step does) of `spiral-bench train-gpu`: GPU time per step, split into the
 forward pass and the rest, and per kernel family.
 
-    python3 kernel_profile.py train-prof.kernels.log
+    python3 xtask/lease/kernel_profile.py train-prof.kernels.log
 
 Each profiled launch is a line `| <duration> | <kernel name>`; a summary table (lines starting
 with `|⎺`) is written at every device sync, so the first section is the warm-up step and the

@@ -1,0 +1,160 @@
+//! `cargo xtask gpu-bundle`: builds what a lent GPU machine runs into `.gpu/` (ignored by git),
+//! so that one call of the device tool, `bash xtask/lease/run.sh` with `.gpu` carried, checks
+//! and times the CUDA backend. That machine has CUDA and PyTorch but no Rust toolchain, and a
+//! call carries at most 64 MiB, so the binaries are built here (both are x86-64), stripped and
+//! packed with xz.
+//!
+//! `.gpu/` then holds `bins.tar.xz` (`spiral-bench`, `spiral-train`, `matmul-kernels`, and
+//! `cuda-tests`, the test binary of `spiral-model/tests/cuda.rs`), the PyTorch peer script
+//! `torch_bench.py`, and `BUILT_FROM`: the commit, whether the checkout had changes, and the
+//! folder the test binary reads its fixtures from.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, bail, ensure};
+
+use crate::{run_command, workspace_root};
+
+/// What one call of the device tool may carry, the working tree included (its README).
+const CARRY_LIMIT_MIB: u64 = 64;
+/// Room left under that limit for the working tree itself (about 5 MiB today).
+const TREE_ROOM_MIB: u64 = 8;
+
+/// Arguments of `cargo xtask gpu-bundle`.
+#[derive(clap::Args)]
+pub struct GpuBundleArgs {
+    /// Where to put the bundle, relative to the workspace root.
+    #[arg(long, default_value = ".gpu")]
+    out: PathBuf,
+    /// The PyTorch peer script the bundle carries.
+    #[arg(long, default_value = "../shared/peers/torch_bench.py")]
+    peer: PathBuf,
+}
+
+/// Runs the command.
+pub fn run(args: GpuBundleArgs) -> anyhow::Result<()> {
+    let root = workspace_root();
+    let out = root.join(&args.out);
+    let peer = root.join(&args.peer);
+    ensure!(peer.is_file(), "no PyTorch peer script at {} (--peer names another)", peer.display());
+
+    let mut binaries = cargo_executables(
+        &["build", "--release", "-p", "spiral-train", "-p", "spiral-benches", "--bins"],
+        "spiral-train/cuda,spiral-benches/cuda",
+        &["spiral-bench", "spiral-train", "matmul-kernels"],
+    )?;
+    binaries.extend(cargo_executables(
+        &["test", "--release", "-p", "spiral-model", "--test", "cuda", "--no-run"],
+        "spiral-model/cuda",
+        &["cuda"],
+    )?);
+
+    if out.exists() {
+        std::fs::remove_dir_all(&out).with_context(|| format!("removing {}", out.display()))?;
+    }
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let mut names = Vec::new();
+    for (target, path) in &binaries {
+        let name = if target == "cuda" { "cuda-tests" } else { target.as_str() };
+        let copy = out.join(name);
+        std::fs::copy(path, &copy)
+            .with_context(|| format!("copying {} to {}", path.display(), copy.display()))?;
+        run_command(Command::new("strip").arg(&copy))?;
+        names.push(name);
+    }
+    run_command(
+        Command::new("tar")
+            .env("XZ_OPT", "-T0 -6")
+            .arg("cJf")
+            .arg(out.join("bins.tar.xz"))
+            .arg("-C")
+            .arg(&out)
+            .args(&names),
+    )?;
+    for name in &names {
+        std::fs::remove_file(out.join(name))?;
+    }
+    std::fs::copy(&peer, out.join("torch_bench.py"))
+        .with_context(|| format!("copying {}", peer.display()))?;
+    std::fs::write(out.join("BUILT_FROM"), built_from(&root, &names)?)?;
+
+    let mib = folder_bytes(&out)?.div_ceil(1 << 20);
+    ensure!(
+        mib + TREE_ROOM_MIB <= CARRY_LIMIT_MIB,
+        "{} is {mib} MiB: with the working tree it would pass the {CARRY_LIMIT_MIB} MiB a device \
+         call may carry",
+        out.display()
+    );
+    println!(
+        "{} ({mib} MiB) is ready. On a lent GPU, from the repository root:\n  \
+         run(command=\"bash xtask/lease/run.sh\", carry=[\"{}\"], timeout_s=600)",
+        out.display(),
+        args.out.display()
+    );
+    Ok(())
+}
+
+/// Runs `cargo <args> --features <features> --message-format=json` and returns the executable
+/// of each wanted target, by target name, failing if one was not built.
+fn cargo_executables(
+    args: &[&str],
+    features: &str,
+    wanted: &[&str],
+) -> anyhow::Result<Vec<(String, PathBuf)>> {
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.args(args)
+        .args(["--features", features, "--message-format=json-render-diagnostics"])
+        .current_dir(workspace_root())
+        .stderr(std::process::Stdio::inherit());
+    eprintln!("$ {cmd:?}");
+    let output = cmd.output().with_context(|| format!("could not start {cmd:?}"))?;
+    ensure!(output.status.success(), "command failed with {}: {cmd:?}", output.status);
+    let mut found = Vec::new();
+    for line in String::from_utf8(output.stdout)?.lines() {
+        let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+        let (Some(name), Some(exe)) =
+            (message["target"]["name"].as_str(), message["executable"].as_str())
+        else {
+            continue;
+        };
+        if wanted.contains(&name) {
+            found.push((name.to_string(), PathBuf::from(exe)));
+        }
+    }
+    for name in wanted {
+        if !found.iter().any(|(n, _)| n == name) {
+            bail!("{cmd:?} built no executable named {name}");
+        }
+    }
+    Ok(found)
+}
+
+/// The bundle's record: the commit, whether the checkout differed from it, the folder the test
+/// binary's fixture paths point into, and the binaries.
+fn built_from(root: &Path, names: &[&str]) -> anyhow::Result<String> {
+    let git = |args: &[&str]| -> anyhow::Result<String> {
+        let out = Command::new("git").args(args).current_dir(root).output()?;
+        ensure!(out.status.success(), "git {args:?} failed");
+        Ok(String::from_utf8(out.stdout)?.trim().to_string())
+    };
+    let commit = git(&["rev-parse", "HEAD"]).unwrap_or_else(|_| "unknown".into());
+    let changed = git(&["status", "--porcelain", "--untracked-files=no"])
+        .map(|s| s.lines().count())
+        .unwrap_or(0);
+    Ok(format!(
+        "commit: {commit}\nchanges: {}\nroot: {}\nbinaries: {}\n",
+        if changed == 0 { "none".to_string() } else { format!("{changed} tracked files changed") },
+        root.display(),
+        names.join(" ")
+    ))
+}
+
+/// The bytes of the files directly in `dir`.
+fn folder_bytes(dir: &Path) -> anyhow::Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir)? {
+        total += entry?.metadata()?.len();
+    }
+    Ok(total)
+}
