@@ -65,7 +65,8 @@ measure() {
   timeout "$limit" "$@" > "$OUT/$name.log" 2>&1
   local rc=$?
   kill $sampler 2>/dev/null; wait $sampler 2>/dev/null
-  local peak; peak=$(sort -n "$OUT/$name.mem" | tail -1); peak=$(( ${peak:-0} - ${before:-0} ))
+  local peak; peak=$(sort -n "$OUT/$name.mem" | tail -1)
+  [ -n "$peak" ] && [ -n "$before" ] && peak=$((peak - before)) || peak=-
   local rate; rate=$(grep -o '"tokens_per_s": *[0-9.e+-]*' "$OUT/$name.log" | head -1 | sed 's/.*: *//')
   printf '%-24s %4s %6s %9s %12.0f\n' "$name" "$rc" "$((SECONDS - t0))" "$peak" "${rate:-0}" >> "$OUT/table"
   echo "== $name rc=$rc wall=$((SECONDS - t0))s (limit ${limit}s) peak_mib=$peak"
