@@ -19,18 +19,20 @@
 #   kernels              matmul-kernels: every bf16 kernel on a training step's products
 #   spiral               a shortened SPIRAL run of configs/gpu-qwen3-0.6b-countdown.toml
 #   profile              CUBECL_DEBUG_OPTION=profile on one 8 x 768 training step
-# Settings: SEQS (16) and MICRO (4) for the train steps; LEASE_BUDGET_S (540) is the time the
+# Settings: SEQS (16), MICRO (4) and STEPS (8 timed after the warm-up: our first steps after
+# the kernels compile are slower than the later ones) for the train steps; LEASE_BUDGET_S (540) is the time the
 # whole command may take: a step gets the smaller of its own limit and what is left, and is
 # skipped when under 30 s is left. Logs go to $OUT; the last lines printed are the table.
 set -u
 OUT=${OUT:-/tmp/lease-out}
-mkdir -p "$OUT"
+mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd)
 cd "$(dirname "$0")/../.."
 K=.gpu
 DEFAULT_STEPS="env parity train peer-train train-cublas train-composed"
 BUDGET=${LEASE_BUDGET_S:-540}
 SEQS=${SEQS:-16}
 MICRO=${MICRO:-4}
+STEPS=${STEPS:-8}
 
 [ -f $K/BUILT_FROM ] || { echo "no $K/BUILT_FROM: run cargo xtask gpu-bundle here first, then carry .gpu"; exit 2; }
 for a in $K/*.tar.xz; do [ -e "$a" ] && tar xJf "$a" -C $K; done
@@ -75,7 +77,7 @@ measure() {
 
 train() {
   local name=$1; shift
-  measure "$name" 120 env "$@" $K/spiral-bench train-gpu --sequences "$SEQS" --micro-batch "$MICRO"
+  measure "$name" 120 env "$@" $K/spiral-bench train-gpu --sequences "$SEQS" --micro-batch "$MICRO" --steps "$STEPS"
 }
 
 for step in ${@:-$DEFAULT_STEPS}; do

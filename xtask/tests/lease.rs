@@ -119,7 +119,10 @@ fn the_default_plan_measures_each_variant_and_its_ratio_to_the_peer() {
     assert!(stdout.contains("train-cublas / peer-train = 0.250x"), "{stdout}");
 
     let log = |step: &str| fs::read_to_string(lease.out().join(format!("{step}.log"))).unwrap();
-    assert!(log("train").contains("train-gpu --sequences 16 --micro-batch 4 matmul= backward="));
+    assert!(
+        log("train")
+            .contains("train-gpu --sequences 16 --micro-batch 4 --steps 8 matmul= backward=")
+    );
     assert!(log("train-cublas").contains("matmul=cublas backward="));
     assert!(log("train-composed").contains("matmul= backward=composed"));
     assert!(log("parity").contains("cuda-tests --test-threads 1 --nocapture"));
@@ -133,12 +136,13 @@ fn the_default_plan_measures_each_variant_and_its_ratio_to_the_peer() {
 #[test]
 fn settings_and_named_steps_reach_the_commands() {
     let lease = FakeLease::new();
-    let output = lease.run(&["train-burn", "nonsense"], &[("SEQS", "8"), ("MICRO", "2")]);
+    let output =
+        lease.run(&["train-burn", "nonsense"], &[("SEQS", "8"), ("MICRO", "2"), ("STEPS", "5")]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}");
     assert!(stdout.contains("unknown step nonsense"), "{stdout}");
     let log = fs::read_to_string(lease.out().join("train-burn.log")).unwrap();
-    assert!(log.contains("--sequences 8 --micro-batch 2 matmul=burn"), "{log}");
+    assert!(log.contains("--sequences 8 --micro-batch 2 --steps 5 matmul=burn"), "{log}");
     assert!(!stdout.contains("peer-train ="), "no ratio without a peer: {stdout}");
 }
 
