@@ -21,12 +21,12 @@ const CARRY_LIMIT_MIB: u64 = 64;
 /// Room left under that limit for the working tree itself (about 5 MiB today).
 const TREE_ROOM_MIB: u64 = 8;
 
+/// Where the bundle goes, under the workspace root: `xtask/lease/run.sh` reads it there.
+const BUNDLE: &str = ".gpu";
+
 /// Arguments of `cargo xtask gpu-bundle`.
 #[derive(clap::Args)]
 pub struct GpuBundleArgs {
-    /// Where to put the bundle, relative to the workspace root.
-    #[arg(long, default_value = ".gpu")]
-    out: PathBuf,
     /// The PyTorch peer script the bundle carries.
     #[arg(long, default_value = "../shared/peers/torch_bench.py")]
     peer: PathBuf,
@@ -35,15 +35,26 @@ pub struct GpuBundleArgs {
 /// Runs the command.
 pub fn run(args: GpuBundleArgs) -> anyhow::Result<()> {
     let root = workspace_root();
-    let out = root.join(&args.out);
+    let out = root.join(BUNDLE);
     let peer = root.join(&args.peer);
     ensure!(peer.is_file(), "no PyTorch peer script at {} (--peer names another)", peer.display());
 
     // One cargo call for the binaries and the test binary: two calls resolve features apart
     // (a test activates dev-dependencies) and build burn twice, 43 minutes on 2 cores, not 27.
     let binaries = cargo_executables(
-        &["build", "--release", "-p", "spiral-train", "-p", "spiral-benches", "-p", "spiral-model"],
-        &["--bins", "--test", "cuda"],
+        &[
+            "build",
+            "--release",
+            "-p",
+            "spiral-train",
+            "-p",
+            "spiral-benches",
+            "-p",
+            "spiral-model",
+            "--bins",
+            "--test",
+            "cuda",
+        ],
         "spiral-train/cuda,spiral-benches/cuda,spiral-model/cuda",
         &["spiral-bench", "spiral-train", "matmul-kernels", "cuda"],
     )?;
@@ -86,24 +97,21 @@ pub fn run(args: GpuBundleArgs) -> anyhow::Result<()> {
     );
     println!(
         "{} ({mib} MiB) is ready. On a lent GPU, from the repository root:\n  \
-         run(command=\"bash xtask/lease/run.sh\", carry=[\"{}\"], timeout_s=600)",
-        out.display(),
-        args.out.display()
+         run(command=\"bash xtask/lease/run.sh\", carry=[\"{BUNDLE}\"], timeout_s=600)",
+        out.display()
     );
     Ok(())
 }
 
-/// Runs `cargo <packages> <targets> --features <features> --message-format=json` and returns the executable
+/// Runs `cargo <args> --features <features> --message-format=json` and returns the executable
 /// of each wanted target, by target name, failing if one was not built.
 fn cargo_executables(
-    packages: &[&str],
-    targets: &[&str],
+    args: &[&str],
     features: &str,
     wanted: &[&str],
 ) -> anyhow::Result<Vec<(String, PathBuf)>> {
     let mut cmd = Command::new(env!("CARGO"));
-    cmd.args(packages)
-        .args(targets)
+    cmd.args(args)
         .args(["--features", features, "--message-format=json-render-diagnostics"])
         .current_dir(workspace_root())
         .stderr(std::process::Stdio::inherit());
