@@ -75,7 +75,38 @@ impl FromStr for DeviceSpec {
                  cuda`), which this binary does not have"
             ));
         }
+        #[cfg(feature = "cuda")]
+        if let Self::Cuda(index) = spec {
+            check_cuda(index).map_err(|why| format!("`{value}`: {why}"))?;
+        }
         Ok(spec)
+    }
+}
+
+/// Whether CUDA GPU `index` can be used: the driver library loads, starts, and counts more
+/// GPUs than `index`. Asked when the device is named, because burn's CUDA runtime loads the
+/// driver on a thread of its own at the first tensor and panics there, with a backtrace, when
+/// the library is missing or the ordinal is out of range.
+#[cfg(feature = "cuda")]
+fn check_cuda(index: usize) -> Result<(), String> {
+    use cudarc::driver::{result, sys};
+    // A lookup of the library by name (`dlopen`), with no other effect.
+    #[allow(unsafe_code)]
+    let present = unsafe { sys::is_culib_present() };
+    if !present {
+        return Err("the CUDA driver library (libcuda.so.1) could not be loaded: this machine \
+                    has no NVIDIA driver, or LD_LIBRARY_PATH does not reach it"
+            .into());
+    }
+    result::init().map_err(|e| format!("the CUDA driver did not start: {e}"))?;
+    let count = result::device::get_count().map_err(|e| format!("counting CUDA GPUs: {e}"))?;
+    let count = usize::try_from(count).unwrap_or(0);
+    match count {
+        0 => Err("the CUDA driver sees no GPU on this machine".into()),
+        n if index >= n => {
+            Err(format!("this machine has {n} CUDA GPU(s): cuda:0 to cuda:{}", n - 1))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -126,9 +157,14 @@ mod tests {
         let err = "cuda:x".parse::<DeviceSpec>().unwrap_err();
         if CUDA_BUILT {
             assert!(err.contains("cuda:N"), "{err}");
-            assert_eq!("cuda".parse::<DeviceSpec>(), Ok(DeviceSpec::Cuda(0)));
-            assert_eq!("cuda:1".parse::<DeviceSpec>(), Ok(DeviceSpec::Cuda(1)));
             assert_eq!(DeviceSpec::Cuda(1).to_string(), "cuda:1");
+            // Without a usable GPU the error says why; cuda:4096 is past any machine's count.
+            match "cuda".parse::<DeviceSpec>() {
+                Ok(spec) => assert_eq!(spec, DeviceSpec::Cuda(0)),
+                Err(err) => assert!(err.starts_with("`cuda`: ") && err.contains("CUDA"), "{err}"),
+            }
+            let err = "cuda:4096".parse::<DeviceSpec>().unwrap_err();
+            assert!(err.starts_with("`cuda:4096`: ") && err.contains("CUDA"), "{err}");
         } else {
             let err = "cuda:1".parse::<DeviceSpec>().unwrap_err();
             assert!(err.contains("--features cuda"), "{err}");
