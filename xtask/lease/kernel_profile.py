@@ -1,6 +1,6 @@
 """Summarise a CubeCL kernel-profile log (CUBECL_DEBUG_OPTION=profile with a cubecl.toml naming
-the file, as run.sh's `profile` step does) of `spiral-bench train-gpu`: GPU time per step, split into the
-forward pass and the rest, and per kernel family.
+the file, as run.sh's `profile` step does) of `spiral-bench train-gpu`: GPU time per step, split
+into the forward pass and the rest, and per kernel family.
 
     python3 xtask/lease/kernel_profile.py train-prof.kernels.log
 

@@ -20,9 +20,10 @@
 #   spiral               a shortened SPIRAL run of configs/gpu-qwen3-0.6b-countdown.toml
 #   profile              CUBECL_DEBUG_OPTION=profile on one 8 x 768 training step
 # Settings: SEQS (16), MICRO (4) and STEPS (8 timed after the warm-up: our first steps after
-# the kernels compile are slower than the later ones) for the train steps; LEASE_BUDGET_S (540) is the time the
-# whole command may take: a step gets the smaller of its own limit and what is left, and is
-# skipped when under 30 s is left. Logs go to $OUT; the last lines printed are the table.
+# the kernels compile are slower than the later ones) for the train steps. LEASE_BUDGET_S (540)
+# is the time the whole command may take: a step gets the smaller of its own limit and what is
+# left, and is skipped when under 30 s is left. Logs go to $OUT; the last lines printed are
+# the table.
 set -u
 OUT=${OUT:-/tmp/lease-out}
 mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd)
@@ -115,8 +116,11 @@ print(round(2 * 20 * x.numel() / (s.elapsed_time(e) / 1e3) / 1e9))' > "$OUT/band
       dir=$(mktemp -d); log="$dir/kernels.log"
       printf '[profiling.logger]\nlevel = "basic"\nfile = "%s"\nappend = false\n' "$log" > "$dir/cubecl.toml"
       measure profile 120 bash -c "cd $dir && CUBECL_DEBUG_OPTION=profile $PWD/$K/spiral-bench train-gpu --sequences 8 --micro-batch 8 --steps 1"
-      python3 xtask/lease/kernel_profile.py "$log" > "$OUT/profile.summary" 2>&1; head -30 "$OUT/profile.summary"
-      xz -T4 -c "$log" > "$OUT/profile.kernels.log.xz" ;;
+      # Nothing to summarise when the step was skipped or wrote no log.
+      if [ -s "$log" ]; then
+        python3 xtask/lease/kernel_profile.py "$log" > "$OUT/profile.summary" 2>&1; head -30 "$OUT/profile.summary"
+        xz -T4 -c "$log" > "$OUT/profile.kernels.log.xz"
+      fi ;;
     *) echo "unknown step $step (see the header of $0)" ;;
   esac
 done
