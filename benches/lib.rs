@@ -1,5 +1,5 @@
 //! Criterion benchmarks of the SPIRAL crates live in `benches/`; this package only hosts them
-//! (`cargo bench -p spiral-benches`). Shapes follow `../shared/BENCHMARKS.md`.
+//! (`cargo bench -p spiral-benches`). Shapes follow `docs/benchmarks.md`.
 
 use spiral_model::{Family, ModelConfig, RopeConfig};
 

@@ -1,7 +1,7 @@
-#![allow(missing_docs)] // criterion_group! generates an undocumented public function
 //! Model forward paths on the `rollout-cpu` shape: one KV-cached decode step at batch 1, 8 and
 //! 64 (throughput in tokens/s), the same with LoRA adapters unmerged and merged, and
 //! full-sequence log-probs of 8 x 128 tokens.
+#![allow(missing_docs)] // criterion_group! generates an undocumented public function
 
 use burn::backend::Flex;
 use burn::tensor::{Int, Tensor, TensorData};

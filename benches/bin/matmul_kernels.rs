@@ -1,5 +1,5 @@
 //! `matmul-kernels [--tokens N]`: times every bf16 matmul kernel of
-//! [`spiral_model::cuda_matmul`] on the products of a Qwen3-0.6B training step, on the GPU.
+//! [`spiral_kernels::cuda_matmul`] on the products of a Qwen3-0.6B training step, on the GPU.
 //!
 //! For each projection `[M, K] x [K, N]` it times the forward product and the two of the backward
 //! pass, `dX = dY W^T` and `dW = X^T dY` (transposed operands are strided views, as autodiff
@@ -16,8 +16,8 @@ use std::time::Instant;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, FloatDType, Tensor};
 use clap::Parser;
-use spiral_model::cuda_matmul::{MatmulKernel, fallback_count, matmul_with};
-use spiral_model::device::{Cuda, CudaDevice};
+use spiral_kernels::cuda_matmul::{MatmulKernel, fallback_count, matmul_with};
+use spiral_kernels::device::{Cuda, CudaDevice};
 
 /// Time every matmul kernel on a training step's products.
 #[derive(Parser)]

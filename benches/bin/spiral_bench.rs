@@ -1,5 +1,5 @@
 //! `spiral-bench WORKLOAD [--device D]`: the project's side of the standard workloads of
-//! `../shared/BENCHMARKS.md`, printing one JSON line per measurement with the peer script's
+//! `docs/benchmarks.md`, printing one JSON line per measurement with the peer script's
 //! fields (`workload`, `generated_tokens`, `seconds`, `tokens_per_s`). Run it through
 //! `cargo xtask bench`, which builds it in release mode and can run the PyTorch peer beside it.
 
@@ -15,9 +15,9 @@ use spiral_rollout::{RolloutEngine, RolloutRequest, SamplingParams, StopConditio
 use spiral_set_rl::PolicyLossConfig;
 use spiral_train::{Learner, OptimConfig, TrainSequence};
 
-/// See [`spiral_model::allocator`] for why.
+/// See [`spiral_kernels::allocator`] for why.
 #[global_allocator]
-static ALLOCATOR: spiral_model::allocator::MiMalloc = spiral_model::allocator::MiMalloc;
+static ALLOCATOR: spiral_kernels::allocator::MiMalloc = spiral_kernels::allocator::MiMalloc;
 
 /// Run one standard workload of BENCHMARKS.md and print its JSON lines.
 #[derive(Parser)]
@@ -40,7 +40,7 @@ struct Cli {
     #[arg(long)]
     precision: Option<Precision>,
     /// Memory bandwidth of the GPU in GB/s, for the decode-step floor that rollout on a GPU
-    /// reports (BENCHMARKS.md measured about 3,000 on this workplace's H100s).
+    /// reports (about 3,000 on an H100, measured as a device-to-device copy).
     #[arg(long, default_value_t = 3000.0)]
     memory_bandwidth_gbs: f64,
     /// Sequences per rollout or training step, instead of the workload's 64 (the PyTorch peer
@@ -58,7 +58,7 @@ struct Cli {
 }
 
 fn main() {
-    spiral_model::allocator::keep_freed_memory();
+    spiral_kernels::allocator::keep_freed_memory();
     let cli = Cli::parse();
     let (verb, kind) = cli.workload.split_once('-').expect("checked by clap");
     let mut workload = Workload::named(kind).expect("checked by clap");

@@ -1,6 +1,7 @@
 //! `cargo xtask bench [WORKLOAD] [--peer] [--sequences N]`: the project's side of a standard
-//! workload of `../shared/BENCHMARKS.md` (release build of `spiral-bench`), and with `--peer`
-//! the PyTorch peer script on the same machine in the same run, followed by the measured ratio.
+//! workload of `docs/benchmarks.md` (release build of `spiral-bench`), and with `--peer` the
+//! PyTorch peer (`benches/peer/torch_bench.py`) on the same machine in the same run, followed by
+//! the measured ratio.
 //! The *-gpu workloads, and `--device cuda[:N]`, build `spiral-bench` with the `cuda` feature.
 
 use std::process::Command;
@@ -13,13 +14,13 @@ use crate::{run_command, workspace_root};
 /// Arguments of `cargo xtask bench`.
 #[derive(clap::Args)]
 pub struct BenchArgs {
-    /// Workload name from BENCHMARKS.md.
+    /// Workload name from docs/benchmarks.md.
     #[arg(default_value = "rollout-cpu", value_parser = ["rollout-cpu", "train-cpu", "rollout-gpu", "train-gpu"])]
     workload: String,
     /// Where our side runs: `cpu` or `cuda[:N]` (default: `cuda` for the *-gpu workloads).
     #[arg(long)]
     device: Option<String>,
-    /// Also run `python ../shared/peers/torch_bench.py WORKLOAD --json` and print the ratio.
+    /// Also run `python benches/peer/torch_bench.py WORKLOAD` and print the ratio.
     #[arg(long)]
     peer: bool,
     /// Python with torch and transformers for the peer (default: .venv/bin/python, else python3).
@@ -38,9 +39,8 @@ pub struct BenchArgs {
     criterion: bool,
 }
 
-/// The peer at another number of sequences (the script has no flag for it); the lease script
-/// runs the same file on a lent GPU.
-const PEER_WITH_SEQUENCES: &str = include_str!("../lease/peer_with_sequences.py");
+/// The PyTorch peer, relative to the workspace root.
+pub(crate) const PEER_SCRIPT: &str = "benches/peer/torch_bench.py";
 
 /// One side of the comparison: its workload, and the GPU whose memory to sample, if any.
 struct Side<'a> {
@@ -96,15 +96,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             let venv = root.join(".venv/bin/python");
             if venv.exists() { venv.display().to_string() } else { "python3".into() }
         });
-        let script = root.join("../shared/peers/torch_bench.py");
+        let script = root.join(PEER_SCRIPT);
         let mut peer = Command::new(&python);
-        match args.sequences {
-            None => peer.arg(&script).arg(&args.workload).arg("--json"),
-            Some(n) => peer
-                .args(["-c", PEER_WITH_SEQUENCES])
-                .arg(script.parent().context("the peer script's folder")?)
-                .args([&args.workload, &n.to_string()]),
-        };
+        peer.arg(&script).arg(&args.workload);
+        if let Some(n) = args.sequences {
+            peer.args(["--sequences", &n.to_string()]);
+        }
         let failed =
             format!("peer {python} {} failed (pip install torch transformers?)", script.display());
         let peer = side.run("peer", &mut peer, &failed)?;

@@ -1,13 +1,11 @@
-//! `cargo xtask gpu-bundle`: builds what a lent GPU machine runs into `.gpu/` (ignored by git),
-//! so that one call of the device tool, `bash xtask/lease/run.sh` with `.gpu` carried, checks
-//! and times the CUDA backend. That machine has CUDA and PyTorch but no Rust toolchain, and a
-//! call carries at most 64 MiB, so the binaries are built here (both are x86-64), stripped and
-//! packed with xz.
+//! `cargo xtask gpu-bundle`: builds the CUDA binaries into `.gpu/` (ignored by git) for
+//! `scripts/gpu/measure.sh`, which checks and times the CUDA backend on a GPU machine. That machine
+//! needs CUDA and PyTorch but no Rust toolchain: the binaries are built here (x86-64 Linux on
+//! both sides), stripped and packed with xz, and copied there with the checkout.
 //!
 //! `.gpu/` then holds `bins.tar.xz` (`spiral-bench`, `spiral-train`, `matmul-kernels`, and
-//! `cuda-tests`, the test binary of `spiral-model/tests/cuda.rs`), the PyTorch peer script
-//! `torch_bench.py`, and `BUILT_FROM`: the commit, whether the checkout had changes, and the
-//! folder the test binary reads its fixtures from.
+//! `cuda-tests`, the test binary of `spiral-model/tests/cuda.rs`) and `BUILT_FROM`: the commit,
+//! whether the checkout had changes, and the folder the test binary reads its fixtures from.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,28 +14,22 @@ use anyhow::{Context, bail, ensure};
 
 use crate::{run_command, workspace_root};
 
-/// What one call of the device tool may carry, the working tree included (its README).
-const CARRY_LIMIT_MIB: u64 = 64;
-/// Room left under that limit for the working tree itself (about 5 MiB today).
-const TREE_ROOM_MIB: u64 = 8;
-
-/// Where the bundle goes, under the workspace root: `xtask/lease/run.sh` reads it there.
+/// Where the bundle goes, under the workspace root: `scripts/gpu/measure.sh` reads it there.
 const BUNDLE: &str = ".gpu";
 
 /// Arguments of `cargo xtask gpu-bundle`.
 #[derive(clap::Args)]
 pub struct GpuBundleArgs {
-    /// The PyTorch peer script the bundle carries.
-    #[arg(long, default_value = "../shared/peers/torch_bench.py")]
-    peer: PathBuf,
+    /// Refuse a bundle larger than this many MiB (0: no limit), for transfers that cap the size
+    /// of what is copied with the checkout.
+    #[arg(long, default_value_t = 56)]
+    max_mib: u64,
 }
 
 /// Runs the command.
 pub fn run(args: GpuBundleArgs) -> anyhow::Result<()> {
     let root = workspace_root();
     let out = root.join(BUNDLE);
-    let peer = root.join(&args.peer);
-    ensure!(peer.is_file(), "no PyTorch peer script at {} (--peer names another)", peer.display());
 
     // One cargo call for the binaries and the test binary: two calls resolve features apart
     // (a test activates dev-dependencies) and build burn twice, 43 minutes on 2 cores, not 27.
@@ -84,20 +76,18 @@ pub fn run(args: GpuBundleArgs) -> anyhow::Result<()> {
     for name in &names {
         std::fs::remove_file(out.join(name))?;
     }
-    std::fs::copy(&peer, out.join("torch_bench.py"))
-        .with_context(|| format!("copying {}", peer.display()))?;
     std::fs::write(out.join("BUILT_FROM"), built_from(&root, &names)?)?;
 
     let mib = folder_bytes(&out)?.div_ceil(1 << 20);
     ensure!(
-        mib + TREE_ROOM_MIB <= CARRY_LIMIT_MIB,
-        "{} is {mib} MiB: with the working tree it would pass the {CARRY_LIMIT_MIB} MiB a device \
-         call may carry",
-        out.display()
+        args.max_mib == 0 || mib <= args.max_mib,
+        "{} is {mib} MiB, over --max-mib {}",
+        out.display(),
+        args.max_mib
     );
     println!(
-        "{} ({mib} MiB) is ready. On a lent GPU, from the repository root:\n  \
-         run(command=\"bash xtask/lease/run.sh\", carry=[\"{BUNDLE}\"], timeout_s=600)",
+        "{} ({mib} MiB) is ready. Copy the checkout with {BUNDLE}/ to a machine with a CUDA GPU \
+         and PyTorch, then from the repository root there:\n  bash scripts/gpu/measure.sh",
         out.display()
     );
     Ok(())

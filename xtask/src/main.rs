@@ -6,7 +6,9 @@ mod fixtures;
 mod gpu_bundle;
 mod gpu_memory;
 mod repro;
+mod same_run;
 mod test;
+mod tidy;
 
 use std::path::PathBuf;
 
@@ -25,18 +27,24 @@ enum Command {
     /// Regenerate the transformers parity fixtures of spiral-model, then check that checkpoints
     /// re-saved by Rust load in transformers with the same numbers. Needs Python 3 and PyPI.
     Fixtures(fixtures::FixturesArgs),
-    /// Run a standard workload of ../shared/BENCHMARKS.md (and the PyTorch peer with --peer).
+    /// Run a standard workload of docs/benchmarks.md (and the PyTorch peer with --peer).
     Bench(bench::BenchArgs),
     /// Train GRPO, Dr.GRPO, ParaGator and SPIRAL from one warm start with matched compute and
     /// several seeds, measure pass@k, RSA, majority vote against aggregation and token budgets,
     /// and write docs/results/ (resumes when run again).
     Repro(repro::ReproArgs),
-    /// The test suite, as CI runs it: `cargo test --workspace`, then a check that the
-    /// workspace builds with `--features cuda` (no GPU or CUDA toolkit needed).
+    /// Check that the working tree trains exactly as a base revision does: the default run for a
+    /// few RL steps with each, built and run on this machine, metrics compared timings aside.
+    SameRun(same_run::SameRunArgs),
+    /// The test suite, as CI runs it: the text checks and `cargo fmt --check`, `cargo test
+    /// --workspace`, then clippy without and with `--features cuda` (no GPU or CUDA toolkit
+    /// needed).
     Test(test::TestArgs),
-    /// Build the CUDA binaries and the PyTorch peer into .gpu/ for a lent GPU machine, which
-    /// has no Rust toolchain: then `bash xtask/lease/run.sh` there, carrying .gpu, checks and
-    /// times the CUDA backend in one call.
+    /// Formatting, clippy (`-D warnings`, also with `--features cuda`), `//!` headers, file
+    /// lengths, and that the repository speaks of the software alone and stays inside itself.
+    Tidy(tidy::TidyArgs),
+    /// Build the CUDA binaries into .gpu/ for a GPU machine without a Rust toolchain, where
+    /// `bash scripts/gpu/measure.sh` then checks and times the CUDA backend in one command.
     GpuBundle(gpu_bundle::GpuBundleArgs),
 }
 
@@ -45,7 +53,9 @@ fn main() -> anyhow::Result<()> {
         Command::Fixtures(args) => fixtures::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Repro(args) => repro::run(args),
+        Command::SameRun(args) => same_run::run(args),
         Command::Test(args) => test::run(args),
+        Command::Tidy(args) => tidy::run(args),
         Command::GpuBundle(args) => gpu_bundle::run(args),
     }
 }

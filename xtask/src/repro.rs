@@ -1,7 +1,7 @@
 //! `cargo xtask repro [--quick] [ARGS..]`: builds `spiral-repro` in release and runs it from the
-//! workspace root (SPIRAL against GRPO, Dr.GRPO and ParaGator; see
-//! `crates/spiral-train/src/repro/`). Arguments after `--quick` go to `spiral-repro` as they are
-//! (`cargo xtask repro -- --help` lists them).
+//! workspace root (SPIRAL against GRPO, Dr.GRPO and ParaGator; see `crates/spiral-repro`).
+//! Arguments after `--quick` go to `spiral-repro` as they are (`cargo xtask repro -- --help`
+//! lists them).
 
 use std::process::Command;
 
@@ -20,14 +20,7 @@ pub struct ReproArgs {
 
 /// Runs the command.
 pub fn run(args: ReproArgs) -> anyhow::Result<()> {
-    run_command(Command::new(env!("CARGO")).args([
-        "build",
-        "--release",
-        "-p",
-        "spiral-train",
-        "--bin",
-        "spiral-repro",
-    ]))?;
+    run_command(Command::new(env!("CARGO")).args(["build", "--release", "-p", "spiral-repro"]))?;
     let mut repro = Command::new(workspace_root().join("target/release/spiral-repro"));
     if args.quick {
         repro.arg("--quick");

@@ -1,7 +1,7 @@
 //! The `--device` flag of the commands that run a model: each such command is written once for
 //! any backend, as a [`ModelCommand`], and [`run_model_command`] runs it on the backend of the
 //! device asked for (`cpu`, or `cuda[:N]` in builds with `--features cuda`; see
-//! [`spiral_model::device`]).
+//! [`spiral_kernels::device`]).
 
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use spiral_model::{BackendJob, DeviceSpec};

@@ -20,7 +20,9 @@ use spiral_aggregation::{
 };
 use spiral_model::{CausalLm, TextTokenizer};
 use spiral_rewards::{FieldNames, Problem, PromptStyle, Reward, Task, TaskReward, read_jsonl};
-use spiral_rollout::{FinishReason, RolloutEngine, RolloutRequest, SamplingParams, StopConditions};
+use spiral_rollout::{
+    FinishReason, RolloutEngine, RolloutRequest, SamplingParams, StopConditions, stream_seed,
+};
 
 use crate::error::EvalError;
 use crate::metrics::bootstrap::BootstrapOptions;
@@ -190,15 +192,9 @@ impl<'a, B: Backend> ModelSampler<'a, B> {
         self.chat
     }
 
-    /// The prompt text of chat `messages`: the chat template with the generation prompt, or the
-    /// messages' contents joined by blank lines and ended by a newline.
+    /// The prompt text of chat `messages` (`TextTokenizer::prompt_text`).
     pub fn render(&self, messages: &Value) -> Result<String, EvalError> {
-        if self.chat {
-            return Ok(self.tokenizer.apply_chat_template(messages, true, &Default::default())?);
-        }
-        let contents = messages.as_array().into_iter().flatten();
-        let texts: Vec<&str> = contents.filter_map(|m| m["content"].as_str()).collect();
-        Ok(format!("{}\n", texts.join("\n\n")))
+        Ok(self.tokenizer.prompt_text(messages, self.chat)?)
     }
 
     /// The prompt text of one user message.
@@ -309,17 +305,19 @@ pub struct SampleRecord {
     pub finish_reason: &'static str,
 }
 
-/// A seed for one engine call: `seed` mixed with the call's `stream` (SplitMix64's finaliser), so
-/// calls draw independent streams.
-pub fn derive_seed(seed: u64, stream: u64) -> u64 {
-    let mut z = seed ^ stream.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+/// Purposes of the random streams of `spiral-eval`'s engine calls (see
+/// [`spiral_rollout::stream_seed`]).
+pub mod purpose {
+    /// Chunk `c` of [`super::sample_problems`].
+    pub const SAMPLE_CHUNK: u64 = 1;
+    /// Round `t` of RSA ([`super::EngineAggregator`]).
+    pub const RSA_ROUND: u64 = 2;
+    /// The shuffling of the aggregation prompts over `N` candidates (`spiral-eval scaling`).
+    pub const AGGREGATION_SHUFFLE: u64 = 3;
 }
 
 /// Samples `n` responses to every problem ([`SAMPLE_CHUNK`] problems per engine call, chunk `c`
-/// seeded with `derive_seed(seed, c)`), scores them with the task's reward and hands each
+/// seeded with `stream_seed(seed, purpose::SAMPLE_CHUNK, c)`), scores them with the task's reward and hands each
 /// problem's records to `emit` in order (whose errors, such as a failed write, end the run).
 pub fn sample_problems<B: Backend, E: From<EvalError>>(
     sampler: &ModelSampler<'_, B>,
@@ -334,7 +332,7 @@ pub fn sample_problems<B: Backend, E: From<EvalError>>(
             .iter()
             .map(|p| sampler.render_user(&p.problem.prompt(style)))
             .collect::<Result<Vec<_>, _>>()?;
-        let seed = derive_seed(sampler.sampling.seed, chunk as u64);
+        let seed = stream_seed(sampler.sampling.seed, purpose::SAMPLE_CHUNK, chunk as u64);
         for (p, completions) in batch.iter().zip(sampler.generate(&prompts, n, seed)?) {
             let records = completions
                 .into_iter()
@@ -358,12 +356,9 @@ pub fn sample_problems<B: Backend, E: From<EvalError>>(
     Ok(())
 }
 
-/// The RSA streams of [`derive_seed`] start here, above any chunk of [`sample_problems`].
-const RSA_ROUND_STREAM: u64 = 1 << 32;
-
 /// The model side of RSA: renders each aggregation prompt's messages like a problem prompt and
 /// generates one trace per prompt, one engine call per round (round `t` seeded with
-/// `derive_seed(seed, 2^32 + t)`).
+/// `stream_seed(seed, purpose::RSA_ROUND, t)`).
 #[derive(Debug)]
 pub struct EngineAggregator<'s, 'a, B: Backend> {
     sampler: &'s ModelSampler<'a, B>,
@@ -386,7 +381,7 @@ impl<B: Backend> Aggregator for EngineAggregator<'_, '_, B> {
             .iter()
             .map(|p| self.sampler.render(&p.messages()))
             .collect::<Result<Vec<_>, _>>()?;
-        let seed = derive_seed(self.sampler.sampling.seed, RSA_ROUND_STREAM + self.round);
+        let seed = stream_seed(self.sampler.sampling.seed, purpose::RSA_ROUND, self.round);
         let out = self.sampler.generate(&texts, 1, seed)?;
         self.calls.push(texts.len());
         Ok(out
@@ -566,12 +561,5 @@ mod tests {
             let message = read(text).unwrap_err().to_string();
             assert!(message.starts_with(expected), "{message}");
         }
-    }
-
-    #[test]
-    fn derived_seeds_differ_by_stream() {
-        assert_ne!(derive_seed(0, 0), derive_seed(0, 1));
-        assert_ne!(derive_seed(0, 0), derive_seed(1, 0));
-        assert_eq!(derive_seed(5, 9), derive_seed(5, 9));
     }
 }

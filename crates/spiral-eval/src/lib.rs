@@ -43,7 +43,7 @@ mod scaling_run;
 pub use error::EvalError;
 pub use generation::{
     ChatMode, Completion, DatasetProblem, EngineAggregator, ModelSampler, RsaOptions, RsaOutcome,
-    SAMPLE_CHUNK, SampleRecord, SamplerSettings, derive_seed, finish_reason_name, load_problems,
+    SAMPLE_CHUNK, SampleRecord, SamplerSettings, finish_reason_name, load_problems, purpose,
     read_problems, rsa_report, rsa_summary_json, run_rsa, sample_problems,
 };
 pub use metrics::bootstrap::{BootstrapOptions, Interval, bootstrap_mean_ci};

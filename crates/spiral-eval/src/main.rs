@@ -7,9 +7,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// See [`spiral_model::allocator`] for why.
+/// See [`spiral_kernels::allocator`] for why.
 #[global_allocator]
-static ALLOCATOR: spiral_model::allocator::MiMalloc = spiral_model::allocator::MiMalloc;
+static ALLOCATOR: spiral_kernels::allocator::MiMalloc = spiral_kernels::allocator::MiMalloc;
 
 /// Evaluate SPIRAL models and rewards: log-probs, generation, reward scoring, advantages,
 /// sampling with pass@k / maj@k, and recursive self-aggregation.
@@ -41,7 +41,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    spiral_model::allocator::keep_freed_memory();
+    spiral_kernels::allocator::keep_freed_memory();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Logprobs(args) => commands::logprobs::run(args),

@@ -19,24 +19,22 @@ use serde::Serialize;
 use spiral_aggregation::{AggregationConfig, Aggregator, PromptBuilder};
 use spiral_model::{CausalLm, TextTokenizer};
 use spiral_rewards::{PromptStyle, Reward, TaskReward};
+use spiral_rollout::stream_seed;
+use spiral_set_rl::mean;
 
 use crate::error::EvalError;
 use crate::generation::{
-    DatasetProblem, EngineAggregator, ModelSampler, SampleRecord, SamplerSettings, derive_seed,
+    DatasetProblem, EngineAggregator, ModelSampler, SampleRecord, SamplerSettings, purpose,
     sample_problems,
 };
 use crate::metrics::bootstrap::{BootstrapOptions, bootstrap_mean_ci};
 use crate::metrics::majority::MajorityOptions;
-use crate::metrics::passk::mean;
 use crate::metrics::samples::ProblemSamples;
 use crate::report::{Figure, Report, Scale, Section, Table};
 use crate::scaling::{
     Curve, CurvePoint, Efficiency, SCALING_EFFICIENCY_DEFINITION, maj_at_k_curve,
     max_scaling_efficiency, pass_at_k_curve,
 };
-
-/// The [`derive_seed`] streams of aggregation prompt shuffling start here (stream `2^33 + N`).
-const SHUFFLE_STREAM: u64 = 1 << 33;
 
 /// What to measure.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -153,8 +151,11 @@ pub fn run_scaling<B: Backend>(
     let (mut agg, mut maj_tokens, mut agg_tokens) = (Vec::new(), Vec::new(), Vec::new());
     let mut tokens = Vec::new();
     for &n in &ns {
-        let mut rng =
-            StdRng::seed_from_u64(derive_seed(settings.sampling.seed, SHUFFLE_STREAM + n as u64));
+        let mut rng = StdRng::seed_from_u64(stream_seed(
+            settings.sampling.seed,
+            purpose::AGGREGATION_SHUFFLE,
+            n as u64,
+        ));
         // `aggregations` prompts per problem, consecutive, each with its own candidate order.
         let a = options.aggregations;
         let mut prompts = Vec::with_capacity(problems.len() * a);

@@ -7,7 +7,7 @@
 //! attention reads the filled prefix as a strided view, which burn-flex's batched matrix product
 //! takes without copying. burn's `slice_assign` cannot do this (burn-flex 0.21's always copies its
 //! whole destination), so the write goes to burn-flex's storage directly (see
-//! [`crate::dispatch`]). The buffers grow by doubling, or are sized once with
+//! [`spiral_kernels::dispatch`]). The buffers grow by doubling, or are sized once with
 //! [`KvCache::with_capacity`]. On other backends each append concatenates, copying the history.
 
 use burn::backend::Flex;
@@ -15,8 +15,8 @@ use burn::backend::flex::FlexTensor;
 use burn::tensor::{DType, Element, Int, Tensor, TensorData, backend::Backend};
 use burn::tensor::{bf16, f16};
 
-use crate::contiguous::contiguous;
-use crate::dispatch::{from_flex, is, to_flex};
+use spiral_kernels::contiguous::contiguous;
+use spiral_kernels::dispatch::{from_flex, is, to_flex};
 
 /// Cached keys and values of one layer, both `[batch, kv_heads, capacity, head_dim]` with
 /// positions `..len` filled (on backends without in-place writes, capacity is `len`). Keys are

@@ -12,9 +12,9 @@ use crate::error::{ModelError, Result};
 use crate::layers::{Linear, RmsNorm};
 use crate::lora::ADAPTER_CONFIG;
 use crate::model::CausalLm;
-use crate::precision::Precision;
 use crate::tokenizer::TextTokenizer;
 use crate::weights::{SafetensorsWeights, write_atomically, write_safetensors};
+use spiral_kernels::precision::Precision;
 
 /// A model with its tokenizer, as found in a Hugging Face model folder.
 #[derive(Debug)]

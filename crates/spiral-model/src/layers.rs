@@ -5,17 +5,17 @@
 use burn::module::{Module, Param};
 use burn::tensor::{Tensor, backend::Backend};
 
-use crate::attention_probs::attention_probs;
 use crate::cache::LayerCache;
 use crate::config::ModelConfig;
-use crate::contiguous::{materialized, row_major};
 use crate::error::Result;
 use crate::lora::LoraAdapter;
-use crate::precision::{cast, matmul};
-use crate::rms_norm::rms_norm;
 use crate::rope::RopeTables;
-use crate::swiglu::swiglu;
 use crate::weights::{Init, WeightSource};
+use spiral_kernels::attention_probs::attention_probs;
+use spiral_kernels::contiguous::{materialized, row_major};
+use spiral_kernels::precision::{cast, matmul};
+use spiral_kernels::rms_norm::rms_norm;
+use spiral_kernels::swiglu::swiglu;
 
 /// Root-mean-square layer norm (Zhang & Sennrich, 2019): `w * x / sqrt(mean(x^2) + eps)`.
 #[derive(Module, Debug)]
@@ -35,7 +35,7 @@ impl<B: Backend> RmsNorm<B> {
 
     /// Normalises over the last dimension in float32 whatever the input's dtype, then scales
     /// in the input's dtype and returns it, as transformers' `Qwen3RMSNorm` (see
-    /// [`crate::rms_norm`]).
+    /// [`spiral_kernels::rms_norm`]).
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
         rms_norm(x, self.weight.val(), self.eps)
     }
@@ -73,7 +73,7 @@ impl<B: Backend> Linear<B> {
     }
 
     /// Applies the projection to `[batch, time, in]`, in the input's dtype (the weights are
-    /// cast to it: see [`crate::precision`]).
+    /// cast to it: see [`spiral_kernels::precision`]).
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         let [b, t, d_in] = x.dims();
         let d_out = self.weight.dims()[1];
@@ -208,7 +208,7 @@ impl<B: Backend> Attention<B> {
         // With one query head per KV head the shape is already right; reshaping the transposed
         // view would copy it.
         let q = if groups == 1 { q } else { row_major(q).reshape([b, nkv, groups * t, d]) };
-        // Scores, mask and softmax in float32 (see `crate::precision`).
+        // Scores, mask and softmax in float32 (see `spiral_kernels::precision`).
         let probs = attention_probs(matmul(q, k_t), mask, d);
         let out = matmul(probs, v).reshape([b, nh, t, d]);
         let out = if t == 1 {

@@ -9,6 +9,10 @@
 //! - [`lora`]: LoRA / rsLoRA adapters with frozen base weights, saved and loaded in PEFT's
 //!   format, and merged into the base.
 //!
+//! How each operation runs on each backend (fused CPU kernels, CUDA products, analytic backward
+//! passes, precision casts) lives in the `spiral-kernels` crate; this crate says what the network
+//! computes.
+//!
 //! ```no_run
 //! use burn::backend::Flex;
 //! use spiral_model::Checkpoint;
@@ -22,38 +26,17 @@
 //! # Ok::<(), spiral_model::ModelError>(())
 //! ```
 
-pub mod allocator;
-mod attention_probs;
 mod cache;
 mod chat;
 mod checkpoint;
 mod config;
-mod contiguous;
-#[cfg(feature = "cuda")]
-mod cuda_cublas;
-#[cfg(feature = "cuda")]
-pub mod cuda_matmul;
-pub mod device;
-mod dispatch;
 mod error;
-pub mod fused;
-// Used by `cuda_cublas` only; compiled (and tested) in every build.
-#[cfg_attr(not(feature = "cuda"), allow(dead_code))]
-mod gemm_layout;
 mod generate;
 mod layers;
-pub mod logit_scores;
-pub mod long_rows;
 pub mod lora;
 mod model;
-mod precision;
-mod rms_norm;
 mod rope;
 mod scratch;
-pub mod shards;
-mod swiglu;
-#[cfg(test)]
-mod test_data;
 mod tokenizer;
 mod weights;
 
@@ -61,7 +44,6 @@ pub use cache::{KvCache, LayerCache};
 pub use chat::ChatTemplate;
 pub use checkpoint::{Checkpoint, hf_tensors, load_model, save_pretrained};
 pub use config::{Family, HfConfig, Llama3RopeScaling, ModelConfig, RopeConfig};
-pub use device::{BackendJob, DeviceSpec};
 pub use error::{ModelError, Result};
 pub use generate::generate_greedy;
 pub use layers::{Attention, DecoderLayer, Linear, Mlp, RmsNorm};
@@ -69,10 +51,11 @@ pub use lora::{LoraAdapter, LoraConfig, Projection};
 pub use model::{
     CausalLm, GPU_LOGIT_CHUNK_ELEMENTS, LOGIT_CHUNK_ELEMENTS, TokenScores, position_grid,
 };
-pub use precision::Precision;
 pub use rope::{RopeTables, inverse_frequencies};
 pub use scratch::char_tokenizer;
 pub use tokenizer::TextTokenizer;
+// The device flag and the compute dtype are part of loading a model; their home is the kernels.
+pub use spiral_kernels::{BackendJob, DeviceSpec, Precision};
 pub use weights::{
     Init, RandomInit, SafetensorsWeights, WeightSource, write_atomically, write_safetensors,
 };

@@ -9,14 +9,14 @@ use burn::tensor::{
 
 use crate::cache::KvCache;
 use crate::config::ModelConfig;
-use crate::device::{is_cpu, length_multiple};
 use crate::error::{ModelError, Result};
 use crate::layers::{DecoderLayer, Linear, RmsNorm};
-use crate::logit_scores::logit_scores;
 use crate::lora::LoraConfig;
-use crate::precision::{Precision, cast, matmul, to_f32};
 use crate::rope::{RopeTables, inverse_frequencies};
 use crate::weights::{Init, RandomInit, WeightSource};
+use spiral_kernels::device::{is_cpu, length_multiple};
+use spiral_kernels::logit_scores::logit_scores;
+use spiral_kernels::precision::{Precision, cast, matmul, to_f32};
 
 /// Additive mask value for positions a query must not see. Finite (not `-inf`) so that a row
 /// with every key masked (a padding query) yields uniform weights instead of NaNs that would
@@ -52,7 +52,7 @@ pub struct CausalLm<B: Backend> {
     inv_freq: Vec<f32>,
     #[module(skip)]
     logit_chunk_elements: usize,
-    /// The dtype of activations (see [`crate::precision`]).
+    /// The dtype of activations (see [`spiral_kernels::precision`]).
     #[module(skip)]
     precision: Precision,
 }
@@ -118,7 +118,7 @@ impl<B: Backend> CausalLm<B> {
     }
 
     /// Computes in `precision` from now on (the weights keep their dtype; see
-    /// [`crate::precision`]).
+    /// [`spiral_kernels::precision`]).
     pub fn with_precision(mut self, precision: Precision) -> Self {
         self.precision = precision;
         self
@@ -243,7 +243,7 @@ impl<B: Backend> CausalLm<B> {
     /// after the first token, or the prompt length to score a completion); the vocabulary
     /// projection runs over those rows only, [`LOGIT_CHUNK_ELEMENTS`] logits at a time, so the
     /// `[batch, time, vocab]` tensor never exists. Off the CPU the padded length is a multiple of
-    /// 8 tokens ([`crate::device::length_multiple`]); the scores are `[batch, longest - 1]` either
+    /// 8 tokens ([`spiral_kernels::device::length_multiple`]); the scores are `[batch, longest - 1]` either
     /// way.
     pub fn token_logprobs(
         &self,

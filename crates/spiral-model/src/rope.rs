@@ -5,7 +5,7 @@
 use burn::tensor::{DType, Int, Tensor, TensorData, backend::Backend};
 
 use crate::config::RopeConfig;
-use crate::precision::{cast, matmul};
+use spiral_kernels::precision::{cast, matmul};
 
 /// Inverse frequencies `1 / theta^(2i/d)` for `i < d/2`, with Llama 3 scaling when configured.
 ///
@@ -71,11 +71,11 @@ impl<B: Backend> RopeTables<B> {
 
     /// Rotates `x: [batch, time, heads, head_dim]`: `x * cos + rotate_half(x) * sin`.
     ///
-    /// On the CPU backend one fused operation ([`crate::fused`]); elsewhere written with a matrix
+    /// On the CPU backend one fused operation ([`spiral_kernels::rope`]); elsewhere written with a matrix
     /// product for `rotate_half` (exact: each output sums one signed input) and the tables
     /// broadcast over the heads.
     pub fn apply(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let x = match crate::fused::try_rope(x, &self.cos, &self.sin) {
+        let x = match spiral_kernels::rope::try_rope(x, &self.cos, &self.sin) {
             Ok(rotated) => return rotated,
             Err(x) => x,
         };

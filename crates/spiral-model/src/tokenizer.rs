@@ -143,6 +143,19 @@ impl TextTokenizer {
         template.render(messages, add_generation_prompt, extra)
     }
 
+    /// The prompt text a model is given for `messages` (`[{"role": ..., "content": ...}]`): with
+    /// `chat`, the chat template with the generation prompt; without, the messages' contents
+    /// joined by blank lines and ended by a newline. Every prompt of the trainer and of
+    /// `spiral-eval` is made here.
+    pub fn prompt_text(&self, messages: &Value, chat: bool) -> Result<String> {
+        if chat {
+            return self.apply_chat_template(messages, true, &Map::new());
+        }
+        let contents = messages.as_array().into_iter().flatten();
+        let texts: Vec<&str> = contents.filter_map(|m| m["content"].as_str()).collect();
+        Ok(format!("{}\n", texts.join("\n\n")))
+    }
+
     /// Writes `tokenizer.json` and `tokenizer_config.json` (with the chat template) into `dir`.
     pub fn save(&self, dir: &Path) -> Result<()> {
         let path = dir.join("tokenizer.json");

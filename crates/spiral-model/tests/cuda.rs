@@ -13,7 +13,7 @@ mod common;
 use burn::backend::Autodiff;
 use burn::tensor::Tensor;
 use common::{B, FAMILIES, expected, fixture, greedy_tokens, worst_logprob_difference};
-use spiral_model::device::{Cuda, CudaDevice};
+use spiral_kernels::device::{Cuda, CudaDevice};
 use spiral_model::{Checkpoint, Precision};
 
 const LOGPROB_TOLERANCE: f64 = 1e-4;
@@ -146,13 +146,13 @@ fn bf16_gradients_on_the_gpu_are_the_cpu_float32_ones_to_bf16_accuracy() {
 }
 
 /// Log-softmax of `logits` with the gradient of `sum(log_softmax * weights)`, the row sums of
-/// `exp(logits)` and the argmax, through `spiral_model::long_rows` on backend `Be`.
+/// `exp(logits)` and the argmax, through `spiral_kernels::long_rows` on backend `Be`.
 fn long_row_results<Be: burn::tensor::backend::AutodiffBackend>(
     logits: &Tensor<B, 2>,
     weights: &Tensor<B, 2>,
     device: &Be::Device,
 ) -> [burn::tensor::TensorData; 4] {
-    use spiral_model::long_rows::{argmax_rows, log_softmax_rows, sum_rows};
+    use spiral_kernels::long_rows::{argmax_rows, log_softmax_rows, sum_rows};
     let x = Tensor::<Be, 2>::from_data(logits.to_data(), device).require_grad();
     let w = Tensor::<Be, 2>::from_data(weights.to_data(), device);
     let lp = log_softmax_rows(x.clone());
@@ -164,7 +164,7 @@ fn long_row_results<Be: burn::tensor::backend::AutodiffBackend>(
 }
 
 /// On the GPU, rows as long as Qwen's vocabulary are reduced in two passes
-/// (`spiral_model::long_rows`); log-softmax, its gradient, row sums and argmax equal the CPU's
+/// (`spiral_kernels::long_rows`); log-softmax, its gradient, row sums and argmax equal the CPU's
 /// one-pass results on the same logits.
 #[test]
 fn long_row_reductions_on_the_gpu_equal_the_cpu_ones() {
@@ -192,9 +192,9 @@ fn long_row_reductions_on_the_gpu_equal_the_cpu_ones() {
 }
 
 /// `C = A B` and the gradients of `sum(C * W)` with respect to `A` and `B`, in bf16 through
-/// `spiral_model::cuda_matmul` with `kernel`, as float32 data.
+/// `spiral_kernels::cuda_matmul` with `kernel`, as float32 data.
 fn matmul_results(
-    kernel: spiral_model::cuda_matmul::MatmulKernel,
+    kernel: spiral_kernels::cuda_matmul::MatmulKernel,
     [a, b, w]: &[Tensor<B, 3>; 3],
     device: &CudaDevice,
 ) -> [Vec<f32>; 3] {
@@ -203,7 +203,7 @@ fn matmul_results(
         Tensor::<Autodiff<Cuda>, 3>::from_data(t.to_data(), device).cast(FloatDType::BF16)
     };
     let (a, b) = (on_gpu(a).require_grad(), on_gpu(b).require_grad());
-    let c = spiral_model::cuda_matmul::matmul_with(kernel, a.clone(), b.clone());
+    let c = spiral_kernels::cuda_matmul::matmul_with(kernel, a.clone(), b.clone());
     let grads = c.clone().mul(on_gpu(w)).sum().backward();
     let data = |t: Tensor<Cuda, 3>| t.cast(FloatDType::F32).into_data().into_vec::<f32>().unwrap();
     [data(c.inner()), data(a.grad(&grads).unwrap()), data(b.grad(&grads).unwrap())]
@@ -214,7 +214,7 @@ fn matmul_results(
 #[test]
 fn every_bf16_matmul_kernel_gives_burns_product_and_gradients() {
     use burn::tensor::Distribution;
-    use spiral_model::cuda_matmul::{MatmulKernel, fallback_count};
+    use spiral_kernels::cuda_matmul::{MatmulKernel, fallback_count};
     let Some(device) = gpu() else { return };
     let cpu = Default::default();
     let normal =

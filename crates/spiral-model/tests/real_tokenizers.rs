@@ -1,9 +1,10 @@
-//! The real Qwen3 and Qwen2.5-Instruct tokenizers and chat templates from `../shared/tokenizers`
-//! (read in place): encoding and `apply_chat_template` output equal transformers' exactly.
+//! The real Qwen3 and Qwen2.5-Instruct tokenizers and chat templates, read in place from
+//! `$SPIRAL_TOKENIZERS_DIR` (see `common::tokenizers_dir`): encoding and `apply_chat_template`
+//! output equal transformers' exactly. Skipped, saying so, where the tokenizers are absent.
 
 mod common;
 
-use common::shared_tokenizer;
+use common::real_tokenizer;
 use spiral_model::TextTokenizer;
 
 #[test]
@@ -14,8 +15,9 @@ fn real_chat_templates_match_transformers() {
     let mut checked = 0;
     for case in cases {
         let name = case.tokenizer.clone().unwrap();
-        let Some(dir) = shared_tokenizer(&name) else {
-            eprintln!("skipping {name}: ../shared/tokenizers/{name} is not present");
+        let Some(dir) = real_tokenizer(&name) else {
+            let dir = common::tokenizers_dir().join(&name);
+            eprintln!("skipped {name}: {} is not present", dir.display());
             continue;
         };
         let tokenizer = TextTokenizer::from_dir(&dir, &[]).unwrap();
@@ -31,7 +33,7 @@ fn real_chat_templates_match_transformers() {
 
 #[test]
 fn real_eos_ids() {
-    let Some(dir) = shared_tokenizer("qwen3") else { return };
+    let Some(dir) = real_tokenizer("qwen3") else { return };
     let config = spiral_model::ModelConfig::from_file(dir.join("config.json")).unwrap();
     let tokenizer = TextTokenizer::from_dir(&dir, &config.eos_token_ids).unwrap();
     let mut eos = tokenizer.eos_token_ids().to_vec();

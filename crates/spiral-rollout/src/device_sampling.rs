@@ -14,7 +14,7 @@
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Distribution, FloatDType, Tensor, TensorData};
-use spiral_model::long_rows::{argmax_rows, log_softmax_rows};
+use spiral_kernels::long_rows::{argmax_rows, log_softmax_rows};
 
 /// One token per row of `logits: [rows, vocab]` and its log-probability under the untempered
 /// distribution (what [`crate::sampling::sample_token`] returns too). `temperature = 0` is greedy.

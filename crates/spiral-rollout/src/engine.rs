@@ -19,8 +19,8 @@ use std::time::Instant;
 use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use spiral_model::device::{is_cpu, length_multiple};
-use spiral_model::shards::{map_concurrently, shard_count};
+use spiral_kernels::device::{is_cpu, length_multiple};
+use spiral_kernels::shards::{map_concurrently, shard_count};
 use spiral_model::{CausalLm, KvCache, TextTokenizer};
 
 use crate::device_sampling::sample_rows;
@@ -38,7 +38,7 @@ pub struct EngineConfig {
     pub max_batch_tokens: usize,
     /// Shards decoded concurrently, each on its own thread with its own KV cache and an equal
     /// share of `max_batch_tokens` and of the token budget; 0 means one per core on the CPU (or
-    /// `RAYON_NUM_THREADS`) and one on a GPU, see [`spiral_model::shards::shard_count`]. Samples do not depend on it: each
+    /// `RAYON_NUM_THREADS`) and one on a GPU, see [`spiral_kernels::shards::shard_count`]. Samples do not depend on it: each
     /// sample draws from its own generator, and its log-probs agree to float rounding.
     pub threads: usize,
 }

@@ -35,6 +35,7 @@ mod device_sampling;
 mod engine;
 mod error;
 mod sampling;
+mod seed;
 mod stop;
 
 pub use engine::{
@@ -42,4 +43,5 @@ pub use engine::{
 };
 pub use error::RolloutError;
 pub use sampling::{SamplingParams, argmax, sample_rng, sample_token};
+pub use seed::stream_seed;
 pub use stop::{FinishReason, StopConditions, StopStringMatcher};

@@ -1,11 +1,12 @@
 //! pass@k: the unbiased estimator and the pass@k-training advantages.
 //!
 //! - Unbiased pass@k from N samples with c correct, "Evaluating Large Language Models Trained on
-//!   Code" (Chen et al., 2021): `pass@k = 1 - C(N - c, k) / C(N, k)`.
+//!   Code" (Chen et al., 2021, arXiv:2107.03374): `pass@k = 1 - C(N - c, k) / C(N, k)`.
 //! - pass@k advantages, "Pass@k Training for Adaptively Balancing Exploration and Exploitation of
-//!   Large Reasoning Models" (Chen et al., 2025), as ParaGator (Li et al., 2026, in
-//!   `papers/paragator.txt`) uses them for its candidate stage: with `rho` the pass@k above,
-//!   `A_correct = 1 - rho` and `A_incorrect = 1 - rho - C(N - c - 1, k - 1) / C(N - 1, k - 1)`.
+//!   Large Reasoning Models" (Chen et al., 2025, arXiv:2508.10751), as ParaGator ("ParaGator:
+//!   Learning to Aggregate through Online RL", 2026, arXiv:2603.18886) uses them for its
+//!   candidate stage: with `rho` the pass@k above, `A_correct = 1 - rho` and
+//!   `A_incorrect = 1 - rho - C(N - c - 1, k - 1) / C(N - 1, k - 1)`.
 //!   These are the exact mean, over all k-subsets that contain a response, of the subset's reward
 //!   `max_j r_j` minus the mean subset reward `rho` (the tests enumerate the subsets to check it).
 //!   ParaGator drops Chen et al.'s division by the std, and so does the default here.

@@ -1,10 +1,9 @@
 //! SPIRAL advantages: set RL for the search traces, group-relative RL for the aggregation traces.
 //!
-//! "SPIRAL: Learning to Search and Aggregate" (Ibn Hamid et al., 2026; `papers/spiral-abstract.txt`
-//! and `papers/spiral-review.txt`). Per problem the model samples N1 search traces, K distinct
-//! sets G_1..G_K of n traces each are drawn from them, and N2 aggregation traces are sampled for
-//! each set; only aggregation traces are scored. With `r_ij` the reward of aggregation trace j of
-//! set i:
+//! "SPIRAL: Learning to Search and Aggregate" (Ibn Hamid et al., 2026, arXiv:2606.23595). Per
+//! problem the model samples N1 search traces, K distinct sets G_1..G_K of n traces each are
+//! drawn from them, and N2 aggregation traces are sampled for each set; only aggregation traces
+//! are scored. With `r_ij` the reward of aggregation trace j of set i:
 //!
 //! - set score `f(G_i) = mean_j r_ij`, baseline `b = mean_i f(G_i)`, set advantage
 //!   `A(G_i) = f(G_i) - b`;

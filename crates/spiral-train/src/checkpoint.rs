@@ -2,8 +2,8 @@
 //! as is), or with LoRA a PEFT adapter folder over the base named in the state, plus
 //! `optimizer.bin` (AdamW moments) and `trainer_state.json` (phase, step, how far
 //! `metrics.jsonl` had been written). Every random draw of a run comes from a stream seeded by
-//! the run seed, the draw's purpose and the step ([`stream_seed`]), so the run seed and the
-//! step are the whole RNG state and the data cursor follows from the step.
+//! the run seed, the draw's purpose and the step (`spiral_rollout::stream_seed`), so the run
+//! seed and the step are the whole RNG state and the data cursor follows from the step.
 //!
 //! Writes are atomic: a checkpoint is assembled in `<name>.tmp`, renamed to `<name>`, and only
 //! then named in `checkpoints/latest` (itself replaced by a rename). A kill at any moment leaves
@@ -57,18 +57,6 @@ pub struct TrainerState {
     /// the checkpoint itself then holds only the adapters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_model: Option<PathBuf>,
-}
-
-/// Seed of the random stream for `purpose` at `index` in a run seeded with `seed` (SplitMix64
-/// finaliser over the three, so nearby seeds and steps give unrelated streams).
-pub fn stream_seed(seed: u64, purpose: u64, index: u64) -> u64 {
-    let mut z = seed
-        .wrapping_add(purpose.wrapping_mul(0x9E37_79B9_7F4A_7C15))
-        .wrapping_add(index.wrapping_mul(0xBF58_476D_1CE4_E5B9))
-        .wrapping_add(0x94D0_49BB_1331_11EB);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 /// Writes checkpoint `name` into `dir` atomically, points `latest` at it, and keeps only the
@@ -200,18 +188,4 @@ fn prune(dir: &Path, keep: usize, current: &str) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn streams_differ_by_purpose_and_index() {
-        let a = stream_seed(0, 1, 0);
-        assert_ne!(a, stream_seed(0, 1, 1));
-        assert_ne!(a, stream_seed(0, 2, 0));
-        assert_ne!(a, stream_seed(1, 1, 0));
-        assert_eq!(a, stream_seed(0, 1, 0));
-    }
 }

@@ -1,15 +1,18 @@
-//! The run configuration: a TOML file (`configs/default.toml` is compiled in), `--set
-//! section.key=value` overrides, unknown keys rejected by name, and values validated before any
-//! work starts (set sizes, divisibility); lengths are checked against the model's context by
-//! `run` once the problems and the model are known.
+//! The run configuration: a TOML file (`configs/default.toml` is compiled in) that may start from
+//! another with `extends = "file.toml"`, `--set section.key=value` overrides, unknown keys
+//! rejected by name, and values validated before any work starts (set sizes, divisibility);
+//! lengths are checked against the model's context by `run` once the problems and the model are
+//! known.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use spiral_model::{LoraConfig, Precision, Projection};
 use spiral_rewards::{ArithConfig, CountdownConfig, FieldNames, Task};
 use spiral_set_rl::PolicyLossConfig;
 
+use crate::algorithm::Algorithm;
+use crate::config_source::{apply_override, read_extended, read_text};
 use crate::schedule::OptimConfig;
 
 /// The configuration of the embedded default run.
@@ -147,38 +150,6 @@ impl Default for ModelSection {
 impl Default for WarmStartSection {
     fn default() -> Self {
         Self { steps: 0, batch_size: 32, lr: 1e-4, aggregation_fraction: 0.3 }
-    }
-}
-
-/// Which RL algorithm trains the model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Algorithm {
-    /// SPIRAL: set RL on search traces, policy gradient on aggregation traces.
-    Spiral,
-    /// GRPO: group-normalised advantages on single traces.
-    Grpo,
-    /// Dr.GRPO: mean-centred advantages on single traces.
-    DrGrpo,
-    /// ParaGator: pass@k advantages (k = n, no std division) on search traces, Dr.GRPO
-    /// advantages over all aggregation traces of a problem.
-    Paragator,
-}
-
-impl Algorithm {
-    /// The name used in configs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Spiral => "spiral",
-            Self::Grpo => "grpo",
-            Self::DrGrpo => "dr_grpo",
-            Self::Paragator => "paragator",
-        }
-    }
-
-    /// Whether the algorithm trains aggregation traces (else it trains single traces only).
-    pub fn aggregates(self) -> bool {
-        matches!(self, Self::Spiral | Self::Paragator)
     }
 }
 
@@ -338,11 +309,25 @@ fn ten() -> usize {
 }
 
 impl RunConfig {
-    /// Parses `text` (named `origin` in errors), applies `overrides` (`a.b.c=value`, the value
-    /// read as TOML and else as a string), and validates the result.
+    /// Parses `text` (named `origin` in errors; `extends` needs [`RunConfig::from_file`]),
+    /// applies `overrides` (`a.b.c=value`, the value read as TOML and else as a string), and
+    /// validates the result.
     pub fn from_toml(text: &str, origin: &str, overrides: &[String]) -> anyhow::Result<Self> {
-        let mut value: toml::Table =
-            toml::from_str(text).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
+        Self::from_table(read_text(text, origin)?, origin, overrides)
+    }
+
+    /// Reads the config file at `path`: its `extends` chain first (each file relative to the one
+    /// that names it; its keys override those it extends, section by section), then `overrides`.
+    pub fn from_file(path: &Path, overrides: &[String]) -> anyhow::Result<Self> {
+        let value = read_extended(path, &mut Vec::new())?;
+        Self::from_table(value, &path.display().to_string(), overrides)
+    }
+
+    fn from_table(
+        mut value: toml::Table,
+        origin: &str,
+        overrides: &[String],
+    ) -> anyhow::Result<Self> {
         for item in overrides {
             apply_override(&mut value, item)?;
         }
@@ -473,32 +458,6 @@ impl RunConfig {
     }
 }
 
-/// Sets `path = value` in a TOML table; the path must name an existing key so a typo fails here.
-fn apply_override(table: &mut toml::Table, item: &str) -> anyhow::Result<()> {
-    let (path, raw) = item
-        .split_once('=')
-        .ok_or_else(|| anyhow::anyhow!("--set {item:?}: expected section.key=value"))?;
-    let keys: Vec<&str> = path.trim().split('.').collect();
-    let value: toml::Value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
-        .ok()
-        .and_then(|mut t| t.remove("v"))
-        .unwrap_or_else(|| toml::Value::String(raw.trim().to_string()));
-    let (last, parents) = keys.split_last().expect("split yields at least one key");
-    let mut current = table;
-    for key in parents {
-        // A section the file leaves out (at its defaults) is created; a misspelt one is then
-        // refused by name when the config is deserialised.
-        current = current
-            .entry((*key).to_string())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
-            .as_table_mut()
-            .ok_or_else(|| anyhow::anyhow!("--set {path}: `{key}` is a value, not a section"))?;
-    }
-    // Keys the file leaves at their default may still be set: serde rejects unknown ones.
-    current.insert((*last).to_string(), value);
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -518,8 +477,7 @@ mod tests {
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
             if path.extension().is_some_and(|e| e == "toml") {
-                let text = std::fs::read_to_string(&path).unwrap();
-                RunConfig::from_toml(&text, &path.display().to_string(), &[]).unwrap();
+                RunConfig::from_file(&path, &[]).unwrap();
                 checked += 1;
             }
         }
@@ -535,9 +493,7 @@ mod tests {
         // The default (SPIRAL) run generates at most this many tokens per problem.
         let budget = default.traces_per_problem() * default.train_max_new_tokens();
         for name in ["grpo", "dr_grpo", "paragator"] {
-            let path = dir.join(format!("{name}.toml"));
-            let text = std::fs::read_to_string(&path).unwrap();
-            let mut config = RunConfig::from_toml(&text, &path.display().to_string(), &[]).unwrap();
+            let mut config = RunConfig::from_file(&dir.join(format!("{name}.toml")), &[]).unwrap();
             assert_eq!(
                 config.algorithm.tokens_per_problem,
                 Some(budget),

@@ -19,9 +19,9 @@ use burn::optim::{AdamW, AdamWConfig, GradientsAccumulator, GradientsParams, Opt
 use burn::record::{BinFileRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Tensor, TensorData};
+use spiral_kernels::long_rows::sum_all;
+use spiral_kernels::shards::{map_concurrently, shard_count};
 use spiral_model::CausalLm;
-use spiral_model::long_rows::sum_all;
-use spiral_model::shards::{map_concurrently, shard_count};
 use spiral_set_rl::{LossAggregation, PolicyLossConfig, PolicyLossInput, policy_loss};
 
 use crate::packing::{balanced_pieces, by_length};
@@ -135,7 +135,7 @@ impl<B: AutodiffBackend> Learner<B> {
 
     /// Splits every micro-batch into `shards` pieces whose passes run concurrently (see the
     /// module's header); 0, the default, means one per core on the CPU and one on a GPU
-    /// ([`spiral_model::shards::shard_count`]). The step is the same up to float
+    /// ([`spiral_kernels::shards::shard_count`]). The step is the same up to float
     /// rounding whatever the number.
     pub fn with_shards(mut self, shards: usize) -> Self {
         self.shards = shards;

@@ -4,7 +4,8 @@
 //! collection per algorithm ([`collect`]: SPIRAL, ParaGator, GRPO, Dr.GRPO), evaluation
 //! ([`evaluate`]: pass@1, pass@k, maj@n, agg@1), checkpoints that resume exactly
 //! ([`TrainerState`]), the report ([`write_report`]) and the run loop ([`run`]) behind the
-//! `spiral-train` binary; and the reproduction study behind `cargo xtask repro` ([`repro`]).
+//! `spiral-train` binary. The study of SPIRAL against its baselines built on it is the
+//! `spiral-repro` crate.
 //!
 //! ```no_run
 //! use burn::backend::{Autodiff, Flex};
@@ -19,24 +20,30 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod algorithm;
 mod checkpoint;
 mod collect;
 mod config;
+mod config_source;
 mod evaluate;
 mod learner;
+mod metrics;
 mod packing;
 mod report;
-pub mod repro;
 mod run;
 mod schedule;
 mod task;
 
-pub use checkpoint::{Phase, TrainerState, stream_seed};
+pub use algorithm::{AggregationAdvantage, Algorithm, Credit, GroupAdvantage, SearchAdvantage};
+pub use checkpoint::{Phase, TrainerState, latest as latest_checkpoint};
 pub use collect::{Collected, collect};
-pub use config::{Algorithm, DEFAULT_CONFIG, RunConfig};
+pub use config::{DEFAULT_CONFIG, RunConfig};
 pub use evaluate::{EvalMetrics, Transcript, evaluate};
 pub use learner::{Learner, StepStats, TrainError, TrainSequence};
-pub use report::{read_metrics, write_report};
+pub use metrics::{EvalRecord, Record, TrainRecord, WarmStartRecord, read_metrics};
+pub use report::{checkout_commit, write_report};
 pub use run::{Outcome, RunControl, default_out_dir, run, summary};
 pub use schedule::{LrSchedule, OptimConfig};
+/// The seed mixer of every random stream of a run (defined in `spiral-rollout`).
+pub use spiral_rollout::stream_seed;
 pub use task::{EOS, TaskData};

@@ -10,9 +10,9 @@ use clap::Parser;
 use spiral_model::DeviceSpec;
 use spiral_train::{Outcome, RunConfig, RunControl, default_out_dir, run, summary};
 
-/// See [`spiral_model::allocator`] for why.
+/// See [`spiral_kernels::allocator`] for why.
 #[global_allocator]
-static ALLOCATOR: spiral_model::allocator::MiMalloc = spiral_model::allocator::MiMalloc;
+static ALLOCATOR: spiral_kernels::allocator::MiMalloc = spiral_kernels::allocator::MiMalloc;
 
 /// Train a language model to search in parallel and aggregate, end to end with RL.
 #[derive(Parser)]
@@ -29,7 +29,8 @@ plots to <out>/report.md. With --set lora.enabled=true the RL phase trains LoRA 
 checkpoints are PEFT adapter folders over <out>/checkpoints/base. Ctrl-C finishes the current
 step, checkpoints and exits 0; a second Ctrl-C exits at once.")]
 struct Cli {
-    /// TOML config (default: the embedded configs/default.toml).
+    /// TOML config (default: the embedded configs/default.toml). A config may start from another
+    /// with `extends = "other.toml"` (relative to itself) and hold only what differs.
     #[arg(long, conflicts_with = "resume")]
     config: Option<PathBuf>,
     /// Override one key, `section.key=value` (repeatable); unknown keys are refused.
@@ -45,13 +46,13 @@ struct Cli {
     resume: Option<PathBuf>,
     /// Where to train: `cpu`, or `cuda[:N]` in builds with `--features cuda`. On a GPU, bf16
     /// products use the matmul kernel named by the `SPIRAL_CUDA_MATMUL` environment variable
-    /// (`burn` for burn's own), or the fastest one measured (see `spiral_model::cuda_matmul`).
+    /// (`burn` for burn's own), or the fastest one measured (see `spiral_kernels::cuda_matmul`).
     #[arg(long, default_value = "cpu")]
     device: DeviceSpec,
 }
 
 fn main() -> ExitCode {
-    spiral_model::allocator::keep_freed_memory();
+    spiral_kernels::allocator::keep_freed_memory();
     let cli = Cli::parse();
     let control =
         RunControl { resume: cli.resume.is_some(), device: cli.device, ..Default::default() };
@@ -73,13 +74,10 @@ fn main() -> ExitCode {
             None => cli.config.clone(),
         };
         let config = match &file {
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    let hint = if cli.resume.is_some() { " (is this a run folder?)" } else { "" };
-                    anyhow::anyhow!("{}: {e}{hint}", path.display())
-                })?;
-                RunConfig::from_toml(&text, &path.display().to_string(), &cli.overrides)?
+            Some(path) if cli.resume.is_some() && !path.is_file() => {
+                anyhow::bail!("{}: no such file (is this a run folder?)", path.display())
             }
+            Some(path) => RunConfig::from_file(path, &cli.overrides)?,
             None => RunConfig::default_with(&cli.overrides)?,
         };
         let out = match (&cli.resume, &cli.out) {

@@ -5,14 +5,13 @@
 use std::path::Path;
 use std::sync::OnceLock;
 
-use anyhow::Context;
-use serde_json::Value;
 use spiral_eval::{Curve, Figure, Report, Scale, Section, Table, git_commit};
 
 use crate::config::RunConfig;
+use crate::metrics::{EvalRecord, Record, read_metrics};
 
 /// The checkout this binary was built in, when it is one (as `spiral-eval rsa` and `scaling`
-/// record theirs), read once per process. [`crate::run::run`] and [`crate::repro::reproduce`] read
+/// record theirs), read once per process. [`crate::run::run`] and `spiral_repro::reproduce` read
 /// it as they start, so a report written hours later names the code that ran, even if the
 /// checkout has moved on since.
 pub fn checkout_commit() -> Option<String> {
@@ -20,53 +19,48 @@ pub fn checkout_commit() -> Option<String> {
     COMMIT.get_or_init(|| git_commit(Path::new(env!("CARGO_MANIFEST_DIR")))).clone()
 }
 
-/// Reads every line of a `metrics.jsonl`; the error names the line that is not JSON.
-pub fn read_metrics(path: &Path) -> anyhow::Result<Vec<Value>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            serde_json::from_str(l)
-                .with_context(|| format!("{}:{}: not a JSON object", path.display(), i + 1))
-        })
-        .collect()
-}
+/// One column of the evaluation table: a metric of an evaluation record, if it was measured.
+type Column = fn(&EvalRecord) -> Option<f64>;
 
 /// Writes `report.md`, `eval.{png,svg}` and `rewards.{png,svg}` into `out`.
 pub fn write_report(out: &Path, config: &RunConfig) -> anyhow::Result<()> {
-    let lines = read_metrics(&out.join("metrics.jsonl"))?;
-    let of_kind = |kind: &'static str| lines.iter().filter(move |l| l["kind"] == kind);
-    let number = |l: &Value, key: &str| l[key].as_f64();
-    let step = |l: &Value| l["step"].as_f64().unwrap_or(0.0);
+    let records = read_metrics(&out.join("metrics.jsonl"))?;
+    let evals: Vec<&EvalRecord> = records
+        .iter()
+        .filter_map(|r| if let Record::Eval(e) = r { Some(e) } else { None })
+        .collect();
+    let trains: Vec<_> = records
+        .iter()
+        .filter_map(|r| if let Record::Train(t) = r { Some(t) } else { None })
+        .collect();
 
-    let eval_keys = ["pass@1", "maj@n", "agg@1", "agg@1|some_correct"];
+    let eval_columns: [(&str, Column); 4] = [
+        ("pass@1", |e| Some(e.pass_at_1)),
+        ("maj@n", |e| Some(e.maj_at_n)),
+        ("agg@1", |e| Some(e.agg_at_1)),
+        ("agg@1|some_correct", |e| e.agg_given_correct),
+    ];
+    let ks: Vec<usize> =
+        evals.first().map(|e| e.pass_at_k().iter().map(|&(k, _)| k).collect()).unwrap_or_default();
     let mut columns = vec!["step".to_string()];
-    columns.extend(eval_keys.iter().map(|k| k.to_string()));
-    let pass_k_keys: Vec<String> = of_kind("eval")
-        .next()
-        .and_then(|l| l.as_object())
-        .map(|o| {
-            let mut keys: Vec<String> =
-                o.keys().filter(|k| k.starts_with("pass@") && *k != "pass@1").cloned().collect();
-            keys.sort_by_key(|k| k[5..].parse::<usize>().unwrap_or(usize::MAX));
-            keys
-        })
-        .unwrap_or_default();
-    columns.extend(pass_k_keys.iter().cloned());
-    let rows = of_kind("eval")
-        .map(|l| {
-            let label = if step(l) == 0.0 { "warm start".to_string() } else { step(l).to_string() };
-            let mut row = vec![label];
-            for key in eval_keys.iter().copied().chain(pass_k_keys.iter().map(String::as_str)) {
-                row.push(number(l, key).map_or("-".into(), |v| format!("{v:.3}")));
-            }
-            row
+    columns.extend(eval_columns.iter().map(|(name, _)| name.to_string()));
+    columns.extend(ks.iter().map(|k| format!("pass@{k}")));
+    let rows = evals
+        .iter()
+        .map(|e| {
+            let label = if e.step == 0 { "warm start".to_string() } else { e.step.to_string() };
+            let pass_at_k = e.pass_at_k();
+            let cells = eval_columns
+                .iter()
+                .map(|(_, value)| value(e))
+                .chain(ks.iter().map(|k| pass_at_k.iter().find(|(j, _)| j == k).map(|&(_, v)| v)));
+            let cells = cells.map(|v| v.map_or("-".into(), |v| format!("{v:.3}")));
+            std::iter::once(label).chain(cells).collect()
         })
         .collect();
-    let curve = |kind: &'static str, key: &str, label: &str| {
-        Curve::new(label, of_kind(kind).filter_map(|l| Some((step(l), number(l, key)?))))
+    let eval_curve = |(name, value): &(&str, Column)| {
+        let points = evals.iter().filter_map(|e| Some((e.step as f64, value(e)?)));
+        Curve::new(*name, points.filter(|(_, y)| y.is_finite()))
     };
     let eval_figure = Figure {
         name: "eval".into(),
@@ -74,10 +68,13 @@ pub fn write_report(out: &Path, config: &RunConfig) -> anyhow::Result<()> {
         x_label: "RL step (0 = warm start)".into(),
         y_label: "accuracy".into(),
         x_scale: Scale::Linear,
-        curves: eval_keys.iter().map(|k| curve("eval", k, k)).collect(),
+        curves: eval_columns.iter().map(eval_curve).collect(),
     };
-    let mut reward_curves = vec![curve("train", "search_reward", "search traces")];
-    let aggregation = curve("train", "aggregation_reward", "aggregation traces");
+    let search =
+        trains.iter().map(|t| (t.step as f64, t.search_reward)).filter(|(_, y)| y.is_finite());
+    let mut reward_curves = vec![Curve::new("search traces", search)];
+    let aggregation = trains.iter().filter_map(|t| Some((t.step as f64, t.aggregation_reward?)));
+    let aggregation = Curve::new("aggregation traces", aggregation);
     if !aggregation.points.is_empty() {
         reward_curves.push(aggregation);
     }
@@ -119,11 +116,7 @@ pub fn write_report(out: &Path, config: &RunConfig) -> anyhow::Result<()> {
                     .into(),
                 table: None,
                 efficiencies: vec![],
-                figures: if of_kind("train").next().is_some() {
-                    vec![rewards_figure]
-                } else {
-                    vec![]
-                },
+                figures: if !trains.is_empty() { vec![rewards_figure] } else { vec![] },
             },
         ],
     };

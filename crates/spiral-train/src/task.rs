@@ -126,18 +126,11 @@ impl TaskData {
         self.wrap(&prompt.text)
     }
 
-    /// A user message as the model expects it: through the chat template with the generation
-    /// prompt, or followed by a newline.
+    /// A user message as the model expects it (`TextTokenizer::prompt_text`); a chat template
+    /// that fails on it gives the plain prompt instead.
     fn wrap(&self, text: &str) -> String {
-        if self.chat {
-            let messages = serde_json::json!([{ "role": "user", "content": text }]);
-            if let Ok(prompt) =
-                self.tokenizer.apply_chat_template(&messages, true, &Default::default())
-            {
-                return prompt;
-            }
-        }
-        format!("{text}\n")
+        let messages = serde_json::json!([{ "role": "user", "content": text }]);
+        self.tokenizer.prompt_text(&messages, self.chat).unwrap_or_else(|_| format!("{text}\n"))
     }
 
     /// Warm-start examples: `count` sequences, a fraction `aggregation_fraction` of them

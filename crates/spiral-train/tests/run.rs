@@ -6,7 +6,9 @@
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use spiral_train::{Outcome, RunConfig, RunControl, read_metrics, run};
+use spiral_train::{
+    EvalRecord, Outcome, Record, RunConfig, RunControl, TrainRecord, read_metrics, run,
+};
 
 fn tiny(algorithm: &str) -> RunConfig {
     let overrides: Vec<String> = [
@@ -48,37 +50,36 @@ fn every_algorithm_runs_two_steps() {
             panic!("{algorithm}: nobody asked the run to stop");
         };
         assert_eq!(last.problems, 4);
-        let metrics = std::fs::read_to_string(dir.path().join("metrics.jsonl")).unwrap();
-        let lines: Vec<serde_json::Value> =
-            metrics.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-        let train: Vec<_> = lines.iter().filter(|l| l["kind"] == "train").collect();
-        let evals: Vec<_> = lines.iter().filter(|l| l["kind"] == "eval").collect();
+        let records = read_metrics(&dir.path().join("metrics.jsonl")).unwrap();
+        let train: Vec<&TrainRecord> = records
+            .iter()
+            .filter_map(|r| if let Record::Train(t) = r { Some(t) } else { None })
+            .collect();
+        let evals: Vec<&EvalRecord> = records
+            .iter()
+            .filter_map(|r| if let Record::Eval(e) = r { Some(e) } else { None })
+            .collect();
         assert_eq!(train.len(), 2, "{algorithm}");
         assert_eq!(evals.len(), 3, "{algorithm}: warm start and after each step");
-        for l in &train {
-            for key in [
-                "search_reward",
-                "loss",
-                "lr",
-                "grad_norm",
-                "generated_tokens",
-                "approx_kl",
-                "ref_kl",
-                "rollout_seconds",
-                "reference_seconds",
-                "learn_seconds",
-            ] {
-                assert!(l.get(key).is_some(), "{algorithm}: train line lacks {key}");
-            }
+        for t in &train {
+            assert!((0.0..=1.0).contains(&t.search_reward), "{algorithm}: {t:?}");
+            assert!(t.loss.is_finite() && t.grad_norm.is_finite() && t.lr >= 0.0, "{t:?}");
+            assert!(t.generated_tokens > 0 && t.approx_kl.is_finite(), "{algorithm}: {t:?}");
+            assert_eq!(t.ref_kl, 0.0, "{algorithm}: no KL penalty, no reference");
+            let seconds = [t.rollout_seconds, t.reference_seconds, t.learn_seconds];
+            assert!(seconds.iter().all(|s| *s >= 0.0), "{algorithm}: {t:?}");
         }
         let aggregates = ["spiral", "paragator"].contains(&algorithm);
-        assert_eq!(train[0]["aggregation_reward"].is_null(), !aggregates, "{algorithm}");
+        assert_eq!(train[0].aggregation_reward.is_none(), !aggregates, "{algorithm}");
         for e in &evals {
-            for key in ["pass@1", "maj@n", "agg@1", "pass@2"] {
-                assert!(
-                    e[key].as_f64().is_some_and(|v| (0.0..=1.0).contains(&v)),
-                    "{algorithm}: {key}"
-                );
+            let pass_at_2 = e.pass_at_k().iter().find(|(k, _)| *k == 2).map(|&(_, v)| v);
+            for (key, value) in [
+                ("pass@1", Some(e.pass_at_1)),
+                ("maj@n", Some(e.maj_at_n)),
+                ("agg@1", Some(e.agg_at_1)),
+                ("pass@2", pass_at_2),
+            ] {
+                assert!(value.is_some_and(|v| (0.0..=1.0).contains(&v)), "{algorithm}: {key}");
             }
         }
         assert!(dir.path().join("checkpoints/step-2/model.safetensors").exists());
@@ -99,12 +100,23 @@ fn every_algorithm_runs_two_steps() {
 
 /// Metrics without wall-clock measurements, which differ between any two runs.
 fn deterministic_metrics(dir: &std::path::Path) -> Vec<serde_json::Value> {
-    let mut lines = read_metrics(&dir.join("metrics.jsonl")).unwrap();
+    let records = read_metrics(&dir.join("metrics.jsonl")).unwrap();
+    let mut lines: Vec<serde_json::Value> =
+        records.iter().map(|r| serde_json::to_value(r).unwrap()).collect();
     for line in &mut lines {
         let object = line.as_object_mut().unwrap();
         object.retain(|key, _| !key.ends_with("_seconds") && !key.ends_with("_per_s"));
     }
     lines
+}
+
+/// The RL steps' records of the run in `dir`.
+fn train_records(dir: &std::path::Path) -> Vec<TrainRecord> {
+    let records = read_metrics(&dir.join("metrics.jsonl")).unwrap();
+    records
+        .into_iter()
+        .filter_map(|r| if let Record::Train(t) = r { Some(t) } else { None })
+        .collect()
 }
 
 /// Runs `config` straight through, and again stopped after every step (with junk appended to
@@ -183,12 +195,7 @@ fn tiny_learning() -> RunConfig {
 
 /// Sequences trained in each RL step of the run in `dir`.
 fn trained_sequences(dir: &std::path::Path) -> Vec<u64> {
-    let lines = read_metrics(&dir.join("metrics.jsonl")).unwrap();
-    lines
-        .iter()
-        .filter(|l| l["kind"] == "train")
-        .map(|l| l["trained_sequences"].as_u64().unwrap())
-        .collect()
+    train_records(dir).iter().map(|t| t.trained_sequences as u64).collect()
 }
 
 #[test]
@@ -214,12 +221,7 @@ fn a_kl_penalty_to_the_warm_start_is_measured_and_resumes_exactly() {
     config.train.loss.kl_beta = 0.1;
     let dir = tempfile::tempdir().unwrap();
     run(&config, dir.path(), &RunControl::default()).unwrap();
-    let lines = read_metrics(&dir.path().join("metrics.jsonl")).unwrap();
-    let kl: Vec<f64> = lines
-        .iter()
-        .filter(|l| l["kind"] == "train")
-        .map(|l| l["ref_kl"].as_f64().unwrap())
-        .collect();
+    let kl: Vec<f64> = train_records(dir.path()).iter().map(|t| t.ref_kl).collect();
     assert_eq!(kl.len(), 2);
     // The second epoch of the first step already scores a moved policy.
     assert!(kl.iter().all(|&k| k > 0.0 && k.is_finite()), "{kl:?}");

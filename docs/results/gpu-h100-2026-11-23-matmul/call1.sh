@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Session 10, call 1 (ran as .gpu/call6.sh): every cubek-matmul kernel on the bf16 products of a training step
+# Matmul-kernel measurement, call 1 (ran as .gpu/call6.sh): every cubek-matmul kernel on the bf16 products of a training step
 # (matmul-kernels), then train-gpu at micro-batch 4 with burn's kernel and with the fastest.
 set -u
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
-source .gpu/session.sh > /dev/null
+source .gpu/measure.sh > /dev/null
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee -a "$OUT/summary"
 measure kernels 270 .gpu/matmul-kernels
 best=$(python3 .gpu/pick_kernel.py "$OUT/kernels.log" 2> "$OUT/ranking.txt")

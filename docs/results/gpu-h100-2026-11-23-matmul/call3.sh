@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Session 10, call 3 (ran as .gpu/call8.sh): the kernel profile of a train-gpu step (8 x 768, micro-batch 8, as in
-# session 9) with burn's matmul and with double_async_strided_mma, then train-gpu at 16 x 768,
+# Matmul-kernel measurement, call 3 (ran as .gpu/call8.sh): the kernel profile of a train-gpu step (8 x 768, micro-batch 8, as in
+# the first H100 measurement) with burn's matmul and with double_async_strided_mma, then train-gpu at 16 x 768,
 # micro-batch 4, 8 timed steps, with each kernel in turn.
 set -u
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
-source .gpu/session.sh > /dev/null
+source .gpu/measure.sh > /dev/null
 : > "$OUT/summary"
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee -a "$OUT/summary"
 for kernel in double_async_strided_mma burn; do

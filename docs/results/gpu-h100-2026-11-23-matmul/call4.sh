@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Session 10, call 4 (ran as .gpu/call9.sh): the SPIRAL run of configs/gpu-qwen3-0.6b-countdown.toml, shortened,
-# with double_async_strided_mma as the bf16 matmul (the same run as session 9 call 4).
+# Matmul-kernel measurement, call 4 (ran as .gpu/call9.sh): the SPIRAL run of configs/gpu-qwen3-0.6b-countdown.toml, shortened,
+# with double_async_strided_mma as the bf16 matmul (the same run as call 4 of the first H100 measurement).
 set -u
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
-source .gpu/session.sh > /dev/null
+source .gpu/measure.sh > /dev/null
 R=/tmp/run; rm -rf $R
 measure train 270 .gpu/spiral-train --config configs/gpu-qwen3-0.6b-countdown.toml \
   --device cuda --out $R --set warm_start.steps=60 --set train.steps=2 \

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# GPU call 1 of session 9: where the time of a train-gpu step goes (CubeCL's per-kernel
+# GPU call 1 of the H100 measurement of 2026-11-23: where the time of a train-gpu step goes (CubeCL's per-kernel
 # profiler), with and without burn-cubecl-fusion's matmul autotuner (variant B), and PyTorch's
 # profile of the same step.
 set -u
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
-source .gpu/session.sh env
+source .gpu/measure.sh env
 prof() { # name limit cmd...: run under CubeCL's kernel profiler, keep the summaries
   local name=$1 limit=$2; shift 2
   local dir; dir=$(mktemp -d); local log="$OUT/$name.kernels.log"

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# GPU call 3 of session 9: the peer's rollout-gpu at its 64 sequences (call 2 ran it at 16 by
+# GPU call 3 of the H100 measurement of 2026-11-23: the peer's rollout-gpu at its 64 sequences (call 2 ran it at 16 by
 # mistake), the SPIRAL run of configs/gpu-qwen3-0.6b-countdown.toml, and a profiled train-gpu
 # step of the new build.
 set -u
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 unset SEQS
-source .gpu/session.sh env
+source .gpu/measure.sh env
 measure peer-rollout 90 python3 .gpu/torch_bench.py rollout-gpu
 R=/tmp/run; rm -rf $R
 measure train 250 .gpu/spiral-train --config configs/gpu-qwen3-0.6b-countdown.toml \

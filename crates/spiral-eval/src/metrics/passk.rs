@@ -6,6 +6,7 @@
 //! `spiral_set_rl::pass_at_k` (a product of at most min(k, c) factors in [0, 1], stable for n in
 //! the thousands) and averaged over problems, every problem weighing the same.
 
+use spiral_set_rl::mean;
 use spiral_set_rl::pass_at_k;
 
 use crate::error::EvalError;
@@ -35,11 +36,6 @@ pub fn accuracy_per_problem(problems: &[ProblemSamples]) -> Vec<f64> {
 /// The mean over problems of each problem's fraction of correct samples (= mean pass@1).
 pub fn mean_accuracy(problems: &[ProblemSamples]) -> f64 {
     mean(&accuracy_per_problem(problems))
-}
-
-/// The arithmetic mean; 0 for no values.
-pub(crate) fn mean(values: &[f64]) -> f64 {
-    spiral_set_rl::mean(values)
 }
 
 /// The error for a metric@k asked of a problem with fewer than k samples.

@@ -4,11 +4,12 @@
 use std::fmt;
 
 use serde_json::{Map, Value};
+use spiral_set_rl::mean;
 
 use crate::error::EvalError;
 use crate::metrics::bootstrap::{BootstrapOptions, Interval, bootstrap_mean_ci};
 use crate::metrics::majority::{MajorityOptions, maj_at_k_per_problem};
-use crate::metrics::passk::{mean, pass_at_k_per_problem};
+use crate::metrics::passk::pass_at_k_per_problem;
 use crate::metrics::samples::SampleSet;
 
 /// What to compute.

@@ -20,10 +20,18 @@ pub fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
 }
 
-/// `../shared/tokenizers/<name>` next to the repository, when present.
-pub fn shared_tokenizer(name: &str) -> Option<PathBuf> {
-    let path =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/tokenizers").join(name);
+/// The folder of the optional real tokenizers: `$SPIRAL_TOKENIZERS_DIR`, else `tokenizers/`
+/// beside the checkout (`<checkout>/../shared/tokenizers`).
+pub fn tokenizers_dir() -> PathBuf {
+    match std::env::var_os("SPIRAL_TOKENIZERS_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/tokenizers"),
+    }
+}
+
+/// The real tokenizer `<tokenizers_dir>/<name>`, when present.
+pub fn real_tokenizer(name: &str) -> Option<PathBuf> {
+    let path = tokenizers_dir().join(name);
     path.is_dir().then_some(path)
 }
 

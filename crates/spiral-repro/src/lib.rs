@@ -1,0 +1,299 @@
+//! The reproduction study behind `cargo xtask repro` and the `spiral-repro` binary: SPIRAL against GRPO, Dr.GRPO and ParaGator at
+//! small scale, from one shared warm start, with matched generated tokens per problem and
+//! several RL seeds, every model measured on the same held-out problems ([`measure`]), and a
+//! report with means and 95% intervals over seeds ([`summary`]).
+//!
+//! Work folder layout (`runs/repro` by default; everything resumes):
+//! - `warm-start/`: a `spiral-train` run of the base config with `train.steps = 0`;
+//! - `<algorithm>-seed<s>/`: a run started from a copy of that warm-start checkpoint, with the
+//!   algorithm's `[algorithm]` section from `configs/<algorithm>.toml` and `train.seed = s`
+//!   (the run seed, hence the task data and evaluation problems, stays the warm start's);
+//! - `measure/<name>.json`: one model's curves, written once measured.
+//!
+//! A run or a measurement that exists is not redone, and a run interrupted half-way resumes
+//! exactly, so an interrupted reproduction is continued by running it again.
+
+pub mod measure;
+mod report;
+pub mod summary;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use spiral_eval::DatasetProblem;
+use spiral_model::{Checkpoint, DeviceSpec};
+
+use spiral_train::{
+    Algorithm, Outcome, Phase, RunConfig, RunControl, TaskData, TrainerState, checkout_commit,
+    latest_checkpoint, run,
+};
+
+use measure::{MeasureOptions, ModelCurves, measure};
+
+/// The compared algorithms, baseline first.
+pub const ALGORITHMS: [Algorithm; 4] =
+    [Algorithm::Grpo, Algorithm::DrGrpo, Algorithm::Paragator, Algorithm::Spiral];
+
+/// What to run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReproOptions {
+    /// `quick` or `full`, for the report.
+    pub mode: String,
+    /// RL seeds (`train.seed`) per algorithm.
+    pub seeds: Vec<u64>,
+    /// Overrides of the base config (`section.key=value`), applied to every run.
+    pub overrides: Vec<String>,
+    /// Held-out problems every model is measured on (the first of the run's test problems).
+    pub problems: usize,
+    /// What is measured on each model.
+    pub measure: MeasureOptions,
+}
+
+impl ReproOptions {
+    /// The full reproduction: 3 seeds, the default run's warm start and RL steps, 200
+    /// problems, pass@k to k = 64, RSA over 5 rounds.
+    pub fn full() -> Self {
+        Self {
+            mode: "full".into(),
+            seeds: vec![1, 2, 3],
+            overrides: vec![],
+            problems: 200,
+            measure: MeasureOptions {
+                k_max: 64,
+                n_max: 16,
+                aggregations: 4,
+                budgets: vec![12, 24, 36, 48],
+                rsa_population: 8,
+                rsa_k: 4,
+                rsa_rounds: 5,
+                max_new_tokens: 48,
+                temperature: 1.0,
+                seed: 7,
+            },
+        }
+    }
+
+    /// A smoke check under 20 minutes on 2 cores: one seed, a shorter warm start, 8 RL steps,
+    /// 64 problems, smaller k, N and RSA.
+    pub fn quick() -> Self {
+        let full = Self::full();
+        Self {
+            mode: "quick".into(),
+            seeds: vec![1],
+            overrides: ["warm_start.steps=150", "train.steps=8", "eval.problems=64"]
+                .map(String::from)
+                .to_vec(),
+            problems: 64,
+            measure: MeasureOptions {
+                k_max: 16,
+                n_max: 8,
+                aggregations: 2,
+                budgets: vec![24, 48],
+                rsa_population: 4,
+                rsa_k: 2,
+                rsa_rounds: 2,
+                ..full.measure
+            },
+        }
+    }
+}
+
+/// One trained (or warm-start) model of the reproduction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Measured {
+    /// Run folder name (`spiral-seed1`, `warm-start`).
+    pub name: String,
+    /// The algorithm, `None` for the warm start.
+    pub algorithm: Option<Algorithm>,
+    /// The checkpoint measured.
+    pub checkpoint: PathBuf,
+    /// How, and on how many problems: a saved measurement is reused only if these match.
+    pub options: MeasureOptions,
+    /// Held-out problems measured.
+    pub problems: usize,
+    /// Its curves.
+    pub curves: ModelCurves,
+}
+
+/// Runs (or resumes) the reproduction in `work` and writes the report into `out`; returns the
+/// report's path.
+/// Setting `stop` (a Ctrl-C handler) makes the current run checkpoint and the reproduction
+/// return an error saying how to continue.
+pub fn reproduce(
+    options: &ReproOptions,
+    configs: &Path,
+    work: &Path,
+    out: &Path,
+    stop: &Arc<AtomicBool>,
+) -> anyhow::Result<PathBuf> {
+    // The report names the code that ran, read now rather than when it is written.
+    checkout_commit();
+    let base = RunConfig::default_with(&options.overrides)?;
+    std::fs::create_dir_all(work).with_context(|| format!("creating {}", work.display()))?;
+
+    // The shared warm start.
+    let warm = work.join("warm-start");
+    let mut warm_config = base.clone();
+    warm_config.train.steps = 0;
+    run_once(&warm_config, &warm, stop)?;
+
+    // Every algorithm and seed from a copy of its checkpoint.
+    let mut runs = Vec::new();
+    for algorithm in ALGORITHMS {
+        let config_path = configs.join(format!("{}.toml", file_stem(algorithm)));
+        let shipped = RunConfig::from_file(&config_path, &[])?;
+        for &seed in &options.seeds {
+            let mut config = base.clone();
+            config.algorithm = shipped.algorithm.clone();
+            config.train.seed = Some(seed);
+            config.eval.every = config.train.steps.max(1);
+            config.validate()?;
+            let dir = work.join(format!("{}-seed{seed}", algorithm.as_str()));
+            if !dir.exists() {
+                fork_warm_start(&warm, &dir)?;
+            }
+            run_once(&config, &dir, stop)?;
+            runs.push((algorithm, dir, config));
+        }
+    }
+
+    // Measurements, on the warm start's held-out problems.
+    let data = TaskData::new(&base.task, None, base.run.seed)?;
+    let problems: Vec<DatasetProblem> = data
+        .test
+        .iter()
+        .take(options.problems)
+        .enumerate()
+        .map(|(i, p)| DatasetProblem { id: i.to_string(), line: i + 1, problem: p.clone() })
+        .collect();
+    let measure_dir = work.join("measure");
+    std::fs::create_dir_all(&measure_dir)?;
+    let mut measured = vec![measure_once(
+        "warm-start",
+        None,
+        &warm.join("checkpoints/warm-start"),
+        &problems,
+        options,
+        &measure_dir,
+    )?];
+    for (algorithm, dir, config) in &runs {
+        let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("run").to_string();
+        let checkpoint = dir.join(format!("checkpoints/step-{}", config.train.steps));
+        measured.push(measure_once(
+            &name,
+            Some(*algorithm),
+            &checkpoint,
+            &problems,
+            options,
+            &measure_dir,
+        )?);
+    }
+    let configs: Vec<(String, RunConfig)> = runs
+        .iter()
+        .filter(|(_, _, c)| c.train.seed == options.seeds.first().copied())
+        .map(|(a, _, c)| (a.as_str().to_string(), c.clone()))
+        .collect();
+    // A model folder, or with LoRA an adapter folder over `checkpoints/base`.
+    let warm_checkpoint = warm.join("checkpoints/warm-start");
+    let parameters =
+        Checkpoint::<burn::backend::Flex>::load(&warm_checkpoint, &Default::default())?
+            .model
+            .config()
+            .num_parameters();
+    report::write(options, &base, &configs, &measured, problems.len(), parameters, out)
+}
+
+/// `configs/<stem>.toml` of an algorithm (SPIRAL's is the default config).
+fn file_stem(algorithm: Algorithm) -> &'static str {
+    match algorithm {
+        Algorithm::Spiral => "default",
+        other => other.as_str(),
+    }
+}
+
+/// Runs `config` in `dir` to its end, resuming whatever is there; a finished run is left alone.
+fn run_once(config: &RunConfig, dir: &Path, stop: &Arc<AtomicBool>) -> anyhow::Result<()> {
+    if finished(dir, config.train.steps) {
+        return Ok(());
+    }
+    eprintln!("== {} ({})", dir.display(), config.algorithm.name.as_str());
+    // The study runs on the CPU: its measurements load models with the CPU backend too.
+    let control = RunControl { resume: true, stop: stop.clone(), device: DeviceSpec::Cpu };
+    match run(config, dir, &control).with_context(|| format!("run {}", dir.display()))? {
+        Outcome::Finished(_) => Ok(()),
+        Outcome::Stopped(at) => {
+            anyhow::bail!("stopped at {}; run the same command again to continue", at.display())
+        }
+    }
+}
+
+/// Whether the run in `dir` has checkpointed its last RL step.
+fn finished(dir: &Path, steps: usize) -> bool {
+    let Ok(Some(latest)) = latest_checkpoint(&dir.join("checkpoints")) else { return false };
+    let state = std::fs::read_to_string(latest.join("trainer_state.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<TrainerState>(&t).ok());
+    state.is_some_and(|s| s.phase == Phase::Rl && s.step >= steps)
+}
+
+/// A new run folder that starts at `warm`'s finished warm start: its checkpoint (and, with
+/// LoRA, the frozen base it adapts), `latest` naming it, and the metrics up to it.
+fn fork_warm_start(warm: &Path, dir: &Path) -> anyhow::Result<()> {
+    for name in ["warm-start", "base"] {
+        let from = warm.join("checkpoints").join(name);
+        if from.is_dir() {
+            let to = dir.join("checkpoints").join(name);
+            std::fs::create_dir_all(&to)?;
+            for entry in
+                std::fs::read_dir(&from).with_context(|| format!("reading {}", from.display()))?
+            {
+                let entry = entry?;
+                std::fs::copy(entry.path(), to.join(entry.file_name()))?;
+            }
+        }
+    }
+    std::fs::write(dir.join("checkpoints/latest"), "warm-start")?;
+    let state_path = dir.join("checkpoints/warm-start/trainer_state.json");
+    let state: TrainerState = serde_json::from_str(&std::fs::read_to_string(state_path)?)?;
+    let metrics = std::fs::read(warm.join("metrics.jsonl"))?;
+    let keep = (state.metrics_bytes as usize).min(metrics.len());
+    std::fs::write(dir.join("metrics.jsonl"), &metrics[..keep])?;
+    Ok(())
+}
+
+/// The curves of the model in `checkpoint`, read from `dir/<name>.json` when measured before.
+fn measure_once(
+    name: &str,
+    algorithm: Option<Algorithm>,
+    checkpoint: &Path,
+    problems: &[DatasetProblem],
+    options: &ReproOptions,
+    dir: &Path,
+) -> anyhow::Result<Measured> {
+    let path = dir.join(format!("{name}.json"));
+    if let Ok(text) = std::fs::read_to_string(&path)
+        && let Ok(done) = serde_json::from_str::<Measured>(&text)
+        && done.checkpoint == checkpoint
+        && done.options == options.measure
+        && done.problems == problems.len()
+    {
+        return Ok(done);
+    }
+    eprintln!("== measuring {name}");
+    let ckpt = Checkpoint::<burn::backend::Flex>::load(checkpoint, &Default::default())
+        .with_context(|| format!("loading {}", checkpoint.display()))?;
+    let curves = measure(&ckpt.model, &ckpt.tokenizer, problems, &options.measure)?;
+    let measured = Measured {
+        name: name.into(),
+        algorithm,
+        checkpoint: checkpoint.to_path_buf(),
+        options: options.measure.clone(),
+        problems: problems.len(),
+        curves,
+    };
+    spiral_model::write_atomically(&path, serde_json::to_string_pretty(&measured)?.as_bytes())?;
+    Ok(measured)
+}

@@ -1,0 +1,297 @@
+//! The reproduction's report: per algorithm, the mean over seeds of every curve with its 95%
+//! interval, as tables and PNG/SVG figures; SPIRAL's scaling efficiency over GRPO; a headline
+//! that states SPIRAL minus GRPO with the intervals, whichever way it points; the resolved config
+//! of each algorithm and every measured number (`results.json`).
+
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+use spiral_eval::{
+    Curve, Efficiency, Figure, Report, SCALING_EFFICIENCY_DEFINITION, Scale, Section, Table,
+    max_scaling_efficiency,
+};
+
+use super::measure::ModelCurves;
+use super::summary::{mean_curve, mean_interval};
+use super::{ALGORITHMS, Measured, ReproOptions};
+use spiral_train::{Algorithm, RunConfig, checkout_commit};
+
+/// Picks one curve out of a model's measurements.
+type Pick = fn(&ModelCurves) -> &Curve;
+
+/// One curve of every algorithm (and the warm start), reduced over seeds.
+struct Compared {
+    curves: Vec<Curve>,
+}
+
+fn compare(measured: &[Measured], pick: Pick) -> Compared {
+    let mut curves = Vec::new();
+    if let Some(w) = measured.iter().find(|m| m.algorithm.is_none()) {
+        curves.push(Curve { label: "warm start".into(), ..pick(&w.curves).clone() });
+    }
+    for algorithm in ALGORITHMS {
+        let seeds: Vec<&Curve> = measured
+            .iter()
+            .filter(|m| m.algorithm == Some(algorithm))
+            .map(|m| pick(&m.curves))
+            .collect();
+        if !seeds.is_empty() {
+            curves.push(mean_curve(label(algorithm), &seeds));
+        }
+    }
+    Compared { curves }
+}
+
+fn label(algorithm: Algorithm) -> &'static str {
+    match algorithm {
+        Algorithm::Spiral => "SPIRAL",
+        Algorithm::Grpo => "GRPO",
+        Algorithm::DrGrpo => "Dr.GRPO",
+        Algorithm::Paragator => "ParaGator",
+    }
+}
+
+impl Compared {
+    fn get(&self, label: &str) -> Option<&Curve> {
+        self.curves.iter().find(|c| c.label == label)
+    }
+
+    fn figure(&self, name: &str, title: &str, x_label: &str, scale: Scale) -> Figure {
+        Figure {
+            name: name.into(),
+            title: title.into(),
+            x_label: x_label.into(),
+            y_label: "accuracy".into(),
+            x_scale: scale,
+            curves: self.curves.clone(),
+        }
+    }
+
+    /// SPIRAL's largest scaling efficiency over GRPO on this curve, when both reach a shared
+    /// accuracy above zero (every curve "reaches" zero at its first point).
+    fn efficiency(&self, unit: &str) -> Option<Efficiency> {
+        let (grpo, spiral) = (self.get("GRPO")?, self.get("SPIRAL")?);
+        max_scaling_efficiency(grpo, spiral, unit).ok().flatten().filter(|e| e.target > 0.0)
+    }
+}
+
+/// SPIRAL minus GRPO at `x` on a curve: per-seed differences when both have them (paired by
+/// seed index), with their 95% t-interval.
+fn difference(measured: &[Measured], pick: Pick, index: usize) -> String {
+    let at = |a: Algorithm| -> Vec<f64> {
+        measured
+            .iter()
+            .filter(|m| m.algorithm == Some(a))
+            .filter_map(|m| pick(&m.curves).points.get(index).map(|p| p.y))
+            .collect()
+    };
+    let (s, g) = (at(Algorithm::Spiral), at(Algorithm::Grpo));
+    if s.is_empty() || s.len() != g.len() {
+        return "n/a".into();
+    }
+    let d: Vec<f64> = s.iter().zip(&g).map(|(s, g)| s - g).collect();
+    if d.len() == 1 {
+        return format!("{:+.3} (one seed: no interval over seeds)", d[0]);
+    }
+    let (mean, ci) = mean_interval(&d);
+    let verdict = if ci.lo > 0.0 {
+        "SPIRAL higher"
+    } else if ci.hi < 0.0 {
+        "GRPO higher"
+    } else {
+        "no significant difference"
+    };
+    format!("{mean:+.3} [{:+.3}, {:+.3}]: {verdict}", ci.lo, ci.hi)
+}
+
+/// Writes `out/report.md`, its figures, `out/results.json` and `out/configs/*.toml`.
+pub fn write(
+    options: &ReproOptions,
+    base: &RunConfig,
+    configs: &[(String, RunConfig)],
+    measured: &[Measured],
+    problems: usize,
+    parameters: usize,
+    out: &Path,
+) -> anyhow::Result<PathBuf> {
+    let m = &options.measure;
+    let pass = compare(measured, |c| &c.pass_at_k);
+    let maj = compare(measured, |c| &c.parallel_majority);
+    let agg = compare(measured, |c| &c.parallel_aggregation);
+    let maj_tokens = compare(measured, |c| &c.tokens_majority);
+    let agg_tokens = compare(measured, |c| &c.tokens_aggregation);
+    let sequential = compare(measured, |c| &c.sequential);
+    let rsa = compare(measured, |c| &c.rsa_pass_at_1);
+    let last = |c: &ModelCurves, f: Pick| f(c).points.len() - 1;
+    let first = measured.first().map(|w| &w.curves);
+
+    let mut headline = String::new();
+    let intervals = if options.seeds.len() > 1 {
+        format!(
+            "Means over {} RL seeds with 95% Student-t intervals over seeds (in brackets)",
+            options.seeds.len()
+        )
+    } else {
+        "One seed: brackets are 95% bootstrap intervals over problems, which do not include \
+         seed-to-seed variation"
+            .to_string()
+    };
+    let _ = writeln!(headline, "{intervals}; SPIRAL minus GRPO, paired by seed:\n");
+    if let Some(c) = first {
+        let rows: [(&str, Pick, usize); 5] = [
+            ("pass@1", |c| &c.pass_at_k, 0),
+            ("pass@k_max", |c| &c.pass_at_k, last(c, |c| &c.pass_at_k)),
+            ("agg@1 over N_max", |c| &c.parallel_aggregation, last(c, |c| &c.parallel_aggregation)),
+            ("maj@N_max", |c| &c.parallel_majority, last(c, |c| &c.parallel_majority)),
+            ("RSA pass@1, last round", |c| &c.rsa_pass_at_1, last(c, |c| &c.rsa_pass_at_1)),
+        ];
+        for (what, pick, index) in rows {
+            let _ = writeln!(headline, "- {what}: {}", difference(measured, pick, index));
+        }
+    }
+    let efficiency = |e: Option<Efficiency>| e.into_iter().map(|e| ("SPIRAL over GRPO".into(), e));
+
+    let setup = format!(
+        "Mode `{mode}`. Countdown ({numbers} numbers in {lo}..={hi}, targets {tlo}..={thi}) with a \
+         character-level tokenizer and a {params:.2}M-parameter Qwen3-style model trained from \
+         scratch. One warm start ({ws} supervised steps on solution traces and aggregation \
+         examples) is shared by every run; each algorithm then trains {steps} RL steps of {pps} \
+         problems from it with RL seeds {seeds:?} (`train.seed`; the task data and the held-out \
+         problems stay the warm start's). Compute is matched: every algorithm generates {budget} \
+         tokens per training problem (SPIRAL N1 = {n1}, n = {n}, K = {k}, N2 = {n2}; GRPO and \
+         Dr.GRPO {grpo_n} traces; ParaGator the same sampling as SPIRAL). Every model is measured on \
+         the same {problems} held-out problems at temperature {temp} with max {mnt} new tokens.\n\n\
+         Why this task and size: the warm start must leave room between pass@1 and pass@8 \
+         (pass@1 {p1:.3}, pass@8 {p8}) so that parallel search has something to find, and the \
+         aggregator must be able to use its candidates: at the warm start, one aggregation over \
+         {nmax} traces scores {a:.3} against majority vote's {mj:.3}. A larger model or a longer \
+         warm start would not fit the CPU budget of a run that trains {runs} models.",
+        mode = options.mode,
+        numbers = base.task.countdown.max_numbers,
+        lo = base.task.countdown.min_number,
+        hi = base.task.countdown.max_number,
+        tlo = base.task.countdown.min_target,
+        thi = base.task.countdown.max_target,
+        params = parameters as f64 / 1e6,
+        ws = base.warm_start.steps,
+        steps = base.train.steps,
+        pps = base.train.problems_per_step,
+        seeds = options.seeds,
+        budget = configs
+            .iter()
+            .find_map(|(_, c)| c.algorithm.tokens_per_problem)
+            .unwrap_or(base.algorithm.n1 * base.rollout.max_new_tokens),
+        grpo_n = configs.iter().find(|(name, _)| name == "grpo").map_or(0, |(_, c)| c.algorithm.n1),
+        n1 = base.algorithm.n1,
+        n = base.algorithm.n,
+        k = base.algorithm.k,
+        n2 = base.algorithm.n2,
+        problems = problems,
+        temp = m.temperature,
+        mnt = m.max_new_tokens,
+        p1 = first.map_or(f64::NAN, |c| c.pass_at_k.points[0].y),
+        p8 = first
+            .and_then(|c| c.pass_at_k.points.iter().find(|p| p.x == 8.0))
+            .map_or("n/a".into(), |p| format!("{:.3}", p.y)),
+        nmax = m.n_max,
+        a = first.map_or(f64::NAN, |c| c.parallel_aggregation.points.last().map_or(0.0, |p| p.y)),
+        mj = first.map_or(f64::NAN, |c| c.parallel_majority.points.last().map_or(0.0, |p| p.y)),
+        runs = ALGORITHMS.len() * options.seeds.len(),
+    );
+
+    let sections = vec![
+        Section { heading: "Headline".into(), text: headline, ..Default::default() },
+        Section { heading: "Setup and choices".into(), text: setup, ..Default::default() },
+        Section {
+            heading: "pass@k".into(),
+            text: format!(
+                "Unbiased pass@k from {} traces per problem. Scaling efficiency: {}.",
+                m.k_max, SCALING_EFFICIENCY_DEFINITION
+            ),
+            table: Some(Table::from_curves("k", &pass.curves)),
+            efficiencies: efficiency(pass.efficiency("samples")).collect(),
+            figures: vec![pass.figure("pass_at_k", "pass@k", "k (samples)", Scale::Log2)],
+        },
+        Section {
+            heading: "Recursive self-aggregation".into(),
+            text: format!(
+                "pass@1 of the population after each round of RSA (population {}, K = {}); \
+                 round 0 is the initial sample.",
+                m.rsa_population, m.rsa_k
+            ),
+            table: Some(Table::from_curves("round", &rsa.curves)),
+            figures: vec![rsa.figure("rsa", "RSA pass@1 by round", "round", Scale::Linear)],
+            ..Default::default()
+        },
+        Section {
+            heading: "Parallel scaling: majority vote against model aggregation".into(),
+            text: format!(
+                "maj@N votes over N traces; agg@1 is the mean reward of {} aggregation traces \
+                 written over the same N traces (each with its own candidate order). Below, \
+                 the same against generated tokens per problem (one aggregation trace \
+                 included).",
+                m.aggregations
+            ),
+            table: Some(Table::from_curves(
+                "N",
+                &[maj.curves.clone(), agg.curves.clone()]
+                    .concat()
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, mut c)| {
+                        c.label = format!(
+                            "{} {}",
+                            c.label,
+                            if i < maj.curves.len() { "maj@N" } else { "agg@1" }
+                        );
+                        c
+                    })
+                    .collect::<Vec<_>>(),
+            )),
+            efficiencies: efficiency(agg_tokens.efficiency("tokens"))
+                .chain(efficiency(maj_tokens.efficiency("tokens")))
+                .collect(),
+            figures: vec![
+                maj.figure("majority", "maj@N", "N (samples)", Scale::Log2),
+                agg.figure("aggregation", "agg@1 over N traces", "N (samples)", Scale::Log2),
+                agg_tokens.figure(
+                    "aggregation_tokens",
+                    "agg@1 against tokens",
+                    "generated tokens per problem",
+                    Scale::Log2,
+                ),
+            ],
+        },
+        Section {
+            heading: "Sequential budget".into(),
+            text: "Accuracy of one trace against its max-new-tokens budget.".into(),
+            table: Some(Table::from_curves("max new tokens", &sequential.curves)),
+            efficiencies: efficiency(sequential.efficiency("tokens")).collect(),
+            figures: vec![sequential.figure(
+                "sequential",
+                "accuracy against the token budget",
+                "max new tokens",
+                Scale::Log2,
+            )],
+        },
+    ];
+    let report = Report {
+        title: format!("SPIRAL against GRPO, Dr.GRPO and ParaGator ({} run)", options.mode),
+        commit: checkout_commit(),
+        command: Some(format!(
+            "cargo xtask repro{}",
+            if options.mode == "quick" { " --quick" } else { "" }
+        )),
+        config: Some(base.to_toml()),
+        sections,
+    };
+    let path = report.write(out)?;
+    let config_dir = out.join("configs");
+    std::fs::create_dir_all(&config_dir)?;
+    for (name, config) in configs {
+        std::fs::write(config_dir.join(format!("{name}.toml")), config.to_toml())?;
+    }
+    let results = serde_json::json!({ "options": options, "measured": measured });
+    std::fs::write(out.join("results.json"), serde_json::to_string_pretty(&results)?)?;
+    Ok(path)
+}

@@ -1,0 +1,257 @@
+//! The RL phase: [`prepare`] attaches LoRA adapters when configured, saves the policy RL starts
+//! from (`checkpoints/warm-start`) and loads the KL penalty's reference model; [`train`] runs the
+//! loop, each step rollout -> reward -> advantage (`crate::collect`) -> clipped policy-gradient
+//! update (`Learner::policy_step`), with periodic evaluations and checkpoints.
+
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use anyhow::Context;
+use burn::tensor::backend::AutodiffBackend;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use spiral_model::{CausalLm, Checkpoint};
+use spiral_rollout::stream_seed;
+
+use super::{PhaseEnd, Run, bar, purpose, summary};
+use crate::checkpoint::{self, TrainerState};
+use crate::collect::{Collected, collect};
+use crate::evaluate::EvalMetrics;
+use crate::learner::{Learner, StepStats};
+use crate::metrics::{Record, TrainRecord};
+use crate::report::write_report;
+
+/// The learner RL trains through, and the frozen reference of its KL penalty.
+pub(super) struct Prepared<Train: AutodiffBackend> {
+    learner: Learner<Train>,
+    reference: Option<CausalLm<Train::InnerBackend>>,
+}
+
+/// Sets up RL on `model`: adapters, the optimiser (restored on resume), the `warm-start`
+/// checkpoint on a fresh start, and the reference model.
+pub(super) fn prepare<Train: AutodiffBackend>(
+    run: &Run<'_, Train>,
+    state: &mut TrainerState,
+    model: CausalLm<Train>,
+) -> anyhow::Result<Prepared<Train>> {
+    let (config, tr) = (run.config, &run.config.train);
+    let rl_seed = tr.seed.unwrap_or(config.run.seed);
+    let model = with_adapters(run, state, model, rl_seed)?;
+    let learner = Learner::new(model, config.rl_optim()).with_micro_batch(tr.micro_batch);
+    let learner = if state.step > 0 { run.restore(learner, state)? } else { learner };
+    if state.step == 0 {
+        run.save(&learner, "warm-start", state)?;
+        // `latest` now names the finished warm start; an interrupted one is no longer needed.
+        let partial = run.checkpoints.join("warm-start-partial");
+        if partial.exists() {
+            std::fs::remove_dir_all(&partial)
+                .with_context(|| format!("removing {}", partial.display()))?;
+        }
+    }
+    // The KL penalty's reference is the policy RL starts from (the warm start or the pretrained
+    // model); a resumed run reads it back from the `warm-start` checkpoint, saved above before
+    // the first RL step, bit for bit what it was.
+    let reference = match (tr.loss.kl_beta > 0.0, state.step) {
+        (false, _) => None,
+        (true, 0) => Some(learner.inference_model()),
+        (true, _) => {
+            let path = run.checkpoints.join("warm-start");
+            let model = Checkpoint::<Train::InnerBackend>::load(&path, run.device)
+                .with_context(|| format!("the KL reference, {}", path.display()))?
+                .model;
+            Some(model.merge_lora().for_inference_in(config.model.precision))
+        }
+    };
+    Ok(Prepared { learner, reference })
+}
+
+/// `model` with the configured LoRA adapters: attached (its base frozen and saved once) at the
+/// first RL step, checked against the checkpoint's on resume.
+fn with_adapters<Train: AutodiffBackend>(
+    run: &Run<'_, Train>,
+    state: &mut TrainerState,
+    model: CausalLm<Train>,
+    rl_seed: u64,
+) -> anyhow::Result<CausalLm<Train>> {
+    let config = run.config;
+    match (config.lora.config(), model.lora().cloned()) {
+        (Some(lora), None) => {
+            anyhow::ensure!(
+                state.step == 0,
+                "lora.enabled = true, but the checkpoint of RL step {} trained every weight; \
+                 resume it with --set lora.enabled=false",
+                state.step
+            );
+            // The base stays frozen from here on; it is saved once, unless it is the
+            // pretrained folder itself.
+            state.base_model = Some(match (&config.model.checkpoint, config.warm_start.steps) {
+                (Some(dir), 0) => std::path::absolute(dir)?,
+                _ => checkpoint::save_base(&run.checkpoints, &model, &run.data.tokenizer)?,
+            });
+            let model = model.with_lora(&lora, stream_seed(rl_seed, purpose::LORA_INIT, 0))?;
+            eprintln!("{}", lora_summary(&model));
+            Ok(model)
+        }
+        (None, Some(_)) => anyhow::bail!(
+            "the checkpoint holds LoRA adapters but lora.enabled = false; resume it with \
+             --set lora.enabled=true"
+        ),
+        (Some(wanted), Some(found)) => {
+            anyhow::ensure!(
+                wanted == found,
+                "[lora] asks for {wanted:?} but the checkpoint's adapters are {found:?}"
+            );
+            Ok(model)
+        }
+        (None, None) => Ok(model),
+    }
+}
+
+/// The RL steps left in `state`, then the report; returns the last evaluation (`last_eval`, the
+/// warm start's, when no step is left to evaluate).
+pub(super) fn train<Train: AutodiffBackend>(
+    run: &mut Run<'_, Train>,
+    state: &mut TrainerState,
+    prepared: Prepared<Train>,
+    mut last_eval: Option<EvalMetrics>,
+) -> anyhow::Result<PhaseEnd<EvalMetrics>> {
+    let Prepared { mut learner, reference } = prepared;
+    let (config, tr) = (run.config, &run.config.train);
+    let rl_seed = tr.seed.unwrap_or(config.run.seed);
+    let mut order: Vec<usize> = (0..run.data.train.len()).collect();
+    order.shuffle(&mut StdRng::seed_from_u64(stream_seed(rl_seed, purpose::PROBLEM_ORDER, 0)));
+    let progress = bar(tr.steps, state.step, "RL");
+    for step in state.step + 1..=tr.steps {
+        let cursor = (step - 1) * tr.problems_per_step;
+        let problems: Vec<_> = (0..tr.problems_per_step)
+            .map(|i| &run.data.train[order[(cursor + i) % order.len()]])
+            .collect();
+        let policy = learner.inference_model();
+        let mut rng = StdRng::seed_from_u64(stream_seed(rl_seed, purpose::COLLECT, step as u64));
+        let rollout_seed = stream_seed(rl_seed, purpose::ROLLOUT, step as u64);
+        let collected = collect(
+            &policy,
+            reference.as_ref(),
+            &run.data,
+            &problems,
+            config,
+            rollout_seed,
+            &mut rng,
+        )?;
+        let started = Instant::now();
+        let mut s = StepStats::default();
+        // Adapter dropout draws from the backend's generator, which is process-wide: seeded per
+        // step for exact resume, and only when it is used, so that other runs in the process
+        // are left alone (two runs with adapter dropout must not share a process).
+        if learner.model().lora().is_some_and(|l| l.dropout > 0.0) {
+            <Train as burn::tensor::backend::Backend>::seed(
+                run.device,
+                stream_seed(rl_seed, purpose::DROPOUT, step as u64),
+            );
+        }
+        if !collected.batch.is_empty() {
+            for _ in 0..tr.epochs {
+                s = learner.policy_step(&collected.batch, &tr.loss)?;
+                if s.skipped {
+                    break;
+                }
+            }
+        }
+        let learn_seconds = started.elapsed().as_secs_f64();
+        state.skipped_in_a_row = if s.skipped { state.skipped_in_a_row + 1 } else { 0 };
+        progress.set_prefix(format!(
+            "search {:.2} agg {:.2}",
+            collected.search_reward,
+            collected.aggregation_reward.unwrap_or(f64::NAN)
+        ));
+        progress.inc(1);
+        run.metrics.log(Record::Train(train_record(step, &collected, &s, learn_seconds)))?;
+        anyhow::ensure!(
+            state.skipped_in_a_row < tr.max_skipped_updates,
+            "{} updates in a row had a NaN or infinite loss or gradient (step {step}); stopping. \
+             The last good checkpoint is {}",
+            state.skipped_in_a_row,
+            checkpoint::latest(&run.checkpoints)?
+                .map_or("none".into(), |p| p.display().to_string())
+        );
+        if step % config.eval.every == 0 || step == tr.steps {
+            let e = run.evaluate(&learner.inference_model())?;
+            run.log_eval(step, &e)?;
+            progress.println(format!("step {step}: {}", summary(&e)));
+            last_eval = Some(e);
+        }
+        let stop = run.control.stop.load(Ordering::SeqCst);
+        if step % tr.checkpoint_every == 0 || step == tr.steps || stop {
+            state.step = step;
+            state.optimizer_steps = learner.steps();
+            state.metrics_bytes = run.metrics.bytes;
+            run.save(&learner, &format!("step-{step}"), state)?;
+        }
+        if stop && step < tr.steps {
+            progress.abandon();
+            write_report(run.out, config)?;
+            return Ok(PhaseEnd::Stopped(run.checkpoints.join(format!("step-{step}"))));
+        }
+    }
+    progress.finish();
+    write_report(run.out, config)?;
+    let last = match last_eval {
+        Some(e) => e,
+        // Resumed after the last step: evaluate the final model again (same seed, same numbers).
+        None => run.evaluate(&learner.inference_model())?,
+    };
+    Ok(PhaseEnd::Done(last))
+}
+
+/// The record of RL step `step`: what collection measured, what the update did, and the time
+/// each took.
+fn train_record(
+    step: usize,
+    collected: &Collected,
+    s: &StepStats,
+    learn_seconds: f64,
+) -> TrainRecord {
+    TrainRecord {
+        step,
+        search_reward: collected.search_reward,
+        aggregation_reward: collected.aggregation_reward,
+        mean_abs_advantage: collected.mean_abs_advantage,
+        zero_signal_fraction: collected.zero_signal_fraction,
+        trained_sequences: collected.batch.len(),
+        loss: s.loss,
+        clip_fraction: s.clip_fraction,
+        approx_kl: s.approx_kl,
+        ref_kl: s.ref_kl,
+        entropy: s.entropy,
+        lr: s.lr,
+        grad_norm: s.grad_norm,
+        skipped_update: s.skipped,
+        generated_tokens: collected.generated_tokens,
+        trained_tokens: s.tokens,
+        rollout_seconds: collected.rollout_seconds,
+        reward_seconds: collected.reward_seconds,
+        reference_seconds: collected.reference_seconds,
+        learn_seconds,
+        rollout_tokens_per_s: collected.generated_tokens as f64
+            / collected.rollout_seconds.max(1e-9),
+        learn_tokens_per_s: s.tokens as f64 / learn_seconds.max(1e-9),
+    }
+}
+
+/// What LoRA trains, against full fine-tuning: parameters and AdamW's two float32 moments.
+fn lora_summary<B: AutodiffBackend>(model: &CausalLm<B>) -> String {
+    let lora = model.lora().expect("called on adapted models");
+    let (trainable, all) = (model.lora_parameters(), model.config().num_parameters());
+    let moments = |n: usize| (2 * 4 * n) as f64 / (1 << 20) as f64;
+    let targets: Vec<&str> = lora.targets.iter().map(|p| p.name()).collect();
+    format!(
+        "LoRA r = {} (scaling {:.3}) on {targets:?}: {trainable} trainable parameters, {:.2}% of \
+         {all}; AdamW state {:.2} MiB instead of {:.2} MiB",
+        lora.rank,
+        lora.scaling(),
+        100.0 * trainable as f64 / all as f64,
+        moments(trainable),
+        moments(all)
+    )
+}

@@ -1,0 +1,92 @@
+//! The warm start: supervised steps on generated solution traces and aggregation examples (see
+//! `TaskData::warm_start_examples`), so that RL starts from a policy that samples correct traces
+//! some of the time and an aggregator that has seen the prompt format; then an evaluation, the
+//! baseline every RL step is compared with.
+
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use burn::tensor::backend::AutodiffBackend;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use spiral_model::CausalLm;
+use spiral_rollout::stream_seed;
+
+use super::{PhaseEnd, Run, bar, purpose, summary};
+use crate::checkpoint::{self, TrainerState};
+use crate::evaluate::EvalMetrics;
+use crate::learner::Learner;
+use crate::metrics::{Record, WarmStartRecord};
+use crate::report::write_report;
+use crate::schedule::OptimConfig;
+
+/// Runs the warm-start steps left in `state` on `model`, logging every tenth, and evaluates the
+/// result; `state` then starts the RL phase. Stopped on request, it saves `warm-start-partial`.
+pub(super) fn warm_start<Train: AutodiffBackend>(
+    run: &mut Run<'_, Train>,
+    state: &mut TrainerState,
+    model: CausalLm<Train>,
+) -> anyhow::Result<PhaseEnd<(CausalLm<Train>, EvalMetrics)>> {
+    let (config, seed) = (run.config, run.config.run.seed);
+    let w = &config.warm_start;
+    let optim = OptimConfig {
+        lr: w.lr,
+        warmup_steps: w.steps / 10,
+        total_steps: w.steps,
+        ..Default::default()
+    };
+    let learner = Learner::new(model, optim).with_micro_batch(config.train.micro_batch);
+    let mut learner = run.restore(learner, state)?;
+    let progress = bar(w.steps, state.step, "warm start");
+    for step in state.step..w.steps {
+        let mut rng =
+            StdRng::seed_from_u64(stream_seed(seed, purpose::WARM_START_DATA, step as u64));
+        let batch = run.data.warm_start_examples(
+            w.batch_size,
+            config.algorithm.n,
+            w.aggregation_fraction,
+            &mut rng,
+        );
+        // The step reads its loss back to the host, so the clock covers the device's work.
+        let started = Instant::now();
+        let stats = learner.sft_step(&batch)?;
+        let seconds = started.elapsed().as_secs_f64();
+        progress.set_prefix(format!("loss {:.3}", stats.loss));
+        progress.inc(1);
+        if step % 10 == 0 || step + 1 == w.steps {
+            run.metrics.log(Record::WarmStart(WarmStartRecord {
+                step,
+                loss: stats.loss,
+                lr: stats.lr,
+                grad_norm: stats.grad_norm,
+                tokens: stats.tokens,
+                step_seconds: seconds,
+                tokens_per_s: stats.tokens as f64 / seconds.max(1e-9),
+            }))?;
+        }
+        if run.control.stop.load(Ordering::SeqCst) && step + 1 < w.steps {
+            progress.abandon();
+            state.step = step + 1;
+            state.optimizer_steps = learner.steps();
+            state.metrics_bytes = run.metrics.bytes;
+            let name = "warm-start-partial";
+            run.save(&learner, name, state)?;
+            write_report(run.out, config)?;
+            return Ok(PhaseEnd::Stopped(run.checkpoints.join(name)));
+        }
+    }
+    progress.finish();
+    let eval = run.evaluate(&learner.inference_model())?;
+    run.log_eval(0, &eval)?;
+    eprintln!("warm start: {}", summary(&eval));
+    // The RL phase starts from here with a fresh optimiser; every algorithm trained from this
+    // run's warm start starts from this checkpoint.
+    *state = TrainerState {
+        phase: checkpoint::Phase::Rl,
+        step: 0,
+        optimizer_steps: 0,
+        metrics_bytes: run.metrics.bytes,
+        ..state.clone()
+    };
+    Ok(PhaseEnd::Done((learner.model().clone(), eval)))
+}
