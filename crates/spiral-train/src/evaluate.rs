@@ -8,10 +8,10 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::Serialize;
 use spiral_aggregation::majority_vote;
+use spiral_eval::{ChatMode, ModelSampler, ProblemSamples, SamplerSettings, pass_at_k_per_problem};
 use spiral_model::CausalLm;
 use spiral_rewards::{Problem, extract_answer};
-use spiral_rollout::{RolloutEngine, RolloutRequest, SamplingParams};
-use spiral_set_rl::pass_at_k;
+use spiral_set_rl::mean;
 
 use crate::config::RunConfig;
 use crate::task::{TaskData, reward};
@@ -58,7 +58,12 @@ pub struct Transcript {
     pub aggregation: (String, bool),
 }
 
-/// Evaluates `model` on the first `eval.problems` test problems.
+/// Evaluates `model` on the first `eval.problems` test problems: `eval.n` search traces each and
+/// `eval.aggregations` aggregation traces over them, sampled through `spiral-eval`'s
+/// [`ModelSampler`], with `spiral-eval`'s unbiased pass@k. `maj@n` is one vote per problem with
+/// ties broken by the seeded draw that also shuffles that problem's aggregation prompt (not
+/// `spiral-eval`'s expected vote over every tie), so that evaluations stay comparable with the
+/// runs already recorded.
 pub fn evaluate<B: Backend>(
     model: &CausalLm<B>,
     data: &TaskData,
@@ -67,69 +72,58 @@ pub fn evaluate<B: Backend>(
 ) -> anyhow::Result<EvalMetrics> {
     let n = config.eval.n;
     let problems: Vec<&Problem> = data.test.iter().take(config.eval.problems).collect();
-    let engine = RolloutEngine::default();
     let (sampling, stop) = data.rollout_settings(&config.rollout, seed);
-    let prompts = problems.iter().map(|p| data.encode(&data.search_prompt(p))).collect();
-    let search = engine.generate(
-        model,
-        None,
-        &RolloutRequest { prompts, n, sampling, stop: stop.clone(), max_total_tokens: None },
-    )?;
-    let texts: Vec<String> = search.samples.iter().map(|s| data.decode(&s.tokens)).collect();
-    let correct: Vec<f64> = search
-        .samples
-        .iter()
-        .zip(&texts)
-        .map(|(s, t)| reward(problems[s.prompt_index], t))
+    // The prompts are rendered by `TaskData` already, chat template included where it applies.
+    let settings =
+        SamplerSettings { sampling, max_new_tokens: stop.max_new_tokens, chat: ChatMode::Off };
+    let sampler = ModelSampler::new(model, &data.tokenizer, &settings)?;
+    let prompts: Vec<String> = problems.iter().map(|p| data.search_prompt(p)).collect();
+    let texts: Vec<String> =
+        sampler.generate(&prompts, n, seed)?.into_iter().flatten().map(|c| c.text).collect();
+    let correct: Vec<f64> =
+        texts.iter().enumerate().map(|(i, t)| reward(problems[i / n], t)).collect();
+    let samples: Vec<ProblemSamples> = correct
+        .chunks(n)
+        .enumerate()
+        .map(|(p, rewards)| ProblemSamples {
+            id: p.to_string(),
+            correct: rewards.iter().map(|&r| r > 0.0).collect(),
+            answers: Vec::new(),
+        })
         .collect();
+    let pass_at_k = (1..=n.ilog2())
+        .map(|e| Ok((1usize << e, mean(&pass_at_k_per_problem(&samples, 1 << e)?))))
+        .collect::<anyhow::Result<Vec<_>>>()?;
 
     let mut rng = StdRng::seed_from_u64(seed);
     let mut maj = 0.0;
-    let mut pass_k: Vec<(usize, f64)> = (1..=n.ilog2()).map(|e| (1usize << e, 0.0)).collect();
     let mut agg_prompts = Vec::with_capacity(problems.len());
     for (p, problem) in problems.iter().enumerate() {
         let group = &texts[p * n..(p + 1) * n];
-        let c = correct[p * n..(p + 1) * n].iter().filter(|&&r| r > 0.0).count();
-        for (k, total) in &mut pass_k {
-            *total += pass_at_k(n, c, *k)?;
-        }
         let answers: Vec<Option<&str>> = group.iter().map(|t| extract_answer(t)).collect();
         if let Some(vote) = majority_vote(&answers, &mut rng) {
             maj += correct[p * n + vote.winner];
         }
         agg_prompts.push(data.aggregation_prompt(problem, group, &mut rng));
     }
-    let agg_sampling = SamplingParams { seed: seed ^ 0xA66, ..sampling };
-    let aggs = engine.generate(
-        model,
-        None,
-        &RolloutRequest {
-            prompts: agg_prompts.iter().map(|p| data.encode(p)).collect(),
-            n: config.eval.aggregations,
-            sampling: agg_sampling,
-            stop,
-            max_total_tokens: None,
-        },
-    )?;
+    let per_problem = config.eval.aggregations;
+    let aggregations = sampler.generate(&agg_prompts, per_problem, seed ^ 0xA66)?;
     let mut transcripts = Vec::with_capacity(problems.len());
     // (correct aggregations, problems) when some trace is correct, and when none is; each
     // problem counts the mean accuracy of its aggregation samples.
     let (mut given_correct, mut given_none) = ((0.0, 0usize), (0.0, 0usize));
-    let per_problem = config.eval.aggregations;
-    for (p, problem) in problems.iter().enumerate() {
-        let samples = &aggs.samples[p * per_problem..(p + 1) * per_problem];
-        let texts_of_aggs: Vec<String> = samples.iter().map(|s| data.decode(&s.tokens)).collect();
-        let scores: Vec<f64> = texts_of_aggs.iter().map(|t| reward(problem, t)).collect();
+    for (p, (problem, completions)) in problems.iter().zip(aggregations).enumerate() {
+        let scores: Vec<f64> = completions.iter().map(|c| reward(problem, &c.text)).collect();
         let group = &correct[p * n..(p + 1) * n];
         let bucket =
             if group.iter().any(|&r| r > 0.0) { &mut given_correct } else { &mut given_none };
         bucket.0 += scores.iter().sum::<f64>() / per_problem as f64;
         bucket.1 += 1;
         transcripts.push(Transcript {
-            prompt: data.search_prompt(problem),
+            prompt: prompts[p].clone(),
             traces: (p * n..(p + 1) * n).map(|i| (texts[i].clone(), correct[i] > 0.0)).collect(),
             aggregation_prompt: agg_prompts[p].clone(),
-            aggregation: (texts_of_aggs[0].clone(), scores[0] > 0.0),
+            aggregation: (completions[0].text.clone(), scores[0] > 0.0),
         });
     }
     let agg = given_correct.0 + given_none.0;
@@ -137,7 +131,7 @@ pub fn evaluate<B: Backend>(
     let count = problems.len().max(1) as f64;
     Ok(EvalMetrics {
         pass_at_1: correct.iter().sum::<f64>() / (count * n as f64),
-        pass_at_k: pass_k.into_iter().map(|(k, t)| (k, t / count)).collect(),
+        pass_at_k,
         maj_at_n: maj / count,
         agg_at_1: agg / count,
         problems: problems.len(),
