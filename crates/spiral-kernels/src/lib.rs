@@ -7,6 +7,8 @@
 //!
 //! - [`softmax`], [`attention_probs`]: attention's (masked) softmax, fused on the CPU, with an
 //!   analytic backward pass on the GPU;
+//! - [`flash_attention`]: attention in memory linear in the context (online softmax over key
+//!   blocks, the backward pass recomputing the weights), on the CPU;
 //! - [`swiglu`], [`rms_norm`], [`rope`]: the MLP gate, the norm and the rotary embedding;
 //! - [`logit_scores`], [`long_rows`]: log-probs over a whole vocabulary, and reductions along
 //!   rows that long;
@@ -36,6 +38,7 @@ mod cuda_cublas;
 pub mod cuda_matmul;
 pub mod device;
 pub mod dispatch;
+pub mod flash_attention;
 // Used by `cuda_cublas` only; compiled (and tested) in every build.
 #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
 mod gemm_layout;

@@ -1,0 +1,510 @@
+//! Attention in memory linear in the context: `O = softmax(Q K^T * scale + M) V` computed one
+//! query row at a time with an online softmax over blocks of keys, as FlashAttention does
+//! (Dao et al., 2022, "FlashAttention: Fast and Memory-Efficient Exact Attention with
+//! IO-Awareness", arXiv:2205.14135; the backward pass as in FlashAttention-2, arXiv:2307.08691),
+//! never holding a `t x tk` matrix of scores or weights.
+//!
+//! Forward, per query row `r`, over the keys it may see: a running maximum `m`, a running sum
+//! `l = Σ exp(s_j - m)` and a running output `o = Σ exp(s_j - m) v_j`, rescaled by `exp(m - m')`
+//! whenever the maximum grows to `m'`; then `O_r = o / l`, and the row's log-sum-exp
+//! `L_r = m + ln l` is kept for the backward pass. Backward, with `D_r = dO_r · O_r` and the
+//! weights recomputed as `p_rj = exp(s_rj - L_r)`:
+//!
+//! ```text
+//! dV_j = Σ_r p_rj dO_r      ds_rj = p_rj (dO_r · V_j - D_r)
+//! dQ_r = scale Σ_j ds_rj K_j      dK_j = scale Σ_r ds_rj Q_r
+//! ```
+//!
+//! so the backward pass keeps `Q`, `K`, `V`, `O` and `L` only: memory linear in the context.
+//!
+//! Which keys a query sees is given by structure, not by a dense mask ([`KeyMask`]): causal over
+//! positions, with keys of padding hidden per sequence. A query that sees no key at all (a
+//! padding query) averages every value with equal weights, as the dense path's finite mask value
+//! makes it do, and passes no gradient to the scores.
+//!
+//! Grouped-query heads come in the layout the model uses: the `groups` query heads that share a
+//! KV head stacked along the query axis, `q: [b, kv, groups * t, d]` against `k, v: [b, kv, tk,
+//! d]`. The kernel runs on burn-flex in float32, with and without autodiff; other backends and
+//! dtypes get their inputs back to compose the dense path ([`flash_attention`]).
+
+use std::sync::Arc;
+
+use burn::backend::Flex;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::FlexTensor;
+use burn::tensor::{DType, Tensor, TensorData, TensorPrimitive, backend::Backend};
+use rayon::prelude::*;
+
+use crate::dispatch::{FlexAutodiff, downcast, from_flex, to_flex, upcast, values};
+
+/// Keys per block of the online softmax: scores of one block are held at a time.
+const KEY_BLOCK: usize = 64;
+
+/// Which keys each query may see. The `t` new queries sit at key positions `past..past + t`
+/// (`past` cached keys before them); query `i` sees key `j` when `j <= past + i` and, with
+/// `keys`, when `keys[sequence][j]` is true (false marks padding).
+#[derive(Debug, Clone, Default)]
+pub struct KeyMask {
+    /// Keys cached before the new queries.
+    pub past: usize,
+    /// Per sequence, whether each of the `past + t` keys is a real token; `None` if all are.
+    pub keys: Option<Arc<Vec<Vec<bool>>>>,
+}
+
+impl KeyMask {
+    /// Whether query `i` of `sequence` may see key `j`.
+    fn sees(&self, sequence: usize, i: usize, j: usize) -> bool {
+        j <= self.past + i && self.keys.as_ref().is_none_or(|k| k[sequence].get(j) == Some(&true))
+    }
+
+    /// The dense additive mask `[1 or b, 1, t, tk]` equal to this one (0 = attend, `masked` =
+    /// skip), for the composed path and for tests.
+    pub fn dense<B: Backend>(
+        &self,
+        batch: usize,
+        t: usize,
+        masked: f32,
+        device: &B::Device,
+    ) -> Tensor<B, 4> {
+        let rows = if self.keys.is_some() { batch } else { 1 };
+        let tk = self.past + t;
+        let mut values = vec![0.0f32; rows * t * tk];
+        for r in 0..rows {
+            for i in 0..t {
+                for j in 0..tk {
+                    if !self.sees(r, i, j) {
+                        values[(r * t + i) * tk + j] = masked;
+                    }
+                }
+            }
+        }
+        Tensor::from_data(TensorData::new(values, [rows, 1, t, tk]), device)
+    }
+}
+
+/// The sizes of one attention call.
+#[derive(Debug, Clone, Copy)]
+struct Dims {
+    batch: usize,
+    kv_heads: usize,
+    /// `groups * t` query rows per KV head.
+    rows: usize,
+    /// New queries per sequence.
+    t: usize,
+    keys: usize,
+    head_dim: usize,
+    scale: f32,
+}
+
+impl Dims {
+    /// The sequence and query index of row `row` of the flattened `[b, kv, rows]`.
+    fn query(&self, row: usize) -> (usize, usize) {
+        (row / (self.kv_heads * self.rows), row % self.rows % self.t)
+    }
+
+    /// The first key row (in the flattened `[b, kv, tk]`) of the KV head that row `row` reads.
+    fn key_base(&self, row: usize) -> usize {
+        row / self.rows * self.keys
+    }
+}
+
+/// Queries, keys and values, given back where the kernel does not apply.
+pub type Qkv<B> = (Tensor<B, 4>, Tensor<B, 4>, Tensor<B, 4>);
+
+/// `softmax(q k^T * scale + mask) v` for `q: [b, kv, groups * t, d]` and `k, v: [b, kv, tk, d]`,
+/// where `tk = mask.past + t`. On burn-flex in float32 (with or without autodiff) it runs the
+/// blockwise kernel and returns `Ok([b, kv, groups * t, d])`; elsewhere it gives the inputs back
+/// (`Err`), for the caller's dense composition.
+pub fn flash_attention<B: Backend>(
+    q: Tensor<B, 4>,
+    k: Tensor<B, 4>,
+    v: Tensor<B, 4>,
+    mask: &KeyMask,
+    scale: f32,
+) -> Result<Tensor<B, 4>, Qkv<B>> {
+    let [batch, kv_heads, rows, head_dim] = q.dims();
+    let keys = k.dims()[2];
+    let t = keys.checked_sub(mask.past).filter(|&t| t > 0 && rows % t == 0);
+    let fits = k.dims() == [batch, kv_heads, keys, head_dim] && v.dims() == k.dims();
+    let f32s = [q.dtype(), k.dtype(), v.dtype()].iter().all(|&d| d == DType::F32);
+    let (Some(t), true, true) = (t, fits, f32s) else { return Err((q, k, v)) };
+    let dims = Dims { batch, kv_heads, rows, t, keys, head_dim, scale };
+    if mask.keys.as_ref().is_some_and(|m| m.len() != batch || m.iter().any(|r| r.len() < keys)) {
+        return Err((q, k, v));
+    }
+    let (q, k, v) = match (downcast::<B, FlexAutodiff, 4>(q), downcast(k), downcast(v)) {
+        (Ok(q), Ok(k), Ok(v)) => return Ok(upcast(flash_autodiff(q, k, v, dims, mask))),
+        (Err(q), Err(k), Err(v)) => (q, k, v),
+        _ => unreachable!("the three tensors have the backend B"),
+    };
+    match (to_flex(q), to_flex(k), to_flex(v)) {
+        (Ok(q), Ok(k), Ok(v)) => {
+            let (out, _) = forward(&q, &k, &v, dims, mask);
+            Ok(from_flex(out))
+        }
+        (Err(q), Err(k), Err(v)) => Err((q, k, v)),
+        _ => unreachable!("the three tensors have the backend B"),
+    }
+}
+
+/// The forward pass: the output `[b, kv, rows, d]` and each row's log-sum-exp `L`.
+fn forward(
+    q: &FlexTensor,
+    k: &FlexTensor,
+    v: &FlexTensor,
+    dims: Dims,
+    mask: &KeyMask,
+) -> (FlexTensor, Vec<f32>) {
+    let (qv, kv, vv) = (values(q), values(k), values(v));
+    let (qs, ks, vs) = (qv.storage::<f32>(), kv.storage::<f32>(), vv.storage::<f32>());
+    let d = dims.head_dim;
+    let total_rows = dims.batch * dims.kv_heads * dims.rows;
+    let mut out = vec![0.0f32; total_rows * d];
+    let mut lse = vec![0.0f32; total_rows];
+    out.par_chunks_mut(d).zip(lse.par_iter_mut()).enumerate().with_min_len(8).for_each(
+        |(row, (o, l))| {
+            *l = forward_row(&qs[row * d..][..d], ks, vs, row, dims, mask, o);
+        },
+    );
+    let shape = [dims.batch, dims.kv_heads, dims.rows, d];
+    (FlexTensor::from_data(TensorData::new(out, shape)), lse)
+}
+
+/// One query row: writes `O_r` into `out` and returns `L_r`.
+fn forward_row(
+    q: &[f32],
+    ks: &[f32],
+    vs: &[f32],
+    row: usize,
+    dims: Dims,
+    mask: &KeyMask,
+    out: &mut [f32],
+) -> f32 {
+    let d = dims.head_dim;
+    let (sequence, i) = dims.query(row);
+    let base = dims.key_base(row);
+    let last = (mask.past + i).min(dims.keys - 1);
+    let sees = |j: usize| mask.sees(sequence, i, j);
+    if !(0..=last).any(sees) {
+        // No visible key: equal weights over all of them, as the dense path's mask makes it.
+        for j in 0..dims.keys {
+            let v = &vs[(base + j) * d..][..d];
+            out.iter_mut().zip(v).for_each(|(o, v)| *o += v);
+        }
+        let n = dims.keys as f32;
+        out.iter_mut().for_each(|o| *o /= n);
+        return n.ln();
+    }
+    let (mut max, mut sum) = (f32::NEG_INFINITY, 0.0f32);
+    let mut scores = [0.0f32; KEY_BLOCK];
+    for start in (0..=last).step_by(KEY_BLOCK) {
+        let end = (start + KEY_BLOCK).min(last + 1);
+        let mut block_max = f32::NEG_INFINITY;
+        for j in start..end {
+            let s = if sees(j) {
+                dot(q, &ks[(base + j) * d..][..d]) * dims.scale
+            } else {
+                f32::NEG_INFINITY
+            };
+            scores[j - start] = s;
+            block_max = block_max.max(s);
+        }
+        if block_max == f32::NEG_INFINITY {
+            continue;
+        }
+        let new_max = max.max(block_max);
+        let rescale = (max - new_max).exp();
+        sum *= rescale;
+        out.iter_mut().for_each(|o| *o *= rescale);
+        for j in start..end {
+            let s = scores[j - start];
+            if s == f32::NEG_INFINITY {
+                continue;
+            }
+            let p = (s - new_max).exp();
+            sum += p;
+            let v = &vs[(base + j) * d..][..d];
+            out.iter_mut().zip(v).for_each(|(o, v)| *o += p * v);
+        }
+        max = new_max;
+    }
+    let inv = 1.0 / sum;
+    out.iter_mut().for_each(|o| *o *= inv);
+    max + sum.ln()
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(a, b)| a * b).sum()
+}
+
+/// What the backward pass keeps: the inputs, the output and the log-sum-exps.
+#[derive(Debug, Clone)]
+struct Saved {
+    q: FlexTensor,
+    k: FlexTensor,
+    v: FlexTensor,
+    out: FlexTensor,
+    lse: Arc<Vec<f32>>,
+    dims: Dims,
+    mask: KeyMask,
+}
+
+#[derive(Debug)]
+struct FlashBackward;
+
+impl Backward<Flex, 3> for FlashBackward {
+    type State = Saved;
+
+    fn backward(self, ops: Ops<Saved, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad = grads.consume::<Flex>(&ops.node);
+        let [q_parent, k_parent, v_parent] = ops.parents;
+        let (dq, dk, dv) = backward(&ops.state, &grad);
+        for (parent, g) in [(q_parent, dq), (k_parent, dk), (v_parent, dv)] {
+            if let Some(parent) = parent {
+                grads.register::<Flex>(parent.id, g);
+            }
+        }
+    }
+}
+
+fn flash_autodiff(
+    q: Tensor<FlexAutodiff, 4>,
+    k: Tensor<FlexAutodiff, 4>,
+    v: Tensor<FlexAutodiff, 4>,
+    dims: Dims,
+    mask: &KeyMask,
+) -> Tensor<FlexAutodiff, 4> {
+    let (q, k, v) =
+        (q.into_primitive().tensor(), k.into_primitive().tensor(), v.into_primitive().tensor());
+    let prep = FlashBackward
+        .prepare::<NoCheckpointing>([q.node.clone(), k.node.clone(), v.node.clone()])
+        .compute_bound()
+        .stateful();
+    let (out, lse) = forward(&q.primitive, &k.primitive, &v.primitive, dims, mask);
+    let out = match prep {
+        OpsKind::Tracked(prep) => {
+            let saved = Saved {
+                q: q.primitive,
+                k: k.primitive,
+                v: v.primitive,
+                out: out.clone(),
+                lse: Arc::new(lse),
+                dims,
+                mask: mask.clone(),
+            };
+            prep.finish(saved, out)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(out),
+    };
+    Tensor::from_primitive(TensorPrimitive::Float(out))
+}
+
+/// `(dQ, dK, dV)` from the output's gradient, the weights recomputed block by block: `dQ` one
+/// query row at a time, `dK` and `dV` one key at a time over the rows that see it.
+fn backward(s: &Saved, grad: &FlexTensor) -> (FlexTensor, FlexTensor, FlexTensor) {
+    let dims = s.dims;
+    let d = dims.head_dim;
+    let (qv, kv, vv, ov, gv) =
+        (values(&s.q), values(&s.k), values(&s.v), values(&s.out), values(grad));
+    let (qs, ks, vs) = (qv.storage::<f32>(), kv.storage::<f32>(), vv.storage::<f32>());
+    let (os, dos) = (ov.storage::<f32>(), gv.storage::<f32>());
+    let total_rows = dims.batch * dims.kv_heads * dims.rows;
+    // D_r = dO_r · O_r.
+    let delta: Vec<f32> =
+        (0..total_rows).map(|r| dot(&dos[r * d..][..d], &os[r * d..][..d])).collect();
+    // The weight and the score gradient of (row, key j), or `None` where the row does not see j
+    // (a row that sees no key passes no score gradient: its weights do not depend on scores).
+    let weight = |row: usize, j: usize| -> Option<(f32, f32)> {
+        let (sequence, i) = dims.query(row);
+        if !s.mask.sees(sequence, i, j) {
+            return None;
+        }
+        let key = (dims.key_base(row) + j) * d;
+        let score = dot(&qs[row * d..][..d], &ks[key..][..d]) * dims.scale;
+        let p = (score - s.lse[row]).exp();
+        let dp = dot(&dos[row * d..][..d], &vs[key..][..d]);
+        Some((p, p * (dp - delta[row])))
+    };
+    let sees_any = |row: usize| {
+        let (sequence, i) = dims.query(row);
+        (0..=(s.mask.past + i).min(dims.keys - 1)).any(|j| s.mask.sees(sequence, i, j))
+    };
+
+    let mut dq = vec![0.0f32; total_rows * d];
+    dq.par_chunks_mut(d).enumerate().with_min_len(8).for_each(|(row, dq)| {
+        let (_, i) = dims.query(row);
+        for j in 0..=(s.mask.past + i).min(dims.keys - 1) {
+            if let Some((_, ds)) = weight(row, j) {
+                let k = &ks[(dims.key_base(row) + j) * d..][..d];
+                dq.iter_mut().zip(k).for_each(|(g, k)| *g += ds * dims.scale * k);
+            }
+        }
+    });
+
+    // dK and dV, one key row of [b, kv, tk] at a time.
+    let key_rows = dims.batch * dims.kv_heads * dims.keys;
+    let mut dk = vec![0.0f32; key_rows * d];
+    let mut dv = vec![0.0f32; key_rows * d];
+    dk.par_chunks_mut(d).zip(dv.par_chunks_mut(d)).enumerate().with_min_len(8).for_each(
+        |(key_row, (dk, dv))| {
+            let (head, j) = (key_row / dims.keys, key_row % dims.keys);
+            for row in head * dims.rows..(head + 1) * dims.rows {
+                let dout = &dos[row * d..][..d];
+                match weight(row, j) {
+                    Some((p, ds)) => {
+                        let q = &qs[row * d..][..d];
+                        dv.iter_mut().zip(dout).for_each(|(g, o)| *g += p * o);
+                        dk.iter_mut().zip(q).for_each(|(g, q)| *g += ds * dims.scale * q);
+                    }
+                    None if !sees_any(row) => {
+                        let p = 1.0 / dims.keys as f32;
+                        dv.iter_mut().zip(dout).for_each(|(g, o)| *g += p * o);
+                    }
+                    None => {}
+                }
+            }
+        },
+    );
+    let like = |data: Vec<f32>, t: &FlexTensor| {
+        FlexTensor::from_data(TensorData::new(data, t.layout().shape().clone()))
+    };
+    (like(dq, &s.q), like(dk, &s.k), like(dv, &s.v))
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::backend::Autodiff;
+    use burn::tensor::activation::softmax;
+
+    use super::*;
+    use crate::test_data::{max_abs_diff, uniform, values as data};
+
+    type A = Autodiff<Flex>;
+
+    /// The dense composition: `softmax(q k^T * scale + mask) v` with the equal dense mask.
+    fn dense<Be: Backend>(
+        q: Tensor<Be, 4>,
+        k: Tensor<Be, 4>,
+        v: Tensor<Be, 4>,
+        mask: &KeyMask,
+        scale: f32,
+    ) -> Tensor<Be, 4> {
+        let [b, kv, rows, _] = q.dims();
+        let t = k.dims()[2] - mask.past;
+        let groups = rows / t;
+        let m = mask.dense::<Be>(b, t, -1.0e9, &q.device());
+        let scores = q.matmul(k.swap_dims(2, 3)) * scale;
+        let [mb, _, _, tk] = m.dims();
+        let scores = scores.reshape([b, kv, groups, t, tk]) + m.reshape([mb, 1, 1, t, tk]);
+        softmax(scores.reshape([b, kv, rows, tk]), 3).matmul(v)
+    }
+
+    struct Case {
+        b: usize,
+        kv: usize,
+        groups: usize,
+        t: usize,
+        d: usize,
+        mask: KeyMask,
+    }
+
+    /// Output and the gradients of `sum(out * w)` for q, k, v, by `f`, where `w` is zero on the
+    /// rows of padding queries (whose outputs the model never reads).
+    fn run(
+        c: &Case,
+        f: impl Fn(Tensor<A, 4>, Tensor<A, 4>, Tensor<A, 4>) -> Tensor<A, 4>,
+    ) -> [Vec<f32>; 4] {
+        let tk = c.mask.past + c.t;
+        let rows = c.groups * c.t;
+        let leaf = |shape: [usize; 4], seed| {
+            Tensor::<A, 4>::from_data(uniform(shape, 1.5, 0.0, seed), &Default::default())
+                .require_grad()
+        };
+        let (q, k, v) = (
+            leaf([c.b, c.kv, rows, c.d], 1),
+            leaf([c.b, c.kv, tk, c.d], 2),
+            leaf([c.b, c.kv, tk, c.d], 3),
+        );
+        let mut w = data(Tensor::<Flex, 4>::from_data(
+            uniform([c.b, c.kv, rows, c.d], 1.0, 0.0, 4),
+            &Default::default(),
+        ));
+        for (row, w) in w.chunks_mut(c.d).enumerate() {
+            let (sequence, i) = (row / (c.kv * rows), row % rows % c.t);
+            if !(0..tk).any(|j| c.mask.sees(sequence, i, j)) {
+                w.iter_mut().for_each(|x| *x = 0.0);
+            }
+        }
+        let w = Tensor::<A, 4>::from_data(
+            TensorData::new(w, [c.b, c.kv, rows, c.d]),
+            &Default::default(),
+        );
+        let out = f(q.clone(), k.clone(), v.clone());
+        let grads = (out.clone() * w).sum().backward();
+        let g = |x: &Tensor<A, 4>| data(x.grad(&grads).unwrap());
+        [data(out.inner()), g(&q), g(&k), g(&v)]
+    }
+
+    fn check(c: Case) {
+        let scale = 1.0 / (c.d as f32).sqrt();
+        let fused =
+            run(&c, |q, k, v| flash_attention(q, k, v, &c.mask, scale).expect("fused on Flex"));
+        let reference = run(&c, |q, k, v| dense(q, k, v, &c.mask, scale));
+        for (what, (a, b)) in ["output", "dq", "dk", "dv"].iter().zip(fused.iter().zip(&reference))
+        {
+            let worst = max_abs_diff(a, b);
+            assert!(worst < 1e-5, "{what}: worst difference {worst}");
+        }
+        // Without autodiff the forward pass is the same.
+        let q = Tensor::<Flex, 4>::from_data(
+            uniform([c.b, c.kv, c.groups * c.t, c.d], 1.5, 0.0, 1),
+            &Default::default(),
+        );
+        let k = Tensor::<Flex, 4>::from_data(
+            uniform([c.b, c.kv, c.mask.past + c.t, c.d], 1.5, 0.0, 2),
+            &Default::default(),
+        );
+        let v = Tensor::<Flex, 4>::from_data(
+            uniform([c.b, c.kv, c.mask.past + c.t, c.d], 1.5, 0.0, 3),
+            &Default::default(),
+        );
+        let out = flash_attention(q, k, v, &c.mask, scale).expect("fused on Flex");
+        assert!(max_abs_diff(&data(out), &fused[0]) < 1e-6);
+    }
+
+    #[test]
+    fn causal_attention_over_several_key_blocks_matches_the_dense_path() {
+        check(Case { b: 2, kv: 2, groups: 1, t: 150, d: 8, mask: KeyMask::default() });
+    }
+
+    #[test]
+    fn grouped_queries_and_cached_keys_match_the_dense_path() {
+        check(Case { b: 1, kv: 2, groups: 3, t: 5, d: 16, mask: KeyMask { past: 70, keys: None } });
+    }
+
+    #[test]
+    fn padding_and_a_query_that_sees_nothing_match_the_dense_path() {
+        // Sequence 0 is left-padded by 3; in sequence 1 the first query is padding too and sees
+        // no key at all, and a key in the middle is hidden.
+        let t = 9;
+        let mut keys = vec![vec![true; t]; 2];
+        keys[0][..3].iter_mut().for_each(|x| *x = false);
+        keys[1][0] = false;
+        keys[1][4] = false;
+        let mask = KeyMask { past: 0, keys: Some(Arc::new(keys)) };
+        check(Case { b: 2, kv: 1, groups: 2, t, d: 4, mask });
+    }
+
+    #[test]
+    fn other_dtypes_are_given_back() {
+        let x = crate::precision::cast(
+            Tensor::<Flex, 4>::zeros([1, 1, 2, 4], &Default::default()),
+            DType::F16,
+        );
+        let mask = KeyMask::default();
+        assert!(flash_attention(x.clone(), x.clone(), x, &mask, 0.5).is_err());
+    }
+}
