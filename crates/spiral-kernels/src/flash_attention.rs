@@ -50,14 +50,15 @@ const KEY_BLOCK: usize = 64;
 pub struct KeyMask {
     /// Keys cached before the new queries.
     pub past: usize,
-    /// Per sequence, whether each of the `past + t` keys is a real token; `None` if all are.
+    /// Per sequence, whether each of the `past + t` keys is a real token (a key past the end of
+    /// its row is); `None` if all are.
     pub keys: Option<Arc<Vec<Vec<bool>>>>,
 }
 
 impl KeyMask {
     /// Whether query `i` of `sequence` may see key `j`.
     fn sees(&self, sequence: usize, i: usize, j: usize) -> bool {
-        j <= self.past + i && self.keys.as_ref().is_none_or(|k| k[sequence].get(j) == Some(&true))
+        j <= self.past + i && self.keys.as_ref().is_none_or(|k| k[sequence].get(j) != Some(&false))
     }
 
     /// The dense additive mask `[1 or b, 1, t, tk]` equal to this one (0 = attend, `masked` =
@@ -132,7 +133,7 @@ pub fn flash_attention<B: Backend>(
     let f32s = [q.dtype(), k.dtype(), v.dtype()].iter().all(|&d| d == DType::F32);
     let (Some(t), true, true) = (t, fits, f32s) else { return Err((q, k, v)) };
     let dims = Dims { batch, kv_heads, rows, t, keys, head_dim, scale };
-    if mask.keys.as_ref().is_some_and(|m| m.len() != batch || m.iter().any(|r| r.len() < keys)) {
+    if mask.keys.as_ref().is_some_and(|m| m.len() != batch) {
         return Err((q, k, v));
     }
     let (q, k, v) = match (downcast::<B, FlexAutodiff, 4>(q), downcast(k), downcast(v)) {

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::{Tensor, backend::Backend};
 
+use spiral_kernels::precision::Precision;
+
 use crate::config::ModelConfig;
 use crate::error::{ModelError, Result};
 use crate::layers::{Linear, RmsNorm};
@@ -14,7 +16,6 @@ use crate::lora::ADAPTER_CONFIG;
 use crate::model::CausalLm;
 use crate::tokenizer::TextTokenizer;
 use crate::weights::{SafetensorsWeights, write_atomically, write_safetensors};
-use spiral_kernels::precision::Precision;
 
 /// A model with its tokenizer, as found in a Hugging Face model folder.
 #[derive(Debug)]

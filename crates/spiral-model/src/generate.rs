@@ -5,10 +5,11 @@
 
 use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
 
+use spiral_kernels::long_rows::argmax_rows;
+
 use crate::cache::KvCache;
 use crate::error::{ModelError, Result};
 use crate::model::CausalLm;
-use spiral_kernels::long_rows::argmax_rows;
 
 /// Continues `prompt` greedily for up to `max_new_tokens` tokens, stopping after any of
 /// `stop_token_ids`, and returns only the new token ids. Ties go to the lowest id, as

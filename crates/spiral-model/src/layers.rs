@@ -5,17 +5,20 @@
 use burn::module::{Module, Param};
 use burn::tensor::{Tensor, backend::Backend};
 
+use spiral_kernels::attention_probs::attention_probs;
+use spiral_kernels::contiguous::{materialized, row_major};
+use spiral_kernels::flash_attention::flash_attention;
+use spiral_kernels::precision::{cast, matmul};
+use spiral_kernels::rms_norm::rms_norm;
+use spiral_kernels::swiglu::swiglu;
+
 use crate::cache::LayerCache;
 use crate::config::ModelConfig;
 use crate::error::Result;
 use crate::lora::LoraAdapter;
+use crate::mask::AttentionMask;
 use crate::rope::RopeTables;
 use crate::weights::{Init, WeightSource};
-use spiral_kernels::attention_probs::attention_probs;
-use spiral_kernels::contiguous::{materialized, row_major};
-use spiral_kernels::precision::{cast, matmul};
-use spiral_kernels::rms_norm::rms_norm;
-use spiral_kernels::swiglu::swiglu;
 
 /// Root-mean-square layer norm (Zhang & Sennrich, 2019): `w * x / sqrt(mean(x^2) + eps)`.
 #[derive(Module, Debug)]
@@ -170,16 +173,14 @@ impl<B: Backend> Attention<B> {
         })
     }
 
-    /// Attends `x: [batch, time, hidden]` to itself and to the cached keys/values.
-    ///
-    /// `mask` is additive, `[batch, 1, time, past + time]` or, when every row has the same mask
-    /// (no padding), `[1, 1, time, past + time]` (0 = attend, large negative = skip); `None`
-    /// means every query may see every key (one decode step without padding).
+    /// Attends `x: [batch, time, hidden]` to itself and to the cached keys/values, each query to
+    /// the keys `mask` lets it see: block by block when `mask.blockwise`, else through the dense
+    /// scores and `mask.dense`.
     pub fn forward(
         &self,
         x: Tensor<B, 3>,
         rope: &RopeTables<B>,
-        mask: Option<Tensor<B, 4>>,
+        mask: &AttentionMask<B>,
         cache: Option<&mut LayerCache<B>>,
     ) -> Tensor<B, 3> {
         let [b, t, _] = x.dims();
@@ -200,17 +201,25 @@ impl<B: Backend> Attention<B> {
             Some(cache) => cache.append(k, v),
             None => (k, v),
         };
-        let k_t = k.swap_dims(2, 3);
-
         // Grouped-query attention without copying K/V per query head: the `groups` query heads
         // that share a KV head are stacked along the time axis, [b, kv, groups * t, d].
         let groups = nh / nkv;
         // With one query head per KV head the shape is already right; reshaping the transposed
         // view would copy it.
         let q = if groups == 1 { q } else { row_major(q).reshape([b, nkv, groups * t, d]) };
-        // Scores, mask and softmax in float32 (see `spiral_kernels::precision`).
-        let probs = attention_probs(matmul(q, k_t), mask, d);
-        let out = matmul(probs, v).reshape([b, nh, t, d]);
+        let out = if mask.blockwise {
+            let scale = 1.0 / (d as f32).sqrt();
+            match flash_attention(q, k, v, &mask.keys, scale) {
+                Ok(out) => out,
+                Err((q, k, v)) => {
+                    let dense = mask.dense_mask(b, t, &q.device());
+                    dense_attention(q, k, v, dense, d)
+                }
+            }
+        } else {
+            dense_attention(q, k, v, mask.dense.clone(), d)
+        };
+        let out = out.reshape([b, nh, t, d]);
         let out = if t == 1 {
             out.reshape([b, t, nh * d])
         } else {
@@ -218,6 +227,19 @@ impl<B: Backend> Attention<B> {
         };
         self.o_proj.forward(out)
     }
+}
+
+/// `softmax(q k^T / sqrt(d) + mask) v` through the dense scores `[b, kv, groups * t, tk]`, with
+/// the scores, mask and softmax in float32 (see `spiral_kernels::precision`).
+fn dense_attention<B: Backend>(
+    q: Tensor<B, 4>,
+    k: Tensor<B, 4>,
+    v: Tensor<B, 4>,
+    mask: Option<Tensor<B, 4>>,
+    head_dim: usize,
+) -> Tensor<B, 4> {
+    let probs = attention_probs(matmul(q, k.swap_dims(2, 3)), mask, head_dim);
+    matmul(probs, v)
 }
 
 /// `[b, t, heads, d] -> [b, heads, t, d]`; a free reshape when `t == 1` (decode steps).
@@ -261,7 +283,7 @@ impl<B: Backend> DecoderLayer<B> {
         &self,
         x: Tensor<B, 3>,
         rope: &RopeTables<B>,
-        mask: Option<Tensor<B, 4>>,
+        mask: &AttentionMask<B>,
         cache: Option<&mut LayerCache<B>>,
     ) -> Tensor<B, 3> {
         let attn =

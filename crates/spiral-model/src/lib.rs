@@ -34,6 +34,7 @@ mod error;
 mod generate;
 mod layers;
 pub mod lora;
+mod mask;
 mod model;
 mod rope;
 mod scratch;
@@ -48,6 +49,7 @@ pub use error::{ModelError, Result};
 pub use generate::generate_greedy;
 pub use layers::{Attention, DecoderLayer, Linear, Mlp, RmsNorm};
 pub use lora::{LoraAdapter, LoraConfig, Projection};
+pub use mask::{AttentionMask, BLOCKWISE_FROM_SCORES};
 pub use model::{
     CausalLm, GPU_LOGIT_CHUNK_ELEMENTS, LOGIT_CHUNK_ELEMENTS, TokenScores, position_grid,
 };

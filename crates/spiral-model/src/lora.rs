@@ -21,12 +21,13 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use spiral_kernels::contiguous::materialized;
+use spiral_kernels::precision::{cast, matmul};
+
 use crate::error::{ModelError, Result};
 use crate::layers::{DecoderLayer, Linear};
 use crate::model::CausalLm;
 use crate::weights::{Init, SafetensorsWeights, WeightSource, write_atomically, write_safetensors};
-use spiral_kernels::contiguous::materialized;
-use spiral_kernels::precision::{cast, matmul};
 
 /// PEFT's file names.
 pub const ADAPTER_CONFIG: &str = "adapter_config.json";

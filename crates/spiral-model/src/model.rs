@@ -7,21 +7,18 @@ use burn::tensor::{
     DType, FloatDType, IndexingUpdateOp, Int, Tensor, TensorData, backend::Backend,
 };
 
+use spiral_kernels::device::{is_cpu, length_multiple};
+use spiral_kernels::logit_scores::logit_scores;
+use spiral_kernels::precision::{Precision, cast, matmul, to_f32};
+
 use crate::cache::KvCache;
 use crate::config::ModelConfig;
 use crate::error::{ModelError, Result};
 use crate::layers::{DecoderLayer, Linear, RmsNorm};
 use crate::lora::LoraConfig;
+use crate::mask::AttentionMask;
 use crate::rope::{RopeTables, inverse_frequencies};
 use crate::weights::{Init, RandomInit, WeightSource};
-use spiral_kernels::device::{is_cpu, length_multiple};
-use spiral_kernels::logit_scores::logit_scores;
-use spiral_kernels::precision::{Precision, cast, matmul, to_f32};
-
-/// Additive mask value for positions a query must not see. Finite (not `-inf`) so that a row
-/// with every key masked (a padding query) yields uniform weights instead of NaNs that would
-/// leak into other rows through later layers.
-const MASKED: f32 = -1.0e9;
 
 /// Default bound on the number of logits held at once by [`CausalLm::token_logprobs`] on the
 /// CPU: rows are projected onto the vocabulary in chunks of `LOGIT_CHUNK_ELEMENTS /
@@ -184,16 +181,16 @@ impl<B: Backend> CausalLm<B> {
         let mut x = cast(self.embed_tokens.val().select(0, input_ids.reshape([b * t])), dtype)
             .reshape([b, t, h]);
         let rope = RopeTables::new(&self.inv_freq, positions, dtype);
-        let mask = attention_mask::<B>(b, t, past, key_mask, &device);
+        let mask = AttentionMask::<B>::new(b, t, past, key_mask, dtype, &device);
         match cache {
             Some(cache) => {
                 for (layer, layer_cache) in self.layers.iter().zip(cache.layers_mut()) {
-                    x = layer.forward(x, &rope, mask.clone(), Some(layer_cache));
+                    x = layer.forward(x, &rope, &mask, Some(layer_cache));
                 }
             }
             None => {
                 for layer in &self.layers {
-                    x = layer.forward(x, &rope, mask.clone(), None);
+                    x = layer.forward(x, &rope, &mask, None);
                 }
             }
         }
@@ -362,36 +359,6 @@ impl<B: Backend> CausalLm<B> {
 /// Positions `0..t` for every row: `[b, t]`.
 pub fn position_grid<B: Backend>(b: usize, t: usize, device: &B::Device) -> Tensor<B, 2, Int> {
     Tensor::<B, 1, Int>::arange(0..t as i64, device).reshape([1, t]).repeat_dim(0, b)
-}
-
-/// The additive attention mask: causal within the new tokens, all cached keys visible, and keys
-/// marked false in `key_mask` hidden. `[b, 1, t, past + t]` with a `key_mask`, else one mask for
-/// every row, `[1, 1, t, past + t]`; `None` when nothing is masked.
-fn attention_mask<B: Backend>(
-    b: usize,
-    t: usize,
-    past: usize,
-    key_mask: Option<&[Vec<bool>]>,
-    device: &B::Device,
-) -> Option<Tensor<B, 4>> {
-    let tk = past + t;
-    if t == 1 && key_mask.is_none() {
-        return None;
-    }
-    let rows = if key_mask.is_some() { b } else { 1 };
-    let mut values = vec![0.0f32; rows * t * tk];
-    for r in 0..rows {
-        for q in 0..t {
-            for k in 0..tk {
-                let future = k > past + q;
-                let padded = key_mask.is_some_and(|m| !m[r].get(k).copied().unwrap_or(true));
-                if future || padded {
-                    values[(r * t + q) * tk + k] = MASKED;
-                }
-            }
-        }
-    }
-    Some(Tensor::<B, 4>::from_data(TensorData::new(values, [rows, 1, t, tk]), device))
 }
 
 #[cfg(test)]

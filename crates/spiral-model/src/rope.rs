@@ -4,8 +4,9 @@
 
 use burn::tensor::{DType, Int, Tensor, TensorData, backend::Backend};
 
-use crate::config::RopeConfig;
 use spiral_kernels::precision::{cast, matmul};
+
+use crate::config::RopeConfig;
 
 /// Inverse frequencies `1 / theta^(2i/d)` for `i < d/2`, with Llama 3 scaling when configured.
 ///
