@@ -44,6 +44,24 @@ pub fn bench_gpu_config() -> ModelConfig {
     }
 }
 
+/// The `long-context` model of docs/benchmarks.md: Qwen3 shape with the real 151,936-token
+/// vocabulary, hidden 32, 2 layers, 2 heads / 1 KV head, head_dim 16, 40,960 positions, so that
+/// attention over the context, not the weights, is what grows.
+pub fn bench_long_context_config() -> ModelConfig {
+    ModelConfig {
+        vocab_size: 151_936,
+        hidden_size: 32,
+        intermediate_size: 88,
+        num_layers: 2,
+        num_heads: 2,
+        num_kv_heads: 1,
+        head_dim: 16,
+        max_position_embeddings: 40_960,
+        tie_word_embeddings: true,
+        ..bench_cpu_config()
+    }
+}
+
 /// A standard workload's shape: its model, batch and lengths.
 #[derive(Debug, Clone)]
 pub struct Workload {

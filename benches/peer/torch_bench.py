@@ -2,6 +2,7 @@
 PyTorch + transformers on the same Qwen3 architecture, sizes and batch shapes as `spiral-bench`.
 
     python benches/peer/torch_bench.py rollout-cpu|train-cpu|rollout-gpu|train-gpu [--sequences N]
+    python benches/peer/torch_bench.py long-context --tokens N --part score|train|decode
 
 Needs `pip install torch transformers`. The weights are random (seed 0). Prints one JSON line
 with the same fields as `spiral-bench` (`workload`, `tokens_per_s`, ...), so that the two sides
@@ -19,7 +20,11 @@ MODELS = {
                 num_attention_heads=8, num_key_value_heads=4, head_dim=32),
     "gpu": dict(vocab_size=151936, hidden_size=1024, intermediate_size=3072, num_hidden_layers=28,
                 num_attention_heads=16, num_key_value_heads=8, head_dim=128),
+    "long": dict(vocab_size=151936, hidden_size=32, intermediate_size=88, num_hidden_layers=2,
+                 num_attention_heads=2, num_key_value_heads=1, head_dim=16),
 }
+# long-context: tokens scored or trained at the end of the sequence, and tokens sampled after it.
+TAIL, DECODE = 64, 256
 # Sequences per step, prompt tokens, and new (rollout) or trained-on (train) tokens per sequence.
 SHAPES = {"cpu": dict(seqs=64, prompt=32, new=96), "gpu": dict(seqs=64, prompt=256, new=512)}
 
@@ -32,9 +37,47 @@ def device_and_dtype(kind):
 def build_model(kind):
     torch.manual_seed(0)
     device, dtype = device_and_dtype(kind)
-    config = Qwen3Config(max_position_embeddings=4096, rope_theta=1e6,
-                         tie_word_embeddings=(kind == "gpu"), **MODELS[kind])
+    positions = 40960 if kind == "long" else 4096
+    config = Qwen3Config(max_position_embeddings=positions, rope_theta=1e6,
+                         tie_word_embeddings=(kind != "cpu"), attn_implementation="sdpa",
+                         **MODELS[kind])
     return Qwen3ForCausalLM(config).to(device=device, dtype=dtype), config
+
+
+def long_context(tokens, part):
+    """One long-context measurement on the CPU in float32 with SDPA attention, as `long-context`
+    measures it: wall time of the work and the process's peak resident memory."""
+    import resource
+    model, config = build_model("long")
+    ids = torch.randint(3, config.vocab_size, (1, tokens))
+    if part == "score":
+        model.eval()
+        start = time.perf_counter()
+        with torch.no_grad():
+            logits = model(ids, logits_to_keep=TAIL + 1).logits[:, :-1].float()
+            torch.log_softmax(logits, -1).gather(-1, ids[:, -TAIL:, None])
+    elif part == "train":
+        model.train()
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
+        start = time.perf_counter()
+        logits = model(ids, logits_to_keep=TAIL + 1).logits[:, :-1].float()
+        logprobs = torch.log_softmax(logits, -1).gather(-1, ids[:, -TAIL:, None]).squeeze(-1)
+        ratio = torch.exp(logprobs - logprobs.detach())
+        loss = -torch.minimum(ratio, ratio.clamp(0.8, 1.28)).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+    else:
+        model.eval()
+        start = time.perf_counter()
+        with torch.no_grad():
+            model.generate(ids, max_new_tokens=DECODE, min_new_tokens=DECODE, do_sample=True,
+                           temperature=1.0, top_p=1.0, top_k=0, pad_token_id=0)
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    return dict(workload="long-context", part=part, tokens=tokens, seconds=seconds,
+                peak_rss_mib=peak)
 
 
 def synchronize(kind):
@@ -100,9 +143,19 @@ def train(kind, shape, timed_steps=3):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("workload", choices=["rollout-cpu", "train-cpu", "rollout-gpu", "train-gpu"])
+    parser.add_argument("workload", choices=["rollout-cpu", "train-cpu", "rollout-gpu", "train-gpu",
+                                             "long-context"])
     parser.add_argument("--sequences", type=int, help="sequences per step (default: 64)")
+    parser.add_argument("--tokens", type=int, help="long-context: tokens in the sequence")
+    parser.add_argument("--part", choices=["score", "train", "decode"], help="long-context: what")
     args = parser.parse_args()
+    if args.workload == "long-context":
+        if args.tokens is None or args.part is None:
+            parser.error("long-context needs --tokens and --part")
+        result = long_context(args.tokens, args.part)
+        result.update(torch=torch.__version__, threads=torch.get_num_threads())
+        print(json.dumps(result))
+        return
     verb, kind = args.workload.split("-")
     shape = dict(SHAPES[kind])
     if args.sequences is not None:

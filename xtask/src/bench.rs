@@ -15,7 +15,7 @@ use crate::{run_command, workspace_root};
 #[derive(clap::Args)]
 pub struct BenchArgs {
     /// Workload name from docs/benchmarks.md.
-    #[arg(default_value = "rollout-cpu", value_parser = ["rollout-cpu", "train-cpu", "rollout-gpu", "train-gpu"])]
+    #[arg(default_value = "rollout-cpu", value_parser = ["rollout-cpu", "train-cpu", "rollout-gpu", "train-gpu", "long-context"])]
     workload: String,
     /// Where our side runs: `cpu` or `cuda[:N]` (default: `cuda` for the *-gpu workloads).
     #[arg(long)]
@@ -34,6 +34,9 @@ pub struct BenchArgs {
     /// Sequences per forward/backward pass on our side (gradients accumulate over the passes).
     #[arg(long)]
     micro_batch: Option<usize>,
+    /// long-context: the sequence lengths to measure.
+    #[arg(long, value_delimiter = ',', default_values_t = [1024, 4096, 16384, 32768])]
+    tokens: Vec<usize>,
     /// Also run the criterion micro-benchmarks (`cargo bench -p spiral-benches`).
     #[arg(long)]
     criterion: bool,
@@ -41,6 +44,14 @@ pub struct BenchArgs {
 
 /// The PyTorch peer, relative to the workspace root.
 pub(crate) const PEER_SCRIPT: &str = "benches/peer/torch_bench.py";
+
+/// The Python that runs the peer: `--python`, else `.venv/bin/python`, else `python3`.
+fn python(args: &BenchArgs) -> String {
+    args.python.clone().unwrap_or_else(|| {
+        let venv = workspace_root().join(".venv/bin/python");
+        if venv.exists() { venv.display().to_string() } else { "python3".into() }
+    })
+}
 
 /// One side of the comparison: its workload, and the GPU whose memory to sample, if any.
 struct Side<'a> {
@@ -70,6 +81,9 @@ impl Side<'_> {
 
 /// Runs the command.
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if args.workload == "long-context" {
+        return crate::long_context::run(&args.tokens, args.peer.then(|| python(&args)));
+    }
     let root = workspace_root();
     let device = args.device.clone().unwrap_or_else(|| {
         if args.workload.ends_with("-gpu") { "cuda".into() } else { "cpu".into() }
@@ -92,10 +106,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     let ours = side.run("spiral", &mut ours, "spiral-bench failed")?;
     if args.peer {
-        let python = args.python.clone().unwrap_or_else(|| {
-            let venv = root.join(".venv/bin/python");
-            if venv.exists() { venv.display().to_string() } else { "python3".into() }
-        });
+        let python = python(&args);
         let script = root.join(PEER_SCRIPT);
         let mut peer = Command::new(&python);
         peer.arg(&script).arg(&args.workload);

@@ -5,6 +5,7 @@ mod bench;
 mod fixtures;
 mod gpu_bundle;
 mod gpu_memory;
+mod long_context;
 mod repro;
 mod same_run;
 mod test;

@@ -317,8 +317,9 @@ pub mod purpose {
 }
 
 /// Samples `n` responses to every problem ([`SAMPLE_CHUNK`] problems per engine call, chunk `c`
-/// seeded with `stream_seed(seed, purpose::SAMPLE_CHUNK, c)`), scores them with the task's reward and hands each
-/// problem's records to `emit` in order (whose errors, such as a failed write, end the run).
+/// seeded with `stream_seed(seed, purpose::SAMPLE_CHUNK, c)`), scores them with the task's reward
+/// and hands each problem's records to `emit` in order (whose errors, such as a failed write, end
+/// the run).
 pub fn sample_problems<B: Backend, E: From<EvalError>>(
     sampler: &ModelSampler<'_, B>,
     problems: &[DatasetProblem],

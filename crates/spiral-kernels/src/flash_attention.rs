@@ -329,10 +329,13 @@ fn backward(s: &Saved, grad: &FlexTensor) -> (FlexTensor, FlexTensor, FlexTensor
         let dp = dot(&dos[row * d..][..d], &vs[key..][..d]);
         Some((p, p * (dp - delta[row])))
     };
-    let sees_any = |row: usize| {
-        let (sequence, i) = dims.query(row);
-        (0..=(s.mask.past + i).min(dims.keys - 1)).any(|j| s.mask.sees(sequence, i, j))
-    };
+    // Rows that see no key: they spread their output over every value with equal weights.
+    let blind: Vec<usize> = (0..total_rows)
+        .filter(|&row| {
+            let (sequence, i) = dims.query(row);
+            !(0..=(s.mask.past + i).min(dims.keys - 1)).any(|j| s.mask.sees(sequence, i, j))
+        })
+        .collect();
 
     let mut dq = vec![0.0f32; total_rows * d];
     dq.par_chunks_mut(d).enumerate().with_min_len(8).for_each(|(row, dq)| {
@@ -352,20 +355,21 @@ fn backward(s: &Saved, grad: &FlexTensor) -> (FlexTensor, FlexTensor, FlexTensor
     dk.par_chunks_mut(d).zip(dv.par_chunks_mut(d)).enumerate().with_min_len(8).for_each(
         |(key_row, (dk, dv))| {
             let (head, j) = (key_row / dims.keys, key_row % dims.keys);
-            for row in head * dims.rows..(head + 1) * dims.rows {
-                let dout = &dos[row * d..][..d];
-                match weight(row, j) {
-                    Some((p, ds)) => {
-                        let q = &qs[row * d..][..d];
+            let heads_rows = head * dims.rows..(head + 1) * dims.rows;
+            // Query i sees key j only from i = j - past on (causal), in each group of t rows.
+            for group_start in heads_rows.clone().step_by(dims.t) {
+                for row in group_start + j.saturating_sub(s.mask.past)..group_start + dims.t {
+                    if let Some((p, ds)) = weight(row, j) {
+                        let (q, dout) = (&qs[row * d..][..d], &dos[row * d..][..d]);
                         dv.iter_mut().zip(dout).for_each(|(g, o)| *g += p * o);
                         dk.iter_mut().zip(q).for_each(|(g, q)| *g += ds * dims.scale * q);
                     }
-                    None if !sees_any(row) => {
-                        let p = 1.0 / dims.keys as f32;
-                        dv.iter_mut().zip(dout).for_each(|(g, o)| *g += p * o);
-                    }
-                    None => {}
                 }
+            }
+            let p = 1.0 / dims.keys as f32;
+            for &row in blind.iter().filter(|row| heads_rows.contains(row)) {
+                let dout = &dos[row * d..][..d];
+                dv.iter_mut().zip(dout).for_each(|(g, o)| *g += p * o);
             }
         },
     );
