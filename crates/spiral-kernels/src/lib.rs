@@ -38,6 +38,7 @@ mod cuda_cublas;
 pub mod cuda_matmul;
 pub mod device;
 pub mod dispatch;
+pub mod fast_exp;
 pub mod flash_attention;
 // Used by `cuda_cublas` only; compiled (and tested) in every build.
 #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
