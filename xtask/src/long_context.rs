@@ -32,14 +32,15 @@ pub fn run(tokens: &[usize], python: Option<String>) -> anyhow::Result<()> {
         for part in PARTS {
             let args = ["--tokens".to_string(), n.to_string(), "--part".into(), part.into()];
             let mine = measure(Command::new(&ours).args(&args), "long-context")?;
+            // No peer asked for, or it failed: an empty cell.
             let peer = match &python {
-                Some(python) => Some(measure(
+                Some(python) => measure(
                     Command::new(python)
                         .arg(root.join(PEER_SCRIPT))
                         .arg("long-context")
                         .args(&args),
                     "the PyTorch peer",
-                )?),
+                )?,
                 None => None,
             };
             rows.push((n, part, mine, peer));
@@ -53,10 +54,7 @@ pub fn run(tokens: &[usize], python: Option<String>) -> anyhow::Result<()> {
         let cell = |v: Option<&Value>, key: &str| v.and_then(|v| v[key].as_f64());
         let show = |x: Option<f64>| x.map_or("-".to_string(), |x| format!("{x:.2}"));
         let (s, m) = (cell(mine.as_ref(), "seconds"), cell(mine.as_ref(), "peak_rss_mib"));
-        let (ps, pm) = (
-            cell(peer.as_ref().and_then(Option::as_ref), "seconds"),
-            cell(peer.as_ref().and_then(Option::as_ref), "peak_rss_mib"),
-        );
+        let (ps, pm) = (cell(peer.as_ref(), "seconds"), cell(peer.as_ref(), "peak_rss_mib"));
         let ratio = s.zip(ps).map(|(s, p)| s / p);
         println!(
             "{n:>7} {part:>6} {:>9} {:>9} {:>9} {:>9} {:>7}",
