@@ -1,5 +1,5 @@
-//! Attention in memory linear in the context: `O = softmax(Q K^T * scale + M) V` computed one
-//! query row at a time with an online softmax over blocks of keys, as FlashAttention does
+//! Attention in memory linear in the context: `O = softmax(Q K^T * scale + M) V` computed in
+//! blocks of query rows against blocks of keys with an online softmax, as FlashAttention does
 //! (Dao et al., 2022, "FlashAttention: Fast and Memory-Efficient Exact Attention with
 //! IO-Awareness", arXiv:2205.14135; the backward pass as in FlashAttention-2, arXiv:2307.08691),
 //! never holding a `t x tk` matrix of scores or weights.
@@ -27,6 +27,9 @@
 //! d]`. The kernel runs on burn-flex in float32, with and without autodiff; other backends and
 //! dtypes get their inputs back to compose the dense path ([`flash_attention`]).
 
+mod backward;
+mod blocks;
+
 use std::sync::Arc;
 
 use burn::backend::Flex;
@@ -40,6 +43,8 @@ use rayon::prelude::*;
 
 use crate::dispatch::{FlexAutodiff, downcast, from_flex, to_flex, upcast, values};
 use crate::fast_exp::exp;
+use backward::backward;
+use blocks::split_by_head;
 
 /// Keys per block of the online softmax: scores of one block are held at a time.
 const KEY_BLOCK: usize = 64;
@@ -172,15 +177,12 @@ fn forward(
     out.par_chunks_mut(QUERY_BLOCK * d).zip(lse.par_chunks_mut(QUERY_BLOCK)).enumerate().for_each(
         |(block, (out, lse))| {
             let first = block * QUERY_BLOCK;
-            let mut row = first;
-            while row < first + lse.len() {
-                let head_end = ((row / dims.rows + 1) * dims.rows).min(first + lse.len());
+            for rows in split_by_head(first..first + lse.len(), dims.rows) {
                 let (o, l) = (
-                    &mut out[(row - first) * d..(head_end - first) * d],
-                    &mut lse[row - first..head_end - first],
+                    &mut out[(rows.start - first) * d..(rows.end - first) * d],
+                    &mut lse[rows.start - first..rows.end - first],
                 );
-                forward_rows((qs, ks, vs), row..head_end, dims, mask, o, l);
-                row = head_end;
+                forward_rows((qs, ks, vs), rows, dims, mask, o, l);
             }
         },
     );
@@ -352,82 +354,6 @@ fn flash_autodiff(
         OpsKind::UnTracked(prep) => prep.finish(out),
     };
     Tensor::from_primitive(TensorPrimitive::Float(out))
-}
-
-/// `(dQ, dK, dV)` from the output's gradient, the weights recomputed block by block: `dQ` one
-/// query row at a time, `dK` and `dV` one key at a time over the rows that see it.
-fn backward(s: &Saved, grad: &FlexTensor) -> (FlexTensor, FlexTensor, FlexTensor) {
-    let dims = s.dims;
-    let d = dims.head_dim;
-    let (qv, kv, vv, ov, gv) =
-        (values(&s.q), values(&s.k), values(&s.v), values(&s.out), values(grad));
-    let (qs, ks, vs) = (qv.storage::<f32>(), kv.storage::<f32>(), vv.storage::<f32>());
-    let (os, dos) = (ov.storage::<f32>(), gv.storage::<f32>());
-    let total_rows = dims.batch * dims.kv_heads * dims.rows;
-    // D_r = dO_r · O_r.
-    let delta: Vec<f32> =
-        (0..total_rows).map(|r| dot(&dos[r * d..][..d], &os[r * d..][..d])).collect();
-    // The weight and the score gradient of (row, key j), or `None` where the row does not see j
-    // (a row that sees no key passes no score gradient: its weights do not depend on scores).
-    let weight = |row: usize, j: usize| -> Option<(f32, f32)> {
-        let (sequence, i) = dims.query(row);
-        if !s.mask.sees(sequence, i, j) {
-            return None;
-        }
-        let key = (dims.key_base(row) + j) * d;
-        let score = dot(&qs[row * d..][..d], &ks[key..][..d]) * dims.scale;
-        let p = (score - s.lse[row]).exp();
-        let dp = dot(&dos[row * d..][..d], &vs[key..][..d]);
-        Some((p, p * (dp - delta[row])))
-    };
-    // Rows that see no key: they spread their output over every value with equal weights.
-    let blind: Vec<usize> = (0..total_rows)
-        .filter(|&row| {
-            let (sequence, i) = dims.query(row);
-            !(0..=(s.mask.past + i).min(dims.keys - 1)).any(|j| s.mask.sees(sequence, i, j))
-        })
-        .collect();
-
-    let mut dq = vec![0.0f32; total_rows * d];
-    dq.par_chunks_mut(d).enumerate().with_min_len(8).for_each(|(row, dq)| {
-        let (_, i) = dims.query(row);
-        for j in 0..=(s.mask.past + i).min(dims.keys - 1) {
-            if let Some((_, ds)) = weight(row, j) {
-                let k = &ks[(dims.key_base(row) + j) * d..][..d];
-                dq.iter_mut().zip(k).for_each(|(g, k)| *g += ds * dims.scale * k);
-            }
-        }
-    });
-
-    // dK and dV, one key row of [b, kv, tk] at a time.
-    let key_rows = dims.batch * dims.kv_heads * dims.keys;
-    let mut dk = vec![0.0f32; key_rows * d];
-    let mut dv = vec![0.0f32; key_rows * d];
-    dk.par_chunks_mut(d).zip(dv.par_chunks_mut(d)).enumerate().with_min_len(8).for_each(
-        |(key_row, (dk, dv))| {
-            let (head, j) = (key_row / dims.keys, key_row % dims.keys);
-            let heads_rows = head * dims.rows..(head + 1) * dims.rows;
-            // Query i sees key j only from i = j - past on (causal), in each group of t rows.
-            for group_start in heads_rows.clone().step_by(dims.t) {
-                for row in group_start + j.saturating_sub(s.mask.past)..group_start + dims.t {
-                    if let Some((p, ds)) = weight(row, j) {
-                        let (q, dout) = (&qs[row * d..][..d], &dos[row * d..][..d]);
-                        dv.iter_mut().zip(dout).for_each(|(g, o)| *g += p * o);
-                        dk.iter_mut().zip(q).for_each(|(g, q)| *g += ds * dims.scale * q);
-                    }
-                }
-            }
-            let p = 1.0 / dims.keys as f32;
-            for &row in blind.iter().filter(|row| heads_rows.contains(row)) {
-                let dout = &dos[row * d..][..d];
-                dv.iter_mut().zip(dout).for_each(|(g, o)| *g += p * o);
-            }
-        },
-    );
-    let like = |data: Vec<f32>, t: &FlexTensor| {
-        FlexTensor::from_data(TensorData::new(data, t.layout().shape().clone()))
-    };
-    (like(dq, &s.q), like(dk, &s.k), like(dv, &s.v))
 }
 
 #[cfg(test)]

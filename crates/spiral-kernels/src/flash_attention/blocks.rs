@@ -1,0 +1,65 @@
+//! The blocks both passes of [`super`] work in: rows cut at head boundaries, and a block of
+//! keys and values transposed so that a row's products with it vectorise.
+
+use super::KEY_BLOCK;
+
+/// `range` (of flattened rows) cut where one head's rows (`per_head` of them) end.
+pub(super) fn split_by_head(
+    range: std::ops::Range<usize>,
+    per_head: usize,
+) -> impl Iterator<Item = std::ops::Range<usize>> {
+    let mut next = range.start;
+    std::iter::from_fn(move || {
+        (next < range.end).then(|| {
+            let end = ((next / per_head + 1) * per_head).min(range.end);
+            let part = next..end;
+            next = end;
+            part
+        })
+    })
+}
+
+/// A block of one head's keys and values, transposed to `[d, KEY_BLOCK]`, so that a row's
+/// scores and `dO · V` against it are `d` passes the compiler vectorises.
+pub(super) struct KeyBlock {
+    /// Keys `start..start + len` of the head.
+    pub(super) start: usize,
+    pub(super) len: usize,
+    /// `[d, KEY_BLOCK]`.
+    pub(super) keys_t: Vec<f32>,
+    /// `[d, KEY_BLOCK]`.
+    pub(super) values_t: Vec<f32>,
+}
+
+impl KeyBlock {
+    pub(super) fn new(d: usize) -> Self {
+        Self {
+            start: 0,
+            len: 0,
+            keys_t: vec![0.0; d * KEY_BLOCK],
+            values_t: vec![0.0; d * KEY_BLOCK],
+        }
+    }
+
+    /// Loads keys and values `start..start + len` of the head whose first key row is `base`.
+    pub(super) fn load(&mut self, ks: &[f32], vs: &[f32], base: usize, start: usize, len: usize) {
+        let d = self.keys_t.len() / KEY_BLOCK;
+        (self.start, self.len) = (start, len);
+        for jj in 0..len {
+            let row = (base + start + jj) * d;
+            for c in 0..d {
+                self.keys_t[c * KEY_BLOCK + jj] = ks[row + c];
+                self.values_t[c * KEY_BLOCK + jj] = vs[row + c];
+            }
+        }
+    }
+}
+
+/// `out[jj] = x · column jj` of a transposed block.
+pub(super) fn project(transposed: &[f32], x: &[f32], out: &mut [f32]) {
+    out.fill(0.0);
+    for (c, &xc) in x.iter().enumerate() {
+        let column = &transposed[c * KEY_BLOCK..][..out.len()];
+        out.iter_mut().zip(column).for_each(|(o, &t)| *o += xc * t);
+    }
+}
