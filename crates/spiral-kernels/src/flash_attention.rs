@@ -44,7 +44,7 @@ use rayon::prelude::*;
 use crate::dispatch::{FlexAutodiff, downcast, from_flex, to_flex, upcast, values};
 use crate::fast_exp::exp;
 use backward::backward;
-use blocks::split_by_head;
+use blocks::{hide_unseen, max_of, project, split_by_head, sum_of};
 
 /// Keys per block of the online softmax: scores of one block are held at a time.
 const KEY_BLOCK: usize = 64;
@@ -237,17 +237,9 @@ fn forward_rows(
                 continue;
             }
             let block = &mut scores[..n];
-            block.fill(0.0);
-            for (c, &qc) in qs[row * d..][..d].iter().enumerate() {
-                let column = &keys_t[c * KEY_BLOCK..][..n];
-                block.iter_mut().zip(column).for_each(|(s, &kc)| *s += qc * kc);
-            }
-            for (jj, s) in block.iter_mut().enumerate() {
-                let j = start + jj;
-                let visible = j <= last && (mask.keys.is_none() || mask.sees(sequence, i, j));
-                *s = if visible { *s * dims.scale } else { f32::NEG_INFINITY };
-            }
-            let block_max = block.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
+            project(&keys_t, &qs[row * d..][..d], dims.scale, block);
+            hide_unseen(block, start, last, mask, sequence, i);
+            let block_max = max_of(block);
             if block_max == f32::NEG_INFINITY {
                 continue;
             }
@@ -257,7 +249,7 @@ fn forward_rows(
             sum[k] *= rescale;
             o.iter_mut().for_each(|o| *o *= rescale);
             block.iter_mut().for_each(|s| *s = exp(*s - new_max));
-            sum[k] += block.iter().sum::<f32>();
+            sum[k] += sum_of(block);
             for (jj, &p) in block.iter().enumerate() {
                 let v = &vs[(base + start + jj) * d..][..d];
                 o.iter_mut().zip(v).for_each(|(o, v)| *o += p * v);

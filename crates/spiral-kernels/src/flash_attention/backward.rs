@@ -9,7 +9,7 @@ use burn::backend::flex::FlexTensor;
 use burn::tensor::TensorData;
 use rayon::prelude::*;
 
-use super::blocks::{KeyBlock, project, split_by_head};
+use super::blocks::{KeyBlock, hide_unseen, project, split_by_head};
 use super::{Dims, KEY_BLOCK, KeyMask, QUERY_BLOCK, Saved, dot};
 use crate::dispatch::values;
 use crate::fast_exp::exp;
@@ -41,15 +41,11 @@ impl RowGrads<'_> {
             return false;
         }
         let (p, ds) = (&mut p[..n], &mut ds[..n]);
-        project(&keys.keys_t, &self.qs[row * d..][..d], p);
+        project(&keys.keys_t, &self.qs[row * d..][..d], self.dims.scale, p);
+        hide_unseen(p, keys.start, last, self.mask, sequence, i);
         let lse = self.lse[row];
-        for (jj, p) in p.iter_mut().enumerate() {
-            let j = keys.start + jj;
-            let visible = j <= last && (self.mask.keys.is_none() || self.mask.sees(sequence, i, j));
-            *p = if visible { *p * self.dims.scale - lse } else { f32::NEG_INFINITY };
-        }
-        p.iter_mut().for_each(|p| *p = exp(*p));
-        project(&keys.values_t, &self.dos[row * d..][..d], ds);
+        p.iter_mut().for_each(|p| *p = exp(*p - lse));
+        project(&keys.values_t, &self.dos[row * d..][..d], 1.0, ds);
         let delta = self.delta[row];
         ds.iter_mut().zip(p.iter()).for_each(|(ds, &p)| *ds = p * (*ds - delta));
         true

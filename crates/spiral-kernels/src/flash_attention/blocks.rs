@@ -1,7 +1,7 @@
 //! The blocks both passes of [`super`] work in: rows cut at head boundaries, and a block of
 //! keys and values transposed so that a row's products with it vectorise.
 
-use super::KEY_BLOCK;
+use super::{KEY_BLOCK, KeyMask};
 
 /// `range` (of flattened rows) cut where one head's rows (`per_head` of them) end.
 pub(super) fn split_by_head(
@@ -55,11 +55,59 @@ impl KeyBlock {
     }
 }
 
-/// `out[jj] = x · column jj` of a transposed block.
-pub(super) fn project(transposed: &[f32], x: &[f32], out: &mut [f32]) {
+/// `out[jj] = scale * (x · column jj)` of a transposed block: `d` passes over the block, each
+/// vectorised over its keys (`x` is scaled once, not every score).
+pub(super) fn project(transposed: &[f32], x: &[f32], scale: f32, out: &mut [f32]) {
     out.fill(0.0);
     for (c, &xc) in x.iter().enumerate() {
-        let column = &transposed[c * KEY_BLOCK..][..out.len()];
+        let (xc, column) = (xc * scale, &transposed[c * KEY_BLOCK..][..out.len()]);
         out.iter_mut().zip(column).for_each(|(o, &t)| *o += xc * t);
     }
+}
+
+/// Sets to `-inf` the scores of the keys `start + jj` query `i` of `sequence` does not see: past
+/// `last` (causal), and padding. A block wholly within the causal limit and without padding is
+/// left as it is, the common case.
+pub(super) fn hide_unseen(
+    scores: &mut [f32],
+    start: usize,
+    last: usize,
+    mask: &KeyMask,
+    sequence: usize,
+    i: usize,
+) {
+    if mask.keys.is_none() && start + scores.len() <= last + 1 {
+        return;
+    }
+    for (jj, s) in scores.iter_mut().enumerate() {
+        if !mask.sees(sequence, i, start + jj) {
+            *s = f32::NEG_INFINITY;
+        }
+    }
+}
+
+/// Lanes of the reductions below: independent partial results, so that each step does not wait
+/// for the previous one (a float reduction is not reordered by the compiler on its own).
+const LANES: usize = 8;
+
+/// The largest value.
+pub(super) fn max_of(xs: &[f32]) -> f32 {
+    let mut lanes = [f32::NEG_INFINITY; LANES];
+    let chunks = xs.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        lanes.iter_mut().zip(chunk).for_each(|(m, &x)| *m = m.max(x));
+    }
+    rest.iter().chain(&lanes).fold(f32::NEG_INFINITY, |m, &x| m.max(x))
+}
+
+/// The sum, over [`LANES`] partial sums.
+pub(super) fn sum_of(xs: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; LANES];
+    let chunks = xs.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        lanes.iter_mut().zip(chunk).for_each(|(s, &x)| *s += x);
+    }
+    rest.iter().chain(&lanes).sum()
 }
