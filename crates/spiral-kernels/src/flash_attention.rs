@@ -44,7 +44,7 @@ use rayon::prelude::*;
 use crate::dispatch::{FlexAutodiff, downcast, from_flex, to_flex, upcast, values};
 use crate::fast_exp::exp;
 use backward::backward;
-use blocks::{hide_unseen, max_of, project, split_by_head, sum_of};
+use blocks::{KeyBlock, hide_unseen, max_of, project, split_by_head, sum_of};
 
 /// Keys per block of the online softmax: scores of one block are held at a time.
 const KEY_BLOCK: usize = 64;
@@ -112,6 +112,17 @@ impl Dims {
     /// The sequence and query index of row `row` of the flattened `[b, kv, rows]`.
     fn query(&self, row: usize) -> (usize, usize) {
         (row / (self.kv_heads * self.rows), row % self.rows % self.t)
+    }
+
+    /// The last key row `row` may see (causal), within the keys there are.
+    fn last_key(&self, row: usize, mask: &KeyMask) -> usize {
+        (mask.past + self.query(row).1).min(self.keys - 1)
+    }
+
+    /// Whether row `row` sees any key (a padding query may see none).
+    fn sees_any(&self, row: usize, mask: &KeyMask) -> bool {
+        let (sequence, i) = self.query(row);
+        (0..=self.last_key(row, mask)).any(|j| mask.sees(sequence, i, j))
     }
 
     /// The first key row (in the flattened `[b, kv, tk]`) of the KV head that row `row` reads.
@@ -209,8 +220,7 @@ fn forward_rows(
         .clone()
         .map(|row| {
             let (sequence, i) = dims.query(row);
-            let last = (mask.past + i).min(dims.keys - 1);
-            (sequence, i, last, (0..=last).any(|j| mask.sees(sequence, i, j)))
+            (sequence, i, dims.last_key(row, mask), dims.sees_any(row, mask))
         })
         .collect();
     for (k, row) in rows.clone().enumerate() {
@@ -221,23 +231,18 @@ fn forward_rows(
     let Some(block_last) = seen.iter().filter(|s| s.3).map(|s| s.2).max() else { return };
     let mut max = vec![f32::NEG_INFINITY; seen.len()];
     let mut sum = vec![0.0f32; seen.len()];
-    let mut keys_t = vec![0.0f32; d * KEY_BLOCK];
+    let mut keys = KeyBlock::new(d);
     let mut scores = [0.0f32; KEY_BLOCK];
     for start in (0..=block_last).step_by(KEY_BLOCK) {
         let n = (start + KEY_BLOCK).min(block_last + 1) - start;
-        for jj in 0..n {
-            let key = &ks[(base + start + jj) * d..][..d];
-            for (c, &x) in key.iter().enumerate() {
-                keys_t[c * KEY_BLOCK + jj] = x;
-            }
-        }
+        keys.load_keys(ks, base, start, n);
         for (k, row) in rows.clone().enumerate() {
             let (sequence, i, last, any) = seen[k];
             if !any || start > last {
                 continue;
             }
             let block = &mut scores[..n];
-            project(&keys_t, &qs[row * d..][..d], dims.scale, block);
+            project(&keys.keys_t, &qs[row * d..][..d], dims.scale, block);
             hide_unseen(block, start, last, mask, sequence, i);
             let block_max = max_of(block);
             if block_max == f32::NEG_INFINITY {

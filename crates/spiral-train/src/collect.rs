@@ -148,7 +148,14 @@ pub fn collect<B: Backend>(
             sets::credit(&search, problems, estimators, a, &context, rng)?
         }
     };
-    let Credited { mut batch, zero_signal, aggregation_reward, .. } = credited;
+    let Credited {
+        mut batch,
+        zero_signal,
+        aggregation_reward,
+        generated_tokens: aggregation_tokens,
+        rollout_seconds: aggregation_rollout_seconds,
+        reward_seconds: aggregation_reward_seconds,
+    } = credited;
 
     let started = Instant::now();
     if let Some(reference) = reference {
@@ -162,9 +169,9 @@ pub fn collect<B: Backend>(
         aggregation_reward,
         mean_abs_advantage,
         zero_signal_fraction: zero_signal as f64 / problems.len() as f64,
-        generated_tokens: search_tokens + credited.generated_tokens,
-        rollout_seconds: rollout_seconds + credited.rollout_seconds,
-        reward_seconds: reward_seconds + credited.reward_seconds,
+        generated_tokens: search_tokens + aggregation_tokens,
+        rollout_seconds: rollout_seconds + aggregation_rollout_seconds,
+        reward_seconds: reward_seconds + aggregation_reward_seconds,
         reference_seconds,
     })
 }

@@ -248,7 +248,7 @@ mod tests {
             tokens_per_s: 20.0,
         };
         writer.log(Record::WarmStart(warm.clone())).unwrap();
-        let mut eval = EvalRecord::new(
+        let eval = EvalRecord::new(
             0,
             &EvalMetrics {
                 pass_at_1: 0.25,
@@ -283,7 +283,6 @@ mod tests {
         let reopened = MetricsWriter::open(&path, first.len() as u64 + 1).unwrap();
         assert_eq!(read_metrics(&path).unwrap().len(), 1);
         drop(reopened);
-        eval.step = 3;
         let err = MetricsWriter::open(&path, 1 << 20).err().unwrap();
         assert!(err.to_string().contains("truncated"), "{err}");
         std::fs::write(&path, "{\"kind\": \"nonsense\"}\n").unwrap();

@@ -26,11 +26,6 @@ struct RowGrads<'a> {
 }
 
 impl RowGrads<'_> {
-    /// The last key row `row` sees (causal).
-    fn last_key(&self, row: usize) -> usize {
-        (self.mask.past + self.dims.query(row).1).min(self.dims.keys - 1)
-    }
-
     /// Row `row`'s weights `p = exp(s - L)` against `keys` and its score gradients
     /// `ds = p (dO · V - D)`, 0 for keys it does not see; false if it sees none of them.
     fn weights(&self, row: usize, keys: &KeyBlock, p: &mut [f32], ds: &mut [f32]) -> bool {
@@ -67,12 +62,7 @@ pub(super) fn backward(s: &Saved, grad: &FlexTensor) -> (FlexTensor, FlexTensor,
         (0..total_rows).map(|r| dot(&dos[r * d..][..d], &os[r * d..][..d])).collect();
     // Rows that see no key: they spread their output over every value with equal weights, and
     // their weights do not depend on the scores.
-    let blind: Vec<bool> = (0..total_rows)
-        .map(|row| {
-            let (sequence, i) = dims.query(row);
-            !(0..=(s.mask.past + i).min(dims.keys - 1)).any(|j| s.mask.sees(sequence, i, j))
-        })
-        .collect();
+    let blind: Vec<bool> = (0..total_rows).map(|row| !dims.sees_any(row, &s.mask)).collect();
     let grads = RowGrads { qs, dos, lse: &s.lse, delta: &delta, mask: &s.mask, dims };
 
     // dQ, a block of query rows at a time against each transposed key block.
@@ -83,7 +73,9 @@ pub(super) fn backward(s: &Saved, grad: &FlexTensor) -> (FlexTensor, FlexTensor,
         let (mut p, mut ds) = ([0.0f32; KEY_BLOCK], [0.0f32; KEY_BLOCK]);
         for head_rows in split_by_head(first..first + dq.len() / d, dims.rows) {
             let seeing: Vec<usize> = head_rows.clone().filter(|&row| !blind[row]).collect();
-            let Some(last) = seeing.iter().map(|&row| grads.last_key(row)).max() else { continue };
+            let Some(last) = seeing.iter().map(|&row| dims.last_key(row, &s.mask)).max() else {
+                continue;
+            };
             let base = dims.key_base(head_rows.start);
             for start in (0..=last).step_by(KEY_BLOCK) {
                 keys.load(ks, vs, base, start, (start + KEY_BLOCK).min(last + 1) - start);

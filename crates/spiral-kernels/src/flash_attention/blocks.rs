@@ -43,14 +43,23 @@ impl KeyBlock {
 
     /// Loads keys and values `start..start + len` of the head whose first key row is `base`.
     pub(super) fn load(&mut self, ks: &[f32], vs: &[f32], base: usize, start: usize, len: usize) {
-        let d = self.keys_t.len() / KEY_BLOCK;
+        self.load_keys(ks, base, start, len);
+        transpose(vs, base + start, len, &mut self.values_t);
+    }
+
+    /// Loads keys `start..start + len` only (the forward pass reads values row by row).
+    pub(super) fn load_keys(&mut self, ks: &[f32], base: usize, start: usize, len: usize) {
         (self.start, self.len) = (start, len);
-        for jj in 0..len {
-            let row = (base + start + jj) * d;
-            for c in 0..d {
-                self.keys_t[c * KEY_BLOCK + jj] = ks[row + c];
-                self.values_t[c * KEY_BLOCK + jj] = vs[row + c];
-            }
+        transpose(ks, base + start, len, &mut self.keys_t);
+    }
+}
+
+/// Rows `first..first + len` of the row-major `[_, d]` `rows` into `[d, KEY_BLOCK]`.
+fn transpose(rows: &[f32], first: usize, len: usize, out: &mut [f32]) {
+    let d = out.len() / KEY_BLOCK;
+    for jj in 0..len {
+        for (c, &x) in rows[(first + jj) * d..][..d].iter().enumerate() {
+            out[c * KEY_BLOCK + jj] = x;
         }
     }
 }
