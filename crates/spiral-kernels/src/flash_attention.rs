@@ -44,7 +44,7 @@ use rayon::prelude::*;
 use crate::dispatch::{FlexAutodiff, downcast, from_flex, to_flex, upcast, values};
 use crate::fast_exp::exp;
 use backward::backward;
-use blocks::{KeyBlock, hide_unseen, max_of, project, split_by_head, sum_of};
+use blocks::{KeyBlock, add_weighted_rows, hide_unseen, max_of, project, split_by_head, sum_of};
 
 /// Keys per block of the online softmax: scores of one block are held at a time.
 const KEY_BLOCK: usize = 64;
@@ -65,6 +65,7 @@ pub struct KeyMask {
 
 impl KeyMask {
     /// Whether query `i` of `sequence` may see key `j`.
+    #[inline(always)]
     fn sees(&self, sequence: usize, i: usize, j: usize) -> bool {
         j <= self.past + i && self.keys.as_ref().is_none_or(|k| k[sequence].get(j) != Some(&false))
     }
@@ -110,22 +111,26 @@ struct Dims {
 
 impl Dims {
     /// The sequence and query index of row `row` of the flattened `[b, kv, rows]`.
+    #[inline(always)]
     fn query(&self, row: usize) -> (usize, usize) {
         (row / (self.kv_heads * self.rows), row % self.rows % self.t)
     }
 
     /// The last key row `row` may see (causal), within the keys there are.
+    #[inline(always)]
     fn last_key(&self, row: usize, mask: &KeyMask) -> usize {
         (mask.past + self.query(row).1).min(self.keys - 1)
     }
 
     /// Whether row `row` sees any key (a padding query may see none).
+    #[inline(always)]
     fn sees_any(&self, row: usize, mask: &KeyMask) -> bool {
         let (sequence, i) = self.query(row);
         (0..=self.last_key(row, mask)).any(|j| mask.sees(sequence, i, j))
     }
 
     /// The first key row (in the flattened `[b, kv, tk]`) of the KV head that row `row` reads.
+    #[inline(always)]
     fn key_base(&self, row: usize) -> usize {
         row / self.rows * self.keys
     }
@@ -193,7 +198,7 @@ fn forward(
                     &mut out[(rows.start - first) * d..(rows.end - first) * d],
                     &mut lse[rows.start - first..rows.end - first],
                 );
-                forward_rows((qs, ks, vs), rows, dims, mask, o, l);
+                forward_rows(qs, ks, vs, rows, dims, mask, o, l);
             }
         },
     );
@@ -201,72 +206,73 @@ fn forward(
     (FlexTensor::from_data(TensorData::new(out, shape)), lse)
 }
 
-/// Query rows `rows` of one head: each key block is transposed once (`[d, KEY_BLOCK]`), so every
-/// row's scores for it are `d` vectorisable passes over the block, then one online-softmax update
-/// (rescale by `exp(m - m')`, add the block's weights and weighted values). Rows that see no key
-/// go to [`blind_row`].
-fn forward_rows(
-    (qs, ks, vs): (&[f32], &[f32], &[f32]),
-    rows: std::ops::Range<usize>,
-    dims: Dims,
-    mask: &KeyMask,
-    out: &mut [f32],
-    lse: &mut [f32],
-) {
-    let d = dims.head_dim;
-    let base = dims.key_base(rows.start);
-    // The last key each row sees (causal), and whether it sees any.
-    let seen: Vec<(usize, usize, usize, bool)> = rows
-        .clone()
-        .map(|row| {
-            let (sequence, i) = dims.query(row);
-            (sequence, i, dims.last_key(row, mask), dims.sees_any(row, mask))
-        })
-        .collect();
-    for (k, row) in rows.clone().enumerate() {
-        if !seen[k].3 {
-            lse[k] = blind_row(vs, row, dims, &mut out[k * d..][..d]);
-        }
-    }
-    let Some(block_last) = seen.iter().filter(|s| s.3).map(|s| s.2).max() else { return };
-    let mut max = vec![f32::NEG_INFINITY; seen.len()];
-    let mut sum = vec![0.0f32; seen.len()];
-    let mut keys = KeyBlock::new(d);
-    let mut scores = [0.0f32; KEY_BLOCK];
-    for start in (0..=block_last).step_by(KEY_BLOCK) {
-        let n = (start + KEY_BLOCK).min(block_last + 1) - start;
-        keys.load_keys(ks, base, start, n);
+crate::wide_vectors! {
+    /// Query rows `rows` of one head: each key block is transposed once (`[d, KEY_BLOCK]`), so
+    /// every row's scores for it are `d` vectorisable passes over the block, then one
+    /// online-softmax update (rescale by `exp(m - m')`, add the block's weights and weighted
+    /// values). Rows that see no key go to [`blind_row`].
+    fn forward_rows(
+        qs: &[f32],
+        ks: &[f32],
+        vs: &[f32],
+        rows: std::ops::Range<usize>,
+        dims: Dims,
+        mask: &KeyMask,
+        out: &mut [f32],
+        lse: &mut [f32],
+    ) {
+        let d = dims.head_dim;
+        let base = dims.key_base(rows.start);
+        // The last key each row sees (causal), and whether it sees any.
+        let seen: Vec<(usize, usize, usize, bool)> = rows
+            .clone()
+            .map(|row| {
+                let (sequence, i) = dims.query(row);
+                (sequence, i, dims.last_key(row, mask), dims.sees_any(row, mask))
+            })
+            .collect();
         for (k, row) in rows.clone().enumerate() {
-            let (sequence, i, last, any) = seen[k];
-            if !any || start > last {
-                continue;
+            if !seen[k].3 {
+                lse[k] = blind_row(vs, row, dims, &mut out[k * d..][..d]);
             }
-            let block = &mut scores[..n];
-            project(&keys.keys_t, &qs[row * d..][..d], dims.scale, block);
-            hide_unseen(block, start, last, mask, sequence, i);
-            let block_max = max_of(block);
-            if block_max == f32::NEG_INFINITY {
-                continue;
-            }
-            let new_max = max[k].max(block_max);
-            let rescale = exp(max[k] - new_max);
-            let o = &mut out[k * d..][..d];
-            sum[k] *= rescale;
-            o.iter_mut().for_each(|o| *o *= rescale);
-            block.iter_mut().for_each(|s| *s = exp(*s - new_max));
-            sum[k] += sum_of(block);
-            for (jj, &p) in block.iter().enumerate() {
-                let v = &vs[(base + start + jj) * d..][..d];
-                o.iter_mut().zip(v).for_each(|(o, v)| *o += p * v);
-            }
-            max[k] = new_max;
         }
-    }
-    for (k, &(_, _, _, any)) in seen.iter().enumerate() {
-        if any {
-            let inv = 1.0 / sum[k];
-            out[k * d..][..d].iter_mut().for_each(|o| *o *= inv);
-            lse[k] = max[k] + sum[k].ln();
+        let Some(block_last) = seen.iter().filter(|s| s.3).map(|s| s.2).max() else { return };
+        let mut max = vec![f32::NEG_INFINITY; seen.len()];
+        let mut sum = vec![0.0f32; seen.len()];
+        let mut keys = KeyBlock::new(d);
+        let mut scores = [0.0f32; KEY_BLOCK];
+        for start in (0..=block_last).step_by(KEY_BLOCK) {
+            let n = (start + KEY_BLOCK).min(block_last + 1) - start;
+            keys.load_keys(ks, base, start, n);
+            for (k, row) in rows.clone().enumerate() {
+                let (sequence, i, last, any) = seen[k];
+                if !any || start > last {
+                    continue;
+                }
+                let block = &mut scores[..n];
+                project(&keys.keys_t, &qs[row * d..][..d], dims.scale, block);
+                hide_unseen(block, start, last, mask, sequence, i);
+                let block_max = max_of(block);
+                if block_max == f32::NEG_INFINITY {
+                    continue;
+                }
+                let new_max = max[k].max(block_max);
+                let rescale = exp(max[k] - new_max);
+                let o = &mut out[k * d..][..d];
+                sum[k] *= rescale;
+                o.iter_mut().for_each(|o| *o *= rescale);
+                block.iter_mut().for_each(|s| *s = exp(*s - new_max));
+                sum[k] += sum_of(block);
+                add_weighted_rows(o, block, &vs[(base + start) * d..][..n * d]);
+                max[k] = new_max;
+            }
+        }
+        for (k, &(_, _, _, any)) in seen.iter().enumerate() {
+            if any {
+                let inv = 1.0 / sum[k];
+                out[k * d..][..d].iter_mut().for_each(|o| *o *= inv);
+                lse[k] = max[k] + sum[k].ln();
+            }
         }
     }
 }
@@ -274,6 +280,7 @@ fn forward_rows(
 /// A row that sees no key: equal weights over every key, as the dense path's finite mask value
 /// makes it; writes `O_r` into `out` and returns `L_r` (so that `exp(s - L_r)` would be those
 /// weights for scores of 0).
+#[inline(always)]
 fn blind_row(vs: &[f32], row: usize, dims: Dims, out: &mut [f32]) -> f32 {
     let d = dims.head_dim;
     let base = dims.key_base(row);
@@ -287,6 +294,7 @@ fn blind_row(vs: &[f32], row: usize, dims: Dims, out: &mut [f32]) -> f32 {
     n.ln()
 }
 
+#[inline(always)]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(a, b)| a * b).sum()
 }
@@ -457,6 +465,11 @@ mod tests {
     #[test]
     fn causal_attention_over_several_key_blocks_matches_the_dense_path() {
         check(Case { b: 2, kv: 2, groups: 1, t: 150, d: 8, mask: KeyMask::default() });
+    }
+
+    #[test]
+    fn a_head_size_summed_in_registers_matches_the_dense_path() {
+        check(Case { b: 1, kv: 1, groups: 2, t: 130, d: 64, mask: KeyMask::default() });
     }
 
     #[test]

@@ -53,6 +53,7 @@ pub mod softmax;
 pub mod swiglu;
 #[cfg(test)]
 mod test_data;
+pub mod wide_vectors;
 
 pub use device::{BackendJob, DeviceSpec};
 pub use precision::Precision;

@@ -9,7 +9,7 @@ use burn::backend::flex::FlexTensor;
 use burn::tensor::TensorData;
 use rayon::prelude::*;
 
-use super::blocks::{KeyBlock, hide_unseen, project, split_by_head};
+use super::blocks::{KeyBlock, add_weighted_rows, hide_unseen, project, split_by_head};
 use super::{Dims, KEY_BLOCK, KeyMask, QUERY_BLOCK, Saved, dot};
 use crate::dispatch::values;
 use crate::fast_exp::exp;
@@ -28,6 +28,7 @@ struct RowGrads<'a> {
 impl RowGrads<'_> {
     /// Row `row`'s weights `p = exp(s - L)` against `keys` and its score gradients
     /// `ds = p (dO · V - D)`, 0 for keys it does not see; false if it sees none of them.
+    #[inline(always)]
     fn weights(&self, row: usize, keys: &KeyBlock, p: &mut [f32], ds: &mut [f32]) -> bool {
         let (d, n) = (self.dims.head_dim, keys.len);
         let (sequence, i) = self.dims.query(row);
@@ -67,13 +68,42 @@ pub(super) fn backward(s: &Saved, grad: &FlexTensor) -> (FlexTensor, FlexTensor,
 
     // dQ, a block of query rows at a time against each transposed key block.
     let mut dq = vec![0.0f32; total_rows * d];
-    dq.par_chunks_mut(QUERY_BLOCK * d).enumerate().for_each(|(block, dq)| {
-        let first = block * QUERY_BLOCK;
+    dq.par_chunks_mut(QUERY_BLOCK * d)
+        .enumerate()
+        .for_each(|(block, dq)| dq_block(&grads, ks, vs, &blind, block * QUERY_BLOCK, dq));
+
+    // dK and dV, a block of keys at a time against every query row that sees it.
+    let key_rows = dims.batch * dims.kv_heads * dims.keys;
+    let mut dk = vec![0.0f32; key_rows * d];
+    let mut dv = vec![0.0f32; key_rows * d];
+    dk.par_chunks_mut(KEY_BLOCK * d)
+        .zip(dv.par_chunks_mut(KEY_BLOCK * d))
+        .enumerate()
+        .for_each(|(block, (dk, dv))| dkv_block(&grads, ks, vs, &blind, block * KEY_BLOCK, dk, dv));
+    let like = |data: Vec<f32>, t: &FlexTensor| {
+        FlexTensor::from_data(TensorData::new(data, t.layout().shape().clone()))
+    };
+    (like(dq, &s.q), like(dk, &s.k), like(dv, &s.v))
+}
+
+crate::wide_vectors! {
+    /// `dQ` of the query rows from `first` on (`dq` holds them), against each transposed block
+    /// of the keys they see.
+    fn dq_block(
+        grads: &RowGrads<'_>,
+        ks: &[f32],
+        vs: &[f32],
+        blind: &[bool],
+        first: usize,
+        dq: &mut [f32],
+    ) {
+        let (dims, mask) = (grads.dims, grads.mask);
+        let d = dims.head_dim;
         let mut keys = KeyBlock::new(d);
         let (mut p, mut ds) = ([0.0f32; KEY_BLOCK], [0.0f32; KEY_BLOCK]);
         for head_rows in split_by_head(first..first + dq.len() / d, dims.rows) {
             let seeing: Vec<usize> = head_rows.clone().filter(|&row| !blind[row]).collect();
-            let Some(last) = seeing.iter().map(|&row| dims.last_key(row, &s.mask)).max() else {
+            let Some(last) = seeing.iter().map(|&row| dims.last_key(row, mask)).max() else {
                 continue;
             };
             let base = dims.key_base(head_rows.start);
@@ -81,61 +111,63 @@ pub(super) fn backward(s: &Saved, grad: &FlexTensor) -> (FlexTensor, FlexTensor,
                 keys.load(ks, vs, base, start, (start + KEY_BLOCK).min(last + 1) - start);
                 for &row in &seeing {
                     if grads.weights(row, &keys, &mut p, &mut ds) {
-                        let dq = &mut dq[(row - first) * d..][..d];
-                        for (jj, &g) in ds[..keys.len].iter().enumerate() {
-                            let k = &ks[(base + start + jj) * d..][..d];
-                            dq.iter_mut().zip(k).for_each(|(dq, k)| *dq += g * dims.scale * k);
-                        }
+                        let n = keys.len;
+                        ds[..n].iter_mut().for_each(|g| *g *= dims.scale);
+                        let block_keys = &ks[(base + start) * d..][..n * d];
+                        add_weighted_rows(&mut dq[(row - first) * d..][..d], &ds[..n], block_keys);
                     }
                 }
             }
         }
-    });
+    }
+}
 
-    // dK and dV, a block of keys at a time against every query row that sees it.
-    let key_rows = dims.batch * dims.kv_heads * dims.keys;
-    let mut dk = vec![0.0f32; key_rows * d];
-    let mut dv = vec![0.0f32; key_rows * d];
-    dk.par_chunks_mut(KEY_BLOCK * d).zip(dv.par_chunks_mut(KEY_BLOCK * d)).enumerate().for_each(
-        |(block, (dk, dv))| {
-            let first = block * KEY_BLOCK;
-            let mut keys = KeyBlock::new(d);
-            let (mut p, mut ds) = ([0.0f32; KEY_BLOCK], [0.0f32; KEY_BLOCK]);
-            for key_range in split_by_head(first..first + dk.len() / d, dims.keys) {
-                let head = key_range.start / dims.keys;
-                let start = key_range.start % dims.keys;
-                keys.load(ks, vs, head * dims.keys, start, key_range.len());
-                let offset = (key_range.start - first) * d;
-                let (dk, dv) = (&mut dk[offset..], &mut dv[offset..]);
-                let head_rows = head * dims.rows..(head + 1) * dims.rows;
-                // Query i sees the block only from i = start - past on, in each group of t rows.
-                for group_start in head_rows.clone().step_by(dims.t) {
-                    let from = group_start + start.saturating_sub(s.mask.past);
-                    for row in from..group_start + dims.t {
-                        if blind[row] || !grads.weights(row, &keys, &mut p, &mut ds) {
-                            continue;
-                        }
-                        let (q, dout) = (&qs[row * d..][..d], &dos[row * d..][..d]);
-                        for jj in 0..keys.len {
-                            let (dk, dv) = (&mut dk[jj * d..][..d], &mut dv[jj * d..][..d]);
-                            dv.iter_mut().zip(dout).for_each(|(g, o)| *g += p[jj] * o);
-                            let g = ds[jj] * dims.scale;
-                            dk.iter_mut().zip(q).for_each(|(dk, q)| *dk += g * q);
-                        }
+crate::wide_vectors! {
+    /// `dK` and `dV` of the key rows from `first` on (`dk` and `dv` hold them), against every
+    /// query row that sees them.
+    fn dkv_block(
+        grads: &RowGrads<'_>,
+        ks: &[f32],
+        vs: &[f32],
+        blind: &[bool],
+        first: usize,
+        dk: &mut [f32],
+        dv: &mut [f32],
+    ) {
+        let dims = grads.dims;
+        let d = dims.head_dim;
+        let mut keys = KeyBlock::new(d);
+        let (mut p, mut ds) = ([0.0f32; KEY_BLOCK], [0.0f32; KEY_BLOCK]);
+        for key_range in split_by_head(first..first + dk.len() / d, dims.keys) {
+            let head = key_range.start / dims.keys;
+            let start = key_range.start % dims.keys;
+            keys.load(ks, vs, head * dims.keys, start, key_range.len());
+            let offset = (key_range.start - first) * d;
+            let (dk, dv) = (&mut dk[offset..], &mut dv[offset..]);
+            let head_rows = head * dims.rows..(head + 1) * dims.rows;
+            // Query i sees the block only from i = start - past on, in each group of t rows.
+            for group_start in head_rows.clone().step_by(dims.t) {
+                let from = group_start + start.saturating_sub(grads.mask.past);
+                for row in from..group_start + dims.t {
+                    if blind[row] || !grads.weights(row, &keys, &mut p, &mut ds) {
+                        continue;
                     }
-                }
-                let uniform = 1.0 / dims.keys as f32;
-                for row in head_rows.filter(|&row| blind[row]) {
-                    let dout = &dos[row * d..][..d];
-                    for dv in dv[..keys.len * d].chunks_mut(d) {
-                        dv.iter_mut().zip(dout).for_each(|(g, o)| *g += uniform * o);
+                    let (q, dout) = (&grads.qs[row * d..][..d], &grads.dos[row * d..][..d]);
+                    for jj in 0..keys.len {
+                        let (dk, dv) = (&mut dk[jj * d..][..d], &mut dv[jj * d..][..d]);
+                        dv.iter_mut().zip(dout).for_each(|(g, o)| *g += p[jj] * o);
+                        let g = ds[jj] * dims.scale;
+                        dk.iter_mut().zip(q).for_each(|(dk, q)| *dk += g * q);
                     }
                 }
             }
-        },
-    );
-    let like = |data: Vec<f32>, t: &FlexTensor| {
-        FlexTensor::from_data(TensorData::new(data, t.layout().shape().clone()))
-    };
-    (like(dq, &s.q), like(dk, &s.k), like(dv, &s.v))
+            let uniform = 1.0 / dims.keys as f32;
+            for row in head_rows.filter(|&row| blind[row]) {
+                let dout = &grads.dos[row * d..][..d];
+                for dv in dv[..keys.len * d].chunks_mut(d) {
+                    dv.iter_mut().zip(dout).for_each(|(g, o)| *g += uniform * o);
+                }
+            }
+        }
+    }
 }

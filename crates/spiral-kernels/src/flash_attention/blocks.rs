@@ -42,12 +42,14 @@ impl KeyBlock {
     }
 
     /// Loads keys and values `start..start + len` of the head whose first key row is `base`.
+    #[inline(always)]
     pub(super) fn load(&mut self, ks: &[f32], vs: &[f32], base: usize, start: usize, len: usize) {
         self.load_keys(ks, base, start, len);
         transpose(vs, base + start, len, &mut self.values_t);
     }
 
     /// Loads keys `start..start + len` only (the forward pass reads values row by row).
+    #[inline(always)]
     pub(super) fn load_keys(&mut self, ks: &[f32], base: usize, start: usize, len: usize) {
         (self.start, self.len) = (start, len);
         transpose(ks, base + start, len, &mut self.keys_t);
@@ -55,6 +57,7 @@ impl KeyBlock {
 }
 
 /// Rows `first..first + len` of the row-major `[_, d]` `rows` into `[d, KEY_BLOCK]`.
+#[inline(always)]
 fn transpose(rows: &[f32], first: usize, len: usize, out: &mut [f32]) {
     let d = out.len() / KEY_BLOCK;
     for jj in 0..len {
@@ -65,11 +68,25 @@ fn transpose(rows: &[f32], first: usize, len: usize, out: &mut [f32]) {
 }
 
 /// `out[jj] = scale * (x · column jj)` of a transposed block: `d` passes over the block, each
-/// vectorised over its keys (`x` is scaled once, not every score).
+/// vectorised over its keys (`x` is scaled once, not every score). A whole block's scores are
+/// held in registers across the passes.
+#[inline(always)]
 pub(super) fn project(transposed: &[f32], x: &[f32], scale: f32, out: &mut [f32]) {
+    let columns = transposed.as_chunks::<KEY_BLOCK>().0;
+    if let Ok(out) = <&mut [f32; KEY_BLOCK]>::try_from(&mut *out) {
+        let mut sum = [0.0f32; KEY_BLOCK];
+        for (&xc, column) in x.iter().zip(columns) {
+            let xc = xc * scale;
+            for jj in 0..KEY_BLOCK {
+                sum[jj] += xc * column[jj];
+            }
+        }
+        *out = sum;
+        return;
+    }
     out.fill(0.0);
-    for (c, &xc) in x.iter().enumerate() {
-        let (xc, column) = (xc * scale, &transposed[c * KEY_BLOCK..][..out.len()]);
+    for (&xc, column) in x.iter().zip(columns) {
+        let xc = xc * scale;
         out.iter_mut().zip(column).for_each(|(o, &t)| *o += xc * t);
     }
 }
@@ -77,6 +94,7 @@ pub(super) fn project(transposed: &[f32], x: &[f32], scale: f32, out: &mut [f32]
 /// Sets to `-inf` the scores of the keys `start + jj` query `i` of `sequence` does not see: past
 /// `last` (causal), and padding. A block wholly within the causal limit and without padding is
 /// left as it is, the common case.
+#[inline(always)]
 pub(super) fn hide_unseen(
     scores: &mut [f32],
     start: usize,
@@ -95,11 +113,42 @@ pub(super) fn hide_unseen(
     }
 }
 
+/// `out += Σ_jj weights[jj] * rows[jj]` for the `[weights.len(), d]` row-major `rows`, `d =
+/// out.len()`: the weighted values of the forward pass and the weighted keys of `dQ`. At the
+/// usual head sizes the sum is held in registers across the block (a loop over a slice of
+/// unknown length would load and store it for every key).
+#[inline(always)]
+pub(super) fn add_weighted_rows(out: &mut [f32], weights: &[f32], rows: &[f32]) {
+    match out.len() {
+        16 => add_weighted_rows_of::<16>(out, weights, rows),
+        32 => add_weighted_rows_of::<32>(out, weights, rows),
+        64 => add_weighted_rows_of::<64>(out, weights, rows),
+        128 => add_weighted_rows_of::<128>(out, weights, rows),
+        d => {
+            for (&w, row) in weights.iter().zip(rows.chunks_exact(d)) {
+                out.iter_mut().zip(row).for_each(|(o, &x)| *o += w * x);
+            }
+        }
+    }
+}
+
+#[inline(always)]
+fn add_weighted_rows_of<const D: usize>(out: &mut [f32], weights: &[f32], rows: &[f32]) {
+    let mut sum: [f32; D] = out.try_into().expect("out holds one row");
+    for (&w, row) in weights.iter().zip(rows.as_chunks::<D>().0) {
+        for c in 0..D {
+            sum[c] += w * row[c];
+        }
+    }
+    out.copy_from_slice(&sum);
+}
+
 /// Lanes of the reductions below: independent partial results, so that each step does not wait
 /// for the previous one (a float reduction is not reordered by the compiler on its own).
 const LANES: usize = 8;
 
 /// The largest value.
+#[inline(always)]
 pub(super) fn max_of(xs: &[f32]) -> f32 {
     let mut lanes = [f32::NEG_INFINITY; LANES];
     let chunks = xs.chunks_exact(LANES);
@@ -111,6 +160,7 @@ pub(super) fn max_of(xs: &[f32]) -> f32 {
 }
 
 /// The sum, over [`LANES`] partial sums.
+#[inline(always)]
 pub(super) fn sum_of(xs: &[f32]) -> f32 {
     let mut lanes = [0.0f32; LANES];
     let chunks = xs.chunks_exact(LANES);
