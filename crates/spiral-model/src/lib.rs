@@ -29,6 +29,7 @@
 mod cache;
 mod chat;
 mod checkpoint;
+mod checkpointing;
 mod config;
 mod error;
 mod generate;
@@ -44,6 +45,7 @@ mod weights;
 pub use cache::{KvCache, LayerCache};
 pub use chat::ChatTemplate;
 pub use checkpoint::{Checkpoint, hf_tensors, load_model, save_pretrained};
+pub use checkpointing::LayerCheckpoints;
 pub use config::{Family, HfConfig, Llama3RopeScaling, ModelConfig, RopeConfig};
 pub use error::{ModelError, Result};
 pub use generate::generate_greedy;

@@ -173,15 +173,9 @@ impl<B: Backend> CausalLm<B> {
         key_mask: Option<&[Vec<bool>]>,
         cache: Option<&mut KvCache<B>>,
     ) -> Tensor<B, 3> {
-        let [b, t] = input_ids.dims();
-        let device = input_ids.device();
         let past = cache.as_ref().map_or(0, |c| c.len());
-        let h = self.config.hidden_size;
-        let dtype = self.precision.dtype();
-        let mut x = cast(self.embed_tokens.val().select(0, input_ids.reshape([b * t])), dtype)
-            .reshape([b, t, h]);
-        let rope = RopeTables::new(&self.inv_freq, positions, dtype);
-        let mask = AttentionMask::<B>::new(b, t, past, key_mask, dtype, &device);
+        let (rope, mask) = self.rope_and_mask(&input_ids, positions, past, key_mask);
+        let mut x = self.embed(input_ids);
         match cache {
             Some(cache) => {
                 for (layer, layer_cache) in self.layers.iter().zip(cache.layers_mut()) {
@@ -195,6 +189,28 @@ impl<B: Backend> CausalLm<B> {
             }
         }
         self.norm.forward(x)
+    }
+
+    /// The token embeddings of `input_ids: [batch, time]`, `[batch, time, hidden]` in the
+    /// compute dtype: the first decoder layer's input.
+    pub(crate) fn embed(&self, input_ids: Tensor<B, 2, Int>) -> Tensor<B, 3> {
+        let [b, t] = input_ids.dims();
+        let rows = self.embed_tokens.val().select(0, input_ids.reshape([b * t]));
+        cast(rows, self.precision.dtype()).reshape([b, t, self.config.hidden_size])
+    }
+
+    /// The rotary tables and attention mask every layer of one forward pass shares.
+    pub(crate) fn rope_and_mask(
+        &self,
+        input_ids: &Tensor<B, 2, Int>,
+        positions: Tensor<B, 2, Int>,
+        past: usize,
+        key_mask: Option<&[Vec<bool>]>,
+    ) -> (RopeTables<B>, AttentionMask<B>) {
+        let [b, t] = input_ids.dims();
+        let dtype = self.precision.dtype();
+        let rope = RopeTables::new(&self.inv_freq, positions, dtype);
+        (rope, AttentionMask::new(b, t, past, key_mask, dtype, &input_ids.device()))
     }
 
     /// Projects hidden states `[rows, hidden]` onto the vocabulary: `[rows, vocab]`, float32
@@ -260,6 +276,22 @@ impl<B: Backend> CausalLm<B> {
         with_entropy: bool,
         multiple: usize,
     ) -> Result<TokenScores<B>> {
+        if let Some(scores) = self.trivial_scores(sequences, start, with_entropy)? {
+            return Ok(scores);
+        }
+        let (input, positions) = self.padded_input(sequences, multiple)?;
+        let hidden = self.hidden_states(input, positions, None, None);
+        Ok(self.scores_of_hidden(hidden, sequences, start, with_entropy))
+    }
+
+    /// Refuses a `start` per sequence that does not match; the all-zero scores when there is
+    /// nothing to score (no sequence, or none of two tokens), `None` otherwise.
+    pub(crate) fn trivial_scores(
+        &self,
+        sequences: &[Vec<u32>],
+        start: &[usize],
+        with_entropy: bool,
+    ) -> Result<Option<TokenScores<B>>> {
         if sequences.len() != start.len() {
             return Err(ModelError::Input(format!(
                 "{} sequences but {} start indices",
@@ -267,17 +299,25 @@ impl<B: Backend> CausalLm<B> {
                 start.len()
             )));
         }
+        let b = sequences.len();
+        let t = sequences.iter().map(Vec::len).max().unwrap_or(0);
+        Ok((b == 0 || t < 2).then(|| {
+            let zeros = Tensor::zeros([b, t.saturating_sub(1)], &self.device());
+            TokenScores { logprobs: zeros.clone(), entropy: with_entropy.then_some(zeros) }
+        }))
+    }
+
+    /// The sequences right-padded to a multiple of `multiple` tokens, as `[batch, padded]` ids
+    /// and positions, after [`CausalLm::check_tokens`].
+    pub(crate) fn padded_input(
+        &self,
+        sequences: &[Vec<u32>],
+        multiple: usize,
+    ) -> Result<(Tensor<B, 2, Int>, Tensor<B, 2, Int>)> {
+        self.check_tokens(sequences)?;
         let device = self.device();
         let b = sequences.len();
         let t = sequences.iter().map(Vec::len).max().unwrap_or(0);
-        if b == 0 || t < 2 {
-            let zeros = Tensor::zeros([b, t.saturating_sub(1)], &device);
-            return Ok(TokenScores {
-                logprobs: zeros.clone(),
-                entropy: with_entropy.then_some(zeros),
-            });
-        }
-        self.check_tokens(sequences)?;
         let padded = t.next_multiple_of(multiple);
         let mut ids = Vec::with_capacity(b * padded);
         for seq in sequences {
@@ -285,10 +325,21 @@ impl<B: Backend> CausalLm<B> {
             ids.extend(std::iter::repeat_n(0, padded - seq.len()));
         }
         let input = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [b, padded]), &device);
-        let positions = position_grid::<B>(b, padded, &device);
-        let hidden = self.hidden_states(input, positions, None, None);
+        Ok((input, position_grid::<B>(b, padded, &device)))
+    }
 
-        // Rows of the flattened [b, t-1] output that are scored, and their target tokens.
+    /// [`CausalLm::token_logprobs`] from the final-norm hidden states of the padded sequences
+    /// (at least two tokens in the longest).
+    pub(crate) fn scores_of_hidden(
+        &self,
+        hidden: Tensor<B, 3>,
+        sequences: &[Vec<u32>],
+        start: &[usize],
+        with_entropy: bool,
+    ) -> TokenScores<B> {
+        let device = self.device();
+        let b = sequences.len();
+        let t = sequences.iter().map(Vec::len).max().unwrap_or(0);
         let mut rows = Vec::new();
         let mut targets = Vec::new();
         for (i, seq) in sequences.iter().enumerate() {
@@ -301,10 +352,7 @@ impl<B: Backend> CausalLm<B> {
         let zeros = Tensor::<B, 1>::zeros([b * (t - 1)], &device);
         if rows.is_empty() {
             let zeros = zeros.reshape([b, t - 1]);
-            return Ok(TokenScores {
-                logprobs: zeros.clone(),
-                entropy: with_entropy.then_some(zeros),
-            });
+            return TokenScores { logprobs: zeros.clone(), entropy: with_entropy.then_some(zeros) };
         }
         let chunk = (self.logit_chunk_elements / self.config.vocab_size).max(1);
         let head = self.head_weight(hidden.dtype());
@@ -328,10 +376,10 @@ impl<B: Backend> CausalLm<B> {
                 .select_assign(0, all_rows.clone(), Tensor::cat(parts, 0), IndexingUpdateOp::Add)
                 .reshape([b, t - 1])
         };
-        Ok(TokenScores {
+        TokenScores {
             logprobs: scatter(logprob_parts),
             entropy: with_entropy.then(|| scatter(entropy_parts)),
-        })
+        }
     }
 
     /// Refuses token ids outside the embedding matrix and sequences longer than the context.

@@ -122,6 +122,60 @@ fn shards_give_the_same_step() {
     }
 }
 
+/// Activation checkpointing re-runs each layer from its saved input in the backward pass; the
+/// gradients must add up to those of the ordinary pass: same loss, gradient norm and updated
+/// weights, for supervised and policy steps, tied and untied heads, full weights and LoRA.
+#[test]
+fn activation_checkpointing_gives_the_same_step() {
+    let untied = || {
+        let config = ModelConfig { tie_word_embeddings: false, ..ModelConfig::small(32, 32, 2, 4) };
+        CausalLm::random(config, 5, 0.05, &Default::default()).unwrap()
+    };
+    let lora = || {
+        let config = spiral_model::LoraConfig { rank: 4, alpha: 16.0, ..Default::default() };
+        model().with_lora(&config, 1).unwrap()
+    };
+    let b = batch();
+    for (what, make) in
+        [("tied", &model as &dyn Fn() -> CausalLm<B>), ("untied", &untied), ("lora", &lora)]
+    {
+        for config in [None, Some(PolicyLossConfig::default())] {
+            let mut plain = Learner::new(make(), optim(1e-2)).with_shards(1);
+            let mut checkpointed = Learner::new(make(), optim(1e-2))
+                .with_shards(1)
+                .with_activation_checkpointing(true);
+            for _ in 0..2 {
+                let (a, c) = match &config {
+                    None => (plain.sft_step(&b).unwrap(), checkpointed.sft_step(&b).unwrap()),
+                    Some(l) => (
+                        plain.policy_step(&b, l).unwrap(),
+                        checkpointed.policy_step(&b, l).unwrap(),
+                    ),
+                };
+                assert!((a.loss - c.loss).abs() < 1e-5, "{what}: {} vs {}", a.loss, c.loss);
+                let worst = 1e-4 * a.grad_norm.max(1.0);
+                assert!((a.grad_norm - c.grad_norm).abs() < worst, "{what}: {a:?} vs {c:?}");
+            }
+            for seq in &b {
+                let (x, y) =
+                    (completion_logprob(&plain, seq), completion_logprob(&checkpointed, seq));
+                assert!((x - y).abs() < 1e-4, "{what}: {x} vs {y}");
+            }
+        }
+    }
+}
+
+/// Re-running a layer would draw other dropout masks, so the combination is refused by name.
+#[test]
+fn activation_checkpointing_refuses_lora_dropout() {
+    let config =
+        spiral_model::LoraConfig { rank: 4, alpha: 16.0, dropout: 0.1, ..Default::default() };
+    let mut learner = Learner::new(model().with_lora(&config, 1).unwrap(), optim(1e-2))
+        .with_activation_checkpointing(true);
+    let error = learner.sft_step(&batch()).unwrap_err().to_string();
+    assert!(error.contains("activation checkpointing") && error.contains("dropout"), "{error}");
+}
+
 #[test]
 fn off_policy_ratios_come_from_old_logprobs() {
     let mut learner = Learner::new(model(), optim(1e-2));
