@@ -53,6 +53,7 @@ impl<B: AutodiffBackend> CausalLm<B> {
             return Ok((scores, None));
         }
         let (input_ids, positions) = self.padded_input(sequences, length_multiple::<B>())?;
+        self.ensure_memory_for(&input_ids, start, true)?;
         let stack = self.valid();
         let (rope, mask) =
             stack.rope_and_mask(&input_ids.clone().inner(), positions.clone().inner(), 0, None);

@@ -36,6 +36,7 @@ mod generate;
 mod layers;
 pub mod lora;
 mod mask;
+pub mod memory;
 mod model;
 mod rope;
 mod scratch;

@@ -17,6 +17,7 @@ use crate::error::{ModelError, Result};
 use crate::layers::{DecoderLayer, Linear, RmsNorm};
 use crate::lora::LoraConfig;
 use crate::mask::AttentionMask;
+use crate::memory::{self, PassShape, scoring_bytes, training_bytes};
 use crate::rope::{RopeTables, inverse_frequencies};
 use crate::weights::{Init, RandomInit, WeightSource};
 
@@ -280,6 +281,7 @@ impl<B: Backend> CausalLm<B> {
             return Ok(scores);
         }
         let (input, positions) = self.padded_input(sequences, multiple)?;
+        self.ensure_memory_for(&input, start, false)?;
         let hidden = self.hidden_states(input, positions, None, None);
         Ok(self.scores_of_hidden(hidden, sequences, start, with_entropy))
     }
@@ -305,6 +307,38 @@ impl<B: Backend> CausalLm<B> {
             let zeros = Tensor::zeros([b, t.saturating_sub(1)], &self.device());
             TokenScores { logprobs: zeros.clone(), entropy: with_entropy.then_some(zeros) }
         }))
+    }
+
+    /// Refuses, before any work, a pass over `input: [batch, padded]` whose estimated peak memory
+    /// ([`crate::memory`]) exceeds what the machine has available (on the CPU; device memory is
+    /// not read): a training pass when the backend records gradients, scoring otherwise.
+    pub(crate) fn ensure_memory_for(
+        &self,
+        input: &Tensor<B, 2, Int>,
+        start: &[usize],
+        checkpointing: bool,
+    ) -> Result<()> {
+        if !is_cpu::<B>() {
+            return Ok(());
+        }
+        let [sequences, tokens] = input.dims();
+        let scored = start.iter().map(|&s| tokens.saturating_sub(s.max(1))).sum();
+        let shape = PassShape { sequences, tokens, scored };
+        let what = format!("a pass over {sequences} sequence(s) of {tokens} tokens");
+        if B::ad_enabled(&input.device()) {
+            let lora = self.lora.is_some();
+            let needed = training_bytes(&self.config, shape, checkpointing, lora);
+            let advice = if checkpointing {
+                "train on fewer or shorter sequences at a time (a smaller micro-batch)"
+            } else {
+                "train on fewer or shorter sequences at a time (a smaller micro-batch), or turn \
+                 on activation checkpointing"
+            };
+            memory::ensure_fits(needed, &format!("training {what}"), advice)
+        } else {
+            let needed = scoring_bytes(&self.config, shape);
+            memory::ensure_fits(needed, &what, "score fewer or shorter sequences at a time")
+        }
     }
 
     /// The sequences right-padded to a multiple of `multiple` tokens, as `[batch, padded]` ids
@@ -388,7 +422,9 @@ impl<B: Backend> CausalLm<B> {
         for (i, seq) in sequences.iter().enumerate() {
             if seq.len() > c.max_position_embeddings {
                 return Err(ModelError::Input(format!(
-                    "sequence {i} has {} tokens, more than max_position_embeddings = {}",
+                    "sequence {i} has {} tokens, more than the model's context of {} \
+                     (max_position_embeddings in its config.json): shorten it, or raise that \
+                     limit if the model was trained for longer contexts",
                     seq.len(),
                     c.max_position_embeddings
                 )));

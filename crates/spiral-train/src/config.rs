@@ -109,6 +109,10 @@ pub struct ModelSection {
     /// Width of the SwiGLU feed-forward layer (default: `hidden_size * 11 / 4`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub intermediate_size: Option<usize>,
+    /// Longest sequence (prompt plus trace, aggregation prompts included) the model takes
+    /// (default: 1024 tokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_position_embeddings: Option<usize>,
     /// Standard deviation of the initial weights.
     pub init_std: f64,
     /// `float32`, or `bfloat16`: bf16 compute with float32 master weights, gradients and
@@ -141,6 +145,7 @@ impl Default for ModelSection {
             num_kv_heads: None,
             head_dim: None,
             intermediate_size: None,
+            max_position_embeddings: None,
             init_std: 0.02,
             precision: Precision::Float32,
         }

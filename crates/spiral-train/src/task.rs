@@ -24,7 +24,7 @@ use crate::learner::TrainSequence;
 
 /// The end-of-sequence token of the character-level tokenizer.
 pub const EOS: &str = "<|end|>";
-/// Context length of the from-scratch model (prompt plus trace, in characters).
+/// Default context length of the from-scratch model (prompt plus trace, in characters).
 pub const CONTEXT: usize = 1024;
 const UNK: &str = "<unk>";
 

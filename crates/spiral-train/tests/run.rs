@@ -11,6 +11,11 @@ use spiral_train::{
 };
 
 fn tiny(algorithm: &str) -> RunConfig {
+    tiny_with(algorithm, &[])
+}
+
+/// [`tiny`] with `extra` overrides (`key=value`) after its own.
+fn tiny_with(algorithm: &str, extra: &[&str]) -> RunConfig {
     let overrides: Vec<String> = [
         &format!("algorithm.name={algorithm}"),
         "task.train_problems=40",
@@ -35,6 +40,7 @@ fn tiny(algorithm: &str) -> RunConfig {
         "train.checkpoint_every=1",
     ]
     .iter()
+    .chain(extra)
     .map(|s| s.to_string())
     .collect();
     RunConfig::default_with(&overrides).unwrap()
@@ -364,4 +370,54 @@ fn a_pretrained_checkpoint_trains_on_a_jsonl_math_task() {
     .unwrap_err()
     .to_string();
     assert!(err.contains("warm_start.steps"), "{err}");
+}
+
+/// Aggregation prompts that hold 4 whole traces, at a reduced size: traces of 512 tokens make
+/// prompts of over 2,000, long enough for the blockwise attention, in a run with activation
+/// checkpointing on.
+#[test]
+fn spiral_trains_on_aggregation_prompts_of_four_long_traces() {
+    let config = tiny_with(
+        "spiral",
+        &[
+            "algorithm.n1=4",
+            "algorithm.n=4",
+            "algorithm.k=1",
+            "algorithm.n2=1",
+            "rollout.max_new_tokens=512",
+            // Nearly greedy sampling from large random weights falls into a loop rather than
+            // ending the trace.
+            "rollout.temperature=0.05",
+            "model.init_std=1.0",
+            "model.max_position_embeddings=4096",
+            "train.activation_checkpointing=true",
+            "train.steps=1",
+            "train.epochs=1",
+            "warm_start.steps=0",
+            "eval.every=1000",
+            "eval.problems=1",
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    run(&config, dir.path(), &RunControl::default()).unwrap();
+    let train = train_records(dir.path());
+    assert_eq!(train.len(), 1);
+    // 2 problems x (4 search traces + 1 aggregation) of the full length: each aggregation
+    // prompt held 4 traces of 512 tokens. A random model earns no reward, so no sequence has an
+    // advantage to train on; the learner's step on sequences this long, checkpointed, is held
+    // to the ordinary one in tests/learner.rs.
+    assert_eq!(train[0].generated_tokens, 2 * 5 * 512, "{:?}", train[0]);
+}
+
+/// A micro-batch whose estimated memory exceeds the machine's is refused before any work, with
+/// the options that lower it.
+#[test]
+fn a_micro_batch_too_large_for_the_machine_is_refused_before_any_work() {
+    let config = tiny_with("spiral", &["train.micro_batch=100000000"]);
+    let dir = tempfile::tempdir().unwrap();
+    let error = run(&config, dir.path(), &RunControl::default()).unwrap_err().to_string();
+    for option in ["train.micro_batch", "train.activation_checkpointing", "available"] {
+        assert!(error.contains(option), "{option}: {error}");
+    }
+    assert!(!dir.path().join("metrics.jsonl").exists());
 }

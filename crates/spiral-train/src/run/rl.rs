@@ -38,7 +38,8 @@ pub(super) fn prepare<Train: AutodiffBackend>(
     let (config, tr) = (run.config, &run.config.train);
     let rl_seed = tr.seed.unwrap_or(config.run.seed);
     let model = with_adapters(run, state, model, rl_seed)?;
-    let learner = Learner::new(model, config.rl_optim()).with_micro_batch(tr.micro_batch)
+    let learner = Learner::new(model, config.rl_optim())
+        .with_micro_batch(tr.micro_batch)
         .with_activation_checkpointing(tr.activation_checkpointing);
     let learner = if state.step > 0 { run.restore(learner, state)? } else { learner };
     if state.step == 0 {

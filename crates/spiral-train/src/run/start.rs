@@ -7,6 +7,7 @@ use std::path::Path;
 
 use anyhow::Context;
 use burn::tensor::backend::AutodiffBackend;
+use spiral_model::memory::{self, PassShape};
 use spiral_model::{CausalLm, Checkpoint, ModelConfig, TextTokenizer};
 
 use super::{Run, RunControl};
@@ -66,7 +67,10 @@ pub(super) fn start<'a, Train: AutodiffBackend>(
         (None, None) => (fresh_state(seed), random_model(config, &data, device)?),
     };
     let model = model.with_precision(config.model.precision);
-    check_context(&data, config, model.config().max_position_embeddings)?;
+    let aggregation = check_context(&data, config, model.config().max_position_embeddings)?;
+    if spiral_kernels::device::is_cpu::<Train>() {
+        check_memory(config, model.config(), aggregation)?;
+    }
     eprintln!(
         "model: {} parameters, vocabulary {}",
         model.config().num_parameters(),
@@ -89,7 +93,7 @@ fn random_model<Train: AutodiffBackend>(
     model_config.num_kv_heads = m.num_kv_heads.unwrap_or(model_config.num_kv_heads);
     model_config.head_dim = m.head_dim.unwrap_or(model_config.head_dim);
     model_config.intermediate_size = m.intermediate_size.unwrap_or(model_config.intermediate_size);
-    model_config.max_position_embeddings = CONTEXT;
+    model_config.max_position_embeddings = m.max_position_embeddings.unwrap_or(CONTEXT);
     Ok(CausalLm::<Train>::random(model_config, config.run.seed, m.init_std, device)?)
 }
 
@@ -107,8 +111,8 @@ fn fresh_state(seed: u64) -> TrainerState {
 }
 
 /// Refuses a run whose longest search prompt plus trace, or aggregation prompt plus trace,
-/// would not fit the model's context.
-fn check_context(data: &TaskData, config: &RunConfig, context: usize) -> anyhow::Result<()> {
+/// would not fit the model's context; returns the longest such sequence's length.
+fn check_context(data: &TaskData, config: &RunConfig, context: usize) -> anyhow::Result<usize> {
     let length = config.train_max_new_tokens().max(config.rollout.max_new_tokens);
     let (mut longest, mut which) = (0, None);
     for (i, p) in data.train.iter().chain(&data.test).enumerate() {
@@ -128,5 +132,23 @@ fn check_context(data: &TaskData, config: &RunConfig, context: usize) -> anyhow:
         which.unwrap_or(0),
         config.algorithm.n.max(config.eval.n)
     );
-    Ok(())
+    Ok(aggregation + length)
+}
+
+/// Refuses a run whose training micro-batch of the longest sequences (`longest` tokens each)
+/// would need more memory than the machine has available ([`spiral_model::memory`]), naming
+/// the options that lower it.
+fn check_memory(config: &RunConfig, model: &ModelConfig, longest: usize) -> anyhow::Result<()> {
+    let sequences = config.train.micro_batch;
+    let shape = PassShape { sequences, tokens: longest, scored: sequences * longest };
+    let checkpointing = config.train.activation_checkpointing;
+    // The warm start trains every weight, LoRA or not.
+    let lora = config.lora.enabled && config.warm_start.steps == 0;
+    let needed = memory::training_bytes(model, shape, checkpointing, lora);
+    let advice = format!(
+        "lower train.micro_batch (now {sequences}), rollout.max_new_tokens or algorithm.n{}",
+        if checkpointing { "" } else { ", or set train.activation_checkpointing = true" }
+    );
+    let what = format!("a training micro-batch of {sequences} sequences of up to {longest} tokens");
+    Ok(memory::ensure_fits(needed, &what, &advice)?)
 }

@@ -35,7 +35,8 @@ pub(super) fn warm_start<Train: AutodiffBackend>(
         total_steps: w.steps,
         ..Default::default()
     };
-    let learner = Learner::new(model, optim).with_micro_batch(config.train.micro_batch)
+    let learner = Learner::new(model, optim)
+        .with_micro_batch(config.train.micro_batch)
         .with_activation_checkpointing(config.train.activation_checkpointing);
     let mut learner = run.restore(learner, state)?;
     let progress = bar(w.steps, state.step, "warm start");
