@@ -1,7 +1,7 @@
 //! `long-context --tokens N --part score|train|decode`: one measurement of the `long-context`
 //! workload of `docs/benchmarks.md` on one sequence of N tokens, printed as a JSON line with the
-//! wall time and the process's peak resident memory (so each measurement runs in a process of
-//! its own). `cargo xtask bench long-context` runs every length and part beside the PyTorch peer.
+//! wall time, the process's peak resident memory (so each measurement runs in a process of its
+//! own) and the memory `spiral_model::memory` estimates for the pass. `cargo xtask bench long-context` runs every length and part beside the PyTorch peer.
 //!
 //! - `score`: log-probs of the last 64 tokens under the model (one forward pass);
 //! - `train`: one clipped policy-gradient step on those 64 tokens (forward, backward, AdamW);
@@ -14,6 +14,7 @@ use clap::Parser;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use spiral_benches::bench_long_context_config;
+use spiral_model::memory::{self, PassShape};
 use spiral_model::{CausalLm, ModelConfig};
 use spiral_rollout::{RolloutEngine, RolloutRequest, SamplingParams, StopConditions};
 use spiral_set_rl::PolicyLossConfig;
@@ -57,6 +58,11 @@ fn main() {
     let mut rng = StdRng::seed_from_u64(0);
     let vocab = config.vocab_size as u32;
     let tokens: Vec<u32> = (0..cli.tokens).map(|_| rng.random_range(3..vocab)).collect();
+    let shape = PassShape { sequences: 1, tokens: cli.tokens, scored: TAIL };
+    let estimate = match cli.part.as_str() {
+        "train" => memory::training_bytes(&config, shape, false, false),
+        _ => memory::scoring_bytes(&config, shape),
+    };
     let seconds = match cli.part.as_str() {
         "score" => score(config, tokens),
         "train" => train(config, tokens),
@@ -68,6 +74,7 @@ fn main() {
         "tokens": cli.tokens,
         "seconds": seconds,
         "peak_rss_mib": peak_rss_mib(),
+        "estimate_mib": estimate as f64 / (1 << 20) as f64,
     });
     println!("{line}");
 }

@@ -47,19 +47,21 @@ pub fn run(tokens: &[usize], python: Option<String>) -> anyhow::Result<()> {
         }
     }
     println!(
-        "\n{:>7} {:>6} {:>9} {:>9} {:>9} {:>9} {:>7}",
-        "tokens", "part", "ours_s", "ours_MiB", "peer_s", "peer_MiB", "ratio"
+        "\n{:>7} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7}",
+        "tokens", "part", "ours_s", "ours_MiB", "est_MiB", "peer_s", "peer_MiB", "ratio"
     );
     for (n, part, mine, peer) in &rows {
         let cell = |v: Option<&Value>, key: &str| v.and_then(|v| v[key].as_f64());
         let show = |x: Option<f64>| x.map_or("-".to_string(), |x| format!("{x:.2}"));
         let (s, m) = (cell(mine.as_ref(), "seconds"), cell(mine.as_ref(), "peak_rss_mib"));
+        let estimate = cell(mine.as_ref(), "estimate_mib");
         let (ps, pm) = (cell(peer.as_ref(), "seconds"), cell(peer.as_ref(), "peak_rss_mib"));
         let ratio = s.zip(ps).map(|(s, p)| s / p);
         println!(
-            "{n:>7} {part:>6} {:>9} {:>9} {:>9} {:>9} {:>7}",
+            "{n:>7} {part:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7}",
             show(s),
             show(m),
+            show(estimate),
             show(ps),
             show(pm),
             show(ratio)

@@ -24,8 +24,9 @@
 //!
 //! Grouped-query heads come in the layout the model uses: the `groups` query heads that share a
 //! KV head stacked along the query axis, `q: [b, kv, groups * t, d]` against `k, v: [b, kv, tk,
-//! d]`. The kernel runs on burn-flex in float32, with and without autodiff; other backends and
-//! dtypes get their inputs back to compose the dense path ([`flash_attention`]).
+//! d]`. The kernel runs on burn-flex in float32, with and without autodiff (bf16 and f16 inputs
+//! attend in float32 and come back in their dtype); other backends get their inputs back to
+//! compose the dense path ([`flash_attention`]).
 
 mod backward;
 mod blocks;
@@ -43,6 +44,7 @@ use rayon::prelude::*;
 
 use crate::dispatch::{FlexAutodiff, downcast, from_flex, to_flex, upcast, values};
 use crate::fast_exp::exp;
+use crate::precision::cast;
 use backward::backward;
 use blocks::{KeyBlock, add_weighted_rows, hide_unseen, max_of, project, split_by_head, sum_of};
 
@@ -150,6 +152,17 @@ pub fn flash_attention<B: Backend>(
     mask: &KeyMask,
     scale: f32,
 ) -> Result<Tensor<B, 4>, Qkv<B>> {
+    let half = [DType::BF16, DType::F16];
+    let dtype = q.dtype();
+    if half.contains(&dtype) && k.dtype() == dtype && v.dtype() == dtype {
+        // Half-precision compute attends in float32, as FlashAttention accumulates: the copies
+        // are linear in the context.
+        let f32s = |x: Tensor<B, 4>| cast(x, DType::F32);
+        return match flash_attention(f32s(q), f32s(k), f32s(v), mask, scale) {
+            Ok(out) => Ok(cast(out, dtype)),
+            Err((q, k, v)) => Err((cast(q, dtype), cast(k, dtype), cast(v, dtype))),
+        };
+    }
     let [batch, kv_heads, rows, head_dim] = q.dims();
     let keys = k.dims()[2];
     let t = keys.checked_sub(mask.past).filter(|&t| t > 0 && rows % t == 0);
@@ -491,12 +504,21 @@ mod tests {
     }
 
     #[test]
-    fn other_dtypes_are_given_back() {
-        let x = crate::precision::cast(
-            Tensor::<Flex, 4>::zeros([1, 1, 2, 4], &Default::default()),
-            DType::F16,
-        );
-        let mask = KeyMask::default();
-        assert!(flash_attention(x.clone(), x.clone(), x, &mask, 0.5).is_err());
+    fn bf16_inputs_attend_in_float32_and_come_back_in_bf16() {
+        let c = Case { b: 1, kv: 1, groups: 2, t: 70, d: 16, mask: KeyMask::default() };
+        let scale = 0.25;
+        let tensor = |shape: [usize; 4], seed| {
+            Tensor::<Flex, 4>::from_data(uniform(shape, 1.5, 0.0, seed), &Default::default())
+        };
+        let (q, k, v) =
+            (tensor([1, 1, 140, 16], 1), tensor([1, 1, 70, 16], 2), tensor([1, 1, 70, 16], 3));
+        let bf16 = |x: &Tensor<Flex, 4>| crate::precision::cast(x.clone(), DType::BF16);
+        let half = flash_attention(bf16(&q), bf16(&k), bf16(&v), &c.mask, scale).expect("fused");
+        assert_eq!(half.dtype(), DType::BF16);
+        // The same bf16-rounded inputs in float32: only the output's rounding differs.
+        let f32s = |x: &Tensor<Flex, 4>| crate::precision::cast(bf16(x), DType::F32);
+        let full = flash_attention(f32s(&q), f32s(&k), f32s(&v), &c.mask, scale).expect("fused");
+        let half = data(crate::precision::cast(half, DType::F32));
+        assert!(max_abs_diff(&half, &data(full)) < 1e-2);
     }
 }

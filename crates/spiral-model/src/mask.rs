@@ -1,12 +1,12 @@
 //! Which keys each query of an attention call may see: causal over positions, cached keys
 //! visible, padding keys hidden. Held by structure ([`KeyMask`]) for the blockwise kernel, which
 //! needs memory linear in the context, and as a dense additive tensor only where the dense path
-//! runs: on other backends and dtypes, and on the CPU where the scores are small enough that its
+//! runs: on other backends, and on the CPU where the scores are small enough that its
 //! matrix products are the faster way.
 
 use std::sync::Arc;
 
-use burn::tensor::{DType, Tensor, backend::Backend};
+use burn::tensor::{Tensor, backend::Backend};
 use spiral_kernels::device::is_cpu;
 use spiral_kernels::flash_attention::KeyMask;
 
@@ -35,18 +35,17 @@ pub struct AttentionMask<B: Backend> {
 
 impl<B: Backend> AttentionMask<B> {
     /// The mask of `t` new tokens per sequence after `past` cached ones, with `key_mask[row][k]`
-    /// false for padding keys, for queries computing in `dtype`.
+    /// false for padding keys.
     pub fn new(
         batch: usize,
         t: usize,
         past: usize,
         key_mask: Option<&[Vec<bool>]>,
-        dtype: DType,
         device: &B::Device,
     ) -> Self {
         let keys = KeyMask { past, keys: key_mask.map(|m| Arc::new(m.to_vec())) };
         let scores = t * (past + t);
-        let blockwise = is_cpu::<B>() && dtype == DType::F32 && scores >= BLOCKWISE_FROM_SCORES;
+        let blockwise = is_cpu::<B>() && scores >= BLOCKWISE_FROM_SCORES;
         // One decode step without padding masks nothing.
         let masks_nothing = t == 1 && key_mask.is_none();
         let dense =
@@ -69,7 +68,7 @@ impl<B: Backend> AttentionMask<B> {
 #[cfg(test)]
 mod tests {
     use burn::backend::{Autodiff, Flex};
-    use burn::tensor::{Distribution, Int, TensorData};
+    use burn::tensor::{DType, Distribution, Int, TensorData};
 
     use super::*;
     use crate::{CausalLm, ModelConfig, RopeTables, inverse_frequencies};
@@ -112,7 +111,7 @@ mod tests {
         );
         let run = |blockwise: bool| {
             let mut mask =
-                AttentionMask::<A>::new(b, t, past, Some(&keys), DType::F32, &Default::default());
+                AttentionMask::<A>::new(b, t, past, Some(&keys), &Default::default());
             mask.blockwise = blockwise;
             if blockwise {
                 mask.dense = None;
@@ -130,7 +129,6 @@ mod tests {
                 past,
                 0,
                 Some(&keys.iter().map(|k| k[..past].to_vec()).collect::<Vec<_>>()),
-                DType::F32,
                 &Default::default(),
             );
             let warm_rope = RopeTables::new(&inv_freq, warm_positions, DType::F32);
@@ -159,11 +157,9 @@ mod tests {
     #[test]
     fn long_contexts_on_the_cpu_attend_block_by_block_without_a_dense_mask() {
         let device = Default::default();
-        let long = AttentionMask::<Flex>::new(1, 4096, 0, None, DType::F32, &device);
+        let long = AttentionMask::<Flex>::new(1, 4096, 0, None, &device);
         assert!(long.blockwise && long.dense.is_none());
-        let short = AttentionMask::<Flex>::new(4, 64, 0, None, DType::F32, &device);
+        let short = AttentionMask::<Flex>::new(4, 64, 0, None, &device);
         assert!(!short.blockwise && short.dense.is_some());
-        let bf16 = AttentionMask::<Flex>::new(1, 4096, 0, None, DType::BF16, &device);
-        assert!(!bf16.blockwise, "the kernel computes in float32 only");
     }
 }

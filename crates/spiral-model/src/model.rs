@@ -211,7 +211,7 @@ impl<B: Backend> CausalLm<B> {
         let [b, t] = input_ids.dims();
         let dtype = self.precision.dtype();
         let rope = RopeTables::new(&self.inv_freq, positions, dtype);
-        (rope, AttentionMask::new(b, t, past, key_mask, dtype, &input_ids.device()))
+        (rope, AttentionMask::new(b, t, past, key_mask, &input_ids.device()))
     }
 
     /// Projects hidden states `[rows, hidden]` onto the vocabulary: `[rows, vocab]`, float32
