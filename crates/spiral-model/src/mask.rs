@@ -110,8 +110,7 @@ mod tests {
             &Default::default(),
         );
         let run = |blockwise: bool| {
-            let mut mask =
-                AttentionMask::<A>::new(b, t, past, Some(&keys), &Default::default());
+            let mut mask = AttentionMask::<A>::new(b, t, past, Some(&keys), &Default::default());
             mask.blockwise = blockwise;
             if blockwise {
                 mask.dense = None;

@@ -79,6 +79,16 @@ pub struct Expected {
     /// The base checkpoint of an adapter fixture.
     #[serde(default)]
     pub base: Option<String>,
+    /// One sequence as long as the model's context (absent for adapter fixtures).
+    #[serde(default)]
+    pub long_case: Option<LongCase>,
+}
+
+/// Full-sequence log-probs of a sequence long enough to attend block by block.
+#[derive(Debug, Deserialize)]
+pub struct LongCase {
+    pub input_ids: Vec<u32>,
+    pub full_logprobs: Vec<f64>,
 }
 
 pub fn expected(name: &str) -> Expected {
