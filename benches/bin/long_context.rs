@@ -1,10 +1,12 @@
 //! `long-context --tokens N --part score|train|decode`: one measurement of the `long-context`
 //! workload of `docs/benchmarks.md` on one sequence of N tokens, printed as a JSON line with the
 //! wall time, the process's peak resident memory (so each measurement runs in a process of its
-//! own) and the memory `spiral_model::memory` estimates for the pass. `cargo xtask bench long-context` runs every length and part beside the PyTorch peer.
+//! own) and the memory `spiral_model::memory` estimates for the pass. `cargo xtask bench
+//! long-context` runs every length and part beside the PyTorch peer.
 //!
-//! - `score`: log-probs of the last 64 tokens under the model (one forward pass);
-//! - `train`: one clipped policy-gradient step on those 64 tokens (forward, backward, AdamW);
+//! - `score`: log-probs of the last 64 tokens (`--scored`) under the model (one forward pass);
+//! - `train`: one clipped policy-gradient step on those tokens (forward, backward, AdamW;
+//!   `--checkpointing` for activation checkpointing);
 //! - `decode`: prefill of the N tokens, then 256 sampled tokens with the KV cache.
 
 use std::time::Instant;
@@ -24,7 +26,7 @@ use spiral_train::{Learner, OptimConfig, TrainSequence};
 #[global_allocator]
 static ALLOCATOR: spiral_kernels::allocator::MiMalloc = spiral_kernels::allocator::MiMalloc;
 
-/// Tokens scored or trained at the end of the sequence, as the peer.
+/// Tokens scored or trained at the end of the sequence by default, as the peer.
 const TAIL: usize = 64;
 /// Tokens sampled after the prefill in `decode`.
 const DECODE: usize = 256;
@@ -39,6 +41,12 @@ struct Cli {
     /// What to measure.
     #[arg(long, value_parser = ["score", "train", "decode"])]
     part: String,
+    /// Tokens scored or trained at the end of the sequence (a trace after its prompt).
+    #[arg(long, default_value_t = TAIL)]
+    scored: usize,
+    /// Train with activation checkpointing (`--part train`).
+    #[arg(long)]
+    checkpointing: bool,
 }
 
 fn main() {
@@ -47,9 +55,10 @@ fn main() {
     let config = bench_long_context_config();
     let limit = config.max_position_embeddings;
     let extra = if cli.part == "decode" { DECODE } else { 0 };
-    if cli.tokens <= TAIL || cli.tokens + extra > limit {
+    if cli.tokens <= cli.scored || cli.tokens + extra > limit {
         eprintln!(
-            "error: --tokens must be over {TAIL} and at most {} for --part {}",
+            "error: --tokens must be over --scored ({}) and at most {} for --part {}",
+            cli.scored,
             limit - extra,
             cli.part
         );
@@ -58,14 +67,14 @@ fn main() {
     let mut rng = StdRng::seed_from_u64(0);
     let vocab = config.vocab_size as u32;
     let tokens: Vec<u32> = (0..cli.tokens).map(|_| rng.random_range(3..vocab)).collect();
-    let shape = PassShape { sequences: 1, tokens: cli.tokens, scored: TAIL };
+    let shape = PassShape { sequences: 1, tokens: cli.tokens, scored: cli.scored };
     let estimate = match cli.part.as_str() {
-        "train" => memory::training_bytes(&config, shape, false, false),
+        "train" => memory::training_bytes(&config, shape, cli.checkpointing, false),
         _ => memory::scoring_bytes(&config, shape),
     };
     let seconds = match cli.part.as_str() {
-        "score" => score(config, tokens),
-        "train" => train(config, tokens),
+        "score" => score(config, tokens, cli.scored),
+        "train" => train(config, tokens, cli.scored, cli.checkpointing),
         _ => decode(config, tokens),
     };
     let line = serde_json::json!({
@@ -79,25 +88,25 @@ fn main() {
     println!("{line}");
 }
 
-/// Seconds to score the last [`TAIL`] tokens (read back, so the clock covers the work).
-fn score(config: ModelConfig, tokens: Vec<u32>) -> f64 {
+/// Seconds to score the last `scored` tokens (read back, so the clock covers the work).
+fn score(config: ModelConfig, tokens: Vec<u32>, scored: usize) -> f64 {
     let model = CausalLm::<Flex>::random(config, 0, 0.02, &Default::default()).expect("valid");
-    let start = tokens.len() - TAIL;
+    let start = tokens.len() - scored;
     let started = Instant::now();
     let scores = model.token_logprobs(&[tokens], &[start], false).expect("fits the context");
     let _ = scores.logprobs.into_data();
     started.elapsed().as_secs_f64()
 }
 
-/// Seconds of one policy-gradient step on the last [`TAIL`] tokens.
-fn train(config: ModelConfig, tokens: Vec<u32>) -> f64 {
+/// Seconds of one policy-gradient step on the last `scored` tokens.
+fn train(config: ModelConfig, tokens: Vec<u32>, scored: usize, checkpointing: bool) -> f64 {
     let model =
         CausalLm::<Autodiff<Flex>>::random(config, 0, 0.02, &Default::default()).expect("valid");
     let optim =
         OptimConfig { lr: 1e-5, max_grad_norm: Some(1.0), total_steps: 10, ..Default::default() };
-    let mut learner = Learner::new(model, optim);
+    let mut learner = Learner::new(model, optim).with_activation_checkpointing(checkpointing);
     let loss = PolicyLossConfig { clip_low: 0.2, clip_high: 0.28, ..Default::default() };
-    let prompt_len = tokens.len() - TAIL;
+    let prompt_len = tokens.len() - scored;
     let batch = [TrainSequence {
         tokens,
         prompt_len,
