@@ -25,11 +25,13 @@
 //! Grouped-query heads come in the layout the model uses: the `groups` query heads that share a
 //! KV head stacked along the query axis, `q: [b, kv, groups * t, d]` against `k, v: [b, kv, tk,
 //! d]`. The kernel runs on burn-flex in float32, with and without autodiff (bf16 and f16 inputs
-//! attend in float32 and come back in their dtype); other backends get their inputs back to
-//! compose the dense path ([`flash_attention`]).
+//! attend in float32 and come back in their dtype); other backends get their inputs back
+//! ([`flash_attention`]) for [`chunked_attention`], the same formulation in burn's tensor
+//! operations a chunk of query rows at a time.
 
 mod backward;
 mod blocks;
+mod chunked;
 
 use std::sync::Arc;
 
@@ -47,11 +49,17 @@ use crate::fast_exp::exp;
 use crate::precision::cast;
 use backward::backward;
 use blocks::{KeyBlock, add_weighted_rows, hide_unseen, max_of, project, split_by_head, sum_of};
+pub use chunked::chunked_attention;
 
 /// Keys per block of the online softmax: scores of one block are held at a time.
 const KEY_BLOCK: usize = 64;
 /// Query rows that share each transposed key block.
 const QUERY_BLOCK: usize = 16;
+
+/// The additive mask value of a hidden key on the dense paths. Finite (not `-inf`) so that a
+/// row with every key hidden (a padding query) yields uniform weights instead of NaNs that would
+/// poison the gradients through `0 * NaN`.
+pub const MASKED: f32 = -1.0e9;
 
 /// Which keys each query may see. The `t` new queries sit at key positions `past..past + t`
 /// (`past` cached keys before them); query `i` sees key `j` when `j <= past + i` and, with

@@ -8,7 +8,8 @@
 //! - [`softmax`], [`attention_probs`]: attention's (masked) softmax, fused on the CPU, with an
 //!   analytic backward pass on the GPU;
 //! - [`flash_attention`]: attention in memory linear in the context (online softmax over key
-//!   blocks, the backward pass recomputing the weights), on the CPU;
+//!   blocks, the backward pass recomputing the weights), fused on the CPU and in chunks of
+//!   query rows elsewhere;
 //! - [`swiglu`], [`rms_norm`], [`rope`]: the MLP gate, the norm and the rotary embedding;
 //! - [`logit_scores`], [`long_rows`]: log-probs over a whole vocabulary, and reductions along
 //!   rows that long;

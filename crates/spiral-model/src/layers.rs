@@ -7,7 +7,7 @@ use burn::tensor::{Tensor, backend::Backend};
 
 use spiral_kernels::attention_probs::attention_probs;
 use spiral_kernels::contiguous::{materialized, row_major};
-use spiral_kernels::flash_attention::flash_attention;
+use spiral_kernels::flash_attention::{chunked_attention, flash_attention};
 use spiral_kernels::precision::{cast, matmul};
 use spiral_kernels::rms_norm::rms_norm;
 use spiral_kernels::swiglu::swiglu;
@@ -211,10 +211,7 @@ impl<B: Backend> Attention<B> {
             let scale = 1.0 / (d as f32).sqrt();
             match flash_attention(q, k, v, &mask.keys, scale) {
                 Ok(out) => out,
-                Err((q, k, v)) => {
-                    let dense = mask.dense_mask(b, t, &q.device());
-                    dense_attention(q, k, v, dense, d)
-                }
+                Err((q, k, v)) => chunked_attention(q, k, v, &mask.keys, scale),
             }
         } else {
             dense_attention(q, k, v, mask.dense.clone(), d)

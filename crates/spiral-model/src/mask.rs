@@ -1,21 +1,15 @@
 //! Which keys each query of an attention call may see: causal over positions, cached keys
 //! visible, padding keys hidden. Held by structure ([`KeyMask`]) for the blockwise kernel, which
 //! needs memory linear in the context, and as a dense additive tensor only where the dense path
-//! runs: on other backends, and on the CPU where the scores are small enough that its
-//! matrix products are the faster way.
+//! runs: where the scores are small enough that its matrix products are the faster way.
 
 use std::sync::Arc;
 
 use burn::tensor::{Tensor, backend::Backend};
-use spiral_kernels::device::is_cpu;
-use spiral_kernels::flash_attention::KeyMask;
+use spiral_kernels::flash_attention::{KeyMask, MASKED};
 
-/// Additive mask value for positions a query must not see. Finite (not `-inf`) so that a row
-/// with every key masked (a padding query) yields uniform weights instead of NaNs that would
-/// poison the gradients through `0 * NaN`.
-const MASKED: f32 = -1.0e9;
-
-/// Scores per sequence and head (`t * keys`) from which the CPU attends block by block: a
+/// Scores per sequence and head (`t * keys`) from which attention runs block by block (the
+/// fused kernel on the CPU, chunks of query rows on other backends): a
 /// 2048 x 2048 matrix, 16 MiB of float32 per head and sequence, kept for the backward pass.
 /// Shorter sequences (every prompt of the default run, the benchmark workloads) keep the dense
 /// path, whose matrix products are faster there and whose memory the batch size bounds.
@@ -45,23 +39,12 @@ impl<B: Backend> AttentionMask<B> {
     ) -> Self {
         let keys = KeyMask { past, keys: key_mask.map(|m| Arc::new(m.to_vec())) };
         let scores = t * (past + t);
-        let blockwise = is_cpu::<B>() && scores >= BLOCKWISE_FROM_SCORES;
+        let blockwise = scores >= BLOCKWISE_FROM_SCORES;
         // One decode step without padding masks nothing.
         let masks_nothing = t == 1 && key_mask.is_none();
         let dense =
             (!(blockwise || masks_nothing)).then(|| keys.dense::<B>(batch, t, MASKED, device));
         Self { keys, blockwise, dense }
-    }
-
-    /// The dense mask for `batch` sequences of `t` new tokens: the one built up front, or, when
-    /// the layers were to attend block by block, one built now (for inputs the kernel does not
-    /// take).
-    pub fn dense_mask(&self, batch: usize, t: usize, device: &B::Device) -> Option<Tensor<B, 4>> {
-        match &self.dense {
-            Some(dense) => Some(dense.clone()),
-            None if self.blockwise => Some(self.keys.dense::<B>(batch, t, MASKED, device)),
-            None => None,
-        }
     }
 }
 
