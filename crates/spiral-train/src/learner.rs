@@ -12,6 +12,7 @@
 //! Micro-batches and shards are cut from the batch sorted by length (see [`crate::packing`]).
 
 use std::path::Path;
+use std::sync::Arc;
 
 use burn::module::{AutodiffModule, Module, ModuleVisitor, Param, ParamId};
 use burn::optim::adaptor::OptimizerAdaptor;
@@ -24,6 +25,7 @@ use spiral_kernels::shards::{map_concurrently, shard_count};
 use spiral_model::{CausalLm, LayerCheckpoints};
 use spiral_set_rl::{LossAggregation, PolicyLossConfig, PolicyLossInput, policy_loss};
 
+use crate::distributed::{Collectives, SingleProcess, all_reduce_gradients};
 use crate::packing::{balanced_pieces, by_length};
 use crate::schedule::{LrSchedule, OptimConfig};
 
@@ -112,6 +114,7 @@ pub struct Learner<B: AutodiffBackend> {
     micro_batch: usize,
     shards: usize,
     checkpointing: bool,
+    world: Arc<dyn Collectives>,
     step: usize,
 }
 
@@ -131,6 +134,7 @@ impl<B: AutodiffBackend> Learner<B> {
             micro_batch: usize::MAX,
             shards: 0,
             checkpointing: false,
+            world: Arc::new(SingleProcess),
             step: 0,
         }
     }
@@ -157,6 +161,15 @@ impl<B: AutodiffBackend> Learner<B> {
     /// up to float rounding.
     pub fn with_activation_checkpointing(mut self, on: bool) -> Self {
         self.checkpointing = on;
+        self
+    }
+
+    /// Trains data-parallel with the other ranks of `world` ([`crate::distributed`]): every
+    /// step's batch is this rank's share of the whole batch (which may be empty), and the step
+    /// taken is the whole batch's, the same on every rank. Every rank must start from the same
+    /// weights and call the same steps.
+    pub fn with_world(mut self, world: Arc<dyn Collectives>) -> Self {
+        self.world = world;
         self
     }
 
@@ -220,12 +233,12 @@ impl<B: AutodiffBackend> Learner<B> {
 
     /// Supervised step: mean negative log-likelihood over all completion tokens of the batch.
     pub fn sft_step(&mut self, batch: &[TrainSequence]) -> Result<StepStats, TrainError> {
-        let total_tokens = check_batch(batch)?;
+        let [total_tokens, _] = self.global_counts(check_batch(batch, self.sharded())?);
         let checkpointing = self.checkpointing;
         self.run_step(batch, total_tokens, |model, part| {
             let (logp, mask, _, checkpoints) =
                 completion_logprobs(model, part, false, checkpointing)?;
-            let loss = logp.mul(mask).sum().neg().div_scalar(total_tokens as f64);
+            let loss = logp.mul(mask).sum().neg().div_scalar(total_tokens);
             Ok((loss, None, checkpoints))
         })
     }
@@ -236,7 +249,7 @@ impl<B: AutodiffBackend> Learner<B> {
         batch: &[TrainSequence],
         loss: &PolicyLossConfig,
     ) -> Result<StepStats, TrainError> {
-        let total_tokens = check_batch(batch)?;
+        let [total_tokens, sequences] = self.global_counts(check_batch(batch, self.sharded())?);
         if loss.kl_beta > 0.0 && batch.iter().any(|s| s.ref_logprobs.is_none()) {
             return Err(TrainError::Batch(
                 "kl_beta > 0 needs every sequence's reference log-probs (ref_logprobs)".into(),
@@ -244,8 +257,8 @@ impl<B: AutodiffBackend> Learner<B> {
         }
         // Micro-batches share the denominator of the whole batch so they add up to its loss.
         let denominator = match loss.aggregation {
-            LossAggregation::TokenMean => total_tokens as f64,
-            _ => batch.iter().filter(|s| s.tokens.len() > s.prompt_len).count() as f64,
+            LossAggregation::TokenMean => total_tokens,
+            _ => sequences,
         };
         let checkpointing = self.checkpointing;
         self.run_step(batch, total_tokens, |model, part| {
@@ -294,20 +307,33 @@ impl<B: AutodiffBackend> Learner<B> {
         })
     }
 
-    /// Runs the micro-batches, accumulates gradients, clips and applies them.
+    /// Whether batches are shares of a batch split across ranks (and may be empty).
+    fn sharded(&self) -> bool {
+        self.world.world_size() > 1
+    }
+
+    /// The whole batch's `[completion tokens, sequences with a completion]`, summed over ranks.
+    fn global_counts(&self, local: [usize; 2]) -> [f64; 2] {
+        let mut counts = local.map(|x| x as f64);
+        self.world.sum_f64(&mut counts);
+        counts
+    }
+
+    /// Runs the micro-batches, accumulates gradients, sums them over ranks, clips and applies
+    /// them.
     fn run_step(
         &mut self,
         batch: &[TrainSequence],
-        total_tokens: usize,
+        total_tokens: f64,
         loss_of: impl Fn(&CausalLm<B>, &[TrainSequence]) -> ShardLoss<B> + Sync,
     ) -> Result<StepStats, TrainError> {
         let model = self.model.take().expect("model present between steps");
         let mut accumulator = GradientsAccumulator::<CausalLm<B>>::new();
-        let mut stats = StepStats { tokens: total_tokens, ..Default::default() };
+        let mut stats = StepStats { tokens: total_tokens as usize, ..Default::default() };
         let mut weighted = 0.0;
         let shards = self.shards(&model);
         let batch = by_length(batch);
-        for part in batch.chunks(self.micro_batch.min(batch.len())) {
+        for part in batch.chunks(self.micro_batch.min(batch.len()).max(1)) {
             let passes = match backward_passes(&model, part, shards, &loss_of) {
                 Ok(passes) => passes,
                 Err(e) => {
@@ -328,6 +354,17 @@ impl<B: AutodiffBackend> Learner<B> {
                 accumulator.accumulate(&model, pass.grads);
             }
         }
+        let mut sums = [
+            stats.loss,
+            stats.clip_fraction,
+            stats.approx_kl,
+            stats.ref_kl,
+            stats.entropy,
+            weighted,
+        ];
+        self.world.sum_f64(&mut sums);
+        [stats.loss, stats.clip_fraction, stats.approx_kl, stats.ref_kl, stats.entropy, weighted] =
+            sums;
         if weighted > 0.0 {
             stats.clip_fraction /= weighted;
             stats.approx_kl /= weighted;
@@ -335,6 +372,7 @@ impl<B: AutodiffBackend> Learner<B> {
             stats.entropy /= weighted;
         }
         let mut grads = accumulator.grads();
+        all_reduce_gradients(&model, &mut grads, self.world.as_ref());
         stats.grad_norm = clip_global_norm(&model, &mut grads, self.config.max_grad_norm);
         stats.lr = self.config.lr_at(self.step);
         if !(stats.loss.is_finite() && stats.grad_norm.is_finite()) {
@@ -413,12 +451,13 @@ fn backward_passes<B: AutodiffBackend>(
         .collect()
 }
 
-/// Refuses empty batches and sequences without completion tokens; returns the token count.
-fn check_batch(batch: &[TrainSequence]) -> Result<usize, TrainError> {
-    if batch.is_empty() {
+/// Refuses empty batches (unless `may_be_empty`: a rank's share) and sequences without
+/// completion tokens; returns the completion tokens and the sequences that have any.
+fn check_batch(batch: &[TrainSequence], may_be_empty: bool) -> Result<[usize; 2], TrainError> {
+    if batch.is_empty() && !may_be_empty {
         return Err(TrainError::Batch("the batch is empty".into()));
     }
-    let mut total = 0;
+    let (mut total, mut sequences) = (0, 0);
     for (i, s) in batch.iter().enumerate() {
         if s.prompt_len == 0 || s.prompt_len > s.tokens.len() {
             return Err(TrainError::Batch(format!(
@@ -439,8 +478,9 @@ fn check_batch(batch: &[TrainSequence]) -> Result<usize, TrainError> {
             }
         }
         total += completion;
+        sequences += usize::from(completion > 0);
     }
-    Ok(total)
+    Ok([total, sequences])
 }
 
 /// `(log-probs, mask, entropy)`, each `[b, t-1]`, and the layer checkpoints when asked for.

@@ -25,6 +25,7 @@ mod checkpoint;
 mod collect;
 mod config;
 mod config_source;
+pub mod distributed;
 mod evaluate;
 mod learner;
 mod metrics;

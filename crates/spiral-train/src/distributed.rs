@@ -1,0 +1,76 @@
+//! Data parallelism across processes: each rank trains on its share of every batch, the ranks'
+//! gradients are summed in one flattened bucket, and every rank then takes the same AdamW step,
+//! as Horovod (Sergeev and Del Balso, 2018, arXiv:1802.05799) and DeepSpeed's data parallelism
+//! do. The ranks are started and joined by an existing engine, MPI (`mpirun`, Slurm's `srun`;
+//! [`mpi`], with the `mpi` feature), behind the [`Collectives`] the learner calls; without it
+//! a process is a world of one ([`SingleProcess`]).
+//!
+//! Why the result does not depend on the number of ranks: the loss of every share is normalised
+//! by the whole batch's counts (summed over ranks first), gradients are summed over ranks in a
+//! fixed parameter order (the model's structure, never a random parameter id), and clipping and
+//! AdamW run on the summed gradients, identical on every rank. Only float summation order
+//! differs.
+
+mod bucket;
+#[cfg(feature = "mpi")]
+pub mod mpi;
+
+pub(crate) use bucket::all_reduce_gradients;
+
+/// What the learner needs of the ranks it trains with.
+pub trait Collectives: Send + Sync {
+    /// This process's rank, `0..world_size()`.
+    fn rank(&self) -> usize;
+    /// The number of ranks.
+    fn world_size(&self) -> usize;
+    /// Replaces `values` on every rank by their element-wise sum over the ranks.
+    fn sum_f32(&self, values: &mut [f32]);
+    /// [`Collectives::sum_f32`] in float64 (counts and statistics).
+    fn sum_f64(&self, values: &mut [f64]);
+}
+
+/// A world of one process: every collective is the identity.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SingleProcess;
+
+impl Collectives for SingleProcess {
+    fn rank(&self) -> usize {
+        0
+    }
+
+    fn world_size(&self) -> usize {
+        1
+    }
+
+    fn sum_f32(&self, _: &mut [f32]) {}
+
+    fn sum_f64(&self, _: &mut [f64]) {}
+}
+
+/// Rank `rank`'s share of `len` items among `world` ranks: contiguous, the first `len % world`
+/// ranks one item more (8 items over 3 ranks: 3, 3, 2).
+pub fn share(len: usize, rank: usize, world: usize) -> std::ops::Range<usize> {
+    let (base, extra) = (len / world, len % world);
+    let start = rank * base + rank.min(extra);
+    start..start + base + usize::from(rank < extra)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_cover_every_item_once_and_differ_by_one_at_most() {
+        for len in 0..20 {
+            for world in 1..6 {
+                let shares: Vec<_> = (0..world).map(|r| share(len, r, world)).collect();
+                assert_eq!(shares[0].start, 0);
+                assert_eq!(shares[world - 1].end, len);
+                assert!(shares.windows(2).all(|w| w[0].end == w[1].start));
+                let sizes: Vec<usize> = shares.iter().map(|s| s.len()).collect();
+                assert!(sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 1);
+            }
+        }
+        assert_eq!(share(8, 2, 3), 6..8);
+    }
+}
