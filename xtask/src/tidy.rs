@@ -33,20 +33,22 @@ pub fn run(args: TidyArgs) -> anyhow::Result<()> {
     text_checks()?;
     run_command(Command::new(env!("CARGO")).args(["fmt", "--all", "--check"]))?;
     if !args.quick {
-        clippy()?;
+        clippy(crate::test::has_mpi())?;
     }
     Ok(())
 }
 
-/// clippy on every target of the workspace, then again with the CUDA backend compiled in.
-pub fn clippy() -> anyhow::Result<()> {
+/// clippy on every target of the workspace, then again with the CUDA backend compiled in (and
+/// the `mpi` feature, with `mpi`).
+pub fn clippy(mpi: bool) -> anyhow::Result<()> {
     let lints = ["--", "-D", "warnings"];
     run_command(
         Command::new(env!("CARGO")).args(["clippy", "--workspace", "--all-targets"]).args(lints),
     )?;
+    let features = if mpi { "cuda,spiral-train/mpi" } else { "cuda" };
     run_command(
         Command::new(env!("CARGO"))
-            .args(["clippy", "--workspace", "--all-targets", "--features", "cuda"])
+            .args(["clippy", "--workspace", "--all-targets", "--features", features])
             .args(lints),
     )
 }
