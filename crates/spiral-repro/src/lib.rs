@@ -221,7 +221,12 @@ fn run_once(config: &RunConfig, dir: &Path, stop: &Arc<AtomicBool>) -> anyhow::R
     }
     eprintln!("== {} ({})", dir.display(), config.algorithm.name.as_str());
     // The study runs on the CPU: its measurements load models with the CPU backend too.
-    let control = RunControl { resume: true, stop: stop.clone(), device: DeviceSpec::Cpu };
+    let control = RunControl {
+        resume: true,
+        stop: stop.clone(),
+        device: DeviceSpec::Cpu,
+        ..Default::default()
+    };
     match run(config, dir, &control).with_context(|| format!("run {}", dir.display()))? {
         Outcome::Finished(_) => Ok(()),
         Outcome::Stopped(at) => {

@@ -407,7 +407,11 @@ fn run_chunk<B: Backend>(
                 prompt_len: prompts[i].len(),
                 tokens: Vec::new(),
                 logprobs: Vec::new(),
-                rng: sample_rng(request.sampling.seed, piece.prompt, s),
+                rng: sample_rng(
+                    request.sampling.seed,
+                    request.sampling.first_prompt + piece.prompt,
+                    s,
+                ),
                 finish: None,
             });
         }
@@ -423,7 +427,12 @@ fn run_chunk<B: Backend>(
         let first = &pieces[0];
         B::seed(
             &device,
-            sample_rng(request.sampling.seed, first.prompt, first.first_sample).random(),
+            sample_rng(
+                request.sampling.seed,
+                request.sampling.first_prompt + first.prompt,
+                first.first_sample,
+            )
+            .random(),
         );
     }
     // The device may still be running the prefill: wait, so that its time is not counted as

@@ -21,11 +21,20 @@ pub struct SamplingParams {
     pub min_p: f64,
     /// Seed: the same seed and inputs give the same samples.
     pub seed: u64,
+    /// The index of this request's first prompt in a larger request split into pieces (across
+    /// processes): sample `j` of prompt `p` draws from `sample_rng(seed, first_prompt + p, j)`,
+    /// so each piece samples what the whole request would. 0 for a whole request.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub first_prompt: usize,
+}
+
+fn is_zero(x: &usize) -> bool {
+    *x == 0
 }
 
 impl Default for SamplingParams {
     fn default() -> Self {
-        Self { temperature: 1.0, top_p: 1.0, top_k: 0, min_p: 0.0, seed: 0 }
+        Self { temperature: 1.0, top_p: 1.0, top_k: 0, min_p: 0.0, seed: 0, first_prompt: 0 }
     }
 }
 

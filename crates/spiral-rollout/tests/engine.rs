@@ -237,3 +237,28 @@ fn bad_requests_are_refused_with_the_reason() {
     let err = RolloutEngine::default().generate(&c.model, None, &req).unwrap_err().to_string();
     assert!(err.contains("9999"), "{err}");
 }
+
+/// A request split into pieces, each naming the index of its first prompt in the whole
+/// (`SamplingParams::first_prompt`, as data-parallel ranks do), samples what the whole request
+/// does, token for token.
+#[test]
+fn pieces_of_a_request_sample_what_the_whole_does() {
+    let c = ckpt("qwen3");
+    let sampling = SamplingParams { temperature: 1.0, seed: 21, ..Default::default() };
+    let whole =
+        RolloutEngine::default().generate(&c.model, None, &request(2, sampling, 12)).unwrap();
+    let mut pieces = Vec::new();
+    for (first, part) in [(0, 0..1), (1, 1..3)] {
+        let mut req = request(2, SamplingParams { first_prompt: first, ..sampling }, 12);
+        req.prompts = prompts()[part].to_vec();
+        let out = RolloutEngine::default().generate(&c.model, None, &req).unwrap();
+        pieces.extend(out.samples.into_iter().map(|s| s.tokens));
+    }
+    let whole: Vec<Vec<u32>> = whole.samples.into_iter().map(|s| s.tokens).collect();
+    assert_eq!(whole, pieces);
+    // Without the offset the second piece would draw the first prompt's streams.
+    let mut req = request(2, sampling, 12);
+    req.prompts = prompts()[1..3].to_vec();
+    let unshifted = RolloutEngine::default().generate(&c.model, None, &req).unwrap();
+    assert_ne!(unshifted.samples[0].tokens, whole[2]);
+}

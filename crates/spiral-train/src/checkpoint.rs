@@ -162,7 +162,12 @@ pub fn save_base<B: AutodiffBackend>(
     save_pretrained(&model.valid(), tokenizer, &tmp)?;
     std::fs::rename(&tmp, &target)
         .with_context(|| format!("renaming {} to {}", tmp.display(), target.display()))?;
-    Ok(PathBuf::from(BASE))
+    Ok(base_name())
+}
+
+/// The frozen base's folder, relative to the checkpoints folder, as [`save_base`] records it.
+pub fn base_name() -> PathBuf {
+    PathBuf::from(BASE)
 }
 
 /// The optimiser file of the checkpoint at `path`.

@@ -18,7 +18,6 @@ use std::ops::Range;
 use std::time::Instant;
 
 use burn::tensor::backend::Backend;
-use rand::rngs::StdRng;
 use spiral_kernels::shards::{map_concurrently, shard_count};
 use spiral_model::CausalLm;
 use spiral_rewards::Problem;
@@ -98,6 +97,19 @@ struct Credited {
     reward_seconds: f64,
 }
 
+/// The random streams of one step's collection. Every draw is keyed by the step and by each
+/// problem's index among the step's problems, never by which process collects which problems,
+/// so a step split across ranks draws what one process would.
+#[derive(Debug, Clone, Copy)]
+pub struct Draws {
+    /// The step's rollout seed (search traces; aggregation traces derive theirs from it).
+    pub rollout: u64,
+    /// The step's seed for drawing each problem's sets and ordering their candidates.
+    pub sets: u64,
+    /// The index among the step's problems of the first problem collected here.
+    pub first_problem: usize,
+}
+
 /// Samples, scores and computes advantages for `problems`. With a `reference` model (the policy
 /// RL started from, when the loss has a KL penalty), every trained sequence also carries its
 /// log-probs under it.
@@ -107,12 +119,12 @@ pub fn collect<B: Backend>(
     data: &TaskData,
     problems: &[&Problem],
     config: &RunConfig,
-    step_seed: u64,
-    rng: &mut StdRng,
+    draws: Draws,
 ) -> anyhow::Result<Collected> {
     let a = &config.algorithm;
     let engine = RolloutEngine::default();
-    let (sampling, mut stop) = data.rollout_settings(&config.rollout, step_seed);
+    let (mut sampling, mut stop) = data.rollout_settings(&config.rollout, draws.rollout);
+    sampling.first_prompt = draws.first_problem;
     stop.max_new_tokens = config.train_max_new_tokens();
     let prompts: Vec<Vec<u32>> =
         problems.iter().map(|p| data.encode(&data.search_prompt(p))).collect();
@@ -144,8 +156,8 @@ pub fn collect<B: Backend>(
         Credit::Group(estimator) => groups::credit(&search, problems.len(), estimator, a)?,
         Credit::Sets { search: s, aggregation } => {
             let estimators = sets::Estimators { search: s, aggregation };
-            let context = sets::Context { model, engine: &engine, data, sampling, stop, step_seed };
-            sets::credit(&search, problems, estimators, a, &context, rng)?
+            let context = sets::Context { model, engine: &engine, data, sampling, stop, draws };
+            sets::credit(&search, problems, estimators, a, &context)?
         }
     };
     let Credited {

@@ -15,6 +15,8 @@ mod bucket;
 #[cfg(feature = "mpi")]
 pub mod mpi;
 
+use std::sync::Arc;
+
 pub(crate) use bucket::all_reduce_gradients;
 
 /// What the learner needs of the ranks it trains with.
@@ -27,6 +29,53 @@ pub trait Collectives: Send + Sync {
     fn sum_f32(&self, values: &mut [f32]);
     /// [`Collectives::sum_f32`] in float64 (counts and statistics).
     fn sum_f64(&self, values: &mut [f64]);
+}
+
+/// The ranks a run trains with ([`crate::RunControl::world`]); a world of one by default.
+#[derive(Clone)]
+pub struct World(pub Arc<dyn Collectives>);
+
+impl Default for World {
+    fn default() -> Self {
+        Self(Arc::new(SingleProcess))
+    }
+}
+
+impl std::fmt::Debug for World {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "World {{ rank: {}, size: {} }}", self.0.rank(), self.0.world_size())
+    }
+}
+
+impl World {
+    /// Whether this is rank 0, the one that writes the run's files.
+    pub fn is_root(&self) -> bool {
+        self.0.rank() == 0
+    }
+
+    /// `[sum, max]` over ranks of each rank's `x` (the max through one sum of one-hot slots).
+    pub fn sum_and_max(&self, x: f64) -> [f64; 2] {
+        let (rank, size) = (self.0.rank(), self.0.world_size());
+        let mut slots = vec![0.0; size];
+        slots[rank] = x;
+        self.0.sum_f64(&mut slots);
+        [slots.iter().sum(), slots.iter().copied().fold(f64::NEG_INFINITY, f64::max)]
+    }
+
+    /// Whether `flag` is true on any rank.
+    pub fn any(&self, flag: bool) -> bool {
+        let mut count = [f64::from(u8::from(flag))];
+        self.0.sum_f64(&mut count);
+        count[0] > 0.0
+    }
+
+    /// Every rank's `x`, in rank order, on every rank.
+    pub fn gather(&self, x: f64) -> Vec<f64> {
+        let mut slots = vec![0.0; self.0.world_size()];
+        slots[self.0.rank()] = x;
+        self.0.sum_f64(&mut slots);
+        slots
+    }
 }
 
 /// A world of one process: every collective is the identity.
@@ -45,6 +94,29 @@ impl Collectives for SingleProcess {
     fn sum_f32(&self, _: &mut [f32]) {}
 
     fn sum_f64(&self, _: &mut [f64]) {}
+}
+
+/// A checksum of `model`'s weights: the float64 sum of every value times a weight that depends
+/// on its position, so that swapped or shifted values change it too. Equal weights give equal
+/// checksums on every rank (the same operations in the same order).
+pub fn weight_checksum<B: burn::tensor::backend::Backend>(
+    model: &spiral_model::CausalLm<B>,
+) -> f64 {
+    use burn::module::{Module, ModuleVisitor, Param};
+    use burn::tensor::Tensor;
+    struct Sum(f64, u64);
+    impl<B: burn::tensor::backend::Backend> ModuleVisitor<B> for Sum {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            let values = param.val().into_data().convert::<f32>().into_vec::<f32>().expect("f32");
+            for x in values {
+                self.1 += 1;
+                self.0 += x as f64 * (1.0 + (self.1 % 7919) as f64 / 7919.0);
+            }
+        }
+    }
+    let mut sum = Sum(0.0, 0);
+    model.visit(&mut sum);
+    sum.0
 }
 
 /// Rank `rank`'s share of `len` items among `world` ranks: contiguous, the first `len % world`

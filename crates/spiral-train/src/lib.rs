@@ -37,7 +37,7 @@ mod task;
 
 pub use algorithm::{AggregationAdvantage, Algorithm, Credit, GroupAdvantage, SearchAdvantage};
 pub use checkpoint::{Phase, TrainerState, latest as latest_checkpoint};
-pub use collect::{Collected, collect};
+pub use collect::{Collected, Draws, collect};
 pub use config::{DEFAULT_CONFIG, RunConfig};
 pub use evaluate::{EvalMetrics, Transcript, evaluate};
 pub use learner::{Learner, StepStats, TrainError, TrainSequence};

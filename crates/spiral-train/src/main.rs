@@ -4,10 +4,16 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::str::FromStr;
+#[cfg(feature = "mpi")]
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use clap::Parser;
 use spiral_model::DeviceSpec;
+#[cfg(feature = "mpi")]
+use spiral_train::distributed::Collectives;
+use spiral_train::distributed::World;
 use spiral_train::{Outcome, RunConfig, RunControl, default_out_dir, run, summary};
 
 /// See [`spiral_kernels::allocator`] for why.
@@ -47,15 +53,122 @@ struct Cli {
     /// Where to train: `cpu`, or `cuda[:N]` in builds with `--features cuda`. On a GPU, bf16
     /// products use the matmul kernel named by the `SPIRAL_CUDA_MATMUL` environment variable
     /// (`burn` for burn's own), or the fastest one measured (see `spiral_kernels::cuda_matmul`).
+    /// Under `mpirun` or `srun`, `cuda` gives each rank the GPU of its local rank.
     #[arg(long, default_value = "cpu")]
-    device: DeviceSpec,
+    device: String,
 }
 
 fn main() -> ExitCode {
     spiral_kernels::allocator::keep_freed_memory();
     let cli = Cli::parse();
-    let control =
-        RunControl { resume: cli.resume.is_some(), device: cli.device, ..Default::default() };
+    let ranks = Ranks::start();
+    let result = train(&cli, ranks.world());
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => ranks.fail(&err),
+    }
+}
+
+/// The ranks this process trains with: those `mpirun` or `srun` started (in builds with the
+/// `mpi` feature), or this process alone.
+struct Ranks {
+    #[cfg(feature = "mpi")]
+    mpi: Option<Arc<spiral_train::distributed::mpi::MpiWorld>>,
+}
+
+impl Ranks {
+    fn start() -> Self {
+        Self {
+            #[cfg(feature = "mpi")]
+            mpi: spiral_train::distributed::mpi::MpiWorld::init().map(Arc::new),
+        }
+    }
+
+    fn world(&self) -> World {
+        #[cfg(feature = "mpi")]
+        if let Some(mpi) = self.mpi.as_ref().filter(|m| m.world_size() > 1) {
+            return World(mpi.clone());
+        }
+        World::default()
+    }
+
+    /// Prints `err` and exits; with several ranks, prefixed by this rank and ending every rank,
+    /// so that none waits forever in a collective for this one.
+    fn fail(&self, err: &anyhow::Error) -> ExitCode {
+        let world = self.world();
+        if world.0.world_size() == 1 {
+            eprintln!("error: {err:#}");
+            return ExitCode::from(2);
+        }
+        eprintln!("error on rank {} of {}: {err:#}", world.0.rank(), world.0.world_size());
+        #[cfg(feature = "mpi")]
+        if let Some(mpi) = &self.mpi {
+            mpi.abort(2);
+        }
+        ExitCode::from(2)
+    }
+}
+
+/// The run the command line asks for, on `world`.
+fn train(cli: &Cli, world: World) -> anyhow::Result<()> {
+    let root = world.is_root();
+    // `cuda` is the GPU of this rank's local rank when there are several ranks.
+    let device_text = match (cli.device.as_str(), local_rank()) {
+        ("cuda", Some(local)) if world.0.world_size() > 1 => format!("cuda:{local}"),
+        (text, _) => text.to_string(),
+    };
+    let device = DeviceSpec::from_str(&device_text).map_err(|e| anyhow::anyhow!("--device {e}"))?;
+    let control = RunControl { resume: cli.resume.is_some(), device, world, ..Default::default() };
+    install_interrupt_handler(&control);
+    // A resumed run reads the config it saved; otherwise --config, else the embedded default.
+    let file = match &cli.resume {
+        Some(dir) => Some(dir.join("config.toml")),
+        None => cli.config.clone(),
+    };
+    let config = match &file {
+        Some(path) if cli.resume.is_some() && !path.is_file() => {
+            anyhow::bail!("{}: no such file (is this a run folder?)", path.display())
+        }
+        Some(path) => RunConfig::from_file(path, &cli.overrides)?,
+        None => RunConfig::default_with(&cli.overrides)?,
+    };
+    let out = match (&cli.resume, &cli.out) {
+        (Some(dir), _) | (None, Some(dir)) => dir.clone(),
+        (None, None) => {
+            anyhow::ensure!(
+                control.world.0.world_size() == 1,
+                "a run on several ranks needs --out (or --resume): every rank must name the same \
+                 run folder"
+            );
+            default_out_dir(&config)
+        }
+    };
+    if root {
+        println!("{}", config.to_toml());
+        eprintln!(
+            "run folder: {}, device: {}, ranks: {}",
+            out.display(),
+            device_text,
+            control.world.0.world_size()
+        );
+    }
+    let outcome = run(&config, &out, &control)?;
+    if root {
+        match outcome {
+            Outcome::Finished(last) => println!("final: {}", summary(&last)),
+            Outcome::Stopped(checkpoint) => println!(
+                "stopped; checkpoint {} (continue with --resume {})",
+                checkpoint.display(),
+                out.display()
+            ),
+        }
+        println!("report: {}", out.join("report.md").display());
+    }
+    Ok(())
+}
+
+/// Ctrl-C finishes the current step, checkpoints and returns; a second one exits at once.
+fn install_interrupt_handler(control: &RunControl) {
     let stop = control.stop.clone();
     let handler = ctrlc::set_handler(move || {
         if stop.swap(true, Ordering::SeqCst) {
@@ -67,41 +180,12 @@ fn main() -> ExitCode {
     if let Err(err) = handler {
         eprintln!("warning: no Ctrl-C handler ({err}); an interrupt loses the current step");
     }
-    let result = (|| -> anyhow::Result<()> {
-        // A resumed run reads the config it saved; otherwise --config, else the embedded default.
-        let file = match &cli.resume {
-            Some(dir) => Some(dir.join("config.toml")),
-            None => cli.config.clone(),
-        };
-        let config = match &file {
-            Some(path) if cli.resume.is_some() && !path.is_file() => {
-                anyhow::bail!("{}: no such file (is this a run folder?)", path.display())
-            }
-            Some(path) => RunConfig::from_file(path, &cli.overrides)?,
-            None => RunConfig::default_with(&cli.overrides)?,
-        };
-        let out = match (&cli.resume, &cli.out) {
-            (Some(dir), _) | (None, Some(dir)) => dir.clone(),
-            (None, None) => default_out_dir(&config),
-        };
-        println!("{}", config.to_toml());
-        eprintln!("run folder: {}, device: {}", out.display(), cli.device);
-        match run(&config, &out, &control)? {
-            Outcome::Finished(last) => println!("final: {}", summary(&last)),
-            Outcome::Stopped(checkpoint) => println!(
-                "stopped; checkpoint {} (continue with --resume {})",
-                checkpoint.display(),
-                out.display()
-            ),
-        }
-        println!("report: {}", out.join("report.md").display());
-        Ok(())
-    })();
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::from(2)
-        }
-    }
+}
+
+/// This process's rank among those on its machine, from the launcher's environment (Open MPI,
+/// MPICH's Hydra, Slurm).
+fn local_rank() -> Option<usize> {
+    ["OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "SLURM_LOCALID"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok()?.parse().ok())
 }

@@ -111,6 +111,19 @@ pub struct TrainRecord {
     /// Trained tokens per learning second.
     #[serde(deserialize_with = "nan_if_null")]
     pub learn_tokens_per_s: f64,
+    /// Ranks the step ran on; with more than one, the seconds above are the ranks' mean.
+    #[serde(default = "one_rank")]
+    pub world_size: usize,
+    /// The slowest rank's sampling seconds (the mean's excess over it is idle time elsewhere).
+    #[serde(default, deserialize_with = "nan_if_null")]
+    pub rollout_seconds_slowest: f64,
+    /// The slowest rank's update seconds.
+    #[serde(default, deserialize_with = "nan_if_null")]
+    pub learn_seconds_slowest: f64,
+}
+
+fn one_rank() -> usize {
+    1
 }
 
 /// An evaluation: the headline metrics of [`EvalMetrics`] at an RL step.
@@ -194,7 +207,8 @@ pub fn read_metrics(path: &Path) -> anyhow::Result<Vec<Record>> {
 
 /// Appends [`Record`]s to `metrics.jsonl`, one line each, flushed after each line.
 pub(crate) struct MetricsWriter {
-    file: std::fs::File,
+    /// `None` on ranks other than 0 of a data-parallel run, which count but do not write.
+    file: Option<std::fs::File>,
     /// The file's length: where a checkpoint taken now would cut it on resume.
     pub(crate) bytes: u64,
 }
@@ -216,14 +230,21 @@ impl MetricsWriter {
             path.display()
         );
         file.set_len(keep)?;
-        Ok(Self { file, bytes: keep })
+        Ok(Self { file: Some(file), bytes: keep })
+    }
+
+    /// A writer that writes nothing: the metrics of a data-parallel run are rank 0's to write.
+    pub(crate) fn discard(keep: u64) -> Self {
+        Self { file: None, bytes: keep }
     }
 
     /// Appends `record` as one line.
     pub(crate) fn log(&mut self, record: Record) -> anyhow::Result<()> {
         let line = format!("{}\n", serde_json::to_string(&record)?);
-        self.file.write_all(line.as_bytes())?;
-        self.file.flush()?;
+        if let Some(file) = &mut self.file {
+            file.write_all(line.as_bytes())?;
+            file.flush()?;
+        }
         self.bytes += line.len() as u64;
         Ok(())
     }

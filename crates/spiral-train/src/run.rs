@@ -24,6 +24,7 @@ use spiral_rollout::stream_seed;
 
 use crate::checkpoint::{self, TrainerState};
 use crate::config::RunConfig;
+use crate::distributed::World;
 use crate::evaluate::{EvalMetrics, evaluate};
 use crate::learner::Learner;
 use crate::metrics::{EvalRecord, MetricsWriter, Record};
@@ -50,6 +51,10 @@ pub struct RunControl {
     /// Where the model runs (`--device`). Not part of the config: a run may resume on another
     /// device, with results equal to float rounding.
     pub device: DeviceSpec,
+    /// The ranks of a data-parallel run ([`crate::distributed`]): each collects and trains on
+    /// its share of every step's problems, and rank 0 alone writes the run folder. A world of
+    /// one by default.
+    pub world: World,
 }
 
 /// How a run ended.
@@ -142,8 +147,42 @@ impl<Train: AutodiffBackend> Run<'_, Train> {
         name: &str,
         state: &TrainerState,
     ) -> anyhow::Result<()> {
+        self.check_same_weights(learner, name)?;
+        if !self.control.world.is_root() {
+            return Ok(());
+        }
         let keep = self.config.train.keep_checkpoints;
         checkpoint::save(&self.checkpoints, name, learner, &self.data.tokenizer, state, keep)
+    }
+
+    /// Refuses to go on when the ranks' weights differ at a checkpoint (a rank that diverged
+    /// would otherwise train on silently), naming the ranks.
+    fn check_same_weights(&self, learner: &Learner<Train>, name: &str) -> anyhow::Result<()> {
+        let world = &self.control.world;
+        if world.0.world_size() == 1 {
+            return Ok(());
+        }
+        let sums = world.gather(crate::distributed::weight_checksum(learner.model()));
+        let differ: Vec<usize> = (0..sums.len()).filter(|&r| sums[r] != sums[0]).collect();
+        anyhow::ensure!(
+            differ.is_empty(),
+            "checkpoint {name}: the weights of ranks {differ:?} differ from rank 0's (checksums \
+             {sums:?}); data-parallel ranks must take identical steps"
+        );
+        Ok(())
+    }
+
+    /// A progress bar, drawn by rank 0 only.
+    fn bar(&self, len: usize, done: usize, what: &str) -> ProgressBar {
+        if self.control.world.is_root() { bar(len, done, what) } else { ProgressBar::hidden() }
+    }
+
+    /// Writes `report.md` (rank 0 only).
+    fn write_report(&self) -> anyhow::Result<()> {
+        if self.control.world.is_root() {
+            crate::report::write_report(self.out, self.config)?;
+        }
+        Ok(())
     }
 
     /// `learner` with the optimiser state of the checkpoint a resumed run continues from.
@@ -173,6 +212,9 @@ impl<Train: AutodiffBackend> Run<'_, Train> {
     /// Records evaluation `e` at RL step `step` and writes what the model wrote to
     /// `samples/eval-step-<step>.jsonl` (one problem per line).
     fn log_eval(&mut self, step: usize, e: &EvalMetrics) -> anyhow::Result<()> {
+        if !self.control.world.is_root() {
+            return Ok(());
+        }
         let dir = self.out.join("samples");
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let mut text = String::new();

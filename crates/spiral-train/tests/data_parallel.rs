@@ -125,3 +125,120 @@ fn weights<Be: Backend>(model: &CausalLm<Be>) -> Vec<f64> {
     model.visit(&mut values);
     values.0
 }
+
+/// `spiral-train` itself under `mpirun`: a warm start and two RL steps of SPIRAL, 4 problems a
+/// step (2, 1 and 1 on three ranks), give the same metrics on 1, 2 and 3 ranks, rank 0 writes
+/// the run folder, and a run stopped on 2 ranks resumes on 3.
+#[test]
+fn spiral_train_on_ranks_matches_one_process() {
+    if std::env::var(OUT).is_ok() {
+        return;
+    }
+    if Command::new("mpirun").arg("--version").output().is_err() {
+        println!("skipped: mpirun not found (install Open MPI: openmpi-bin libopenmpi-dev)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = |ranks: usize| {
+        let out = dir.path().join(format!("ranks-{ranks}"));
+        let mut args = vec!["--out".to_string(), out.display().to_string()];
+        args.extend(TINY_RUN.iter().flat_map(|kv| ["--set".to_string(), kv.to_string()]));
+        spiral_train_on(ranks, &args);
+        assert!(out.join("report.md").is_file() && out.join("checkpoints/latest").is_file());
+        spiral_train::read_metrics(&out.join("metrics.jsonl")).unwrap()
+    };
+    let one = metrics(1);
+    for ranks in [2, 3] {
+        assert_same_metrics(&one, &metrics(ranks), &format!("{ranks} ranks"));
+    }
+    // A checkpoint written by 2 ranks resumes on 3 and ends where one process does.
+    let out = dir.path().join("resumed");
+    let mut args = vec!["--out".to_string(), out.display().to_string()];
+    args.extend(TINY_RUN.iter().flat_map(|kv| ["--set".to_string(), kv.to_string()]));
+    args.extend(["--set".to_string(), "train.steps=1".to_string()]);
+    spiral_train_on(2, &args);
+    let resume =
+        ["--resume".to_string(), out.display().to_string(), "--set".into(), "train.steps=2".into()];
+    spiral_train_on(3, &resume);
+    let resumed = spiral_train::read_metrics(&out.join("metrics.jsonl")).unwrap();
+    assert_same_metrics(&one, &resumed, "2 ranks resumed on 3");
+}
+
+/// Runs `spiral-train args` under `mpirun -n ranks`.
+fn spiral_train_on(ranks: usize, args: &[String]) {
+    let status = Command::new("mpirun")
+        .args(["--oversubscribe", "-n", &ranks.to_string()])
+        .arg(env!("CARGO_BIN_EXE_spiral-train"))
+        .args(args)
+        .env("RAYON_NUM_THREADS", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "mpirun -n {ranks} spiral-train {args:?}: {status}");
+}
+
+/// Every record's numbers but times within 1e-4 (relative).
+fn assert_same_metrics(one: &[spiral_train::Record], many: &[spiral_train::Record], what: &str) {
+    assert_eq!(one.len(), many.len(), "{what}: records");
+    for (a, b) in one.iter().zip(many) {
+        let (a, b) = (comparable(a), comparable(b));
+        assert_eq!(a.len(), b.len());
+        for ((key, x), (_, y)) in a.iter().zip(&b) {
+            let close = (x - y).abs() <= 1e-4 * x.abs().max(1e-2) || (x.is_nan() && y.is_nan());
+            assert!(close, "{what}, {key}: {x} vs {y}");
+        }
+    }
+}
+
+/// The tiny run: warm start, SPIRAL with 4 problems a step, evaluation.
+const TINY_RUN: &[&str] = &[
+    "task.train_problems=40",
+    "task.test_problems=4",
+    "model.hidden_size=16",
+    "model.num_layers=1",
+    "model.num_heads=2",
+    "warm_start.steps=2",
+    "warm_start.batch_size=5",
+    "algorithm.n1=4",
+    "algorithm.n=2",
+    "algorithm.k=2",
+    "algorithm.n2=2",
+    "rollout.max_new_tokens=8",
+    "train.steps=2",
+    "train.problems_per_step=4",
+    "eval.problems=4",
+    "eval.n=2",
+    "eval.every=1",
+];
+
+/// A record's numbers that do not measure time.
+fn comparable(record: &spiral_train::Record) -> Vec<(String, f64)> {
+    let value = serde_json::to_value(record).unwrap();
+    let mut numbers = Vec::new();
+    flatten("", &value, &mut numbers);
+    numbers.retain(|(key, _)| {
+        !(key.contains("seconds") || key.contains("per_s") || key.contains("world_size"))
+    });
+    numbers
+}
+
+fn flatten(prefix: &str, value: &serde_json::Value, out: &mut Vec<(String, f64)>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                flatten(&format!("{prefix}.{k}"), v, out);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                flatten(&format!("{prefix}[{i}]"), v, out);
+            }
+        }
+        serde_json::Value::Number(n) => out.push((prefix.to_string(), n.as_f64().unwrap())),
+        serde_json::Value::Bool(b) => out.push((prefix.to_string(), f64::from(u8::from(*b)))),
+        serde_json::Value::Null => out.push((prefix.to_string(), f64::NAN)),
+        serde_json::Value::String(_) => {}
+    }
+}

@@ -97,6 +97,7 @@ fn generate<B: Backend>(args: GenerateArgs, device: &B::Device) -> anyhow::Resul
             top_k: args.top_k,
             min_p: args.min_p,
             seed: args.seed,
+            first_prompt: 0,
         },
         None => SamplingParams::greedy(),
     };

@@ -105,6 +105,7 @@ impl ModelDataArgs {
             top_k: self.top_k,
             min_p: 0.0,
             seed: self.seed,
+            first_prompt: 0,
         };
         SamplerSettings { sampling, max_new_tokens: self.max_new_tokens, chat }
     }

@@ -7,17 +7,18 @@
 use std::time::Instant;
 
 use burn::tensor::backend::Backend;
+use rand::SeedableRng;
 use rand::rngs::StdRng;
 use spiral_aggregation::draw_distinct_sets;
 use spiral_model::CausalLm;
 use spiral_rewards::Problem;
-use spiral_rollout::{RolloutEngine, RolloutRequest, SamplingParams, StopConditions};
+use spiral_rollout::{RolloutEngine, RolloutRequest, SamplingParams, StopConditions, stream_seed};
 use spiral_set_rl::{
     SpiralAdvantages, SpiralConfig, dr_grpo_advantages, mean, pass_at_k_advantages,
     spiral_advantages,
 };
 
-use super::{Credited, Search, TraceLayout, sequence};
+use super::{Credited, Draws, Search, TraceLayout, sequence};
 use crate::algorithm::{AggregationAdvantage, SearchAdvantage};
 use crate::config::AlgorithmSection;
 use crate::task::{TaskData, reward};
@@ -36,7 +37,7 @@ pub(super) struct Context<'a, B: Backend> {
     /// The search traces' sampling; aggregation traces draw from a stream of their own.
     pub(super) sampling: SamplingParams,
     pub(super) stop: StopConditions,
-    pub(super) step_seed: u64,
+    pub(super) draws: Draws,
 }
 
 /// Where a problem's aggregation prompts and traces sit: `k` prompts (one per set) per problem,
@@ -66,14 +67,17 @@ pub(super) fn credit<B: Backend>(
     estimators: Estimators,
     a: &AlgorithmSection,
     context: &Context<'_, B>,
-    rng: &mut StdRng,
 ) -> anyhow::Result<Credited> {
     let data = context.data;
     let layout = SetLayout { k: a.k, n2: a.n2 };
     // K distinct sets of n traces per problem, one aggregation prompt per set.
     let mut sets = Vec::with_capacity(problems.len());
     let mut prompts = Vec::with_capacity(problems.len() * a.k);
+    let first = context.draws.first_problem;
     for (p, problem) in problems.iter().enumerate() {
+        // Each problem's own stream, keyed by its index in the step.
+        let seed = stream_seed(context.draws.sets, 0, (first + p) as u64);
+        let rng = &mut StdRng::seed_from_u64(seed);
         let problem_sets = draw_distinct_sets(a.n1, a.n, a.k, rng)?;
         for set in &problem_sets {
             let candidates: Vec<String> =
@@ -86,7 +90,11 @@ pub(super) fn credit<B: Backend>(
     let request = RolloutRequest {
         prompts: prompts.clone(),
         n: a.n2,
-        sampling: SamplingParams { seed: context.step_seed ^ 0xA66, ..context.sampling },
+        sampling: SamplingParams {
+            seed: context.draws.rollout ^ 0xA66,
+            first_prompt: first * a.k,
+            ..context.sampling
+        },
         stop: context.stop.clone(),
         max_total_tokens: None,
     };

@@ -14,13 +14,13 @@ use rand::seq::SliceRandom;
 use spiral_model::{CausalLm, Checkpoint};
 use spiral_rollout::stream_seed;
 
-use super::{PhaseEnd, Run, bar, purpose, summary};
+use super::{PhaseEnd, Run, purpose, summary};
 use crate::checkpoint::{self, TrainerState};
-use crate::collect::{Collected, collect};
+use crate::collect::{Collected, Draws, collect};
+use crate::distributed::{World, share};
 use crate::evaluate::EvalMetrics;
 use crate::learner::{Learner, StepStats};
 use crate::metrics::{Record, TrainRecord};
-use crate::report::write_report;
 
 /// The learner RL trains through, and the frozen reference of its KL penalty.
 pub(super) struct Prepared<Train: AutodiffBackend> {
@@ -40,13 +40,14 @@ pub(super) fn prepare<Train: AutodiffBackend>(
     let model = with_adapters(run, state, model, rl_seed)?;
     let learner = Learner::new(model, config.rl_optim())
         .with_micro_batch(tr.micro_batch)
-        .with_activation_checkpointing(tr.activation_checkpointing);
+        .with_activation_checkpointing(tr.activation_checkpointing)
+        .with_world(run.control.world.0.clone());
     let learner = if state.step > 0 { run.restore(learner, state)? } else { learner };
     if state.step == 0 {
         run.save(&learner, "warm-start", state)?;
         // `latest` now names the finished warm start; an interrupted one is no longer needed.
         let partial = run.checkpoints.join("warm-start-partial");
-        if partial.exists() {
+        if partial.exists() && run.control.world.is_root() {
             std::fs::remove_dir_all(&partial)
                 .with_context(|| format!("removing {}", partial.display()))?;
         }
@@ -89,6 +90,8 @@ fn with_adapters<Train: AutodiffBackend>(
             // pretrained folder itself.
             state.base_model = Some(match (&config.model.checkpoint, config.warm_start.steps) {
                 (Some(dir), 0) => std::path::absolute(dir)?,
+                // Rank 0 writes the run folder; the others record the same (relative) name.
+                _ if !run.control.world.is_root() => checkpoint::base_name(),
                 _ => checkpoint::save_base(&run.checkpoints, &model, &run.data.tokenizer)?,
             });
             let model = model.with_lora(&lora, stream_seed(rl_seed, purpose::LORA_INIT, 0))?;
@@ -123,24 +126,24 @@ pub(super) fn train<Train: AutodiffBackend>(
     let rl_seed = tr.seed.unwrap_or(config.run.seed);
     let mut order: Vec<usize> = (0..run.data.train.len()).collect();
     order.shuffle(&mut StdRng::seed_from_u64(stream_seed(rl_seed, purpose::PROBLEM_ORDER, 0)));
-    let progress = bar(tr.steps, state.step, "RL");
+    let progress = run.bar(tr.steps, state.step, "RL");
     for step in state.step + 1..=tr.steps {
         let cursor = (step - 1) * tr.problems_per_step;
         let problems: Vec<_> = (0..tr.problems_per_step)
             .map(|i| &run.data.train[order[(cursor + i) % order.len()]])
             .collect();
         let policy = learner.inference_model();
-        let mut rng = StdRng::seed_from_u64(stream_seed(rl_seed, purpose::COLLECT, step as u64));
-        let rollout_seed = stream_seed(rl_seed, purpose::ROLLOUT, step as u64);
-        let collected = collect(
-            &policy,
-            reference.as_ref(),
-            &run.data,
-            &problems,
-            config,
-            rollout_seed,
-            &mut rng,
-        )?;
+        // This rank's share of the step's problems; every draw is keyed by a problem's index in
+        // the step, so the shares draw what one process would.
+        let world = &run.control.world;
+        let here = share(problems.len(), world.0.rank(), world.0.world_size());
+        let draws = Draws {
+            rollout: stream_seed(rl_seed, purpose::ROLLOUT, step as u64),
+            sets: stream_seed(rl_seed, purpose::COLLECT, step as u64),
+            first_problem: here.start,
+        };
+        let mine = &problems[here.clone()];
+        let collected = collect(&policy, reference.as_ref(), &run.data, mine, config, draws)?;
         let started = Instant::now();
         let mut s = StepStats::default();
         // Adapter dropout draws from the backend's generator, which is process-wide: seeded per
@@ -152,7 +155,10 @@ pub(super) fn train<Train: AutodiffBackend>(
                 stream_seed(rl_seed, purpose::DROPOUT, step as u64),
             );
         }
-        if !collected.batch.is_empty() {
+        // Every rank steps when any has sequences: the update is the whole step's.
+        let mut trained = [collected.batch.len() as f64];
+        world.0.sum_f64(&mut trained);
+        if trained[0] > 0.0 {
             for _ in 0..tr.epochs {
                 s = learner.policy_step(&collected.batch, &tr.loss)?;
                 if s.skipped {
@@ -160,15 +166,16 @@ pub(super) fn train<Train: AutodiffBackend>(
                 }
             }
         }
-        let learn_seconds = started.elapsed().as_secs_f64();
+        let learn_seconds = world.sum_and_max(started.elapsed().as_secs_f64());
+        let totals = StepTotals::over_ranks(world, &collected, mine.len());
         state.skipped_in_a_row = if s.skipped { state.skipped_in_a_row + 1 } else { 0 };
         progress.set_prefix(format!(
             "search {:.2} agg {:.2}",
-            collected.search_reward,
-            collected.aggregation_reward.unwrap_or(f64::NAN)
+            totals.search_reward,
+            totals.aggregation_reward.unwrap_or(f64::NAN)
         ));
         progress.inc(1);
-        run.metrics.log(Record::Train(train_record(step, &collected, &s, learn_seconds)))?;
+        run.metrics.log(Record::Train(train_record(step, &totals, &s, learn_seconds)))?;
         anyhow::ensure!(
             state.skipped_in_a_row < tr.max_skipped_updates,
             "{} updates in a row had a NaN or infinite loss or gradient (step {step}); stopping. \
@@ -183,7 +190,8 @@ pub(super) fn train<Train: AutodiffBackend>(
             progress.println(format!("step {step}: {}", summary(&e)));
             last_eval = Some(e);
         }
-        let stop = run.control.stop.load(Ordering::SeqCst);
+        // Every rank stops at the same step when any was interrupted.
+        let stop = run.control.world.any(run.control.stop.load(Ordering::SeqCst));
         if step % tr.checkpoint_every == 0 || step == tr.steps || stop {
             state.step = step;
             state.optimizer_steps = learner.steps();
@@ -192,12 +200,12 @@ pub(super) fn train<Train: AutodiffBackend>(
         }
         if stop && step < tr.steps {
             progress.abandon();
-            write_report(run.out, config)?;
+            run.write_report()?;
             return Ok(PhaseEnd::Stopped(run.checkpoints.join(format!("step-{step}"))));
         }
     }
     progress.finish();
-    write_report(run.out, config)?;
+    run.write_report()?;
     let last = match last_eval {
         Some(e) => e,
         // Resumed after the last step: evaluate the final model again (same seed, same numbers).
@@ -206,21 +214,90 @@ pub(super) fn train<Train: AutodiffBackend>(
     Ok(PhaseEnd::Done(last))
 }
 
+/// What one step collected over every rank: the ranks' means weighted by their problems (or
+/// trained sequences), their counts summed, and their seconds as the mean and the slowest.
+struct StepTotals {
+    search_reward: f64,
+    aggregation_reward: Option<f64>,
+    mean_abs_advantage: f64,
+    zero_signal_fraction: f64,
+    trained_sequences: usize,
+    generated_tokens: usize,
+    /// `[mean, slowest]` over ranks.
+    rollout_seconds: [f64; 2],
+    reward_seconds: f64,
+    reference_seconds: f64,
+    world_size: usize,
+}
+
+impl StepTotals {
+    /// `c`, collected here for `problems` problems, combined with the other ranks'.
+    fn over_ranks(world: &World, c: &Collected, problems: usize) -> Self {
+        let size = world.0.world_size();
+        let [rollout_sum, rollout_slowest] = world.sum_and_max(c.rollout_seconds);
+        if size == 1 {
+            return Self {
+                search_reward: c.search_reward,
+                aggregation_reward: c.aggregation_reward,
+                mean_abs_advantage: c.mean_abs_advantage,
+                zero_signal_fraction: c.zero_signal_fraction,
+                trained_sequences: c.batch.len(),
+                generated_tokens: c.generated_tokens,
+                rollout_seconds: [c.rollout_seconds; 2],
+                reward_seconds: c.reward_seconds,
+                reference_seconds: c.reference_seconds,
+                world_size: 1,
+            };
+        }
+        let (n, b) = (problems as f64, c.batch.len() as f64);
+        // A rank without problems or sequences has NaN means, which must weigh nothing.
+        let weighted = |x: f64, w: f64| if w > 0.0 { x * w } else { 0.0 };
+        let mut sums = [
+            n,
+            b,
+            weighted(c.search_reward, n),
+            weighted(c.aggregation_reward.unwrap_or(0.0), n),
+            weighted(c.mean_abs_advantage, b),
+            weighted(c.zero_signal_fraction, n),
+            c.generated_tokens as f64,
+            c.reward_seconds,
+            c.reference_seconds,
+        ];
+        world.0.sum_f64(&mut sums);
+        let [n, b, search, aggregation, advantage, zero, tokens, reward, reference] = sums;
+        // A mean over nothing is 0, as `spiral_set_rl::mean` has it for one process.
+        let mean = |sum: f64, count: f64| if count > 0.0 { sum / count } else { 0.0 };
+        Self {
+            search_reward: mean(search, n),
+            aggregation_reward: c.aggregation_reward.map(|_| mean(aggregation, n)),
+            mean_abs_advantage: mean(advantage, b),
+            zero_signal_fraction: mean(zero, n),
+            trained_sequences: b as usize,
+            generated_tokens: tokens as usize,
+            rollout_seconds: [rollout_sum / size as f64, rollout_slowest],
+            reward_seconds: reward / size as f64,
+            reference_seconds: reference / size as f64,
+            world_size: size,
+        }
+    }
+}
+
 /// The record of RL step `step`: what collection measured, what the update did, and the time
-/// each took.
+/// each took (`learn_seconds`: summed and slowest over ranks).
 fn train_record(
     step: usize,
-    collected: &Collected,
+    c: &StepTotals,
     s: &StepStats,
-    learn_seconds: f64,
+    [learn_sum, learn_slowest]: [f64; 2],
 ) -> TrainRecord {
+    let learn_seconds = learn_sum / c.world_size as f64;
     TrainRecord {
         step,
-        search_reward: collected.search_reward,
-        aggregation_reward: collected.aggregation_reward,
-        mean_abs_advantage: collected.mean_abs_advantage,
-        zero_signal_fraction: collected.zero_signal_fraction,
-        trained_sequences: collected.batch.len(),
+        search_reward: c.search_reward,
+        aggregation_reward: c.aggregation_reward,
+        mean_abs_advantage: c.mean_abs_advantage,
+        zero_signal_fraction: c.zero_signal_fraction,
+        trained_sequences: c.trained_sequences,
         loss: s.loss,
         clip_fraction: s.clip_fraction,
         approx_kl: s.approx_kl,
@@ -229,15 +306,17 @@ fn train_record(
         lr: s.lr,
         grad_norm: s.grad_norm,
         skipped_update: s.skipped,
-        generated_tokens: collected.generated_tokens,
+        generated_tokens: c.generated_tokens,
         trained_tokens: s.tokens,
-        rollout_seconds: collected.rollout_seconds,
-        reward_seconds: collected.reward_seconds,
-        reference_seconds: collected.reference_seconds,
+        rollout_seconds: c.rollout_seconds[0],
+        reward_seconds: c.reward_seconds,
+        reference_seconds: c.reference_seconds,
         learn_seconds,
-        rollout_tokens_per_s: collected.generated_tokens as f64
-            / collected.rollout_seconds.max(1e-9),
+        rollout_tokens_per_s: c.generated_tokens as f64 / c.rollout_seconds[0].max(1e-9),
         learn_tokens_per_s: s.tokens as f64 / learn_seconds.max(1e-9),
+        world_size: c.world_size,
+        rollout_seconds_slowest: c.rollout_seconds[1],
+        learn_seconds_slowest: learn_slowest,
     }
 }
 

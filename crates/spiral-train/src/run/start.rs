@@ -24,11 +24,16 @@ pub(super) fn start<'a, Train: AutodiffBackend>(
     device: &'a Train::Device,
 ) -> anyhow::Result<(Run<'a, Train>, TrainerState, CausalLm<Train>)> {
     let checkpoints = out.join("checkpoints");
-    std::fs::create_dir_all(&checkpoints)
-        .with_context(|| format!("creating {}", checkpoints.display()))?;
+    let root = control.world.is_root();
+    if root {
+        std::fs::create_dir_all(&checkpoints)
+            .with_context(|| format!("creating {}", checkpoints.display()))?;
+    }
     let resume_from = if control.resume { checkpoint::latest(&checkpoints)? } else { None };
-    // Rewritten on resume too, so `--set` changes made then are kept for the next resume.
-    std::fs::write(out.join("config.toml"), config.to_toml())?;
+    if root {
+        // Rewritten on resume too, so `--set` changes made then are kept for the next resume.
+        std::fs::write(out.join("config.toml"), config.to_toml())?;
+    }
     let seed = config.run.seed;
     let source = |dir: &Path| format!("model.checkpoint = {}", dir.display());
     // A pretrained model's weights are read only when starting; a resumed run takes them from
@@ -76,7 +81,11 @@ pub(super) fn start<'a, Train: AutodiffBackend>(
         model.config().num_parameters(),
         model.config().vocab_size
     );
-    let metrics = MetricsWriter::open(&out.join("metrics.jsonl"), state.metrics_bytes)?;
+    let metrics = if root {
+        MetricsWriter::open(&out.join("metrics.jsonl"), state.metrics_bytes)?
+    } else {
+        MetricsWriter::discard(state.metrics_bytes)
+    };
     let run = Run { config, out, control, device, data, checkpoints, resume_from, metrics };
     Ok((run, state, model))
 }

@@ -12,12 +12,12 @@ use rand::rngs::StdRng;
 use spiral_model::CausalLm;
 use spiral_rollout::stream_seed;
 
-use super::{PhaseEnd, Run, bar, purpose, summary};
+use super::{PhaseEnd, Run, purpose, summary};
 use crate::checkpoint::{self, TrainerState};
+use crate::distributed::share;
 use crate::evaluate::EvalMetrics;
 use crate::learner::Learner;
 use crate::metrics::{Record, WarmStartRecord};
-use crate::report::write_report;
 use crate::schedule::OptimConfig;
 
 /// Runs the warm-start steps left in `state` on `model`, logging every tenth, and evaluates the
@@ -35,11 +35,13 @@ pub(super) fn warm_start<Train: AutodiffBackend>(
         total_steps: w.steps,
         ..Default::default()
     };
+    let world = &run.control.world;
     let learner = Learner::new(model, optim)
         .with_micro_batch(config.train.micro_batch)
-        .with_activation_checkpointing(config.train.activation_checkpointing);
+        .with_activation_checkpointing(config.train.activation_checkpointing)
+        .with_world(world.0.clone());
     let mut learner = run.restore(learner, state)?;
-    let progress = bar(w.steps, state.step, "warm start");
+    let progress = run.bar(w.steps, state.step, "warm start");
     for step in state.step..w.steps {
         let mut rng =
             StdRng::seed_from_u64(stream_seed(seed, purpose::WARM_START_DATA, step as u64));
@@ -51,7 +53,9 @@ pub(super) fn warm_start<Train: AutodiffBackend>(
         );
         // The step reads its loss back to the host, so the clock covers the device's work.
         let started = Instant::now();
-        let stats = learner.sft_step(&batch)?;
+        // This rank's share of the batch; the step is the whole batch's on every rank.
+        let here = share(batch.len(), world.0.rank(), world.0.world_size());
+        let stats = learner.sft_step(&batch[here])?;
         let seconds = started.elapsed().as_secs_f64();
         progress.set_prefix(format!("loss {:.3}", stats.loss));
         progress.inc(1);
@@ -66,14 +70,15 @@ pub(super) fn warm_start<Train: AutodiffBackend>(
                 tokens_per_s: stats.tokens as f64 / seconds.max(1e-9),
             }))?;
         }
-        if run.control.stop.load(Ordering::SeqCst) && step + 1 < w.steps {
+        let stop = run.control.world.any(run.control.stop.load(Ordering::SeqCst));
+        if stop && step + 1 < w.steps {
             progress.abandon();
             state.step = step + 1;
             state.optimizer_steps = learner.steps();
             state.metrics_bytes = run.metrics.bytes;
             let name = "warm-start-partial";
             run.save(&learner, name, state)?;
-            write_report(run.out, config)?;
+            run.write_report()?;
             return Ok(PhaseEnd::Stopped(run.checkpoints.join(name)));
         }
     }
