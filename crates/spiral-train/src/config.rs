@@ -418,6 +418,7 @@ impl RunConfig {
             self.train.problems_per_step >= 1,
             "train.problems_per_step must be at least 1"
         );
+        anyhow::ensure!(self.train.micro_batch >= 1, "train.micro_batch must be at least 1");
         anyhow::ensure!(self.eval.every >= 1, "eval.every must be at least 1");
         anyhow::ensure!(self.train.epochs >= 1, "train.epochs must be at least 1");
         anyhow::ensure!(

@@ -56,12 +56,16 @@ struct Cli {
     /// Under `mpirun` or `srun`, `cuda` gives each rank the GPU of its local rank.
     #[arg(long, default_value = "cpu")]
     device: String,
+    /// Under `mpirun` or `srun`: seconds a collective (a gradient sum) may wait for the other
+    /// ranks before every rank is ended; a hung rank would otherwise hold them forever.
+    #[arg(long, default_value_t = 1800, value_name = "SECONDS")]
+    collective_timeout: u64,
 }
 
 fn main() -> ExitCode {
     spiral_kernels::allocator::keep_freed_memory();
     let cli = Cli::parse();
-    let ranks = Ranks::start();
+    let ranks = Ranks::start(std::time::Duration::from_secs(cli.collective_timeout.max(1)));
     let result = train(&cli, ranks.world());
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -77,10 +81,11 @@ struct Ranks {
 }
 
 impl Ranks {
-    fn start() -> Self {
+    #[cfg_attr(not(feature = "mpi"), allow(unused_variables))]
+    fn start(timeout: std::time::Duration) -> Self {
         Self {
             #[cfg(feature = "mpi")]
-            mpi: spiral_train::distributed::mpi::MpiWorld::init().map(Arc::new),
+            mpi: spiral_train::distributed::mpi::MpiWorld::init(timeout).map(Arc::new),
         }
     }
 

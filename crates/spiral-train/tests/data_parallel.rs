@@ -80,7 +80,8 @@ fn seq(tokens: &[u32], prompt_len: usize, advantage: f64) -> TrainSequence {
 /// One rank: three steps on its shares of a 7-sequence batch (supervised, policy, policy) and
 /// one on its share of 2 sequences (empty on the third rank).
 fn rank_main(out: &Path) {
-    let world = Arc::new(MpiWorld::init().expect("MPI is initialised once"));
+    let timeout = std::time::Duration::from_secs(600);
+    let world = Arc::new(MpiWorld::init(timeout).expect("MPI is initialised once"));
     let (rank, size) = (world.rank(), world.world_size());
     let batch: Vec<TrainSequence> = (0..7u32)
         .map(|i| {
@@ -162,6 +163,19 @@ fn spiral_train_on_ranks_matches_one_process() {
     spiral_train_on(3, &resume);
     let resumed = spiral_train::read_metrics(&out.join("metrics.jsonl")).unwrap();
     assert_same_metrics(&one, &resumed, "2 ranks resumed on 3");
+
+    // A bad value ends every rank with an error, not a hang.
+    let status = Command::new("mpirun")
+        .args(["--oversubscribe", "-n", "2"])
+        .arg(env!("CARGO_BIN_EXE_spiral-train"))
+        .args(["--out", &dir.path().join("bad").display().to_string()])
+        .args(["--set", "train.micro_batch=0"])
+        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&status.stderr);
+    assert!(!status.status.success() && stderr.contains("micro_batch"), "{stderr}");
 }
 
 /// Runs `spiral-train args` under `mpirun -n ranks`.
