@@ -29,6 +29,8 @@ pub trait Collectives: Send + Sync {
     fn sum_f32(&self, values: &mut [f32]);
     /// [`Collectives::sum_f32`] in float64 (counts and statistics).
     fn sum_f64(&self, values: &mut [f64]);
+    /// Every rank's `bytes`, in rank order, on every rank.
+    fn gather_bytes(&self, bytes: &[u8]) -> Vec<Vec<u8>>;
 }
 
 /// The ranks a run trains with ([`crate::RunControl::world`]); a world of one by default.
@@ -94,6 +96,10 @@ impl Collectives for SingleProcess {
     fn sum_f32(&self, _: &mut [f32]) {}
 
     fn sum_f64(&self, _: &mut [f64]) {}
+
+    fn gather_bytes(&self, bytes: &[u8]) -> Vec<Vec<u8>> {
+        vec![bytes.to_vec()]
+    }
 }
 
 /// A checksum of `model`'s weights: the float64 sum of every value times a weight that depends

@@ -6,14 +6,15 @@
 use burn::tensor::backend::Backend;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use spiral_aggregation::majority_vote;
 use spiral_eval::{ChatMode, ModelSampler, ProblemSamples, SamplerSettings, pass_at_k_per_problem};
 use spiral_model::CausalLm;
 use spiral_rewards::{Problem, extract_answer};
-use spiral_set_rl::mean;
+use spiral_rollout::stream_seed;
 
 use crate::config::RunConfig;
+use crate::distributed::{World, share};
 use crate::task::{TaskData, reward};
 
 /// One evaluation.
@@ -46,7 +47,7 @@ pub struct EvalMetrics {
 }
 
 /// One evaluated problem: its search traces and the aggregation over them.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Transcript {
     /// The search prompt.
     pub prompt: String,
@@ -62,17 +63,117 @@ pub struct Transcript {
 /// `eval.aggregations` aggregation traces over them, sampled through `spiral-eval`'s
 /// [`ModelSampler`], with `spiral-eval`'s unbiased pass@k. `maj@n` is one vote per problem with
 /// ties broken by the seeded draw that also shuffles that problem's aggregation prompt (not
-/// `spiral-eval`'s expected vote over every tie), so that evaluations stay comparable with the
-/// runs already recorded.
+/// `spiral-eval`'s expected vote over every tie).
 pub fn evaluate<B: Backend>(
     model: &CausalLm<B>,
     data: &TaskData,
     config: &RunConfig,
     seed: u64,
 ) -> anyhow::Result<EvalMetrics> {
+    evaluate_on(model, data, config, seed, &World::default())
+}
+
+/// [`evaluate`] split across the ranks of `world`: each samples its share of the problems, with
+/// every draw keyed by a problem's index among them, and every rank gets the metrics and the
+/// transcripts of all of them.
+pub fn evaluate_on<B: Backend>(
+    model: &CausalLm<B>,
+    data: &TaskData,
+    config: &RunConfig,
+    seed: u64,
+    world: &World,
+) -> anyhow::Result<EvalMetrics> {
     let n = config.eval.n;
-    let problems: Vec<&Problem> = data.test.iter().take(config.eval.problems).collect();
-    let (sampling, stop) = data.rollout_settings(&config.rollout, seed);
+    let all: Vec<&Problem> = data.test.iter().take(config.eval.problems).collect();
+    let here = share(all.len(), world.0.rank(), world.0.world_size());
+    let local = evaluate_share(model, data, config, seed, &all[here.clone()], here.start)?;
+    // Sums over problems, then over ranks.
+    let mut sums = local.sums.clone();
+    world.0.sum_f64(&mut sums);
+    let Sums { correct, pass_at_k, maj, given_correct, given_none } = Sums::read(&sums, n);
+    let mut transcripts = Vec::with_capacity(all.len());
+    for part in world.0.gather_bytes(&serde_json::to_vec(&local.transcripts)?) {
+        transcripts.extend(serde_json::from_slice::<Vec<Transcript>>(&part)?);
+    }
+    let rate = |(hits, total): (f64, f64)| (total > 0.0).then(|| hits / total);
+    let count = all.len().max(1) as f64;
+    Ok(EvalMetrics {
+        pass_at_1: correct / (count * n as f64),
+        pass_at_k: pass_at_k.into_iter().map(|(k, sum)| (k, sum / count)).collect(),
+        maj_at_n: maj / count,
+        agg_at_1: (given_correct.0 + given_none.0) / count,
+        problems: all.len(),
+        n,
+        agg_given_correct: rate(given_correct),
+        agg_given_none: rate(given_none),
+        transcripts,
+    })
+}
+
+/// What one share of the problems measured, as sums over its problems ([`Sums`]' layout), and
+/// its transcripts.
+struct Share {
+    sums: Vec<f64>,
+    transcripts: Vec<Transcript>,
+}
+
+/// The sums an evaluation adds up over problems (and ranks), flattened as `[correct traces,
+/// pass@k for k = 2, 4, .. (one each), majority hits, aggregation hits and problems given a
+/// correct trace, the same given none]`.
+struct Sums {
+    correct: f64,
+    pass_at_k: Vec<(usize, f64)>,
+    maj: f64,
+    given_correct: (f64, f64),
+    given_none: (f64, f64),
+}
+
+impl Sums {
+    fn flatten(&self) -> Vec<f64> {
+        let mut out = vec![self.correct];
+        out.extend(self.pass_at_k.iter().map(|&(_, x)| x));
+        out.extend([self.maj, self.given_correct.0, self.given_correct.1]);
+        out.extend([self.given_none.0, self.given_none.1]);
+        out
+    }
+
+    fn read(values: &[f64], n: usize) -> Self {
+        let ks = n.ilog2() as usize;
+        let at = |i: usize| values[i];
+        Self {
+            correct: at(0),
+            pass_at_k: (1..=ks).map(|e| (1usize << e, at(e))).collect(),
+            maj: at(ks + 1),
+            given_correct: (at(ks + 2), at(ks + 3)),
+            given_none: (at(ks + 4), at(ks + 5)),
+        }
+    }
+}
+
+/// Samples and scores `problems`, the first of which is problem `first` of the evaluation.
+fn evaluate_share<B: Backend>(
+    model: &CausalLm<B>,
+    data: &TaskData,
+    config: &RunConfig,
+    seed: u64,
+    problems: &[&Problem],
+    first: usize,
+) -> anyhow::Result<Share> {
+    let n = config.eval.n;
+    let ks: Vec<usize> = (1..=n.ilog2()).map(|e| 1usize << e).collect();
+    if problems.is_empty() {
+        let empty = Sums {
+            correct: 0.0,
+            pass_at_k: ks.iter().map(|&k| (k, 0.0)).collect(),
+            maj: 0.0,
+            given_correct: (0.0, 0.0),
+            given_none: (0.0, 0.0),
+        };
+        return Ok(Share { sums: empty.flatten(), transcripts: Vec::new() });
+    }
+    let (mut sampling, stop) = data.rollout_settings(&config.rollout, seed);
+    // Prompt p of this share is prompt `first + p` of the evaluation, for the sampler's streams.
+    sampling.first_prompt = first;
     // The prompts are rendered by `TaskData` already, chat template included where it applies.
     let settings =
         SamplerSettings { sampling, max_new_tokens: stop.max_new_tokens, chat: ChatMode::Off };
@@ -86,19 +187,22 @@ pub fn evaluate<B: Backend>(
         .chunks(n)
         .enumerate()
         .map(|(p, rewards)| ProblemSamples {
-            id: p.to_string(),
+            id: (first + p).to_string(),
             correct: rewards.iter().map(|&r| r > 0.0).collect(),
             answers: Vec::new(),
         })
         .collect();
-    let pass_at_k = (1..=n.ilog2())
-        .map(|e| Ok((1usize << e, mean(&pass_at_k_per_problem(&samples, 1 << e)?))))
+    let pass_at_k = ks
+        .iter()
+        .map(|&k| Ok((k, pass_at_k_per_problem(&samples, k)?.iter().sum::<f64>())))
         .collect::<anyhow::Result<Vec<_>>>()?;
 
-    let mut rng = StdRng::seed_from_u64(seed);
     let mut maj = 0.0;
     let mut agg_prompts = Vec::with_capacity(problems.len());
     for (p, problem) in problems.iter().enumerate() {
+        // Each problem's own stream (ties of the vote, order of the candidates), keyed by its
+        // index in the evaluation.
+        let mut rng = StdRng::seed_from_u64(stream_seed(seed, 0, (first + p) as u64));
         let group = &texts[p * n..(p + 1) * n];
         let answers: Vec<Option<&str>> = group.iter().map(|t| extract_answer(t)).collect();
         if let Some(vote) = majority_vote(&answers, &mut rng) {
@@ -111,14 +215,14 @@ pub fn evaluate<B: Backend>(
     let mut transcripts = Vec::with_capacity(problems.len());
     // (correct aggregations, problems) when some trace is correct, and when none is; each
     // problem counts the mean accuracy of its aggregation samples.
-    let (mut given_correct, mut given_none) = ((0.0, 0usize), (0.0, 0usize));
+    let (mut given_correct, mut given_none) = ((0.0, 0.0), (0.0, 0.0));
     for (p, (problem, completions)) in problems.iter().zip(aggregations).enumerate() {
         let scores: Vec<f64> = completions.iter().map(|c| reward(problem, &c.text)).collect();
         let group = &correct[p * n..(p + 1) * n];
         let bucket =
             if group.iter().any(|&r| r > 0.0) { &mut given_correct } else { &mut given_none };
         bucket.0 += scores.iter().sum::<f64>() / per_problem as f64;
-        bucket.1 += 1;
+        bucket.1 += 1.0;
         transcripts.push(Transcript {
             prompt: prompts[p].clone(),
             traces: (p * n..(p + 1) * n).map(|i| (texts[i].clone(), correct[i] > 0.0)).collect(),
@@ -126,18 +230,6 @@ pub fn evaluate<B: Backend>(
             aggregation: (completions[0].text.clone(), scores[0] > 0.0),
         });
     }
-    let agg = given_correct.0 + given_none.0;
-    let rate = |(hits, total): (f64, usize)| (total > 0).then(|| hits / total as f64);
-    let count = problems.len().max(1) as f64;
-    Ok(EvalMetrics {
-        pass_at_1: correct.iter().sum::<f64>() / (count * n as f64),
-        pass_at_k,
-        maj_at_n: maj / count,
-        agg_at_1: agg / count,
-        problems: problems.len(),
-        n,
-        agg_given_correct: rate(given_correct),
-        agg_given_none: rate(given_none),
-        transcripts,
-    })
+    let sums = Sums { correct: correct.iter().sum(), pass_at_k, maj, given_correct, given_none };
+    Ok(Share { sums: sums.flatten(), transcripts })
 }

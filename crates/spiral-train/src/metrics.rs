@@ -116,10 +116,10 @@ pub struct TrainRecord {
     pub world_size: usize,
     /// The slowest rank's sampling seconds (the mean's excess over it is idle time elsewhere).
     #[serde(default, deserialize_with = "nan_if_null")]
-    pub rollout_seconds_slowest: f64,
+    pub slowest_rollout_seconds: f64,
     /// The slowest rank's update seconds.
     #[serde(default, deserialize_with = "nan_if_null")]
-    pub learn_seconds_slowest: f64,
+    pub slowest_learn_seconds: f64,
 }
 
 fn one_rank() -> usize {

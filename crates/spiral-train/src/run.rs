@@ -25,7 +25,7 @@ use spiral_rollout::stream_seed;
 use crate::checkpoint::{self, TrainerState};
 use crate::config::RunConfig;
 use crate::distributed::World;
-use crate::evaluate::{EvalMetrics, evaluate};
+use crate::evaluate::{EvalMetrics, evaluate_on};
 use crate::learner::Learner;
 use crate::metrics::{EvalRecord, MetricsWriter, Record};
 use crate::task::TaskData;
@@ -206,7 +206,7 @@ impl<Train: AutodiffBackend> Run<'_, Train> {
         model: &spiral_model::CausalLm<Train::InnerBackend>,
     ) -> anyhow::Result<EvalMetrics> {
         let seed = stream_seed(self.config.run.seed, purpose::EVAL, 0);
-        evaluate(model, &self.data, self.config, seed)
+        evaluate_on(model, &self.data, self.config, seed, &self.control.world)
     }
 
     /// Records evaluation `e` at RL step `step` and writes what the model wrote to

@@ -128,8 +128,9 @@ fn weights<Be: Backend>(model: &CausalLm<Be>) -> Vec<f64> {
 }
 
 /// `spiral-train` itself under `mpirun`: a warm start and two RL steps of SPIRAL, 4 problems a
-/// step (2, 1 and 1 on three ranks), give the same metrics on 1, 2 and 3 ranks, rank 0 writes
-/// the run folder, and a run stopped on 2 ranks resumes on 3.
+/// step and 4 evaluated (2, 1 and 1 on three ranks), give the same metrics and evaluation
+/// transcripts on 1, 2 and 3 ranks, rank 0 writes the run folder, and a run stopped on 2 ranks
+/// resumes on 3.
 #[test]
 fn spiral_train_on_ranks_matches_one_process() {
     if std::env::var(OUT).is_ok() {
@@ -149,8 +150,14 @@ fn spiral_train_on_ranks_matches_one_process() {
         spiral_train::read_metrics(&out.join("metrics.jsonl")).unwrap()
     };
     let one = metrics(1);
+    let transcripts = |ranks: usize| {
+        let path = dir.path().join(format!("ranks-{ranks}/samples/eval-step-2.jsonl"));
+        std::fs::read_to_string(path).unwrap()
+    };
     for ranks in [2, 3] {
         assert_same_metrics(&one, &metrics(ranks), &format!("{ranks} ranks"));
+        // The evaluation is split too, and its transcripts gathered in problem order.
+        assert_eq!(transcripts(1), transcripts(ranks), "{ranks} ranks: eval transcripts");
     }
     // A checkpoint written by 2 ranks resumes on 3 and ends where one process does.
     let out = dir.path().join("resumed");

@@ -11,7 +11,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use mpi::Count;
 use mpi::collective::{CommunicatorCollectives, SystemOperation};
+use mpi::datatype::PartitionMut;
 use mpi::environment::Universe;
 use mpi::topology::Communicator;
 
@@ -97,6 +99,31 @@ impl Collectives for MpiWorld {
         self.guarded(|| {
             self.universe.world().all_reduce_into(&send[..], values, SystemOperation::sum())
         });
+    }
+
+    fn gather_bytes(&self, bytes: &[u8]) -> Vec<Vec<u8>> {
+        let world = self.universe.world();
+        let mut lengths = vec![0 as Count; self.world_size()];
+        let mine = Count::try_from(bytes.len()).expect("a rank's bytes fit an MPI count");
+        self.guarded(|| world.all_gather_into(&mine, &mut lengths[..]));
+        let starts: Vec<Count> = lengths
+            .iter()
+            .scan(0, |at, &n| {
+                let start = *at;
+                *at += n;
+                Some(start)
+            })
+            .collect();
+        let mut all = vec![0u8; lengths.iter().map(|&n| n as usize).sum()];
+        {
+            let mut parts = PartitionMut::new(&mut all[..], &lengths[..], &starts[..]);
+            self.guarded(|| world.all_gather_varcount_into(bytes, &mut parts));
+        }
+        lengths
+            .iter()
+            .zip(&starts)
+            .map(|(&n, &start)| all[start as usize..(start + n) as usize].to_vec())
+            .collect()
     }
 
     fn sum_f64(&self, values: &mut [f64]) {

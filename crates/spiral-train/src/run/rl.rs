@@ -315,8 +315,8 @@ fn train_record(
         rollout_tokens_per_s: c.generated_tokens as f64 / c.rollout_seconds[0].max(1e-9),
         learn_tokens_per_s: s.tokens as f64 / learn_seconds.max(1e-9),
         world_size: c.world_size,
-        rollout_seconds_slowest: c.rollout_seconds[1],
-        learn_seconds_slowest: learn_slowest,
+        slowest_rollout_seconds: c.rollout_seconds[1],
+        slowest_learn_seconds: learn_slowest,
     }
 }
 
