@@ -196,6 +196,14 @@ pub fn flash_attention<B: Backend>(
     }
 }
 
+/// The flattened queries, keys and values of one call.
+#[derive(Clone, Copy)]
+struct Inputs<'a> {
+    qs: &'a [f32],
+    ks: &'a [f32],
+    vs: &'a [f32],
+}
+
 /// The forward pass: the output `[b, kv, rows, d]` and each row's log-sum-exp `L`.
 fn forward(
     q: &FlexTensor,
@@ -219,7 +227,7 @@ fn forward(
                     &mut out[(rows.start - first) * d..(rows.end - first) * d],
                     &mut lse[rows.start - first..rows.end - first],
                 );
-                forward_rows(qs, ks, vs, rows, dims, mask, o, l);
+                forward_rows(Inputs { qs, ks, vs }, rows, dims, mask, o, l);
             }
         },
     );
@@ -233,15 +241,14 @@ crate::wide_vectors! {
     /// online-softmax update (rescale by `exp(m - m')`, add the block's weights and weighted
     /// values). Rows that see no key go to [`blind_row`].
     fn forward_rows(
-        qs: &[f32],
-        ks: &[f32],
-        vs: &[f32],
+        inputs: Inputs<'_>,
         rows: std::ops::Range<usize>,
         dims: Dims,
         mask: &KeyMask,
         out: &mut [f32],
         lse: &mut [f32],
     ) {
+        let Inputs { qs, ks, vs } = inputs;
         let d = dims.head_dim;
         let base = dims.key_base(rows.start);
         // The last key each row sees (causal), and whether it sees any.
