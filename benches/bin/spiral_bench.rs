@@ -223,6 +223,17 @@ fn emit(line: &serde_json::Value) {
     }
 }
 
+/// The ranks `mpirun` started (with the `mpi` feature), or this process alone.
+fn ranks() -> std::sync::Arc<dyn spiral_train::distributed::Collectives> {
+    #[cfg(feature = "mpi")]
+    if let Some(world) =
+        spiral_train::distributed::mpi::MpiWorld::init(std::time::Duration::from_secs(3600))
+    {
+        return std::sync::Arc::new(world);
+    }
+    std::sync::Arc::new(spiral_train::distributed::SingleProcess)
+}
+
 struct Train(Job);
 
 impl BackendJob for Train {
@@ -247,6 +258,12 @@ impl BackendJob for Train {
         if let Some(n) = job.micro_batch {
             learner = learner.with_micro_batch(n);
         }
+        // Under `mpirun`, each rank trains on its share of the batch, one thread each.
+        let world = ranks();
+        let (rank, size) = (world.rank(), world.world_size());
+        if size > 1 {
+            learner = learner.with_world(world).with_shards(1);
+        }
         let loss = PolicyLossConfig { clip_low: 0.2, clip_high: 0.28, ..Default::default() };
         let mut rng = StdRng::seed_from_u64(0);
         let batch: Vec<TrainSequence> = (0..w.sequences)
@@ -259,6 +276,7 @@ impl BackendJob for Train {
                 weight: 1.0,
             })
             .collect();
+        let batch = batch[spiral_train::distributed::share(batch.len(), rank, size)].to_vec();
         // The step reads its loss and gradient norm back to the host, so it ends when the
         // device's work does.
         let started = Instant::now();
@@ -277,6 +295,8 @@ impl BackendJob for Train {
         let per_step = start.elapsed().as_secs_f64() / steps as f64;
         sync_device::<B>(&device);
         let tokens = w.sequences * total;
-        emit(&job.line(serde_json::json!({"tokens_per_step": tokens, "seconds_per_step": per_step, "tokens_per_s": tokens as f64 / per_step, "step_seconds": step_seconds})));
+        if rank == 0 {
+            emit(&job.line(serde_json::json!({"tokens_per_step": tokens, "seconds_per_step": per_step, "tokens_per_s": tokens as f64 / per_step, "step_seconds": step_seconds, "ranks": size})));
+        }
     }
 }

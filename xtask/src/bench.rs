@@ -2,7 +2,8 @@
 //! workload of `docs/benchmarks.md` (release build of `spiral-bench`), and with `--peer` the
 //! PyTorch peer (`benches/peer/torch_bench.py`) on the same machine in the same run, followed by
 //! the measured ratio.
-//! The *-gpu workloads, and `--device cuda[:N]`, build `spiral-bench` with the `cuda` feature.
+//! The *-gpu workloads, and `--device cuda[:N]`, build `spiral-bench` with the `cuda` feature;
+//! `train-cpu --ranks 1,2` runs the training step data-parallel under `mpirun` ([`crate::ranks`]).
 
 use std::process::Command;
 
@@ -40,6 +41,10 @@ pub struct BenchArgs {
     /// Also run the criterion micro-benchmarks (`cargo bench -p spiral-benches`).
     #[arg(long)]
     criterion: bool,
+    /// train-cpu: run the step on each of these numbers of MPI ranks (one thread per rank;
+    /// 1 is one process of as many shards as cores) and print the scaling; needs Open MPI.
+    #[arg(long, value_delimiter = ',')]
+    ranks: Vec<usize>,
 }
 
 /// The PyTorch peer, relative to the workspace root.
@@ -83,6 +88,10 @@ impl Side<'_> {
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.workload == "long-context" {
         return crate::long_context::run(&args.tokens, args.peer.then(|| python(&args)));
+    }
+    if !args.ranks.is_empty() {
+        anyhow::ensure!(args.workload == "train-cpu", "--ranks applies to train-cpu only");
+        return crate::ranks::run(&args.ranks, args.sequences);
     }
     let root = workspace_root();
     let device = args.device.clone().unwrap_or_else(|| {

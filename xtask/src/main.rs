@@ -6,6 +6,7 @@ mod fixtures;
 mod gpu_bundle;
 mod gpu_memory;
 mod long_context;
+mod ranks;
 mod repro;
 mod same_run;
 mod test;

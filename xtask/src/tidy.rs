@@ -45,7 +45,7 @@ pub fn clippy(mpi: bool) -> anyhow::Result<()> {
     run_command(
         Command::new(env!("CARGO")).args(["clippy", "--workspace", "--all-targets"]).args(lints),
     )?;
-    let features = if mpi { "cuda,spiral-train/mpi" } else { "cuda" };
+    let features = if mpi { "cuda,spiral-train/mpi,spiral-benches/mpi" } else { "cuda" };
     run_command(
         Command::new(env!("CARGO"))
             .args(["clippy", "--workspace", "--all-targets", "--features", features])
