@@ -400,7 +400,7 @@ mod tests {
     type A = Autodiff<Flex>;
 
     /// The dense composition: `softmax(q k^T * scale + mask) v` with the equal dense mask.
-    fn dense<Be: Backend>(
+    pub(super) fn dense<Be: Backend>(
         q: Tensor<Be, 4>,
         k: Tensor<Be, 4>,
         v: Tensor<Be, 4>,
@@ -417,18 +417,18 @@ mod tests {
         softmax(scores.reshape([b, kv, rows, tk]), 3).matmul(v)
     }
 
-    struct Case {
-        b: usize,
-        kv: usize,
-        groups: usize,
-        t: usize,
-        d: usize,
-        mask: KeyMask,
+    pub(super) struct Case {
+        pub(super) b: usize,
+        pub(super) kv: usize,
+        pub(super) groups: usize,
+        pub(super) t: usize,
+        pub(super) d: usize,
+        pub(super) mask: KeyMask,
     }
 
     /// Output and the gradients of `sum(out * w)` for q, k, v, by `f`, where `w` is zero on the
     /// rows of padding queries (whose outputs the model never reads).
-    fn run(
+    pub(super) fn run(
         c: &Case,
         f: impl Fn(Tensor<A, 4>, Tensor<A, 4>, Tensor<A, 4>) -> Tensor<A, 4>,
     ) -> [Vec<f32>; 4] {
