@@ -66,11 +66,17 @@ fn main() -> ExitCode {
     spiral_kernels::allocator::keep_freed_memory();
     let cli = Cli::parse();
     let ranks = Ranks::start(std::time::Duration::from_secs(cli.collective_timeout.max(1)));
-    let result = train(&cli, ranks.world());
-    match result {
+    match train(&cli, ranks.world()) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) => ranks.fail(&err),
+        Err(failure) => ranks.fail(&failure),
     }
+}
+
+/// Why a run failed, and whether every rank failed alike: an error in the command line or the
+/// config files, which every rank reads the same, is printed once, by rank 0.
+struct Failure {
+    error: anyhow::Error,
+    on_every_rank: bool,
 }
 
 /// The ranks this process trains with: those `mpirun` or `srun` started (in builds with the
@@ -97,12 +103,19 @@ impl Ranks {
         World::default()
     }
 
-    /// Prints `err` and exits; with several ranks, prefixed by this rank and ending every rank,
-    /// so that none waits forever in a collective for this one.
-    fn fail(&self, err: &anyhow::Error) -> ExitCode {
-        let world = self.world();
+    /// Prints the error and exits. With several ranks, an error every rank met alike is printed
+    /// by rank 0 alone; any other is printed prefixed by this rank and ends every rank, so that
+    /// none waits forever in a collective for this one.
+    fn fail(&self, failure: &Failure) -> ExitCode {
+        let (world, err) = (self.world(), &failure.error);
         if world.0.world_size() == 1 {
             eprintln!("error: {err:#}");
+            return ExitCode::from(2);
+        }
+        if failure.on_every_rank {
+            if world.is_root() {
+                eprintln!("error: {err:#}");
+            }
             return ExitCode::from(2);
         }
         eprintln!("error on rank {} of {}: {err:#}", world.0.rank(), world.0.world_size());
@@ -115,8 +128,37 @@ impl Ranks {
 }
 
 /// The run the command line asks for, on `world`.
-fn train(cli: &Cli, world: World) -> anyhow::Result<()> {
+fn train(cli: &Cli, world: World) -> Result<(), Failure> {
     let root = world.is_root();
+    let alike = |error| Failure { error, on_every_rank: true };
+    let (config, out, control, device_text) = settings(cli, world).map_err(alike)?;
+    if root {
+        println!("{}", config.to_toml());
+        eprintln!(
+            "run folder: {}, device: {}, ranks: {}",
+            out.display(),
+            device_text,
+            control.world.0.world_size()
+        );
+    }
+    let outcome =
+        run(&config, &out, &control).map_err(|error| Failure { error, on_every_rank: false })?;
+    if root {
+        match outcome {
+            Outcome::Finished(last) => println!("final: {}", summary(&last)),
+            Outcome::Stopped(checkpoint) => println!(
+                "stopped; checkpoint {} (continue with --resume {})",
+                checkpoint.display(),
+                out.display()
+            ),
+        }
+        println!("report: {}", out.join("report.md").display());
+    }
+    Ok(())
+}
+
+/// The config, run folder, run control and device the command line names.
+fn settings(cli: &Cli, world: World) -> anyhow::Result<(RunConfig, PathBuf, RunControl, String)> {
     // `cuda` is the GPU of this rank's local rank when there are several ranks.
     let device_text = match (cli.device.as_str(), local_rank()) {
         ("cuda", Some(local)) if world.0.world_size() > 1 => format!("cuda:{local}"),
@@ -148,28 +190,7 @@ fn train(cli: &Cli, world: World) -> anyhow::Result<()> {
             default_out_dir(&config)
         }
     };
-    if root {
-        println!("{}", config.to_toml());
-        eprintln!(
-            "run folder: {}, device: {}, ranks: {}",
-            out.display(),
-            device_text,
-            control.world.0.world_size()
-        );
-    }
-    let outcome = run(&config, &out, &control)?;
-    if root {
-        match outcome {
-            Outcome::Finished(last) => println!("final: {}", summary(&last)),
-            Outcome::Stopped(checkpoint) => println!(
-                "stopped; checkpoint {} (continue with --resume {})",
-                checkpoint.display(),
-                out.display()
-            ),
-        }
-        println!("report: {}", out.join("report.md").display());
-    }
-    Ok(())
+    Ok((config, out, control, device_text))
 }
 
 /// Ctrl-C finishes the current step, checkpoints and returns; a second one exits at once.

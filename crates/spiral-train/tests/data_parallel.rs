@@ -22,6 +22,8 @@ type B = Autodiff<Flex>;
 
 /// Set for the ranks `mpirun` starts: where rank 0 writes what it measured.
 const OUT: &str = "SPIRAL_DATA_PARALLEL_OUT";
+/// Set for the ranks of the timeout test: rank 1 then never joins the first collective.
+const HANG: &str = "SPIRAL_DATA_PARALLEL_HANG";
 const TEST: &str = "ranks_take_the_same_steps_as_one_process";
 
 #[test]
@@ -45,6 +47,36 @@ fn ranks_take_the_same_steps_as_one_process() {
             }
         }
     }
+}
+
+/// A rank that never joins a collective ends the run after `--collective-timeout` (here 2 s)
+/// with an error saying so, instead of holding the others forever.
+#[test]
+fn a_rank_that_hangs_ends_the_run_after_the_timeout() {
+    if std::env::var(OUT).is_ok() {
+        return;
+    }
+    if Command::new("mpirun").arg("--version").output().is_err() {
+        println!("skipped: mpirun not found (install Open MPI: openmpi-bin libopenmpi-dev)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let out = Command::new("mpirun")
+        .args(["--oversubscribe", "-n", "2"])
+        .arg(std::env::current_exe().unwrap())
+        .args(["--exact", TEST, "--test-threads=1", "--nocapture"])
+        .env(OUT, dir.path().join("result.json"))
+        .env(HANG, "1")
+        .env("RAYON_NUM_THREADS", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the run should have been ended");
+    assert!(stderr.contains("collective waited more than"), "{stderr}");
+    assert!(started.elapsed().as_secs() < 60, "ended after {:?}", started.elapsed());
 }
 
 /// Runs this test on `ranks` ranks and reads back rank 0's `[stats, weights]`.
@@ -80,9 +112,14 @@ fn seq(tokens: &[u32], prompt_len: usize, advantage: f64) -> TrainSequence {
 /// One rank: three steps on its shares of a 7-sequence batch (supervised, policy, policy) and
 /// one on its share of 2 sequences (empty on the third rank).
 fn rank_main(out: &Path) {
-    let timeout = std::time::Duration::from_secs(600);
+    let hang = std::env::var(HANG).is_ok();
+    let timeout = std::time::Duration::from_secs(if hang { 2 } else { 600 });
     let world = Arc::new(MpiWorld::init(timeout).expect("MPI is initialised once"));
     let (rank, size) = (world.rank(), world.world_size());
+    if hang && rank == 1 {
+        // A rank stuck outside the collectives: the others' watchdogs must end the run.
+        std::thread::sleep(std::time::Duration::from_secs(120));
+    }
     let batch: Vec<TrainSequence> = (0..7u32)
         .map(|i| {
             let tokens: Vec<u32> = (0..5 + 2 * i).map(|j| (i * 5 + j * 3) % 32).collect();
@@ -183,6 +220,8 @@ fn spiral_train_on_ranks_matches_one_process() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&status.stderr);
     assert!(!status.status.success() && stderr.contains("micro_batch"), "{stderr}");
+    // Every rank read the same bad value; the error is printed once.
+    assert_eq!(stderr.matches("train.micro_batch must be").count(), 1, "{stderr}");
 }
 
 /// Runs `spiral-train args` under `mpirun -n ranks`.
