@@ -30,6 +30,20 @@ pub fn downcast<B: Backend, T: Backend, const D: usize>(
     })
 }
 
+/// [`downcast`] of three tensors of one backend (an attention call's queries, keys and values):
+/// all three as tensors of `T` if `B` is `T`, all three back otherwise.
+#[allow(clippy::type_complexity)]
+pub fn downcast_three<B: Backend, T: Backend, const D: usize>(
+    (a, b, c): (Tensor<B, D>, Tensor<B, D>, Tensor<B, D>),
+) -> Result<(Tensor<T, D>, Tensor<T, D>, Tensor<T, D>), (Tensor<B, D>, Tensor<B, D>, Tensor<B, D>)>
+{
+    match (downcast::<B, T, D>(a), downcast(b), downcast(c)) {
+        (Ok(a), Ok(b), Ok(c)) => Ok((a, b, c)),
+        (Err(a), Err(b), Err(c)) => Err((a, b, c)),
+        _ => unreachable!("the three tensors have the backend B"),
+    }
+}
+
 /// The inverse of [`downcast`], for a backend `T` already known to be `B`.
 pub fn upcast<T: Backend, B: Backend, const D: usize>(t: Tensor<T, D>) -> Tensor<B, D> {
     downcast::<T, B, D>(t).unwrap_or_else(|_| unreachable!("called only when T is B"))

@@ -44,7 +44,7 @@ use burn::backend::flex::FlexTensor;
 use burn::tensor::{DType, Tensor, TensorData, TensorPrimitive, backend::Backend};
 use rayon::prelude::*;
 
-use crate::dispatch::{FlexAutodiff, downcast, from_flex, to_flex, upcast, values};
+use crate::dispatch::{FlexAutodiff, downcast_three, from_flex, upcast, values};
 use crate::fast_exp::exp;
 use crate::precision::cast;
 use backward::backward;
@@ -181,19 +181,14 @@ pub fn flash_attention<B: Backend>(
     if mask.keys.as_ref().is_some_and(|m| m.len() != batch) {
         return Err((q, k, v));
     }
-    let (q, k, v) = match (downcast::<B, FlexAutodiff, 4>(q), downcast(k), downcast(v)) {
-        (Ok(q), Ok(k), Ok(v)) => return Ok(upcast(flash_autodiff(q, k, v, dims, mask))),
-        (Err(q), Err(k), Err(v)) => (q, k, v),
-        _ => unreachable!("the three tensors have the backend B"),
+    let (q, k, v) = match downcast_three::<B, FlexAutodiff, 4>((q, k, v)) {
+        Ok((q, k, v)) => return Ok(upcast(flash_autodiff(q, k, v, dims, mask))),
+        Err(qkv) => qkv,
     };
-    match (to_flex(q), to_flex(k), to_flex(v)) {
-        (Ok(q), Ok(k), Ok(v)) => {
-            let (out, _) = forward(&q, &k, &v, dims, mask);
-            Ok(from_flex(out))
-        }
-        (Err(q), Err(k), Err(v)) => Err((q, k, v)),
-        _ => unreachable!("the three tensors have the backend B"),
-    }
+    let (q, k, v) = downcast_three::<B, Flex, 4>((q, k, v))?;
+    let flex = |t: Tensor<Flex, 4>| t.into_primitive().tensor();
+    let (out, _) = forward(&flex(q), &flex(k), &flex(v), dims, mask);
+    Ok(from_flex(out))
 }
 
 /// The flattened queries, keys and values of one call.

@@ -55,13 +55,10 @@ impl World {
         self.0.rank() == 0
     }
 
-    /// `[sum, max]` over ranks of each rank's `x` (the max through one sum of one-hot slots).
+    /// `[sum, max]` over ranks of each rank's `x`.
     pub fn sum_and_max(&self, x: f64) -> [f64; 2] {
-        let (rank, size) = (self.0.rank(), self.0.world_size());
-        let mut slots = vec![0.0; size];
-        slots[rank] = x;
-        self.0.sum_f64(&mut slots);
-        [slots.iter().sum(), slots.iter().copied().fold(f64::NEG_INFINITY, f64::max)]
+        let all = self.gather(x);
+        [all.iter().sum(), all.iter().copied().fold(f64::NEG_INFINITY, f64::max)]
     }
 
     /// Whether `flag` is true on any rank.
@@ -71,7 +68,7 @@ impl World {
         count[0] > 0.0
     }
 
-    /// Every rank's `x`, in rank order, on every rank.
+    /// Every rank's `x`, in rank order, on every rank (one sum of one-hot slots).
     pub fn gather(&self, x: f64) -> Vec<f64> {
         let mut slots = vec![0.0; self.0.world_size()];
         slots[self.0.rank()] = x;

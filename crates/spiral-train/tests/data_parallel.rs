@@ -31,8 +31,7 @@ fn ranks_take_the_same_steps_as_one_process() {
     if let Ok(out) = std::env::var(OUT) {
         return rank_main(Path::new(&out));
     }
-    if Command::new("mpirun").arg("--version").output().is_err() {
-        println!("skipped: mpirun not found (install Open MPI: openmpi-bin libopenmpi-dev)");
+    if !has_mpirun() {
         return;
     }
     let one = launch(1);
@@ -56,44 +55,53 @@ fn a_rank_that_hangs_ends_the_run_after_the_timeout() {
     if std::env::var(OUT).is_ok() {
         return;
     }
-    if Command::new("mpirun").arg("--version").output().is_err() {
-        println!("skipped: mpirun not found (install Open MPI: openmpi-bin libopenmpi-dev)");
+    if !has_mpirun() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let started = std::time::Instant::now();
-    let out = Command::new("mpirun")
-        .args(["--oversubscribe", "-n", "2"])
-        .arg(std::env::current_exe().unwrap())
-        .args(["--exact", TEST, "--test-threads=1", "--nocapture"])
-        .env(OUT, dir.path().join("result.json"))
-        .env(HANG, "1")
-        .env("RAYON_NUM_THREADS", "1")
-        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
-        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
-        .output()
-        .unwrap();
+    let out =
+        this_test_on(2).env(OUT, dir.path().join("result.json")).env(HANG, "1").output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "the run should have been ended");
     assert!(stderr.contains("collective waited more than"), "{stderr}");
     assert!(started.elapsed().as_secs() < 60, "ended after {:?}", started.elapsed());
 }
 
+/// Whether Open MPI's launcher is installed; says the test is skipped where it is not.
+fn has_mpirun() -> bool {
+    let found = Command::new("mpirun").arg("--version").output().is_ok();
+    if !found {
+        println!("skipped: mpirun not found (install Open MPI: openmpi-bin libopenmpi-dev)");
+    }
+    found
+}
+
+/// `mpirun -n ranks program`, one thread per rank.
+fn mpirun(ranks: usize, program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut command = Command::new("mpirun");
+    command
+        .args(["--oversubscribe", "-n", &ranks.to_string()])
+        .arg(program)
+        .env("RAYON_NUM_THREADS", "1")
+        // Containers run tests as root, which Open MPI refuses unless told twice.
+        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
+    command
+}
+
+/// [`TEST`] of this binary on `ranks` ranks.
+fn this_test_on(ranks: usize) -> Command {
+    let mut command = mpirun(ranks, std::env::current_exe().unwrap());
+    command.args(["--exact", TEST, "--test-threads=1", "--nocapture"]);
+    command
+}
+
 /// Runs this test on `ranks` ranks and reads back rank 0's `[stats, weights]`.
 fn launch(ranks: usize) -> Vec<Vec<f64>> {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("result.json");
-    let status = Command::new("mpirun")
-        .args(["--oversubscribe", "-n", &ranks.to_string()])
-        .arg(std::env::current_exe().unwrap())
-        .args(["--exact", TEST, "--test-threads=1", "--nocapture"])
-        .env(OUT, &out)
-        .env("RAYON_NUM_THREADS", "1")
-        // Containers run tests as root, which Open MPI refuses unless told twice.
-        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
-        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
-        .status()
-        .unwrap();
+    let status = this_test_on(ranks).env(OUT, &out).status().unwrap();
     assert!(status.success(), "mpirun -n {ranks}: {status}");
     serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap()
 }
@@ -173,8 +181,7 @@ fn spiral_train_on_ranks_matches_one_process() {
     if std::env::var(OUT).is_ok() {
         return;
     }
-    if Command::new("mpirun").arg("--version").output().is_err() {
-        println!("skipped: mpirun not found (install Open MPI: openmpi-bin libopenmpi-dev)");
+    if !has_mpirun() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -209,13 +216,9 @@ fn spiral_train_on_ranks_matches_one_process() {
     assert_same_metrics(&one, &resumed, "2 ranks resumed on 3");
 
     // A bad value ends every rank with an error, not a hang.
-    let status = Command::new("mpirun")
-        .args(["--oversubscribe", "-n", "2"])
-        .arg(env!("CARGO_BIN_EXE_spiral-train"))
+    let status = mpirun(2, env!("CARGO_BIN_EXE_spiral-train"))
         .args(["--out", &dir.path().join("bad").display().to_string()])
         .args(["--set", "train.micro_batch=0"])
-        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
-        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&status.stderr);
@@ -226,13 +229,8 @@ fn spiral_train_on_ranks_matches_one_process() {
 
 /// Runs `spiral-train args` under `mpirun -n ranks`.
 fn spiral_train_on(ranks: usize, args: &[String]) {
-    let status = Command::new("mpirun")
-        .args(["--oversubscribe", "-n", &ranks.to_string()])
-        .arg(env!("CARGO_BIN_EXE_spiral-train"))
+    let status = mpirun(ranks, env!("CARGO_BIN_EXE_spiral-train"))
         .args(args)
-        .env("RAYON_NUM_THREADS", "1")
-        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
-        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
         .stdout(std::process::Stdio::null())
         .status()
         .unwrap();

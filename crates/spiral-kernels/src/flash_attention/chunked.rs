@@ -21,7 +21,7 @@ use burn::backend::{Autodiff, Flex};
 use burn::tensor::{DType, Tensor, TensorData, TensorPrimitive, backend::Backend};
 
 use super::{KeyMask, MASKED};
-use crate::dispatch::{downcast, upcast};
+use crate::dispatch::{downcast_three, upcast};
 use crate::precision::cast;
 
 /// Scores held at once per chunk, over all sequences and heads: 256 MiB of float32.
@@ -152,11 +152,8 @@ fn as_node<B: Backend, Inner: Backend>(
     mask: &KeyMask,
     shape: Shape,
 ) -> Result<Tensor<B, 4>, super::Qkv<B>> {
-    match (downcast::<B, Autodiff<Inner>, 4>(q), downcast(k), downcast(v)) {
-        (Ok(q), Ok(k), Ok(v)) => Ok(upcast(autodiff(q, k, v, mask, shape))),
-        (Err(q), Err(k), Err(v)) => Err((q, k, v)),
-        _ => unreachable!("the three tensors have the backend B"),
-    }
+    let (q, k, v) = downcast_three::<B, Autodiff<Inner>, 4>((q, k, v))?;
+    Ok(upcast(autodiff(q, k, v, mask, shape)))
 }
 
 /// What the backward pass keeps: inputs, output and log-sum-exps, all linear in the context.
