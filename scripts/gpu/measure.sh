@@ -12,6 +12,7 @@
 # Steps (default: $DEFAULT_STEPS below, most informative first):
 #   env                  GPU, driver, libraries found, and the copy bandwidth (the decode floor)
 #   parity               tests/cuda.rs: transformers parity, GPU vs CPU gradients, kernels
+#   nccl                 tests/nccl.rs: the gradient sum on the GPU by NCCL against the host path
 #   train                spiral-bench train-gpu with the default settings
 #   train-composed       the same with SPIRAL_CUDA_BACKWARD=composed (autodiff's own backward)
 #   train-cublas         the same with SPIRAL_CUDA_MATMUL=cublas
@@ -31,7 +32,7 @@ OUT=${OUT:-/tmp/gpu-measure}
 mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd)
 cd "$(dirname "$0")/../.."
 K=.gpu
-DEFAULT_STEPS="env parity train peer-train train-cublas train-composed"
+DEFAULT_STEPS="env parity nccl train peer-train train-cublas train-composed"
 BUDGET=${BUDGET_S:-540}
 SEQS=${SEQS:-16}
 MICRO=${MICRO:-4}
@@ -89,7 +90,7 @@ for step in ${@:-$DEFAULT_STEPS}; do
   case $step in
     env)
       nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.mem --format=csv | tee -a "$OUT/summary"
-      for l in libcuda.so.1 libnvrtc.so.13 libnvrtc-builtins.so.13.0 libcublas.so.13 libcublasLt.so.13; do
+      for l in libcuda.so.1 libnvrtc.so.13 libnvrtc-builtins.so.13.0 libcublas.so.13 libcublasLt.so.13 libnccl.so.2; do
         found=$(for d in ${LD_LIBRARY_PATH//:/ }; do ls "$d/$l"* 2>/dev/null; done | head -1)
         echo "$l: ${found:-$(ldconfig -p | grep -m1 -o "/.*$l.*" || echo missing)}" | tee -a "$OUT/summary"
       done
@@ -103,6 +104,7 @@ s.record(); [y.copy_(x) for _ in range(20)]; e.record(); torch.cuda.synchronize(
 print(round(2 * 20 * x.numel() / (s.elapsed_time(e) / 1e3) / 1e9))' > "$OUT/bandwidth"
       echo "copy bandwidth GB/s: $(cat "$OUT/bandwidth")" | tee -a "$OUT/summary" ;;
     parity) measure parity 150 $K/cuda-tests --test-threads 1 --nocapture ;;
+    nccl) measure nccl 60 $K/nccl-tests --test-threads 1 --nocapture ;;
     train) train train ;;
     train-composed) train train-composed SPIRAL_CUDA_BACKWARD=composed ;;
     train-cublas) train train-cublas SPIRAL_CUDA_MATMUL=cublas ;;

@@ -3,8 +3,9 @@
 //! needs CUDA and PyTorch but no Rust toolchain: the binaries are built here (x86-64 Linux on
 //! both sides), stripped and packed with xz, and copied there with the checkout.
 //!
-//! `.gpu/` then holds `bins.tar.xz` (`spiral-bench`, `spiral-train`, `matmul-kernels`, and
-//! `cuda-tests`, the test binary of `spiral-model/tests/cuda.rs`) and `BUILT_FROM`: the commit,
+//! `.gpu/` then holds `bins.tar.xz` (`spiral-bench`, `spiral-train`, `matmul-kernels`,
+//! `cuda-tests`, the test binary of `spiral-model/tests/cuda.rs`, and `nccl-tests`, that of
+//! `spiral-train/tests/nccl.rs`) and `BUILT_FROM`: the commit,
 //! whether the checkout had changes, and the folder the test binary reads its fixtures from.
 
 use std::path::{Path, PathBuf};
@@ -46,9 +47,11 @@ pub fn run(args: GpuBundleArgs) -> anyhow::Result<()> {
             "--bins",
             "--test",
             "cuda",
+            "--test",
+            "nccl",
         ],
         "spiral-train/cuda,spiral-benches/cuda,spiral-model/cuda",
-        &["spiral-bench", "spiral-train", "matmul-kernels", "cuda"],
+        &["spiral-bench", "spiral-train", "matmul-kernels", "cuda", "nccl"],
     )?;
 
     if out.exists() {
@@ -57,7 +60,11 @@ pub fn run(args: GpuBundleArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let mut names = Vec::new();
     for (target, path) in &binaries {
-        let name = if target == "cuda" { "cuda-tests" } else { target.as_str() };
+        let name = match target.as_str() {
+            "cuda" => "cuda-tests",
+            "nccl" => "nccl-tests",
+            other => other,
+        };
         let copy = out.join(name);
         std::fs::copy(path, &copy)
             .with_context(|| format!("copying {} to {}", path.display(), copy.display()))?;

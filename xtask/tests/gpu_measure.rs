@@ -37,7 +37,7 @@ impl FakeGpuMachine {
             "#!/bin/sh\nsleep 0.3\necho \"args: $* matmul=${SPIRAL_CUDA_MATMUL:-} backward=${SPIRAL_CUDA_BACKWARD:-}\"\n\
              echo '{\"workload\":\"train-gpu\",\"tokens_per_s\":10240.5}'\n",
         );
-        for name in ["spiral-train", "matmul-kernels", "cuda-tests"] {
+        for name in ["spiral-train", "matmul-kernels", "cuda-tests", "nccl-tests"] {
             write_executable(
                 &gpu.join(name),
                 &format!("#!/bin/sh\nsleep 0.3\necho \"{name} $*\"\n"),
@@ -110,7 +110,7 @@ fn the_default_plan_measures_each_variant_and_its_ratio_to_the_peer() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
 
-    for step in ["parity", "train", "peer-train", "train-cublas", "train-composed"] {
+    for step in ["parity", "nccl", "train", "peer-train", "train-cublas", "train-composed"] {
         let row = machine.row(step);
         assert_eq!(row[1], "0", "{step}: {row:?}");
         assert_eq!(row[3], "2000", "{step}: peak memory over the idle 500 MiB: {row:?}");
@@ -128,6 +128,7 @@ fn the_default_plan_measures_each_variant_and_its_ratio_to_the_peer() {
     assert!(log("train-cublas").contains("matmul=cublas backward="));
     assert!(log("train-composed").contains("matmul= backward=composed"));
     assert!(log("parity").contains("cuda-tests --test-threads 1 --nocapture"));
+    assert!(log("nccl").contains("nccl-tests --test-threads 1 --nocapture"));
     // The peer ran at the same number of sequences as ours.
     assert!(log("peer-train").contains("\"sequences\": 16"), "{}", log("peer-train"));
     // The test binary's fixture paths point at the checkout.

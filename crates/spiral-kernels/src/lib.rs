@@ -15,6 +15,8 @@
 //!   rows that long;
 //! - [`precision`]: bf16 compute with float32 parameters, and the products it runs;
 //! - [`cuda_matmul`] (with the `cuda` feature): the GPU matrix products (cubek or cuBLAS);
+//! - [`cuda_nccl`] (with the `cuda` feature): a tensor summed over data-parallel ranks on the
+//!   GPUs, with NCCL;
 //! - [`device`]: the `--device cpu | cuda[:N]` flag and the backend it selects;
 //! - [`shards`], [`allocator`]: running a batch's shards side by side on the CPU, and the
 //!   binaries' allocator.
@@ -37,6 +39,8 @@ pub mod contiguous;
 mod cuda_cublas;
 #[cfg(feature = "cuda")]
 pub mod cuda_matmul;
+#[cfg(feature = "cuda")]
+pub mod cuda_nccl;
 pub mod device;
 pub mod dispatch;
 pub mod fast_exp;

@@ -3,7 +3,8 @@
 //! as Horovod (Sergeev and Del Balso, 2018, arXiv:1802.05799) and DeepSpeed's data parallelism
 //! do. The ranks are started and joined by an existing engine, MPI (`mpirun`, Slurm's `srun`;
 //! [`mpi`], with the `mpi` feature), behind the [`Collectives`] the learner calls; without it
-//! a process is a world of one ([`SingleProcess`]).
+//! a process is a world of one ([`SingleProcess`]). On GPUs the gradient bucket is summed where
+//! it is, by NCCL ([`nccl`], with the `cuda` feature), the ranks still meeting through MPI.
 //!
 //! Why the result does not depend on the number of ranks: the loss of every share is normalised
 //! by the whole batch's counts (summed over ranks first), gradients are summed over ranks in a
@@ -14,10 +15,18 @@
 mod bucket;
 #[cfg(feature = "mpi")]
 pub mod mpi;
+#[cfg(feature = "cuda")]
+pub mod nccl;
 
+use std::any::Any;
 use std::sync::Arc;
 
 pub(crate) use bucket::all_reduce_gradients;
+pub use bucket::sum_gradients;
+
+/// A float32 `burn::tensor::Tensor<B, 1>` of the learner's inner backend, boxed: the learner is
+/// generic over the backend, and a trait object cannot have generic methods.
+pub type DeviceBucket = Box<dyn Any + Send>;
 
 /// What the learner needs of the ranks it trains with.
 pub trait Collectives: Send + Sync {
@@ -31,6 +40,24 @@ pub trait Collectives: Send + Sync {
     fn sum_f64(&self, values: &mut [f64]);
     /// Every rank's `bytes`, in rank order, on every rank.
     fn gather_bytes(&self, bytes: &[u8]) -> Vec<Vec<u8>>;
+
+    /// Whether [`Collectives::sum_on_device`] takes gradient buckets (NCCL on GPUs); where it
+    /// does not, the learner copies them to the host for [`Collectives::sum_f32`].
+    fn sums_on_device(&self) -> bool {
+        false
+    }
+
+    /// `bucket` summed over the ranks on their devices, without a copy to the host.
+    fn sum_on_device(&self, bucket: DeviceBucket) -> Result<DeviceBucket, String> {
+        let _ = bucket;
+        Err("these collectives sum on the host".into())
+    }
+
+    /// Runs `work`, a collective outside these collectives (NCCL's), under the same timeout as
+    /// theirs.
+    fn within_timeout(&self, work: &mut dyn FnMut()) {
+        work()
+    }
 }
 
 /// The ranks a run trains with ([`crate::RunControl::world`]); a world of one by default.

@@ -48,6 +48,9 @@ pub enum TrainError {
     /// Optimiser state could not be written or read.
     #[error("optimizer state: {0}")]
     State(String),
+    /// Summing the gradients over the ranks failed.
+    #[error("summing gradients over the ranks: {0}")]
+    Collective(String),
 }
 
 /// AdamW's per-parameter state, as burn records it.
@@ -376,7 +379,10 @@ impl<B: AutodiffBackend> Learner<B> {
             stats.entropy /= weighted;
         }
         let mut grads = accumulator.grads();
-        all_reduce_gradients(&model, &mut grads, self.world.as_ref());
+        if let Err(e) = all_reduce_gradients(&model, &mut grads, self.world.as_ref()) {
+            self.model = Some(model);
+            return Err(TrainError::Collective(e));
+        }
         stats.grad_norm = clip_global_norm(&model, &mut grads, self.config.max_grad_norm);
         stats.lr = self.config.lr_at(self.step);
         if !(stats.loss.is_finite() && stats.grad_norm.is_finite()) {

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::str::FromStr;
-#[cfg(feature = "mpi")]
+#[cfg(any(feature = "mpi", feature = "cuda"))]
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -60,6 +60,19 @@ struct Cli {
     /// ranks before every rank is ended; a hung rank would otherwise hold them forever.
     #[arg(long, default_value_t = 1800, value_name = "SECONDS")]
     collective_timeout: u64,
+    /// Under `mpirun` or `srun`: where the ranks' gradients are summed. `auto`: on the GPUs by
+    /// NCCL with `--device cuda` (builds with `--features mpi,cuda`; `libnccl` is loaded at run
+    /// time), on the host by MPI otherwise; `host`: always copied to the host and summed by MPI.
+    #[arg(long, value_enum, default_value_t = GradientSum::Auto)]
+    gradient_sum: GradientSum,
+}
+
+/// `--gradient-sum`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum GradientSum {
+    Auto,
+    Nccl,
+    Host,
 }
 
 fn main() -> ExitCode {
@@ -165,6 +178,7 @@ fn settings(cli: &Cli, world: World) -> anyhow::Result<(RunConfig, PathBuf, RunC
         (text, _) => text.to_string(),
     };
     let device = DeviceSpec::from_str(&device_text).map_err(|e| anyhow::anyhow!("--device {e}"))?;
+    let world = gradient_sum(world, &device, cli.gradient_sum)?;
     let control = RunControl { resume: cli.resume.is_some(), device, world, ..Default::default() };
     install_interrupt_handler(&control);
     // A resumed run reads the config it saved; otherwise --config, else the embedded default.
@@ -191,6 +205,22 @@ fn settings(cli: &Cli, world: World) -> anyhow::Result<(RunConfig, PathBuf, RunC
         }
     };
     Ok((config, out, control, device_text))
+}
+
+/// `world`, with its gradient sums on the GPUs where `--gradient-sum` and the device say so.
+fn gradient_sum(world: World, device: &DeviceSpec, choice: GradientSum) -> anyhow::Result<World> {
+    let on_gpus = matches!(device, DeviceSpec::Cuda(_));
+    anyhow::ensure!(
+        on_gpus || choice != GradientSum::Nccl,
+        "--gradient-sum nccl sums gradients on GPUs: add --device cuda"
+    );
+    if world.0.world_size() == 1 || !on_gpus || choice == GradientSum::Host {
+        return Ok(world);
+    }
+    #[cfg(feature = "cuda")]
+    return Ok(World(Arc::new(spiral_train::distributed::nccl::NcclOnGpus::new(world.0))));
+    #[cfg(not(feature = "cuda"))]
+    unreachable!("--device cuda is refused by builds without the cuda feature")
 }
 
 /// Ctrl-C finishes the current step, checkpoints and returns; a second one exits at once.

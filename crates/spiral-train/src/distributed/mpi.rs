@@ -132,4 +132,8 @@ impl Collectives for MpiWorld {
             self.universe.world().all_reduce_into(&send[..], values, SystemOperation::sum())
         });
     }
+
+    fn within_timeout(&self, work: &mut dyn FnMut()) {
+        self.guarded(work)
+    }
 }
