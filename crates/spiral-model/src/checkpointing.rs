@@ -31,16 +31,18 @@ pub struct LayerCheckpoints<B: AutodiffBackend> {
 }
 
 impl<B: AutodiffBackend> CausalLm<B> {
-    /// [`CausalLm::token_logprobs`], with the decoder stack run as [`self`](crate::checkpointing)
-    /// describes: differentiate a loss of these scores with [`LayerCheckpoints::backward`], not
-    /// `loss.backward()` (which would reach the final norm and the head only). `None` in place
-    /// of checkpoints when there was nothing to score.
+    /// [`CausalLm::token_logprobs_tempered`], with the decoder stack run as
+    /// [`self`](crate::checkpointing) describes: differentiate a loss of these scores with
+    /// [`LayerCheckpoints::backward`], not `loss.backward()` (which would reach the final norm
+    /// and the head only). `None` in place of checkpoints when there was nothing to score.
     pub fn token_logprobs_checkpointed(
         &self,
         sequences: &[Vec<u32>],
         start: &[usize],
         with_entropy: bool,
+        temperature: f64,
     ) -> Result<(TokenScores<B>, Option<LayerCheckpoints<B>>)> {
+        crate::model::check_temperature(temperature)?;
         if let Some(lora) = self.lora.as_ref().filter(|l| l.dropout > 0.0) {
             // The recomputed layer would draw other dropout masks than the forward pass did.
             return Err(ModelError::Input(format!(
@@ -65,7 +67,7 @@ impl<B: AutodiffBackend> CausalLm<B> {
         }
         let top = Tensor::<B, 3>::from_inner(x).require_grad();
         let hidden = self.norm.forward(top.clone());
-        let scores = self.scores_of_hidden(hidden, sequences, start, with_entropy);
+        let scores = self.scores_of_hidden(hidden, sequences, start, with_entropy, temperature);
         Ok((scores, Some(LayerCheckpoints { input_ids, positions, inputs, top })))
     }
 }

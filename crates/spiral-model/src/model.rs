@@ -265,25 +265,42 @@ impl<B: Backend> CausalLm<B> {
         start: &[usize],
         with_entropy: bool,
     ) -> Result<TokenScores<B>> {
-        self.token_logprobs_padded(sequences, start, with_entropy, length_multiple::<B>())
+        self.token_logprobs_padded(sequences, start, with_entropy, 1.0, length_multiple::<B>())
     }
 
-    /// [`CausalLm::token_logprobs`] with the batch right-padded to a multiple of `multiple`
-    /// tokens.
+    /// [`CausalLm::token_logprobs`] under `softmax(logits / temperature)`, the distribution a
+    /// sampler at that temperature draws from (before any top-k, top-p or min-p cut); the
+    /// entropies are that distribution's too. RL trains this policy when it samples at
+    /// `temperature`, as TRL and verl do.
+    pub fn token_logprobs_tempered(
+        &self,
+        sequences: &[Vec<u32>],
+        start: &[usize],
+        with_entropy: bool,
+        temperature: f64,
+    ) -> Result<TokenScores<B>> {
+        let multiple = length_multiple::<B>();
+        self.token_logprobs_padded(sequences, start, with_entropy, temperature, multiple)
+    }
+
+    /// [`CausalLm::token_logprobs_tempered`] with the batch right-padded to a multiple of
+    /// `multiple` tokens.
     fn token_logprobs_padded(
         &self,
         sequences: &[Vec<u32>],
         start: &[usize],
         with_entropy: bool,
+        temperature: f64,
         multiple: usize,
     ) -> Result<TokenScores<B>> {
+        check_temperature(temperature)?;
         if let Some(scores) = self.trivial_scores(sequences, start, with_entropy)? {
             return Ok(scores);
         }
         let (input, positions) = self.padded_input(sequences, multiple)?;
         self.ensure_memory_for(&input, start, false)?;
         let hidden = self.hidden_states(input, positions, None, None);
-        Ok(self.scores_of_hidden(hidden, sequences, start, with_entropy))
+        Ok(self.scores_of_hidden(hidden, sequences, start, with_entropy, temperature))
     }
 
     /// Refuses a `start` per sequence that does not match; the all-zero scores when there is
@@ -370,6 +387,7 @@ impl<B: Backend> CausalLm<B> {
         sequences: &[Vec<u32>],
         start: &[usize],
         with_entropy: bool,
+        temperature: f64,
     ) -> TokenScores<B> {
         let device = self.device();
         let b = sequences.len();
@@ -383,6 +401,9 @@ impl<B: Backend> CausalLm<B> {
             }
         }
         let hidden = hidden.slice([0..b, 0..t - 1]).reshape([b * (t - 1), self.config.hidden_size]);
+        // The head has no bias, so dividing its inputs divides the logits, at a hidden row's
+        // cost instead of a vocabulary row's.
+        let hidden = if temperature == 1.0 { hidden } else { hidden.div_scalar(temperature) };
         let zeros = Tensor::<B, 1>::zeros([b * (t - 1)], &device);
         if rows.is_empty() {
             let zeros = zeros.reshape([b, t - 1]);
@@ -445,12 +466,59 @@ pub fn position_grid<B: Backend>(b: usize, t: usize, device: &B::Device) -> Tens
     Tensor::<B, 1, Int>::arange(0..t as i64, device).reshape([1, t]).repeat_dim(0, b)
 }
 
+/// Refuses a scoring temperature that is not a finite value > 0.
+pub(crate) fn check_temperature(temperature: f64) -> Result<()> {
+    if temperature > 0.0 && temperature.is_finite() {
+        Ok(())
+    } else {
+        Err(ModelError::Input(format!("temperature = {temperature}, expected a finite value > 0")))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use burn::backend::{Autodiff, Flex};
 
     type B = Autodiff<Flex>;
+
+    /// Tempered scores are `log_softmax(logits / T)` of the full logits, and their entropies
+    /// that distribution's, with `T = 1` the plain scores.
+    #[test]
+    fn tempered_scores_are_the_log_softmax_of_scaled_logits() {
+        let model =
+            CausalLm::<B>::random(ModelConfig::small(40, 32, 2, 4), 3, 0.5, &Default::default())
+                .unwrap();
+        let seq: Vec<u32> = vec![4, 17, 9, 33, 2, 21];
+        let ids = Tensor::<B, 2, Int>::from_data(
+            TensorData::new(seq.iter().map(|&x| x as i64).collect(), [1, seq.len()]),
+            &Default::default(),
+        );
+        let positions = Tensor::<B, 1, Int>::arange(0..seq.len() as i64, &Default::default())
+            .reshape([1, seq.len()]);
+        let hidden = model.hidden_states(ids, positions, None, None);
+        let logits = model.logits(hidden.reshape([seq.len(), 32]));
+        let logits: Vec<f32> = logits.into_data().to_vec().unwrap();
+        for temperature in [1.0, 0.6, 1.7] {
+            let scores =
+                model.token_logprobs_tempered(&[seq.clone()], &[2], true, temperature).unwrap();
+            let lp: Vec<f32> = scores.logprobs.into_data().to_vec().unwrap();
+            let ent: Vec<f32> = scores.entropy.unwrap().into_data().to_vec().unwrap();
+            for pos in 2..seq.len() {
+                let row: Vec<f64> = logits[(pos - 1) * 40..pos * 40]
+                    .iter()
+                    .map(|&l| l as f64 / temperature)
+                    .collect();
+                let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let log_z = max + row.iter().map(|l| (l - max).exp()).sum::<f64>().ln();
+                let want = row[seq[pos] as usize] - log_z;
+                let entropy: f64 = row.iter().map(|l| -(l - log_z).exp() * (l - log_z)).sum();
+                assert!((lp[pos - 1] as f64 - want).abs() < 1e-5, "T {temperature}, {pos}");
+                assert!((ent[pos - 1] as f64 - entropy).abs() < 1e-4, "T {temperature}, {pos}");
+            }
+        }
+        assert!(model.token_logprobs_tempered(&[seq], &[2], false, 0.0).is_err());
+    }
 
     /// The GPU pads batches to a multiple of 8 tokens: run that path on the CPU and check that
     /// the extra right padding changes neither the scores nor the gradients.
@@ -465,7 +533,7 @@ mod tests {
             .collect();
         let start = [1, 3, 2];
         let run = |multiple: usize| {
-            let scores = model.token_logprobs_padded(&seqs, &start, true, multiple).unwrap();
+            let scores = model.token_logprobs_padded(&seqs, &start, true, 1.0, multiple).unwrap();
             assert_eq!(scores.logprobs.dims(), [3, 10]);
             let entropy = scores.entropy.unwrap();
             let loss = scores.logprobs.clone().sum() + entropy.clone().sum();

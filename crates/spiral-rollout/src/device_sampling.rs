@@ -16,21 +16,27 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Distribution, FloatDType, Tensor, TensorData};
 use spiral_kernels::long_rows::{argmax_rows, log_softmax_rows};
 
-/// One token per row of `logits: [rows, vocab]` and its log-probability under the untempered
-/// distribution (what [`crate::sampling::sample_token`] returns too). `temperature = 0` is greedy.
+/// One token per row of `logits: [rows, vocab]` and its log-probability under
+/// `softmax(logits / temperature)` (the plain softmax when greedy), as
+/// [`crate::sampling::sample_token`] returns it. `temperature = 0` is greedy.
 pub fn sample_rows<B: Backend>(logits: Tensor<B, 2>, temperature: f64) -> Vec<(u32, f32)> {
     let logits = if logits.dtype() == DType::F32 { logits } else { logits.cast(FloatDType::F32) };
     let [rows, vocab] = logits.dims();
-    let scores = if temperature == 0.0 {
-        logits.clone()
+    let tempered = if temperature == 0.0 || temperature == 1.0 {
+        logits
     } else {
-        let u = Tensor::<B, 2>::random([rows, vocab], Distribution::Default, &logits.device());
+        logits.div_scalar(temperature)
+    };
+    let scores = if temperature == 0.0 {
+        tempered.clone()
+    } else {
+        let u = Tensor::<B, 2>::random([rows, vocab], Distribution::Default, &tempered.device());
         // u in [0, 1): u = 0 gives g = -inf (never picked); the clamp keeps ln(u) below 0.
         let gumbel = u.clamp(0.0, 1.0 - f32::EPSILON as f64).log().neg().log().neg();
-        logits.clone().div_scalar(temperature).add(gumbel)
+        tempered.clone().add(gumbel)
     };
     let tokens = argmax_rows(scores);
-    let logprobs = log_softmax_rows(logits).gather(1, tokens.clone());
+    let logprobs = log_softmax_rows(tempered).gather(1, tokens.clone());
     // One read-back for both: token ids are exact in float32 (vocabularies are far below 2^24).
     let both = Tensor::cat(vec![tokens.float(), logprobs], 1).into_data();
     pairs(both)
@@ -61,7 +67,7 @@ mod tests {
     }
 
     #[test]
-    fn greedy_picks_the_maximum_with_its_untempered_logprob() {
+    fn greedy_picks_the_maximum_with_its_plain_logprob() {
         let rows: [&[f32]; 2] = [&[0.5, 3.0, -1.0, 2.0], &[9.0, -2.0, 0.0, 8.5]];
         let picks = sample_rows(logits(&rows), 0.0);
         assert_eq!(picks.iter().map(|p| p.0).collect::<Vec<_>>(), [1, 0]);
@@ -84,8 +90,9 @@ mod tests {
             let mut counts = [0usize; 5];
             for (token, lp) in &picks {
                 counts[*token as usize] += 1;
-                let want = log_softmax(&row)[*token as usize];
-                assert!((*lp as f64 - want).abs() < 1e-5, "logprob is the untempered one");
+                let tempered: Vec<f32> = row.iter().map(|&l| l / t as f32).collect();
+                let want = log_softmax(&tempered)[*token as usize];
+                assert!((*lp as f64 - want).abs() < 1e-5, "logprob is the tempered one");
             }
             let tempered: Vec<f32> = row.iter().map(|&l| l / t as f32).collect();
             for (i, p) in log_softmax(&tempered).iter().map(|l| l.exp()).enumerate() {

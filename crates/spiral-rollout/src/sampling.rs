@@ -76,24 +76,28 @@ pub fn sample_rng(seed: u64, prompt: usize, sample: usize) -> StdRng {
 }
 
 /// Picks the next token from one row of logits and returns it with its log-probability under
-/// the model's own (untempered, unfiltered) distribution, which is what the trainer's
-/// importance ratio compares against.
+/// the sampling distribution before any cut, `softmax(logits / temperature)` (the plain softmax
+/// when greedy): the policy RL trains and the trainer's importance ratio compares against, as
+/// TRL and verl define it. Top-k, top-p and min-p change what is drawn but not this number.
 pub fn sample_token(logits: &[f32], params: &SamplingParams, rng: &mut StdRng) -> (u32, f32) {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
-    // One pass of exponentials gives the normaliser and, at temperature 1 without filters (the
-    // RL default), the sampling weights too: exp is most of a CPU sampler's time.
-    let unit: Vec<f64> = logits.iter().map(|&l| (l as f64 - max).exp()).collect();
-    let log_z = max + unit.iter().sum::<f64>().ln();
+    let t = if params.temperature == 0.0 { 1.0 } else { params.temperature };
+    // One pass of exponentials gives the normaliser and the sampling weights: exp is most of a
+    // CPU sampler's time.
+    let weights: Vec<f64> = if t == 1.0 {
+        logits.iter().map(|&l| (l as f64 - max).exp()).collect()
+    } else {
+        logits.iter().map(|&l| ((l as f64 - max) / t).exp()).collect()
+    };
+    let log_z = weights.iter().sum::<f64>().ln();
     let token = if params.temperature == 0.0 {
         argmax(logits)
     } else if params.filters() {
-        sample_filtered(logits, max, params, rng)
-    } else if params.temperature == 1.0 {
-        draw(&unit, rng)
+        sample_filtered(logits, &weights, params, rng)
     } else {
-        sample_plain(logits, max, params.temperature, rng)
+        draw(&weights, rng)
     };
-    (token, (logits[token as usize] as f64 - log_z) as f32)
+    (token, ((logits[token as usize] as f64 - max) / t - log_z) as f32)
 }
 
 /// Index of the largest logit; the lowest index on ties (as `torch.argmax`).
@@ -107,21 +111,14 @@ pub fn argmax(logits: &[f32]) -> u32 {
     best as u32
 }
 
-/// Inverse-CDF draw from `softmax(logits / t)` in one pass over the vocabulary, no sorting.
-fn sample_plain(logits: &[f32], max: f64, t: f64, rng: &mut StdRng) -> u32 {
-    let weights: Vec<f64> = logits.iter().map(|&l| ((l as f64 - max) / t).exp()).collect();
-    draw(&weights, rng)
-}
-
-/// Temperature, then top-k, top-p and min-p on the sorted distribution.
-fn sample_filtered(logits: &[f32], max: f64, p: &SamplingParams, rng: &mut StdRng) -> u32 {
+/// Top-k, top-p and min-p on the sorted tempered distribution `weights` (unnormalised).
+fn sample_filtered(logits: &[f32], weights: &[f64], p: &SamplingParams, rng: &mut StdRng) -> u32 {
     let mut order: Vec<u32> = (0..logits.len() as u32).collect();
     // Descending by logit, lowest id first on ties, so the cut is deterministic.
     order.sort_unstable_by(|&a, &b| {
         logits[b as usize].total_cmp(&logits[a as usize]).then(a.cmp(&b))
     });
-    let mut weights: Vec<f64> =
-        order.iter().map(|&i| ((logits[i as usize] as f64 - max) / p.temperature).exp()).collect();
+    let mut weights: Vec<f64> = order.iter().map(|&i| weights[i as usize]).collect();
     if p.top_k > 0 {
         weights.truncate(p.top_k.min(weights.len()));
     }
@@ -181,6 +178,27 @@ mod tests {
         assert_eq!(tok, 1);
         let z: f64 = logits.iter().map(|&l: &f32| (l as f64).exp()).sum();
         assert!((lp as f64 - (3.0 - z.ln())).abs() < 1e-6);
+    }
+
+    /// The recorded log-prob is that of `softmax(logits / T)`, cut or not by the filters.
+    #[test]
+    fn logprobs_are_the_tempered_distributions() {
+        let logits = [0.5f32, 2.0, -1.0, 1.5];
+        for temperature in [0.5, 1.0, 1.6] {
+            let want = |token: u32| {
+                let scaled: Vec<f64> = logits.iter().map(|&l| l as f64 / temperature).collect();
+                let z: f64 = scaled.iter().map(|x| x.exp()).sum();
+                scaled[token as usize] - z.ln()
+            };
+            for top_k in [0, 2] {
+                let params = SamplingParams { temperature, top_k, ..Default::default() };
+                let mut rng = sample_rng(3, 0, 0);
+                for _ in 0..20 {
+                    let (token, lp) = sample_token(&logits, &params, &mut rng);
+                    assert!((lp as f64 - want(token)).abs() < 1e-6, "T {temperature} k {top_k}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -41,8 +41,8 @@ pub use grpo::{GRPO_EPS, dr_grpo_advantages, grpo_advantages};
 pub use jsonl::{AdvantageRequest, AdvantageResponse, process_jsonl};
 #[cfg(feature = "loss")]
 pub use loss::{
-    KlEstimator, LossAggregation, PolicyLossConfig, PolicyLossInput, PolicyLossOutput,
-    PolicyLossStats, policy_loss,
+    CorrectionConfig, CorrectionKind, KlEstimator, Level, LossAggregation, PolicyLossConfig,
+    PolicyLossInput, PolicyLossOutput, PolicyLossStats, policy_loss,
 };
 pub use pass_at_k::{binomial_ratio, pass_at_k, pass_at_k_advantages};
 pub use rloo::rloo_advantages;

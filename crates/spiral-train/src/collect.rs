@@ -18,7 +18,6 @@ use std::ops::Range;
 use std::time::Instant;
 
 use burn::tensor::backend::Backend;
-use spiral_kernels::shards::{map_concurrently, shard_count};
 use spiral_model::CausalLm;
 use spiral_rewards::Problem;
 use spiral_rollout::{RolloutEngine, RolloutOutput, RolloutRequest, Sample};
@@ -171,7 +170,8 @@ pub fn collect<B: Backend>(
 
     let started = Instant::now();
     if let Some(reference) = reference {
-        add_reference_logprobs(reference, &mut batch, config.train.micro_batch)?;
+        let temperature = config.scoring_temperature();
+        add_reference_logprobs(reference, &mut batch, config.train.micro_batch, temperature)?;
     }
     let reference_seconds = started.elapsed().as_secs_f64();
     let mean_abs_advantage = mean(&batch.iter().map(|s| s.advantage.abs()).collect::<Vec<_>>());
@@ -197,34 +197,21 @@ fn sequence(prompt: &[u32], s: &Sample, advantage: f64, weight: f64) -> TrainSeq
         advantage,
         old_logprobs: Some(s.logprobs.clone()),
         ref_logprobs: None,
+        rollout_logprobs: None,
         weight,
     }
 }
 
-/// Scores every sequence's completion under `reference`: the batch is split into one piece per
-/// core (as the learner splits it; [`shard_count`]), each scored `chunk` sequences per forward
-/// pass. A sequence's scores do not depend on the others in its pass (right padding).
+/// Adds every sequence's completion log-probs under `reference`, at the sampling temperature.
 fn add_reference_logprobs<B: Backend>(
     reference: &CausalLm<B>,
     batch: &mut [TrainSequence],
     chunk: usize,
+    temperature: f64,
 ) -> anyhow::Result<()> {
-    let shards = shard_count::<B>(0).clamp(1, batch.len().max(1));
-    let pieces: Vec<&mut [TrainSequence]> =
-        batch.chunks_mut(batch.len().div_ceil(shards).max(1)).collect();
-    let results = map_concurrently(pieces, |piece| -> anyhow::Result<()> {
-        for part in piece.chunks_mut(chunk.max(1)) {
-            let tokens: Vec<Vec<u32>> = part.iter().map(|s| s.tokens.clone()).collect();
-            let starts: Vec<usize> = part.iter().map(|s| s.prompt_len).collect();
-            let scores = reference.token_logprobs(&tokens, &starts, false)?.logprobs;
-            let [_, t] = scores.dims();
-            let rows: Vec<f32> = scores.into_data().convert::<f32>().into_vec().expect("f32 data");
-            for (i, s) in part.iter_mut().enumerate() {
-                let at = i * t + s.prompt_len - 1;
-                s.ref_logprobs = Some(rows[at..at + s.tokens.len() - s.prompt_len].to_vec());
-            }
-        }
-        Ok(())
-    });
-    results.into_iter().collect()
+    let scored = crate::score::completion_logprobs(reference, batch, chunk, temperature)?;
+    for (s, logprobs) in batch.iter_mut().zip(scored) {
+        s.ref_logprobs = Some(logprobs);
+    }
+    Ok(())
 }

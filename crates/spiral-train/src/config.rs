@@ -370,6 +370,13 @@ impl RunConfig {
         }
     }
 
+    /// The temperature RL's policy is scored at: that of `softmax(logits / T)`, the
+    /// distribution the rollouts draw from (`rollout.temperature`; 1 when greedy), so that the
+    /// learner trains the policy that sampled, as TRL and verl do.
+    pub fn scoring_temperature(&self) -> f64 {
+        if self.rollout.temperature > 0.0 { self.rollout.temperature } else { 1.0 }
+    }
+
     /// The RL phase's optimiser: `train.optim` with a schedule spanning every optimiser step of
     /// the phase (`train.steps * train.epochs`), whatever `total_steps` says.
     pub fn rl_optim(&self) -> OptimConfig {

@@ -28,7 +28,7 @@ use spiral_set_rl::{LossAggregation, PolicyLossConfig, PolicyLossInput, policy_l
 
 mod clip;
 
-use crate::distributed::{Collectives, SingleProcess, all_reduce_gradients};
+use crate::distributed::{Collectives, SingleProcess, World, all_reduce_gradients};
 use crate::packing::{balanced_pieces, by_length};
 use crate::schedule::{LrSchedule, OptimConfig};
 use clip::clip_global_norm;
@@ -86,6 +86,9 @@ pub struct TrainSequence {
     /// Log-probs of the completion tokens under the reference policy (the model RL started
     /// from), for the KL penalty; needed only when the loss has `kl_beta > 0`.
     pub ref_logprobs: Option<Vec<f32>>,
+    /// Log-probs recorded by the rollout engine, when `old_logprobs` are the learner's own
+    /// ([`Learner::recompute_old_logprobs`]); `None` when `old_logprobs` are the rollout's.
+    pub rollout_logprobs: Option<Vec<f32>>,
     /// Weight of the sequence in the loss (search and aggregation traces may differ).
     pub weight: f64,
 }
@@ -109,6 +112,13 @@ pub struct StepStats {
     pub ref_kl: f64,
     /// Mean token entropy of the current policy.
     pub entropy: f64,
+    /// Mean k3 estimate of `KL(pi_rollout || pi_learner)` over the sampled tokens, before this
+    /// step's update (policy steps whose sequences carry the rollout's log-probs).
+    pub rollout_mismatch_kl: Option<f64>,
+    /// The largest `exp(|log pi_learner - log pi_rollout|)` over the sampled tokens.
+    pub rollout_mismatch_max_ratio: Option<f64>,
+    /// Fraction of tokens the loss's correction truncated or masked.
+    pub corrected_fraction: f64,
     /// The loss or gradient was NaN or infinite, so the update was skipped.
     pub skipped: bool,
 }
@@ -121,6 +131,7 @@ pub struct Learner<B: AutodiffBackend> {
     micro_batch: usize,
     shards: usize,
     checkpointing: bool,
+    temperature: f64,
     world: Arc<dyn Collectives>,
     step: usize,
 }
@@ -141,6 +152,7 @@ impl<B: AutodiffBackend> Learner<B> {
             micro_batch: usize::MAX,
             shards: 0,
             checkpointing: false,
+            temperature: 1.0,
             world: Arc::new(SingleProcess),
             step: 0,
         }
@@ -169,6 +181,32 @@ impl<B: AutodiffBackend> Learner<B> {
     pub fn with_activation_checkpointing(mut self, on: bool) -> Self {
         self.checkpointing = on;
         self
+    }
+
+    /// Policy steps train `softmax(logits / temperature)`, the distribution a rollout at that
+    /// temperature samples from (1 by default; supervised steps always use 1).
+    pub fn with_temperature(mut self, temperature: f64) -> Self {
+        self.temperature = temperature;
+        self
+    }
+
+    /// Scores `batch` with the learner's current weights (its own precision, before the update)
+    /// and makes those the old policy's log-probs, keeping the rollout's in `rollout_logprobs`
+    /// for the loss's correction and mismatch statistics. Sequences without recorded log-probs
+    /// are left alone.
+    pub fn recompute_old_logprobs(&self, batch: &mut [TrainSequence]) -> Result<(), TrainError> {
+        let model = self.model().valid();
+        let chunk = self.micro_batch.min(batch.len()).max(1);
+        let scored = crate::score::completion_logprobs(&model, batch, chunk, self.temperature)
+            .map_err(|e| TrainError::Batch(format!("scoring the old policy: {e:#}")))?;
+        for (s, learner) in batch.iter_mut().zip(scored) {
+            if let Some(rollout) = s.old_logprobs.replace(learner) {
+                s.rollout_logprobs = Some(rollout);
+            } else {
+                s.old_logprobs = None;
+            }
+        }
+        Ok(())
     }
 
     /// Trains data-parallel with the other ranks of `world` ([`crate::distributed`]): every
@@ -244,7 +282,7 @@ impl<B: AutodiffBackend> Learner<B> {
         let checkpointing = self.checkpointing;
         self.run_step(batch, total_tokens, |model, part| {
             let (logp, mask, _, checkpoints) =
-                completion_logprobs(model, part, false, checkpointing)?;
+                completion_logprobs(model, part, false, checkpointing, 1.0)?;
             let loss = logp.mul(mask).sum().neg().div_scalar(total_tokens);
             Ok((loss, None, checkpoints))
         })
@@ -267,11 +305,11 @@ impl<B: AutodiffBackend> Learner<B> {
             LossAggregation::TokenMean => total_tokens,
             _ => sequences,
         };
-        let checkpointing = self.checkpointing;
+        let (checkpointing, temperature) = (self.checkpointing, self.temperature);
         self.run_step(batch, total_tokens, |model, part| {
             let device = model.device();
             let (logp, mask, entropy, checkpoints) =
-                completion_logprobs(model, part, true, checkpointing)?;
+                completion_logprobs(model, part, true, checkpointing, temperature)?;
             let [b, t] = logp.dims();
             let reference = (loss.kl_beta > 0.0).then(|| {
                 let mut values = vec![0.0f32; b * t];
@@ -297,6 +335,20 @@ impl<B: AutodiffBackend> Learner<B> {
                     };
                 }
             }
+            // What the rollout recorded: its own log-probs, or the old policy's when those are
+            // the rollout's; measured against the learner's, and corrected for by the loss.
+            fn recorded(s: &TrainSequence) -> Option<&Vec<f32>> {
+                s.rollout_logprobs.as_ref().or(s.old_logprobs.as_ref())
+            }
+            let rollout = part.iter().all(|s| recorded(s).is_some()).then(|| {
+                let mut values = vec![0.0f32; b * t];
+                for (i, s) in part.iter().enumerate() {
+                    let lp = recorded(s).expect("checked");
+                    let at = i * t + s.prompt_len - 1;
+                    values[at..at + lp.len()].copy_from_slice(lp);
+                }
+                Tensor::from_data(TensorData::new(values, [b, t]), &device)
+            });
             let adv: Vec<f32> = part.iter().map(|s| s.advantage as f32).collect();
             let weights: Vec<f32> = part.iter().map(|s| s.weight as f32).collect();
             let mut input = PolicyLossInput::new(
@@ -307,6 +359,7 @@ impl<B: AutodiffBackend> Learner<B> {
             );
             input.weights = Some(Tensor::from_data(TensorData::new(weights, [b]), &device));
             input.ref_logp = reference;
+            input.rollout_logp = rollout;
             input.entropy = entropy;
             input.denominator = Some(denominator);
             let out = policy_loss(loss, input)?;
@@ -338,6 +391,9 @@ impl<B: AutodiffBackend> Learner<B> {
         let mut accumulator = GradientsAccumulator::<CausalLm<B>>::new();
         let mut stats = StepStats { tokens: total_tokens as usize, ..Default::default() };
         let mut weighted = 0.0;
+        // Token-weighted sums of the mismatch KL, the tokens it was measured on, and the
+        // largest log mismatch ratio.
+        let (mut mismatch, mut mismatch_tokens, mut mismatch_max) = (0.0, 0.0, 0.0f64);
         let shards = self.shards(&model);
         let batch = by_length(batch);
         for part in batch.chunks(self.micro_batch.min(batch.len()).max(1)) {
@@ -356,7 +412,15 @@ impl<B: AutodiffBackend> Learner<B> {
                     stats.approx_kl += s.approx_kl * share;
                     stats.ref_kl += s.ref_kl.unwrap_or(0.0) * share;
                     stats.entropy += s.entropy.unwrap_or(0.0) * share;
+                    stats.corrected_fraction += s.corrected_fraction * share;
                     weighted += share;
+                    if let (Some(kl), Some(max)) =
+                        (s.rollout_mismatch_kl, s.rollout_mismatch_max_ratio)
+                    {
+                        mismatch += kl * share;
+                        mismatch_tokens += share;
+                        mismatch_max = mismatch_max.max(max.ln());
+                    }
                 }
                 accumulator.accumulate(&model, pass.grads);
             }
@@ -367,16 +431,35 @@ impl<B: AutodiffBackend> Learner<B> {
             stats.approx_kl,
             stats.ref_kl,
             stats.entropy,
+            stats.corrected_fraction,
             weighted,
+            mismatch,
+            mismatch_tokens,
         ];
         self.world.sum_f64(&mut sums);
-        [stats.loss, stats.clip_fraction, stats.approx_kl, stats.ref_kl, stats.entropy, weighted] =
-            sums;
+        [
+            stats.loss,
+            stats.clip_fraction,
+            stats.approx_kl,
+            stats.ref_kl,
+            stats.entropy,
+            stats.corrected_fraction,
+            weighted,
+            mismatch,
+            mismatch_tokens,
+        ] = sums;
         if weighted > 0.0 {
             stats.clip_fraction /= weighted;
             stats.approx_kl /= weighted;
             stats.ref_kl /= weighted;
             stats.entropy /= weighted;
+            stats.corrected_fraction /= weighted;
+        }
+        // Every rank takes part in the maximum, measured or not.
+        let max_log_ratio = World(self.world.clone()).sum_and_max(mismatch_max)[1];
+        if mismatch_tokens > 0.0 {
+            stats.rollout_mismatch_kl = Some(mismatch / mismatch_tokens);
+            stats.rollout_mismatch_max_ratio = Some(max_log_ratio.exp());
         }
         let mut grads = accumulator.grads();
         if let Err(e) = all_reduce_gradients(&model, &mut grads, self.world.as_ref()) {
@@ -477,7 +560,12 @@ fn check_batch(batch: &[TrainSequence], may_be_empty: bool) -> Result<[usize; 2]
             )));
         }
         let completion = s.tokens.len() - s.prompt_len;
-        for (what, logprobs) in [("old", &s.old_logprobs), ("reference", &s.ref_logprobs)] {
+        let recorded = [
+            ("old", &s.old_logprobs),
+            ("reference", &s.ref_logprobs),
+            ("rollout", &s.rollout_logprobs),
+        ];
+        for (what, logprobs) in recorded {
             if let Some(lp) = logprobs
                 && lp.len() != completion
             {
@@ -504,13 +592,14 @@ fn completion_logprobs<B: AutodiffBackend>(
     part: &[TrainSequence],
     with_entropy: bool,
     checkpointing: bool,
+    temperature: f64,
 ) -> Result<CompletionScores<B>, TrainError> {
     let seqs: Vec<Vec<u32>> = part.iter().map(|s| s.tokens.clone()).collect();
     let starts: Vec<usize> = part.iter().map(|s| s.prompt_len).collect();
     let (scores, checkpoints) = if checkpointing {
-        model.token_logprobs_checkpointed(&seqs, &starts, with_entropy)?
+        model.token_logprobs_checkpointed(&seqs, &starts, with_entropy, temperature)?
     } else {
-        (model.token_logprobs(&seqs, &starts, with_entropy)?, None)
+        (model.token_logprobs_tempered(&seqs, &starts, with_entropy, temperature)?, None)
     };
     let [b, t] = scores.logprobs.dims();
     let mut mask = vec![0.0f32; b * t];

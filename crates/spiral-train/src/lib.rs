@@ -14,7 +14,7 @@
 //!
 //! let model = CausalLm::<Autodiff<Flex>>::random(ModelConfig::small(64, 32, 2, 4), 0, 0.02, &Default::default())?;
 //! let mut learner = Learner::new(model, OptimConfig::default());
-//! let batch = vec![TrainSequence { tokens: vec![1, 5, 7, 9], prompt_len: 2, advantage: 1.0, old_logprobs: None, ref_logprobs: None, weight: 1.0 }];
+//! let batch = vec![TrainSequence { tokens: vec![1, 5, 7, 9], prompt_len: 2, advantage: 1.0, old_logprobs: None, ref_logprobs: None, rollout_logprobs: None, weight: 1.0 }];
 //! let stats = learner.sft_step(&batch)?;
 //! println!("loss {:.3}, grad norm {:.3}", stats.loss, stats.grad_norm);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -33,6 +33,7 @@ mod packing;
 mod report;
 mod run;
 mod schedule;
+mod score;
 mod task;
 
 pub use algorithm::{AggregationAdvantage, Algorithm, Credit, GroupAdvantage, SearchAdvantage};

@@ -111,6 +111,16 @@ pub struct TrainRecord {
     /// Trained tokens per learning second.
     #[serde(deserialize_with = "nan_if_null")]
     pub learn_tokens_per_s: f64,
+    /// Mean k3 estimate of `KL(pi_rollout || pi_learner)` over the sampled tokens, before the
+    /// update: how far the policy that sampled is from the one the learner computes.
+    #[serde(default)]
+    pub rollout_mismatch_kl: Option<f64>,
+    /// The largest `exp(|log pi_learner - log pi_rollout|)` over the sampled tokens.
+    #[serde(default)]
+    pub rollout_mismatch_max_ratio: Option<f64>,
+    /// Fraction of tokens the loss's correction (`train.loss.correction`) truncated or masked.
+    #[serde(default)]
+    pub corrected_fraction: f64,
     /// Ranks the step ran on; with more than one, the seconds above are the ranks' mean.
     #[serde(default = "one_rank")]
     pub world_size: usize,

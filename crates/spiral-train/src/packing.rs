@@ -109,6 +109,7 @@ mod tests {
             advantage: len as f64,
             old_logprobs: None,
             ref_logprobs: None,
+            rollout_logprobs: None,
             weight: 1.0,
         };
         let batch: Vec<TrainSequence> = [60, 250, 61, 240, 60].into_iter().map(sequence).collect();

@@ -250,6 +250,7 @@ fn supervised(prompt: Vec<u32>, completion: Vec<u32>) -> TrainSequence {
         advantage: 0.0,
         old_logprobs: None,
         ref_logprobs: None,
+        rollout_logprobs: None,
         weight: 1.0,
     }
 }

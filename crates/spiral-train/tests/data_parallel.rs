@@ -113,6 +113,7 @@ fn seq(tokens: &[u32], prompt_len: usize, advantage: f64) -> TrainSequence {
         advantage,
         old_logprobs: None,
         ref_logprobs: None,
+        rollout_logprobs: None,
         weight: 1.0,
     }
 }

@@ -2,6 +2,7 @@
 //! log-probs in the direction of the advantage, and micro-batching does not change the step.
 
 use burn::backend::{Autodiff, Flex};
+use burn::module::AutodiffModule;
 use spiral_model::{CausalLm, ModelConfig};
 use spiral_set_rl::PolicyLossConfig;
 use spiral_train::{Learner, OptimConfig, TrainSequence};
@@ -19,6 +20,7 @@ fn seq(tokens: &[u32], prompt_len: usize, advantage: f64) -> TrainSequence {
         advantage,
         old_logprobs: None,
         ref_logprobs: None,
+        rollout_logprobs: None,
         weight: 1.0,
     }
 }
@@ -283,6 +285,7 @@ fn toy_rl(mut learner: Learner<B>, steps: u64) -> (f64, f64, Learner<B>) {
                     advantage: a,
                     old_logprobs: Some(s.logprobs.clone()),
                     ref_logprobs: None,
+                    rollout_logprobs: None,
                     weight: 1.0,
                 });
             }
@@ -317,4 +320,76 @@ fn a_kl_penalty_needs_reference_logprobs_of_the_right_length() {
     }
     let stats = learner.policy_step(&same, &loss).unwrap();
     assert!(stats.ref_kl.abs() < 1e-6, "{}", stats.ref_kl);
+}
+
+/// The learner's completion log-probs of `s` at `temperature`, from the model itself.
+fn tempered_logprobs(learner: &Learner<B>, s: &TrainSequence, temperature: f64) -> Vec<f32> {
+    let model = learner.model().valid();
+    let scores = model
+        .token_logprobs_tempered(
+            std::slice::from_ref(&s.tokens),
+            &[s.prompt_len],
+            false,
+            temperature,
+        )
+        .unwrap();
+    scores.logprobs.into_data().convert::<f32>().into_vec::<f32>().unwrap()[s.prompt_len - 1..]
+        .to_vec()
+}
+
+/// Re-scoring the old policy makes the learner's tempered log-probs the old ones and keeps the
+/// rollout's; the step then measures their mismatch as the k3 mean and the largest ratio.
+#[test]
+fn recomputed_old_logprobs_and_the_mismatch_they_measure() {
+    let temperature = 0.7;
+    let learner = Learner::new(model(), optim(1e-3)).with_temperature(temperature);
+    // Rollout log-probs off the learner's by known amounts.
+    let offsets = [0.05f32, -0.2, 0.3, -0.1];
+    let mut batch = batch();
+    let mut expected = (0.0f64, 0.0f64, 0.0f64);
+    for s in &mut batch {
+        let own = tempered_logprobs(&learner, s, temperature);
+        let rollout: Vec<f32> =
+            own.iter().enumerate().map(|(j, lp)| lp + offsets[j % offsets.len()]).collect();
+        for (a, b) in own.iter().zip(&rollout) {
+            let x = (a - b) as f64;
+            expected.0 += x.exp() - x - 1.0;
+            expected.1 += 1.0;
+            expected.2 = expected.2.max(x.abs());
+        }
+        s.old_logprobs = Some(rollout);
+    }
+    let rollout: Vec<_> = batch.iter().map(|s| s.old_logprobs.clone()).collect();
+    let mut learner = learner;
+    learner.recompute_old_logprobs(&mut batch).unwrap();
+    for (s, rollout) in batch.iter().zip(&rollout) {
+        assert_eq!(s.rollout_logprobs, *rollout);
+        let own = tempered_logprobs(&learner, s, temperature);
+        for (a, b) in s.old_logprobs.as_ref().unwrap().iter().zip(&own) {
+            assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+        }
+    }
+    let stats = learner.policy_step(&batch, &PolicyLossConfig::default()).unwrap();
+    let kl = stats.rollout_mismatch_kl.unwrap();
+    assert!((kl - expected.0 / expected.1).abs() < 1e-5, "{kl} vs {}", expected.0 / expected.1);
+    let max = stats.rollout_mismatch_max_ratio.unwrap();
+    assert!((max - expected.2.exp()).abs() < 1e-4, "{max} vs {}", expected.2.exp());
+    // On-policy with the learner's own old log-probs: the PPO ratio starts at 1.
+    assert!(stats.approx_kl.abs() < 1e-9, "{}", stats.approx_kl);
+}
+
+/// At a temperature, policy steps train the tempered policy: a step's approx KL against old
+/// log-probs equal to the tempered ones is 0, and against the plain ones it is not.
+#[test]
+fn policy_steps_train_the_tempered_policy() {
+    let temperature = 0.5;
+    for (old_temperature, on_policy) in [(temperature, true), (1.0, false)] {
+        let mut learner = Learner::new(model(), optim(1e-3)).with_temperature(temperature);
+        let mut batch = batch();
+        for s in &mut batch {
+            s.old_logprobs = Some(tempered_logprobs(&learner, s, old_temperature));
+        }
+        let stats = learner.policy_step(&batch, &PolicyLossConfig::default()).unwrap();
+        assert_eq!(stats.approx_kl.abs() < 1e-9, on_policy, "{stats:?}");
+    }
 }

@@ -12,12 +12,22 @@
 //! then reduced by a [`LossAggregation`] mode with per-sequence weights. Schulman et al. (2017)
 //! for the clipped surrogate, DAPO (Yu et al., 2025) for the decoupled `eps_low` / `eps_high`
 //! ("clip-higher"), DeepSeekMath's GRPO for the KL term in the loss.
+//!
+//! With `ratio_level = sequence` (GSPO, Zheng et al., 2025, "Group Sequence Policy
+//! Optimization") every token of sequence i takes the sequence's ratio
+//! `s_i = exp(mean_t(logp_it - logp_old_it))`, clipped as a whole; with
+//! `aggregation = seq-mean-token-mean` the loss is then GSPO's `mean_i(-min(s_i A_i,
+//! clip(s_i) A_i))`. A [`CorrectionConfig`] multiplies each `pg_it` by an importance weight
+//! between the rollout's and the learner's old policy. Given the rollout's log-probs, the
+//! statistics also measure that mismatch before any update: the mean k3 estimate of
+//! `KL(pi_rollout || pi_theta)` and the largest factor by which the two disagree on a token.
 
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 use serde::{Deserialize, Serialize};
 
 use super::aggregate::LossAggregation;
+use super::correction::{CorrectionConfig, Level};
 use super::kl::{KlEstimator, LOG_RATIO_CLAMP};
 use crate::error::SetRlError;
 
@@ -38,6 +48,14 @@ pub struct PolicyLossConfig {
     pub kl_estimator: KlEstimator,
     /// How per-token losses become one number.
     pub aggregation: LossAggregation,
+    /// Ratios per token (PPO, GRPO; the default) or per sequence (GSPO).
+    pub ratio_level: Level,
+    /// The correction of the rollout-learner mismatch (none by default).
+    pub correction: CorrectionConfig,
+    /// For the trainer: score every batch with the learner before its update and use those
+    /// log-probs as the old policy's, the rollout's then feeding only the correction and the
+    /// mismatch statistics. Needed by a correction.
+    pub recompute_old_logprobs: bool,
 }
 
 impl Default for PolicyLossConfig {
@@ -49,6 +67,9 @@ impl Default for PolicyLossConfig {
             kl_beta: 0.0,
             kl_estimator: KlEstimator::K3,
             aggregation: LossAggregation::TokenMean,
+            ratio_level: Level::Token,
+            correction: CorrectionConfig::default(),
+            recompute_old_logprobs: false,
         }
     }
 }
@@ -74,6 +95,12 @@ impl PolicyLossConfig {
         if let LossAggregation::SeqMeanTokenSumNorm { max_len: 0 } = self.aggregation {
             return bad("aggregation max_len = 0, expected >= 1".to_string());
         }
+        self.correction.validate()?;
+        if self.correction.is_on() && !self.recompute_old_logprobs {
+            return bad("a correction (correction.kind) needs recompute_old_logprobs = true: \
+                        without it the old policy is the rollout's and there is nothing to correct"
+                .to_string());
+        }
         Ok(())
     }
 }
@@ -87,6 +114,9 @@ pub struct PolicyLossInput<B: Backend> {
     pub old_logp: Tensor<B, 2>,
     /// `[B, T]` log-probs under the reference policy (detached here); needed only if `kl_beta > 0`.
     pub ref_logp: Option<Tensor<B, 2>>,
+    /// `[B, T]` log-probs recorded by the rollout engine that sampled the tokens (detached here),
+    /// when `old_logp` is the learner's; needed by a correction, and measured against `logp`.
+    pub rollout_logp: Option<Tensor<B, 2>>,
     /// `[B]` one advantage per sequence.
     pub advantages: Tensor<B, 1>,
     /// `[B, T]` 1 for a real response token, 0 for prompt or padding. Padded positions of the
@@ -113,6 +143,7 @@ impl<B: Backend> PolicyLossInput<B> {
             logp,
             old_logp,
             ref_logp: None,
+            rollout_logp: None,
             advantages,
             mask,
             weights: None,
@@ -144,6 +175,12 @@ pub struct PolicyLossStats {
     pub entropy: Option<f64>,
     /// Number of unmasked tokens.
     pub num_tokens: f64,
+    /// Fraction of tokens whose correction weight was truncated (TIS) or that were masked (MIS).
+    pub corrected_fraction: f64,
+    /// Given the rollout's log-probs: the mean k3 estimate of `KL(pi_rollout || pi_theta)`.
+    pub rollout_mismatch_kl: Option<f64>,
+    /// Given the rollout's log-probs: the largest `exp(|logp - logp_rollout|)` over tokens.
+    pub rollout_mismatch_max_ratio: Option<f64>,
 }
 
 /// The loss to call `backward` on, and its statistics.
@@ -171,10 +208,16 @@ pub fn policy_loss<B: Backend>(
     if config.kl_beta > 0.0 && input.ref_logp.is_none() {
         return Err(SetRlError::MissingReference { beta: config.kl_beta });
     }
+    if config.correction.is_on() && input.rollout_logp.is_none() {
+        return Err(SetRlError::Config(
+            "a correction needs the rollout's log-probs (rollout_logp)".to_string(),
+        ));
+    }
     let PolicyLossInput {
         logp,
         old_logp,
         ref_logp,
+        rollout_logp,
         advantages,
         mask,
         weights,
@@ -183,7 +226,16 @@ pub fn policy_loss<B: Backend>(
     } = input;
     let adv = advantages.unsqueeze_dim::<2>(1); // [B, 1], broadcast over time
 
-    let log_ratio = (logp.clone() - old_logp.detach()).clamp(-LOG_RATIO_CLAMP, LOG_RATIO_CLAMP);
+    let log_ratio = match config.ratio_level {
+        Level::Token => logp.clone() - old_logp.clone().detach(),
+        Level::Sequence => {
+            // The mean over the sequence's tokens, the same for each of them.
+            let dims = logp.dims();
+            let sum = ((logp.clone() - old_logp.clone().detach()) * mask.clone()).sum_dim(1);
+            (sum / mask.clone().sum_dim(1).clamp_min(1.0)).expand(dims)
+        }
+    };
+    let log_ratio = log_ratio.clamp(-LOG_RATIO_CLAMP, LOG_RATIO_CLAMP);
     let ratio = log_ratio.clone().exp();
     let pg_unclipped = -(ratio.clone() * adv.clone());
     let clipped_ratio = ratio.clone().clamp(1.0 - config.clip_low, 1.0 + config.clip_high);
@@ -198,6 +250,12 @@ pub fn policy_loss<B: Backend>(
         let active = pg.clone().greater(cap).bool_and(negative.clone().expand(pg.dims()));
         pg = pg.clone().mask_where(negative.expand(pg.dims()), capped);
         dual_active = Some(active);
+    }
+    let mut corrected = None;
+    if let (true, Some(rollout)) = (config.correction.is_on(), &rollout_logp) {
+        let (weight, hit) = config.correction.weights(old_logp, rollout.clone(), mask.clone());
+        pg = pg * weight;
+        corrected = Some(hit);
     }
 
     let mode = config.aggregation;
@@ -220,6 +278,8 @@ pub fn policy_loss<B: Backend>(
         log_ratio: log_ratio.detach(),
         ref_kl: ref_kl.map(|k| k.detach()),
         entropy,
+        corrected,
+        rollout_log_ratio: rollout_logp.map(|r| logp.detach() - r.detach()),
     });
     Ok(PolicyLossOutput { loss, stats })
 }
@@ -234,6 +294,9 @@ struct StatTensors<B: Backend> {
     log_ratio: Tensor<B, 2>,
     ref_kl: Option<Tensor<B, 2>>,
     entropy: Option<Tensor<B, 2>>,
+    corrected: Option<Tensor<B, 2>>,
+    /// `logp - logp_rollout`, when the rollout's log-probs were given.
+    rollout_log_ratio: Option<Tensor<B, 2>>,
 }
 
 /// Token means of the statistics, gathered into one tensor so one device read returns them all.
@@ -252,9 +315,22 @@ fn read_stats<B: Backend>(t: StatTensors<B>) -> PolicyLossStats {
         token_mean(ratio),
         num_tokens,
     ];
-    let optional = [t.dual_active, t.ref_kl, t.entropy.map(Tensor::detach)];
+    // k3 of KL(pi_rollout || pi_theta) from x = log(pi_theta / pi_rollout) at tokens the rollout
+    // drew, and the largest |x| among real tokens.
+    let mismatch = t.rollout_log_ratio.map(|x| {
+        let x = x.clamp(-LOG_RATIO_CLAMP, LOG_RATIO_CLAMP);
+        (x.clone().exp() - x.clone() - 1.0, x.abs() * mask.clone())
+    });
+    let (mismatch_kl, mismatch_abs) = match mismatch {
+        Some((kl, abs)) => (Some(kl), Some(abs)),
+        None => (None, None),
+    };
+    let optional =
+        [t.dual_active, t.ref_kl, t.entropy.map(Tensor::detach), t.corrected, mismatch_kl];
     let present: Vec<bool> = optional.iter().map(Option::is_some).collect();
     scalars.extend(optional.into_iter().flatten().map(token_mean));
+    let has_max = mismatch_abs.is_some();
+    scalars.extend(mismatch_abs.map(|abs| abs.max().reshape([1])));
     let values: Vec<f64> = Tensor::cat(scalars, 0).into_data().iter::<f64>().collect();
 
     let mut extra = values[6..].iter().copied();
@@ -262,6 +338,9 @@ fn read_stats<B: Backend>(t: StatTensors<B>) -> PolicyLossStats {
     let dual = next(present[0]);
     let ref_kl = next(present[1]);
     let entropy = next(present[2]);
+    let corrected = next(present[3]);
+    let rollout_mismatch_kl = next(present[4]);
+    let rollout_mismatch_max_ratio = next(has_max).map(f64::exp);
     PolicyLossStats {
         loss: values[0],
         pg_loss: values[1],
@@ -272,6 +351,9 @@ fn read_stats<B: Backend>(t: StatTensors<B>) -> PolicyLossStats {
         mean_ratio: values[4],
         entropy,
         num_tokens: values[5],
+        corrected_fraction: corrected.unwrap_or(0.0),
+        rollout_mismatch_kl,
+        rollout_mismatch_max_ratio,
     }
 }
 
@@ -290,6 +372,9 @@ fn check_shapes<B: Backend>(input: &PolicyLossInput<B>) -> Result<(), SetRlError
     expect("advantages", input.advantages.dims().to_vec(), vec![b])?;
     if let Some(r) = &input.ref_logp {
         expect("ref_logp", r.dims().to_vec(), vec![b, t])?;
+    }
+    if let Some(r) = &input.rollout_logp {
+        expect("rollout_logp", r.dims().to_vec(), vec![b, t])?;
     }
     if let Some(w) = &input.weights {
         expect("weights", w.dims().to_vec(), vec![b])?;
@@ -313,6 +398,7 @@ mod tests {
     use rand::rngs::StdRng;
 
     use super::*;
+    use crate::loss::correction::CorrectionKind;
     use crate::loss::reference::{Batch, configs, input, random_batch, reference, t1, t2};
 
     type Ad = Autodiff<Flex>;
@@ -329,6 +415,17 @@ mod tests {
             ("num_tokens", got.num_tokens, want.num_tokens),
             ("ref_kl", got.ref_kl.unwrap_or(-1.0), want.ref_kl.unwrap_or(-1.0)),
             ("entropy", got.entropy.unwrap_or(-1.0), want.entropy.unwrap_or(-1.0)),
+            ("corrected_fraction", got.corrected_fraction, want.corrected_fraction),
+            (
+                "rollout_mismatch_kl",
+                got.rollout_mismatch_kl.unwrap_or(-1.0),
+                want.rollout_mismatch_kl.unwrap_or(-1.0),
+            ),
+            (
+                "rollout_mismatch_max_ratio",
+                got.rollout_mismatch_max_ratio.unwrap_or(-1.0),
+                want.rollout_mismatch_max_ratio.unwrap_or(-1.0),
+            ),
         ];
         for (name, a, b) in pairs {
             assert!(close(a, b), "{what}: {name} {a} vs reference {b}");
@@ -355,6 +452,76 @@ mod tests {
                     &format!("{cfg:?} round {round}"),
                 );
             }
+        }
+    }
+
+    #[test]
+    fn corrections_act_on_some_tokens_and_need_what_they_correct_against() {
+        let mut rng = StdRng::seed_from_u64(11);
+        let batch = random_batch(&mut rng, 6, 9);
+        let plain = policy_loss::<Flex>(&PolicyLossConfig::default(), input(&batch)).unwrap();
+        assert!(plain.stats.rollout_mismatch_kl.unwrap() > 0.0);
+        assert!(plain.stats.rollout_mismatch_max_ratio.unwrap() > 1.0);
+        assert_eq!(plain.stats.corrected_fraction, 0.0);
+        for kind in [CorrectionKind::Tis, CorrectionKind::Mis] {
+            for level in [Level::Token, Level::Sequence] {
+                let cfg = PolicyLossConfig {
+                    correction: CorrectionConfig { kind, level, cap: 1.5 },
+                    recompute_old_logprobs: true,
+                    ..Default::default()
+                };
+                let out = policy_loss::<Flex>(&cfg, input(&batch)).unwrap().stats;
+                let f = out.corrected_fraction;
+                assert!(f > 0.0 && f < 1.0, "{kind:?} {level:?}: {f}");
+                assert!((out.loss - plain.stats.loss).abs() > 1e-6, "{kind:?} {level:?}");
+                let mut without = input::<Flex>(&batch);
+                without.rollout_logp = None;
+                assert!(policy_loss(&cfg, without).is_err(), "no rollout log-probs");
+                let unrecomputed = PolicyLossConfig { recompute_old_logprobs: false, ..cfg };
+                assert!(policy_loss::<Flex>(&unrecomputed, input(&batch)).is_err());
+            }
+        }
+        let bad = CorrectionConfig { kind: CorrectionKind::Tis, cap: 1.0, ..Default::default() };
+        let cfg = PolicyLossConfig {
+            correction: bad,
+            recompute_old_logprobs: true,
+            ..Default::default()
+        };
+        assert!(matches!(policy_loss::<Flex>(&cfg, input(&batch)), Err(SetRlError::Config(_))));
+    }
+
+    #[test]
+    fn sequence_ratios_clip_whole_sequences_by_hand() {
+        // One sequence, two tokens, log-ratios 0.1 and 0.5: GSPO's ratio is exp(0.3) ~ 1.35,
+        // clipped at 1.2 for A = +1, so no token gets a gradient; token ratios would leave the
+        // first token (ratio exp(0.1) ~ 1.105) unclipped.
+        let dev = Default::default();
+        let logp =
+            Tensor::<Ad, 2>::from_data(TensorData::from([[-1.0f32, -1.0]]), &dev).require_grad();
+        let old = Tensor::from_data(TensorData::from([[-1.1f32, -1.5]]), &dev);
+        let adv = Tensor::from_data(TensorData::from([1.0f32]), &dev);
+        let mask = Tensor::from_data(TensorData::from([[1.0f32, 1.0]]), &dev);
+        let cfg = PolicyLossConfig {
+            ratio_level: Level::Sequence,
+            aggregation: LossAggregation::SeqMeanTokenMean,
+            ..Default::default()
+        };
+        let inp = PolicyLossInput::new(logp.clone(), old.clone(), adv.clone(), mask.clone());
+        let out = policy_loss(&cfg, inp).unwrap();
+        assert!((out.stats.loss + 1.2).abs() < 1e-6, "{:?}", out.stats);
+        assert_eq!(out.stats.clip_fraction, 1.0);
+        let g: Vec<f32> = logp.grad(&out.loss.backward()).unwrap().into_data().to_vec().unwrap();
+        assert_eq!(g, [0.0, 0.0]);
+        // A = -1: the clip (at 0.8 from below) does not bind, and both tokens share the
+        // gradient of exp(mean): d/dlogp_t = s / 2.
+        let adv = Tensor::from_data(TensorData::from([-1.0f32]), &dev);
+        let logp = logp.detach().require_grad();
+        let out = policy_loss(&cfg, PolicyLossInput::new(logp.clone(), old, adv, mask)).unwrap();
+        let s = 0.3f64.exp();
+        assert!((out.stats.loss - s).abs() < 1e-5, "{:?}", out.stats);
+        let g: Vec<f32> = logp.grad(&out.loss.backward()).unwrap().into_data().to_vec().unwrap();
+        for x in g {
+            assert!((x as f64 - s / 2.0).abs() < 1e-5, "{x} vs {}", s / 2.0);
         }
     }
 

@@ -8,7 +8,10 @@ use burn::tensor::{Tensor, TensorData};
 use rand::Rng;
 use rand::rngs::StdRng;
 
-use super::{KlEstimator, LossAggregation, PolicyLossConfig, PolicyLossInput, PolicyLossStats};
+use super::{
+    CorrectionConfig, CorrectionKind, KlEstimator, Level, LossAggregation, PolicyLossConfig,
+    PolicyLossInput, PolicyLossStats,
+};
 
 /// One batch as plain numbers: rows of `[T]` per sequence.
 #[derive(Clone)]
@@ -16,6 +19,7 @@ pub(crate) struct Batch {
     pub(crate) logp: Vec<Vec<f64>>,
     pub(crate) old: Vec<Vec<f64>>,
     pub(crate) reference: Option<Vec<Vec<f64>>>,
+    pub(crate) rollout: Option<Vec<Vec<f64>>>,
     pub(crate) adv: Vec<f64>,
     pub(crate) mask: Vec<Vec<f64>>,
     pub(crate) weights: Option<Vec<f64>>,
@@ -38,6 +42,7 @@ pub(crate) fn input<B: Backend>(b: &Batch) -> PolicyLossInput<B> {
         logp: t2(&b.logp),
         old_logp: t2(&b.old),
         ref_logp: b.reference.as_deref().map(t2),
+        rollout_logp: b.rollout.as_deref().map(t2),
         advantages: t1(&b.adv),
         mask: t2(&b.mask),
         weights: b.weights.as_deref().map(t1),
@@ -63,13 +68,25 @@ pub(crate) fn reference(cfg: &PolicyLossConfig, b: &Batch) -> PolicyLossStats {
     let (mut pg_num, mut kl_num, mut tokens, mut seqs) = (0.0, 0.0, 0.0, 0.0);
     let (mut clipped, mut dualled, mut approx, mut ratio_sum, mut ref_sum, mut ent_sum) =
         (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+    let (mut corrected, mut mismatch_kl, mut mismatch_max) = (0.0, 0.0, 0.0f64);
     for i in 0..rows {
         let a = b.adv[i];
         let w = b.weights.as_ref().map_or(1.0, |w| w[i]);
         let (mut seq_pg, mut seq_kl, mut len) = (0.0, 0.0, 0.0);
+        let real = || (0..cols).filter(|&t| b.mask[i][t] > 0.0);
+        // GSPO: the mean log-ratio over the sequence's tokens.
+        let n = real().count().max(1) as f64;
+        let seq_lr = real().map(|t| b.logp[i][t] - b.old[i][t]).sum::<f64>() / n;
+        // The sequence-level correction ratio: the product over its tokens.
+        let seq_log_w: f64 =
+            b.rollout.as_ref().map_or(0.0, |r| real().map(|t| b.old[i][t] - r[i][t]).sum());
         for t in 0..cols {
             let m = b.mask[i][t];
-            let lr = (b.logp[i][t] - b.old[i][t]).clamp(-20.0, 20.0);
+            let lr = match cfg.ratio_level {
+                Level::Token => b.logp[i][t] - b.old[i][t],
+                Level::Sequence => seq_lr,
+            }
+            .clamp(-20.0, 20.0);
             let rho = lr.exp();
             let unclipped = -rho * a;
             let clipped_loss = -rho.clamp(1.0 - cfg.clip_low, 1.0 + cfg.clip_high) * a;
@@ -80,6 +97,29 @@ pub(crate) fn reference(cfg: &PolicyLossConfig, b: &Batch) -> PolicyLossStats {
             {
                 dualled += m * f64::from(u8::from(pg > -c * a));
                 pg = pg.min(-c * a);
+            }
+            if let Some(r) = &b.rollout {
+                let log_w = match cfg.correction.level {
+                    Level::Token => b.old[i][t] - r[i][t],
+                    Level::Sequence => seq_log_w,
+                };
+                let iw = log_w.clamp(-20.0, 20.0).exp();
+                let cap = cfg.correction.cap;
+                let (weight, hit) = match cfg.correction.kind {
+                    CorrectionKind::None => (1.0, false),
+                    CorrectionKind::Tis => (iw.min(cap), iw > cap),
+                    CorrectionKind::Mis => {
+                        let keep = (1.0 / cap..=cap).contains(&iw);
+                        (f64::from(u8::from(keep)), !keep)
+                    }
+                };
+                pg *= weight;
+                corrected += m * f64::from(u8::from(hit));
+                let x = (b.logp[i][t] - r[i][t]).clamp(-20.0, 20.0);
+                mismatch_kl += m * (x.exp() - x - 1.0);
+                if m > 0.0 {
+                    mismatch_max = mismatch_max.max(x.abs());
+                }
             }
             let k = b.reference.as_ref().map_or(0.0, |r| kl(b.logp[i][t], r[i][t]));
             seq_pg += m * pg;
@@ -118,6 +158,9 @@ pub(crate) fn reference(cfg: &PolicyLossConfig, b: &Batch) -> PolicyLossStats {
         mean_ratio: per_token(ratio_sum),
         entropy: b.entropy.as_ref().map(|_| per_token(ent_sum)),
         num_tokens: tokens,
+        corrected_fraction: per_token(corrected),
+        rollout_mismatch_kl: b.rollout.as_ref().map(|_| per_token(mismatch_kl)),
+        rollout_mismatch_max_ratio: b.rollout.as_ref().map(|_| mismatch_max.exp()),
     }
 }
 
@@ -133,7 +176,7 @@ pub(crate) fn random_batch(rng: &mut StdRng, rows: usize, cols: usize) -> Batch 
     }
     let logp: Vec<Vec<f64>> =
         (0..rows).map(|_| (0..cols).map(|_| -rng.random_range(0.05..3.0)).collect()).collect();
-    let old = logp
+    let old: Vec<Vec<f64>> = logp
         .iter()
         .map(|row| {
             row.iter()
@@ -148,12 +191,22 @@ pub(crate) fn random_batch(rng: &mut StdRng, rows: usize, cols: usize) -> Batch 
         logp.iter().map(|r| r.iter().map(|lp| lp + rng.random_range(-0.5..0.5)).collect()).collect()
     };
     let reference = Some(jitter(rng));
+    // The rollout's log-probs: near the old policy's, some tokens (and so some sequences) far
+    // enough off to be truncated or masked at a cap of 2.
+    let rollout = Some(
+        old.iter()
+            .map(|row| {
+                let (lo, hi) = bands[rng.random_range(0..bands.len())];
+                row.iter().map(|lp| lp - rng.random_range(lo..hi) * 0.6).collect()
+            })
+            .collect(),
+    );
     let entropy =
         Some((0..rows).map(|_| (0..cols).map(|_| rng.random_range(0.0..2.0)).collect()).collect());
     let mut adv: Vec<f64> = (0..rows).map(|_| rng.random_range(-1.5..1.5)).collect();
     adv[0] = 0.0;
     let weights = Some((0..rows).map(|_| rng.random_range(0.25..2.0)).collect());
-    Batch { logp, old, reference, adv, mask, weights, entropy, denominator: None }
+    Batch { logp, old, reference, rollout, adv, mask, weights, entropy, denominator: None }
 }
 
 pub(crate) fn configs() -> Vec<PolicyLossConfig> {
@@ -177,6 +230,21 @@ pub(crate) fn configs() -> Vec<PolicyLossConfig> {
                     kl_beta,
                     kl_estimator,
                     aggregation,
+                    ..PolicyLossConfig::default()
+                });
+            }
+        }
+    }
+    // Sequence-level ratios and each correction, over the aggregation modes.
+    let base = out.clone();
+    for cfg in base.iter().step_by(4) {
+        out.push(PolicyLossConfig { ratio_level: Level::Sequence, ..*cfg });
+        for kind in [CorrectionKind::Tis, CorrectionKind::Mis] {
+            for level in [Level::Token, Level::Sequence] {
+                out.push(PolicyLossConfig {
+                    correction: CorrectionConfig { kind, level, cap: 2.0 },
+                    recompute_old_logprobs: true,
+                    ..*cfg
                 });
             }
         }

@@ -78,9 +78,10 @@ mod tests {
             advantage: 0.0,
             old_logprobs: None,
             ref_logprobs: None,
+            rollout_logprobs: None,
             weight: 1.0,
         }];
-        let (logp, mask, _, _) = completion_logprobs(&model, &seqs, false, false).unwrap();
+        let (logp, mask, _, _) = completion_logprobs(&model, &seqs, false, false, 1.0).unwrap();
         let loss = logp.mul(mask).sum().neg();
         let mut grads = GradientsParams::from_grads(loss.backward(), &model);
         // The norm read in one go equals the one summed element by element on the host.

@@ -41,6 +41,7 @@ pub(super) fn prepare<Train: AutodiffBackend>(
     let learner = Learner::new(model, config.rl_optim())
         .with_micro_batch(tr.micro_batch)
         .with_activation_checkpointing(tr.activation_checkpointing)
+        .with_temperature(config.scoring_temperature())
         .with_world(run.control.world.0.clone());
     let learner = if state.step > 0 { run.restore(learner, state)? } else { learner };
     if state.step == 0 {
@@ -143,7 +144,7 @@ pub(super) fn train<Train: AutodiffBackend>(
             first_problem: here.start,
         };
         let mine = &problems[here.clone()];
-        let collected = collect(&policy, reference.as_ref(), &run.data, mine, config, draws)?;
+        let mut collected = collect(&policy, reference.as_ref(), &run.data, mine, config, draws)?;
         let started = Instant::now();
         let mut s = StepStats::default();
         // Adapter dropout draws from the backend's generator, which is process-wide: seeded per
@@ -158,13 +159,23 @@ pub(super) fn train<Train: AutodiffBackend>(
         // Every rank steps when any has sequences: the update is the whole step's.
         let mut trained = [collected.batch.len() as f64];
         world.0.sum_f64(&mut trained);
+        // What the first epoch measured before any update: the rollout-learner mismatch.
+        let mut before_update = None;
         if trained[0] > 0.0 {
+            if tr.loss.recompute_old_logprobs {
+                learner.recompute_old_logprobs(&mut collected.batch)?;
+            }
             for _ in 0..tr.epochs {
                 s = learner.policy_step(&collected.batch, &tr.loss)?;
+                before_update.get_or_insert(s);
                 if s.skipped {
                     break;
                 }
             }
+        }
+        if let Some(first) = before_update {
+            s.rollout_mismatch_kl = first.rollout_mismatch_kl;
+            s.rollout_mismatch_max_ratio = first.rollout_mismatch_max_ratio;
         }
         let learn_seconds = world.sum_and_max(started.elapsed().as_secs_f64());
         let totals = StepTotals::over_ranks(world, &collected, mine.len());
@@ -314,6 +325,9 @@ fn train_record(
         learn_seconds,
         rollout_tokens_per_s: c.generated_tokens as f64 / c.rollout_seconds[0].max(1e-9),
         learn_tokens_per_s: s.tokens as f64 / learn_seconds.max(1e-9),
+        rollout_mismatch_kl: s.rollout_mismatch_kl,
+        rollout_mismatch_max_ratio: s.rollout_mismatch_max_ratio,
+        corrected_fraction: s.corrected_fraction,
         world_size: c.world_size,
         slowest_rollout_seconds: c.rollout_seconds[1],
         slowest_learn_seconds: learn_slowest,
