@@ -1,7 +1,7 @@
 //! Verifiable rewards for SPIRAL: pure functions of text that score a response in [0, 1].
 //!
-//! - **Math answers** ([`MathReward`], [`math_equal`]): the last `\boxed{}` (or a final "the
-//!   answer is ..."), normalised, and compared with the reference by exact rationals, numeric
+//! - **Math answers** ([`MathReward`], [`math_equal`]): the final answer found as Math-Verify
+//!   finds it (a `\boxed{}`, an answer marker, else the last math span or number), normalised, and compared with the reference by exact rationals, numeric
 //!   tolerance, structure (tuples, intervals, sets, equations) and randomised numeric evaluation
 //!   of symbolic expressions (conventions below).
 //! - **Countdown** ([`CountdownReward`], [`CountdownConfig`]): a seeded generator of solvable
@@ -28,14 +28,15 @@
 //! | Integers and fractions | float `isclose(rel_tol=1e-4)` (so `100000 = 100001`) | exact (sympy) | **exact**, big integers and rationals |
 //! | Decimal vs fraction (`0.3333` vs `1/3`) | rel. 1e-4 | rounded to `float_rounding` digits | **rel. 1e-4** when a side has a decimal point, computed exactly on the rationals (no absolute tolerance: `1e-20` ≠ `0`; `10^{400}` ≠ `0.5`) |
 //! | Irrational constants (`\sqrt 8` vs `2\sqrt 2`) | sympy `simplify`, then rel. 1e-4 | sympy | numeric, **rel. 1e-9** (1e-4 with a decimal) |
-//! | Percent (`50\%` vs `0.5`) | also accepts x100 and /100 | `\%` dropped in LaTeX | **`%` dropped**: `50\%` = `50` ≠ `0.5` |
+//! | Percent (`50\%` vs `0.5`) | also accepts x100 and /100 | converted to /100 | [`PercentMode`]: **`Either`** (default) `50\%` = `50` = `0.5`, only for a side marked `%`, `percent`, `pct`; `Strict` drops the mark |
 //! | Bracket kind (`(1,2)` vs `[1,2]`) | ignored | kept for intervals | **kept for two items** (intervals); ignored for longer tuples |
 //! | Bare lists (`1, 2` vs `2, 1`) | text (ordered) | sets | **unordered** |
 //! | Bare list vs tuple (`3, 4` vs `(3, 4)`; `x=5, y=6` vs `(5,6)`) | equal (brackets stripped) | set ≠ tuple (strict mode) | **equal item by item, in order**, whatever the brackets (`3, 4` ≠ `(4, 3)`) |
-//! | Plain braces (`{1,2}` vs `\{2,1\}` vs `1,2`) | braces stripped (ordered) | sets | **a set** when the braces wrap the whole answer and hold a top-level comma; otherwise LaTeX grouping (`{5}` = `5`) |
-//! | `x = 5` vs `5` | rhs if the lhs has ≤ 2 characters | rhs if the lhs is a symbol | **rhs if the lhs is a variable** (`a+3z = 0` is not `0`) |
+//! | Plain braces (`{1,2}` vs `\{2,1\}` vs `1,2`) | braces stripped (ordered) | grouping | **a bare list** when the braces wrap the whole answer and hold a top-level comma (unordered against sets, in order against tuples); otherwise LaTeX grouping (`{5}` = `5`) |
+//! | `x = 5` vs `5` | rhs if the lhs has ≤ 2 characters | rhs if the lhs is a symbol | **rhs if the lhs is a variable or a label** (`(p,q)`, `f(x)`, `\|AB\|`, `A:B`; `a+3z = 0` is not `0`) |
 //! | Equation vs equation | `l1-r1 = ±(l2-r2)` | also up to a constant factor | **up to a non-zero constant factor** |
-//! | `x > 3` vs `(3, \infty)` | no | only with `allow_set_relation_comp` | **yes** (one variable) |
+//! | `x > 3` vs `(3, \infty)` | no | only with `allow_set_relation_comp` | **yes** (one variable, linear: `-x > -3` = `x < 3`; `x \ne 3` is a union) |
+//! | Several boxed answers | last | all, as a set | **all**, as a list, when the reference is a list or set; else the last |
 //! | `1 \pm 2` | sympy fails | supported | **the set `{3, -1}`** |
 //! | Mixed numbers | `2\frac12` = `2 * 1/2` | `4 4/9` = 40/9 | **`2\frac12` and `2 1/2` = 5/2** (proper fractions only) |
 //! | `\log x` | natural | natural | natural |
@@ -98,7 +99,8 @@ pub use dataset::{FieldNames, Split, dedup, load_jsonl, read_jsonl, split};
 pub use error::RewardError;
 pub use extract::{extract_answer, last_boxed};
 pub use math::{
-    MAX_ANSWER_BYTES, MathProblem, MathReward, answer_classes, math_equal, normalize_answer,
+    MAX_ANSWER_BYTES, MathProblem, MathReward, PercentMode, answer_classes, math_equal,
+    math_equal_with, normalize_answer,
 };
 pub use prompt::PromptStyle;
 pub use reward::{Failure, Reward, Scored};

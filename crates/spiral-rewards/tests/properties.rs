@@ -115,7 +115,8 @@ fn bytes(rng: &mut StdRng, len: usize) -> String {
 /// Scores `response` with every reward and checks the invariants.
 fn check_all(response: &str, reference: &str) {
     let start = Instant::now();
-    let math = MathReward { format_score: 0.1 }.score(&MathProblem::new("q", reference), response);
+    let math = MathReward { format_score: 0.1, ..MathReward::default() }
+        .score(&MathProblem::new("q", reference), response);
     let countdown =
         CountdownReward::default().score(&CountdownProblem::new(vec![75, 25, 2], 100), response);
     let arith = ArithReward::default()

@@ -1,4 +1,6 @@
-//! Fuzzes every reward and the answer comparison with arbitrary bytes: nothing may panic, hang
+//! Fuzzes every reward (both percent modes of the math reward, so every extraction path: boxes
+//! and runs of boxes, answer markers, math spans and numbers in prose) and the answer comparison
+//! with arbitrary bytes: nothing may panic, hang
 //! (run with `-timeout=5`) or return a reward outside [0, 1].
 //!
 //! The input is split at its first `0xFF` byte (never valid UTF-8) into a response and a
@@ -8,8 +10,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use spiral_rewards::{
-    ArithProblem, ArithReward, CountdownProblem, CountdownReward, MathProblem, MathReward, Reward,
-    extract_answer, math_equal,
+    ArithProblem, ArithReward, CountdownProblem, CountdownReward, MathProblem, MathReward,
+    PercentMode, Reward, extract_answer, math_equal, math_equal_with,
 };
 
 fuzz_target!(|data: &[u8]| {
@@ -22,6 +24,8 @@ fuzz_target!(|data: &[u8]| {
 
     let scores = [
         MathReward::default().score(&MathProblem::new("", reference.as_ref()), &response),
+        MathReward { percent: PercentMode::Strict, ..MathReward::default() }
+            .score(&MathProblem::new("", reference.as_ref()), &response),
         CountdownReward::default().score(&CountdownProblem::new(vec![75, 25, 2, 8], 108), &response),
         ArithReward::default().score(&ArithProblem { expression: "1+1".into(), answer: 2 }, &response),
     ];
@@ -32,6 +36,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = extract_answer(&response);
     let _ = math_equal(&response, &reference);
     let _ = math_equal(&reference, &response);
+    let _ = math_equal_with(&response, &reference, PercentMode::Strict);
     // Reflexivity: an answer that normalises to something equals itself.
     if !spiral_rewards::normalize_answer(&reference).is_empty() {
         assert!(math_equal(&reference, &reference));

@@ -11,6 +11,9 @@
 //! grouping (`{x}^{2}`, `{5}`) keeps its meaning. Text answers compare case-insensitively without
 //! spaces.
 
+use num_traits::{Signed, Zero};
+
+use super::exact::rational;
 use super::expr::Expr;
 use super::lexer::{Tok, lex};
 use super::normalize::compact;
@@ -45,11 +48,95 @@ pub(crate) enum Answer {
 
 /// Parses a normalised answer; what is not math becomes [`Answer::Text`].
 pub(crate) fn parse_answer(normalized: &str) -> Answer {
-    let text = || Answer::Text(compact(normalized).to_lowercase());
+    let text = |s: &str| {
+        // `V_1:V_2 = 11:21`: a label before a value that is not math (a ratio) is dropped.
+        let value = labelled_value(s).unwrap_or(s);
+        Answer::Text(compact(value).to_lowercase())
+    };
     match lex(normalized) {
-        Ok(toks) => parse_tokens(&toks, 0).unwrap_or_else(|_| text()),
-        Err(_) => text(),
+        Ok(toks) => parse_tokens(&toks, 0).unwrap_or_else(|_| text(normalized)),
+        Err(_) => text(normalized),
     }
+}
+
+/// The value after `label =` when the text before the only `=` is a label written with
+/// letters, subscripts, brackets, commas, colons and bars (`S_{MBCN}:S`), no digit outside a
+/// subscript.
+fn labelled_value(s: &str) -> Option<&str> {
+    let (lhs, rhs) = s.split_once('=')?;
+    if rhs.contains('=') || lhs.ends_with(['<', '>', '!']) {
+        return None;
+    }
+    let mut in_subscript = 0usize;
+    let mut has_letter = false;
+    let mut after_underscore = false;
+    for c in lhs.chars() {
+        match c {
+            '_' => after_underscore = true,
+            '{' if after_underscore || in_subscript > 0 => in_subscript += 1,
+            '}' if in_subscript > 0 => {
+                in_subscript -= 1;
+                after_underscore = false;
+            }
+            '0'..='9' if in_subscript > 0 || after_underscore => {
+                after_underscore = in_subscript > 0
+            }
+            c if c.is_ascii_alphabetic() => {
+                has_letter = true;
+                after_underscore = in_subscript > 0;
+            }
+            '(' | ')' | ',' | ':' | '|' | ' ' | '{' | '}' => after_underscore = false,
+            _ => return None,
+        }
+    }
+    (has_letter && in_subscript == 0).then_some(rhs.trim())
+}
+
+/// Whether `toks` name a quantity rather than compute one: letters, subscripts, brackets,
+/// commas, ratio colons, bars and `\frac`, without numbers outside subscripts, and more than a
+/// lone variable (`(p,q)`, `f(x)`, `|AB|`, `A:B`, `\frac{NO}{BO}`, `V_{1}:V_{2}`). Math-Verify
+/// drops such a label before `=` when the other answer is a bare value; `a+3z` and `7` are not
+/// labels.
+fn is_label(toks: &[Tok]) -> bool {
+    let mut has_var = false;
+    let mut i = 0;
+    while i < toks.len() {
+        match &toks[i] {
+            Tok::Var(_) => has_var = true,
+            Tok::Sym('_') => {
+                i += 1;
+                if toks.get(i) == Some(&Tok::Sym('{')) {
+                    while i < toks.len() && toks[i] != Tok::Sym('}') {
+                        i += 1;
+                    }
+                }
+            }
+            Tok::Sym('(' | ')' | ',' | ':' | '|' | '{' | '}') | Tok::Cmd { name: "frac", .. } => {}
+            _ => return false,
+        }
+        i += 1;
+    }
+    has_var && !is_variable(toks)
+}
+
+/// A lone variable, possibly subscripted (`x`, `x_1`, `a_{n}`).
+fn is_variable(toks: &[Tok]) -> bool {
+    match toks {
+        [Tok::Var(_)] | [Tok::Var(_), Tok::Sym('_'), _] => true,
+        [Tok::Var(_), Tok::Sym('_'), Tok::Sym('{'), inner @ .., Tok::Sym('}')] => {
+            !inner.contains(&Tok::Sym('}'))
+        }
+        _ => false,
+    }
+}
+
+/// The items of a bracketed sequence: split at commas, else at semicolons (`(0;-2;6)`).
+fn split_items(toks: &[Tok]) -> Result<Vec<&[Tok]>> {
+    let parts = split_top(toks, |t| *t == Tok::Sym(','))?;
+    if parts.len() > 1 {
+        return Ok(parts);
+    }
+    split_top(toks, |t| *t == Tok::Sym(';'))
 }
 
 type Result<T> = std::result::Result<T, ParseError>;
@@ -130,18 +217,31 @@ fn parse_tokens(toks: &[Tok], nesting: usize) -> Result<Answer> {
         if inner.is_empty() {
             return Ok(Answer::Set(Vec::new()));
         }
-        return items(&split_top(inner, |t| *t == Tok::Sym(','))?, nesting).map(Answer::Set);
+        return items(&split_items(inner)?, nesting).map(Answer::Set);
     }
-    // `{1, 2}`: plain braces around the whole answer with a comma inside are a set too; without
-    // a comma (`{5}`) they are LaTeX grouping.
+    // `{1, 2}`: plain braces around the whole answer with a separator inside are LaTeX grouping
+    // around a bare list (Math-Verify reads `\boxed{{1,3}}` as `1, 3`); without one (`{5}`) they
+    // are grouping alone.
     if *first == Tok::Sym('{') && *last == Tok::Sym('}') && wrapped(toks) {
-        let inner = split_top(&toks[1..toks.len() - 1], |t| *t == Tok::Sym(','))?;
+        let inner = split_items(&toks[1..toks.len() - 1])?;
         if inner.len() > 1 {
-            return items(&inner, nesting).map(Answer::Set);
+            return items(&inner, nesting).map(Answer::List);
         }
+    }
+    // `(\matbegin ... \matend)`: brackets written around a matrix environment.
+    if let (Tok::Sym('(' | '['), Some(Tok::Cmd { name: "matbegin", .. })) = (first, toks.get(1))
+        && wrapped(toks)
+        && wrapped(&toks[1..toks.len() - 1])
+    {
+        return parse_tokens(&toks[1..toks.len() - 1], nesting + 1);
     }
     if let Some(answer) = plus_minus(toks, nesting)? {
         return Ok(answer);
+    }
+    // `p=5,q=2;p=7,q=2` and `-12;-11`: semicolons separate the items of a list, above commas.
+    let semicolons = split_top(toks, |t| *t == Tok::Sym(';'))?;
+    if semicolons.len() > 1 {
+        return items(&semicolons, nesting).map(Answer::List);
     }
     let commas = split_top(toks, |t| *t == Tok::Sym(','))?;
     if commas.len() > 1 {
@@ -150,7 +250,7 @@ fn parse_tokens(toks: &[Tok], nesting: usize) -> Result<Answer> {
     if let (Tok::Sym(open @ ('(' | '[')), Tok::Sym(close @ (')' | ']'))) = (first, last)
         && wrapped(toks)
     {
-        let inner = split_top(&toks[1..toks.len() - 1], |t| *t == Tok::Sym(','))?;
+        let inner = split_items(&toks[1..toks.len() - 1])?;
         if inner.len() > 1 {
             let items = items(&inner, nesting)?;
             return Ok(Answer::Seq { open: *open, close: *close, items });
@@ -160,6 +260,9 @@ fn parse_tokens(toks: &[Tok], nesting: usize) -> Result<Answer> {
         return Ok(answer);
     }
     let sides = split_top(toks, |t| *t == Tok::Sym('='))?;
+    if sides.len() > 1 && is_label(sides[0]) {
+        return parse_tokens(sides[sides.len() - 1], nesting + 1);
+    }
     if sides.len() > 1 {
         let lhs = parse_expr(sides[0])?;
         let rhs = parse_expr(sides[sides.len() - 1])?;
@@ -212,9 +315,11 @@ fn plus_minus(toks: &[Tok], nesting: usize) -> Result<Option<Answer>> {
     }
 }
 
-/// `x < 3`, `x \ge -1`, `1 < x \le 2` in one variable, as intervals.
+/// `x < 3`, `x \ge -1`, `1 < x \le 2`, `-x > -1`, `2x + 1 \le 5` in one variable, and
+/// `0 < f(x) < 1` around a label, as intervals; `x \ne 3` as the union of two open intervals.
+/// Math-Verify compares inequalities and intervals as one kind of object (sympy sets).
 fn inequality(toks: &[Tok]) -> Result<Option<Answer>> {
-    let is_rel = |t: &Tok| matches!(t, Tok::Sym('<' | '>' | '≤' | '≥'));
+    let is_rel = |t: &Tok| matches!(t, Tok::Sym('<' | '>' | '≤' | '≥' | '≠'));
     if !toks.iter().any(is_rel) {
         return Ok(None);
     }
@@ -225,43 +330,119 @@ fn inequality(toks: &[Tok]) -> Result<Option<Answer>> {
         .map(|t| if let Tok::Sym(c) = t { *c } else { ' ' })
         .collect();
     let is_var = |p: &[Tok]| matches!(p, [Tok::Var(_)]);
-    let inf = |negative: bool| {
-        if negative { Expr::Neg(Box::new(Expr::Infinity)) } else { Expr::Infinity }
-    };
-    let strict = |c: char| c == '<' || c == '>';
     let less = |c: char| c == '<' || c == '≤';
     let (lo, lo_strict, hi, hi_strict) = match (parts.as_slice(), rels.as_slice()) {
-        ([v, bound], [r]) if is_var(v) => {
+        ([v, bound], ['≠']) | ([bound, v], ['≠']) if is_var(v) => {
             let b = parse_expr(bound)?;
-            if less(*r) {
-                (inf(true), true, b, strict(*r))
-            } else {
-                (b, strict(*r), inf(false), true)
-            }
+            return Ok(Some(Answer::Union(vec![
+                interval(infinity(true), true, b.clone(), true),
+                interval(b, true, infinity(false), true),
+            ])));
         }
-        ([bound, v], [r]) if is_var(v) => {
-            let b = parse_expr(bound)?;
-            if less(*r) {
-                (b, strict(*r), inf(false), true)
-            } else {
-                (inf(true), true, b, strict(*r))
-            }
+        (_, rs) if rs.contains(&'≠') => return err("unsupported relation"),
+        ([v, bound], [r]) if is_var(v) => one_sided(parse_expr(bound)?, *r, true),
+        ([bound, v], [r]) if is_var(v) => one_sided(parse_expr(bound)?, *r, false),
+        ([lhs, rhs], [r]) => {
+            // `k x + c r 0`: divide by `k`, flipping the relation when `k < 0`.
+            let root = linear_root(&parse_expr(lhs)?, &parse_expr(rhs)?)?;
+            one_sided(root.value, *r, root.increasing)
         }
-        ([a, v, b], [r1, r2]) if is_var(v) && less(*r1) == less(*r2) => {
+        ([a, middle, b], [r1, r2]) if less(*r1) == less(*r2) => {
             let (a, b) = (parse_expr(a)?, parse_expr(b)?);
-            if less(*r1) {
-                (a, strict(*r1), b, strict(*r2))
+            let (lo, lo_rel, hi, hi_rel) =
+                if less(*r1) { (a, *r1, b, *r2) } else { (b, *r2, a, *r1) };
+            if is_var(middle) || is_label(middle) {
+                (lo, strict(lo_rel), hi, strict(hi_rel))
             } else {
-                (b, strict(*r2), a, strict(*r1))
+                // `1 < 2x + 1 < 5`: the bounds mapped through the inverse of the linear middle.
+                let m = parse_expr(middle)?;
+                let lo_b = linear_root(&m, &lo)?;
+                let hi_b = linear_root(&m, &hi)?;
+                if lo_b.increasing {
+                    (lo_b.value, strict(lo_rel), hi_b.value, strict(hi_rel))
+                } else {
+                    (hi_b.value, strict(hi_rel), lo_b.value, strict(lo_rel))
+                }
             }
         }
         _ => return err("unsupported relation"),
     };
-    Ok(Some(Answer::Seq {
+    Ok(Some(interval(lo, lo_strict, hi, hi_strict)))
+}
+
+fn strict(c: char) -> bool {
+    c == '<' || c == '>'
+}
+
+fn infinity(negative: bool) -> Expr {
+    if negative { Expr::Neg(Box::new(Expr::Infinity)) } else { Expr::Infinity }
+}
+
+fn interval(lo: Expr, lo_strict: bool, hi: Expr, hi_strict: bool) -> Answer {
+    Answer::Seq {
         open: if lo_strict { '(' } else { '[' },
         close: if hi_strict { ')' } else { ']' },
         items: vec![Answer::Expr(lo), Answer::Expr(hi)],
-    }))
+    }
+}
+
+/// `x r bound` (`var_left`) or `bound r x`, as (low, low strict, high, high strict).
+fn one_sided(bound: Expr, r: char, var_left: bool) -> (Expr, bool, Expr, bool) {
+    let below = (r == '<' || r == '≤') == var_left;
+    if below {
+        (infinity(true), true, bound, strict(r))
+    } else {
+        (bound, strict(r), infinity(false), true)
+    }
+}
+
+/// Where `lhs - rhs`, linear in its one variable with rational coefficients, vanishes, and
+/// whether it increases with the variable.
+struct LinearRoot {
+    value: Expr,
+    increasing: bool,
+}
+
+/// The root of `lhs - rhs` as a linear function of its single variable (a relation `lhs r rhs`
+/// reads `f r 0`), found exactly from its values at 0, 1 and 2.
+fn linear_root(lhs: &Expr, rhs: &Expr) -> Result<LinearRoot> {
+    let f = Expr::difference(lhs, rhs);
+    let mut vars = std::collections::BTreeSet::new();
+    f.collect_vars(&mut vars);
+    let [var] = vars.into_iter().collect::<Vec<_>>()[..] else {
+        return err("not one variable");
+    };
+    let at = |x: i64| rational(&substitute(&f, var, &Expr::int(x)));
+    let (Some(f0), Some(f1), Some(f2)) = (at(0), at(1), at(2)) else {
+        return err("not rational");
+    };
+    let slope = &f1 - &f0;
+    if slope.is_zero() || &f2 - &f1 != slope {
+        return err("not linear");
+    }
+    let root = -f0 / &slope;
+    let value = Expr::Num { value: root, decimal: false };
+    Ok(LinearRoot { value, increasing: slope.is_positive() })
+}
+
+/// `e` with every occurrence of variable `var` replaced by `value`.
+fn substitute(e: &Expr, var: &str, value: &Expr) -> Expr {
+    let sub = |x: &Expr| substitute(x, var, value);
+    let boxed = |x: &Expr| Box::new(sub(x));
+    match e {
+        Expr::Var(name) if name == var => value.clone(),
+        Expr::Sum(terms) => Expr::Sum(terms.iter().map(|(n, t)| (*n, sub(t))).collect()),
+        Expr::Product(fs) => Expr::Product(fs.iter().map(|(d, f)| (*d, sub(f))).collect()),
+        Expr::Neg(a) => Expr::Neg(boxed(a)),
+        Expr::Pow(a, b) => Expr::Pow(boxed(a), boxed(b)),
+        Expr::Call(f, a) => Expr::Call(*f, boxed(a)),
+        Expr::Log { base, arg } => {
+            Expr::Log { base: base.as_ref().map(|b| boxed(b)), arg: boxed(arg) }
+        }
+        Expr::Factorial(a) => Expr::Factorial(boxed(a)),
+        Expr::Binom(a, b) => Expr::Binom(boxed(a), boxed(b)),
+        other => other.clone(),
+    }
 }
 
 #[cfg(test)]
@@ -295,8 +476,11 @@ mod tests {
         assert_eq!(p("\\{\\}"), Answer::Set(vec![]));
         assert_eq!(p("\\emptyset"), Answer::Set(vec![]));
         assert_eq!(kind(&p("1, 2, 3")), "list");
-        assert_eq!(kind(&p("{1, 2, 3}")), "set");
-        assert_eq!(kind(&p("{(1, 2), 3}")), "set");
+        assert_eq!(kind(&p("{1, 2, 3}")), "list");
+        assert_eq!(kind(&p("{(1, 2), 3}")), "list");
+        assert_eq!(kind(&p("4;5;6")), "list");
+        assert!(matches!(p("(1;2;3)"), Answer::Seq { items, .. } if items.len() == 3));
+        assert_eq!(kind(&p("[\\matbegin 1 & 2 \\\\ 3 & 4 \\matend]")), "matrix");
         assert_eq!(kind(&p("{5}")), "expr");
         assert_eq!(kind(&p("{x}^{2}")), "expr");
         assert_eq!(kind(&p("{1}, {2}")), "list");
@@ -325,7 +509,14 @@ mod tests {
         expect("1 < x \\le 2", '(', ']');
         expect("2 \\ge x > 1", '(', ']');
         assert_eq!(kind(&p("1 < x > 2")), "text");
-        assert_eq!(kind(&p("x + 1 > 2")), "text");
+        // Linear in one variable: solved for it.
+        expect("x + 1 > 2", '(', ')');
+        expect("-2x \\ge -4", '(', ']');
+        expect("1 < 2x + 1 \\le 5", '(', ']');
+        expect("0 < f(x) < 1", '(', ')');
+        assert_eq!(kind(&p("x \\ne 3")), "union");
+        assert_eq!(kind(&p("x^2 > 4")), "text");
+        assert_eq!(kind(&p("x + y > 2")), "text");
     }
 
     #[test]

@@ -49,8 +49,9 @@ pub(crate) fn answers_equal(a: &Answer, b: &Answer) -> bool {
         (A::Expr(x), A::Expr(y)) => scalars_equal(x, y),
         (A::Equation(l1, r1), A::Equation(l2, r2)) => equations_equal(l1, r1, l2, r2),
         // `x = 5` against `5`: the value on the right, when the left is a variable.
+        // A computation between constants (`\frac12 = \frac{10}{20}`) ends in its value.
         (A::Equation(l, r), A::Expr(y)) | (A::Expr(y), A::Equation(l, r)) => {
-            matches!(l, Expr::Var(_)) && scalars_equal(r, y)
+            (matches!(l, Expr::Var(_)) || (is_constant(l) && is_constant(r))) && scalars_equal(r, y)
         }
         (A::Seq { open: o1, close: c1, items: i1 }, A::Seq { open: o2, close: c2, items: i2 }) => {
             // Two items may be an interval, where `(` and `[` differ; longer tuples are ordered
@@ -73,6 +74,13 @@ pub(crate) fn answers_equal(a: &Answer, b: &Answer) -> bool {
         (A::Text(x), A::Text(y)) => x == y,
         _ => false,
     }
+}
+
+/// Whether `e` has no variables.
+fn is_constant(e: &Expr) -> bool {
+    let mut vars = BTreeSet::new();
+    e.collect_vars(&mut vars);
+    vars.is_empty()
 }
 
 fn pairwise(a: &[Answer], b: &[Answer]) -> bool {

@@ -23,7 +23,7 @@ pub(crate) enum Tok {
     /// A function, constant or structural command (`frac`, `sqrt`, `sin`, `pi`, `infty`, `pm`,
     /// `cup`, ...); `latex` is true for `\name`, false for a plain word.
     Cmd { name: &'static str, latex: bool },
-    /// A symbol: `+ - * / ^ _ ( ) [ ] { } , = ! | < > & ;` and `≤ ≥ ≠`.
+    /// A symbol: `+ - * / ^ _ ( ) [ ] { } , = ! | < > & ; :` and `≤ ≥ ≠`.
     Sym(char),
     /// `\{`.
     SetOpen,
@@ -128,7 +128,15 @@ pub(crate) fn lex(s: &str) -> Result<Vec<Tok>, LexError> {
         } else if b == b'*' && bytes.get(i + 1) == Some(&b'*') {
             toks.push(Tok::Sym('^'));
             i += 2;
-        } else if b"+-*/^_()[]{},=!|<>&;".contains(&b) {
+        } else if matches!(b, b'<' | b'>' | b'!') && bytes.get(i + 1) == Some(&b'=') {
+            // Plain-text relations `<=`, `>=`, `!=`.
+            toks.push(Tok::Sym(match b {
+                b'<' => '≤',
+                b'>' => '≥',
+                _ => '≠',
+            }));
+            i += 2;
+        } else if b"+-*/^_()[]{},=!|<>&;:".contains(&b) {
             toks.push(Tok::Sym(b as char));
             i += 1;
         } else {
@@ -341,6 +349,10 @@ mod tests {
         assert_eq!(lex("1 \\\\ 2").unwrap()[1], Tok::RowSep);
         assert_eq!(lex("3π").unwrap()[1], Tok::Cmd { name: "pi", latex: true });
         assert_eq!(lex("2 ≤ x").unwrap()[1], Tok::Sym('≤'));
+        assert_eq!(lex("x >= 2").unwrap()[1], Tok::Sym('≥'));
+        assert_eq!(lex("x<=2").unwrap()[1], Tok::Sym('≤'));
+        assert_eq!(lex("x != 2").unwrap()[1], Tok::Sym('≠'));
+        assert_eq!(lex("3:4").unwrap()[1], Tok::Sym(':'));
         assert!(lex("é").is_err());
         assert!(lex("'").is_err());
     }

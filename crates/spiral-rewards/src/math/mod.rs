@@ -4,6 +4,25 @@
 //! The conventions, and where they differ from the Qwen2.5-Math grader and Math-Verify, are
 //! tabled in the crate docs.
 //!
+//! Beyond the crate-level conventions: `\approx` after an exact value is dropped
+//! (`x = 1/3 \approx 0.33` is `x = 1/3`) and alone states the value; a decimal comma (`1000,99`)
+//! is read as a point only against a decimal number; a computation between constants
+//! (`\frac12 = \frac{10}{20}`) ends in its value; a reference escaped twice (`\\frac`) is read
+//! once, a response only when its box command is escaped twice too.
+//!
+//! # Unequal on purpose
+//!
+//! Where Math-Verify accepts and this verifier does not, deliberately:
+//! - `1 + \frac{1}{e}` vs `1 - \frac{1}{e}`, and any sign or value difference: never equal.
+//! - A response's `-2 \\le x \\le 7` (a line break before `le`) is not read as `\le`.
+//! - Arithmetic on matrices (`A + B` vs their sum) is not evaluated; matrices compare entry by
+//!   entry at the scalar tolerances.
+//! - `\sum`, unknown commands (`\zzz`) and chains through them are compared as text.
+//! - `x \in [a,b] \cup [c,d]` vs `1 \le |x| \le 2`: inequalities through `|x|` are not solved.
+//! - Boxed answers separated by prose (`\boxed{1} for part (a) and \boxed{2}`) are not one
+//!   answer; only connectors (`and`, `or`, commas, spacing, `y_2 =`) join them.
+//! - An unmarked number is never rescaled as a percentage (`10` ≠ `0.1`), unlike the Qwen grader.
+//!
 //! Bounded cost: answers longer than [`MAX_ANSWER_BYTES`] are not graded; parsing refuses
 //! nesting beyond a fixed depth; exact values larger than 2^16384 (`10^{10^{10}}`, `100000!`) are
 //! not computed, only compared as text. Such values can therefore be equal only when written the
@@ -17,11 +36,12 @@ mod lexer;
 mod normalize;
 mod numeric;
 mod parser;
+mod percent;
 
 use num_rational::BigRational;
 use serde::{Deserialize, Serialize};
 
-use crate::extract::extract_answer;
+use crate::extract::{extract_answers, last_boxed};
 use crate::reward::{Failure, Reward, Scored};
 
 pub use normalize::normalize_answer;
@@ -52,6 +72,21 @@ pub struct MathReward {
     /// Reward for a response that has a final answer which is wrong (a format reward); 0 by
     /// default, as in the SPIRAL and ParaGator papers.
     pub format_score: f64,
+    /// How a percentage compares with a plain number (`10\%` against `0.1`).
+    pub percent: PercentMode,
+}
+
+/// How an answer marked as a percentage (`10\%`, `10%`, `10 percent`, `10 pct`) compares with a
+/// plain number.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PercentMode {
+    /// The mark is dropped and the number compared as written: `10\%` = `10` ≠ `0.1`.
+    Strict,
+    /// As the Qwen2.5-Math grader (`include_percentage=True`): a marked value equals the number
+    /// as written or divided by 100, so `10\%` = `10` = `0.1` (an unmarked `10` ≠ `0.1`).
+    #[default]
+    Either,
 }
 
 impl MathReward {
@@ -66,7 +101,8 @@ impl MathReward {
     /// assert_eq!((wrong.reward, wrong.extracted.as_deref()), (0.0, Some("8")));
     /// ```
     pub fn score_answer(&self, reference: &str, response: &str) -> Scored {
-        let Some(extracted) = extract_answer(response) else {
+        let answers = extract_answers(response);
+        let Some(&extracted) = answers.last() else {
             return Scored::incorrect(0.0, None, Failure::NoAnswer);
         };
         if extracted.len() > MAX_ANSWER_BYTES {
@@ -74,11 +110,32 @@ impl MathReward {
                 Failure::AnswerTooLong { bytes: extracted.len(), limit: MAX_ANSWER_BYTES };
             return Scored::incorrect(0.0, Some(truncate(extracted)), failure);
         }
-        if math_equal(extracted, reference) {
-            Scored::correct(extracted)
+        // A reference given with its box (`\boxed{5}`) is reduced like a response, and one
+        // escaped twice (`\\frac`) is read once.
+        let reference = normalize::undouble_backslashes(last_boxed(reference).unwrap_or(reference));
+        let reference = reference.as_str();
+        // A response escaped twice shows it in its box command (`\\boxed`).
+        let undoubled;
+        let extracted = if response.contains("\\\\boxed") {
+            undoubled = normalize::undouble_backslashes(extracted);
+            undoubled.as_str()
         } else {
-            Scored::incorrect(self.format_score, Some(extracted.to_owned()), Failure::WrongAnswer)
+            extracted
+        };
+        if math_equal_with(extracted, reference, self.percent) {
+            return Scored::correct(extracted);
         }
+        // Several boxed answers in a row are one answer when the reference is a collection.
+        if answers.len() > 1 {
+            let joined = answers.join(", ");
+            if joined.len() <= MAX_ANSWER_BYTES
+                && is_collection(reference)
+                && math_equal_with(&joined, reference, self.percent)
+            {
+                return Scored::correct(joined);
+            }
+        }
+        Scored::incorrect(self.format_score, Some(extracted.to_owned()), Failure::WrongAnswer)
     }
 }
 
@@ -123,6 +180,19 @@ fn truncate(s: &str) -> String {
 /// assert!(!math_equal("12345678901234567891", "12345678901234567890"));
 /// ```
 pub fn math_equal(prediction: &str, reference: &str) -> bool {
+    math_equal_with(prediction, reference, PercentMode::default())
+}
+
+/// [`math_equal`] with an explicit [`PercentMode`].
+///
+/// ```
+/// use spiral_rewards::{PercentMode, math_equal_with};
+///
+/// assert!(math_equal_with("10\\%", "0.1", PercentMode::Either));
+/// assert!(!math_equal_with("10\\%", "0.1", PercentMode::Strict));
+/// assert!(math_equal_with("10\\%", "10", PercentMode::Strict));
+/// ```
+pub fn math_equal_with(prediction: &str, reference: &str, percent: PercentMode) -> bool {
     if prediction.len() > MAX_ANSWER_BYTES || reference.len() > MAX_ANSWER_BYTES {
         return prediction.trim() == reference.trim();
     }
@@ -137,7 +207,46 @@ pub fn math_equal(prediction: &str, reference: &str) -> bool {
     if same_choice(&pred, &gold) || same_choice(&gold, &pred) {
         return true;
     }
-    equiv::answers_equal(&answer::parse_answer(&pred), &answer::parse_answer(&gold))
+    let (pred_answer, gold_answer) = (answer::parse_answer(&pred), answer::parse_answer(&gold));
+    if equiv::answers_equal(&pred_answer, &gold_answer) {
+        return true;
+    }
+    // `1000,99` against `1000.99`: a comma that is no thousands separator is a decimal comma
+    // when the other side is a decimal number.
+    for (side, other) in [(&pred, &gold), (&gold, &pred)] {
+        if let Some(point) = normalize::decimal_comma(side)
+            && normalize::is_decimal_number(other)
+            && equiv::answers_equal(&answer::parse_answer(&point), &answer::parse_answer(other))
+        {
+            return true;
+        }
+    }
+    // `10%` against `0.1`: the marked side also stands for its value divided by 100.
+    if percent == PercentMode::Either {
+        let (pred_pct, gold_pct) = (percent::is_marked(prediction), percent::is_marked(reference));
+        if pred_pct != gold_pct {
+            let (marked, other) =
+                if pred_pct { (&pred_answer, &gold_answer) } else { (&gold_answer, &pred_answer) };
+            if let Some(hundredth) = percent::hundredth(marked) {
+                return equiv::answers_equal(&hundredth, other);
+            }
+        }
+    }
+    false
+}
+
+/// Whether `reference` is a list, set or union of several values, against which several boxed
+/// answers are graded together.
+fn is_collection(reference: &str) -> bool {
+    use answer::Answer;
+    let parsed = answer::parse_answer(&normalize_answer(reference));
+    matches!(parsed, Answer::List(_) | Answer::Set(_) | Answer::Union(_))
+}
+
+/// Whether `text` (an answer sentence) is math as a whole rather than prose around a value.
+pub(crate) fn is_math(text: &str) -> bool {
+    text.len() <= MAX_ANSWER_BYTES
+        && !matches!(answer::parse_answer(&normalize_answer(text)), answer::Answer::Text(_))
 }
 
 /// Whether `letter` is a bare upper-case choice letter (`B`, `(B)`) and `answer` picks the same
@@ -197,7 +306,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn normalisation_rules_of_the_issue() {
+    fn normalisation_rules() {
         let cases = [
             ("\\dfrac{3}{4}", "\\frac{3}{4}"),
             ("\\tfrac{3}{4}", "0.75"),
@@ -220,12 +329,14 @@ mod tests {
         for (pred, gold) in cases {
             assert!(math_equal(pred, gold), "{pred} vs {gold}");
         }
-        assert!(!math_equal("0.5", "50\\%"));
+        // Percent against a decimal depends on the percent mode.
+        assert!(math_equal("0.5", "50\\%"));
+        assert!(!math_equal_with("0.5", "50\\%", PercentMode::Strict));
         assert!(!math_equal("C", "B"));
     }
 
     #[test]
-    fn equivalence_rules_of_the_issue() {
+    fn equivalence_rules() {
         let equal = [
             ("123456789012345678901234567890", "123456789012345678901234567890"),
             ("0.25", "\\frac{1}{4}"),
@@ -378,7 +489,7 @@ mod tests {
     }
 
     #[test]
-    fn plain_braces_are_sets_when_they_hold_a_list() {
+    fn plain_braces_group_a_list() {
         for (a, b) in [
             ("{1,2}", "{2,1}"),
             ("{1,2}", "1,2"),
@@ -389,10 +500,12 @@ mod tests {
             ("{x}^{2}", "x^2"),
             ("x^{2}", "x^2"),
             ("{(1, 2), (3, 4)}", "\\{(3, 4), (1, 2)\\}"),
+            // Plain braces are grouping around a bare list, which matches a tuple in order.
+            ("{1,2}", "(1,2)"),
         ] {
             assert!(math_equal(a, b), "{a} vs {b}");
         }
-        for (a, b) in [("{1,2}", "{1,3}"), ("{1,2}", "(1,2)"), ("{1,2}", "{1,2,3}"), ("{5}", "6")] {
+        for (a, b) in [("{1,2}", "{1,3}"), ("{1,2}", "(2,1)"), ("{1,2}", "{1,2,3}"), ("{5}", "6")] {
             assert!(!math_equal(a, b), "{a} vs {b}");
         }
         let scored = MathReward::default().score_answer("\\{1,2\\}", "so \\boxed{{2,1}}");
@@ -493,7 +606,7 @@ mod tests {
 
     #[test]
     fn reward_extracts_then_grades() {
-        let r = MathReward { format_score: 0.1 };
+        let r = MathReward { format_score: 0.1, ..MathReward::default() };
         let p = MathProblem::new("q", "\\frac{1}{2}");
         assert_eq!(r.score(&p, "so \\boxed{0.5}").reward, 1.0);
         let wrong = r.score(&p, "so \\boxed{0.6}");
@@ -504,6 +617,189 @@ mod tests {
         let s = r.score(&p, &long);
         assert!(matches!(s.failure, Some(Failure::AnswerTooLong { bytes: 5000, .. })));
         assert_eq!(s.extracted.map(|e| e.len()), Some(MAX_ANSWER_BYTES));
+    }
+
+    /// Grades `response` against `reference` with the default reward.
+    fn grade(reference: &str, response: &str) -> bool {
+        MathReward::default().score_answer(reference, response).is_correct()
+    }
+
+    #[test]
+    fn answers_in_prose_are_found() {
+        let cases = [
+            ("so the bill came to 2,315.40 euros", "2315.40"),
+            ("Answer \\[ 17 \\]", "17"),
+            ("Answer $ \\frac{3}{8} $", "0.375"),
+            ("Thus $y \\le 4$ holds.", "y \\le 4"),
+            (
+                "The rotation is $ \\begin{pmatrix}0 & -1 \\\\ 1 & 0\\end{pmatrix} $.",
+                "\\begin{bmatrix}0 & -1 \\\\ 1 & 0\\end{bmatrix}",
+            ),
+            ("the chance that Bo wins is 5/9. <|im_end|>", "\\frac59"),
+            ("Prices rose by 35 percent", "35\\%"),
+            ("Final Answer: The smallest $k$ is 41.", "41"),
+            ("Final Answer: Ana needs 6 more boxes. I hope it is correct.", "6"),
+            (
+                "so \\boxed{40} first. Final Answer: The final answer is $7{,}250$. I hope it is correct.",
+                "7250",
+            ),
+        ];
+        for (response, reference) in cases {
+            assert!(grade(reference, response), "{response} vs {reference}");
+        }
+        // Inline math may not span lines, and a number glued into a word is not a number.
+        assert!(!grade("8", "Answer $ \n 8 \n $"));
+        assert!(!grade("4", "code QX4B"));
+    }
+
+    #[test]
+    fn several_boxed_answers_form_a_set_against_a_collection() {
+        assert!(grade("\\{2, 5\\}", "roots \\boxed{5} and \\boxed{2}"));
+        assert!(grade(
+            "(1, 4), (4, 1)",
+            "$$\\boxed{(4, 1)} \\quad \\text{or} \\quad \\boxed{(1, 4)}$$"
+        ));
+        assert!(grade("a = 3, b = 7", "\\boxed{a = 3}, \\boxed{b = 7}"));
+        // Against a single value only the last box counts.
+        assert!(!grade("2", "\\boxed{2} and \\boxed{5}"));
+        // A missing or extra element is still wrong, and boxes far apart are not one answer.
+        assert!(!grade("\\{2, 5, 6\\}", "\\boxed{5} and \\boxed{2}"));
+        assert!(!grade("2, 5", "first \\boxed{2}.\nLater we see it is wrong: \\boxed{5}"));
+    }
+
+    #[test]
+    fn labels_before_the_value_are_dropped() {
+        for (a, b) in [
+            ("(4,9)", "(m,n)=(4,9)"),
+            ("(1,0,2)", "(a,b,c)=(1,0,2)"),
+            ("3", "g(t)=3"),
+            ("5", "|PQ|=5"),
+            ("2", "\\frac{AM}{MB}=2"),
+            ("3:5", "S_{ABC}:S_{XYZ}=3:5"),
+            ("6, 8", "PQ=6,RS=8"),
+            ("(2,3),(5,3)", "m=2,n=3;m=5,n=3"),
+        ] {
+            assert!(math_equal(a, b), "{a} vs {b}");
+        }
+        // An expression or a number on the left is no label.
+        for (a, b) in
+            [("5a+b", "9 = 5a+b"), ("0", "p + 2q = 0"), ("4", "3y + w = 4"), ("1", "c^3 + d = 1")]
+        {
+            assert!(!math_equal(a, b), "{a} vs {b}");
+        }
+        // Two labelled answers compare as equations.
+        assert!(!math_equal("x = 4", "y = 4"));
+    }
+
+    #[test]
+    fn inequalities_and_intervals_are_one_kind() {
+        for (a, b) in [
+            ("-y > -3", "y < 3"),
+            ("-y >= -3", "y \\le 3"),
+            ("3 - t \\le 1", "t \\ge 2"),
+            ("t \\in [-1, 6]", "-1 \\le t \\le 6"),
+            ("(2, 5)", "2 < g(x) < 5"),
+            ("x \\geq 7", "x >= 7"),
+            ("a \\neq 2", "a != 2"),
+            ("a \\ne 2", "(-\\infty, 2) \\cup (2, \\infty)"),
+        ] {
+            assert!(math_equal(a, b), "{a} vs {b}");
+        }
+        for (a, b) in [
+            ("-y > -3", "y > 3"),
+            ("y > -3", "y < 3"),
+            ("x \\ge 7", "x > 7"),
+            ("a \\ne 2", "a \\ne 3"),
+        ] {
+            assert!(!math_equal(a, b), "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn number_formats() {
+        for (a, b) in [
+            ("2500,75", "2500.75"),
+            ("3.45", "3,45"),
+            ("0,625", "0.625"),
+            ("22,\\! 333,\\! 444", "22333444"),
+            ("48 {, }102", "48102"),
+        ] {
+            assert!(math_equal(a, b), "{a} vs {b}");
+        }
+        // A comma and a space separate items; a comma between integers is a list against a list.
+        assert!(!math_equal("48, 102", "48102"));
+        assert!(!math_equal("3,45", "3.46"));
+        assert!(math_equal("3,4", "4,3"));
+    }
+
+    #[test]
+    fn sets_tuples_and_lists_keep_the_reference_order_semantics() {
+        assert!(grade("(2,7)", "\\boxed{{2,7}}"));
+        assert!(!grade("(7,2)", "\\boxed{{2,7}}"));
+        assert!(math_equal("\\{-3, -1, 4\\}", "-3;-1;4"));
+        assert!(math_equal("(1, 0, 2), (3, 1, 1)", "(3;1;1),(1;0;2)"));
+        assert!(math_equal("(1,5),\\ (5,1)", "(5,1)or(1,5)"));
+        assert!(math_equal("(a, b) = (2, 9) \\text{ and } (9, 2)", "(2, 9), (9, 2)"));
+        assert!(!math_equal("(1, 0, 2), (3, 1, 1)", "(3;1;1),(2;0;1)"));
+    }
+
+    #[test]
+    fn approximations_and_percentages() {
+        assert!(math_equal("y \\approx 7", "7"));
+        assert!(math_equal("y = 2/7 \\approx 0.3", "2/7"));
+        assert!(math_equal("y = 1+1 = 2/7 \\approx 5", "y = 2/7"));
+        assert!(!math_equal("y = 2/7 \\approx 0.3", "0.3"));
+        assert!(math_equal("45 pct", "45\\%"));
+        assert!(math_equal("45 percentage", "45\\%"));
+        assert!(math_equal("45\\%", "0.45"));
+        assert!(math_equal("45%", "45"));
+        // Only a marked side is rescaled, and the strict mode never rescales.
+        assert!(!math_equal("45", "0.45"));
+        assert!(!math_equal("45\\%", "0.46"));
+        let strict = MathReward { percent: PercentMode::Strict, ..MathReward::default() };
+        assert!(!strict.score_answer("0.45", "\\boxed{45\\%}").is_correct());
+        assert!(strict.score_answer("45", "\\boxed{45\\%}").is_correct());
+    }
+
+    #[test]
+    fn looser_rules_do_not_accept_wrong_answers() {
+        for (a, b) in [
+            ("1+\\frac{1}{e}", "1-\\frac{1}{e}"),
+            ("1 + \\frac{1}{\\mathrm{e}}", "1 - \\frac{1}{\\mathrm{e}}"),
+            ("2", "\\pm 2"),
+            ("f(y)", "f(x)"),
+            ("2:00", "11:00"),
+            ("x \\in [1, 4]", "x \\in [1, 5]"),
+            ("\\frac12 = \\frac{10}{20}", "\\frac{1}{3}"),
+        ] {
+            assert!(!math_equal(a, b), "{a} vs {b}");
+            assert!(!math_equal(b, a), "{b} vs {a}");
+        }
+        assert!(math_equal("\\frac12 = \\frac{10}{20}", "0.5"));
+        // A reference escaped twice is read once; a response is not unescaped unless its box is.
+        assert!(grade(
+            "\\\\left(\\\\frac{1}{4}, 2\\\\right)",
+            "\\boxed{\\left(\\frac14, 2\\right)}"
+        ));
+        assert!(grade("(1, 2)", "so \\\\boxed{\\\\left( 1, 2 \\\\right)}"));
+        assert!(!grade("x \\in [-1,3]", "\\boxed{-1 \\\\le x \\\\le 3}"));
+    }
+
+    #[test]
+    fn new_extraction_paths_are_bounded() {
+        let start = std::time::Instant::now();
+        for unit in [
+            "answer: x ",
+            "final answer is $",
+            "\\[ 1 ",
+            "$ 1 \n",
+            "\\boxed{1} and ",
+            "Answer \\( ",
+        ] {
+            let text = unit.repeat(200_000 / unit.len());
+            let _ = MathReward::default().score_answer("1, 2", &text);
+        }
+        assert!(start.elapsed().as_secs_f64() < 5.0, "took {:?}", start.elapsed());
     }
 
     #[test]

@@ -146,6 +146,14 @@ const UNIT_WORDS: &[&str] = &[
     "degree",
     "degrees",
     "percent",
+    "percentage",
+    "pct",
+];
+
+/// Commands that a doubled backslash (`\\frac`, from text escaped twice) still names.
+const DOUBLED_COMMANDS: &[&str] = &[
+    "frac", "dfrac", "tfrac", "left", "right", "sqrt", "le", "leq", "ge", "geq", "lt", "gt", "neq",
+    "ne", "pi", "cdot", "times", "text", "mathrm", "infty", "cup", "in", "pm",
 ];
 
 /// Normalises a math answer for comparison (see the module docs for the rules).
@@ -163,15 +171,98 @@ const UNIT_WORDS: &[&str] = &[
 pub fn normalize_answer(answer: &str) -> String {
     let s = strip_math_delimiters(answer.trim());
     let s = s.replace(['\n', '\r', '\t'], " ");
+    let s = keep_exact_side(&s);
     let s = unwrap_text_commands(&s);
     let s = rewrite_commands(&s);
-    let s = s.replace("{,}", ",").replace(['$', '%', '°', '~'], " ");
+    let s = join_brace_commas(&s);
+    let s = s.replace(['$', '%', '°', '~'], " ");
     let s = s.replace("^{}", "");
     let s = rewrite_words(&s);
     let s = remove_thousands_separators(&s);
     let s = strip_membership(&s);
     let s = collapse_spaces(&s);
     s.trim_end_matches(['.', ' ']).trim_end_matches("\\\\").trim().to_owned()
+}
+
+/// `\\frac` -> `\frac` for the commands of [`DOUBLED_COMMANDS`], unless the answer is a
+/// matrix (where `\\` ends a row and may precede anything). For text escaped twice (a
+/// reference stored as `\\left(`, a response whose box reads `\\boxed`); it is not part of
+/// [`normalize_answer`], where `\\le` is a line break before `le`.
+pub(crate) fn undouble_backslashes(s: &str) -> String {
+    if !s.contains("\\\\") || s.contains("\\begin") {
+        return s.to_owned();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find("\\\\") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        let name_len = after.bytes().take_while(u8::is_ascii_alphabetic).count();
+        if name_len > 0 && DOUBLED_COMMANDS.contains(&&after[..name_len]) {
+            out.push('\\');
+        } else {
+            out.push_str("\\\\");
+        }
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `A \approx B`: an approximation after an exact value is dropped (`x = 1/3 \approx 0.33` is
+/// `x = 1/3`); alone, it states the value (`x \approx 11` is `x = 11`), as Math-Verify reads it.
+fn keep_exact_side(s: &str) -> String {
+    let s = s.replace('≈', "\\approx ");
+    let Some(pos) = s.find("\\approx") else { return s };
+    let after = pos + "\\approx".len();
+    if s.as_bytes().get(after).is_some_and(u8::is_ascii_alphabetic) {
+        return s;
+    }
+    if s[..pos].contains('=') {
+        s[..pos].to_owned()
+    } else {
+        format!("{} = {}", &s[..pos], &s[after..])
+    }
+}
+
+/// `14{,}916`, `14 {, }916` -> `14,916`: a braced comma is a thousands separator, and the spaces
+/// around it go with it.
+fn join_brace_commas(s: &str) -> String {
+    let s = s.replace("{, }", "{,}");
+    if !s.contains("{,}") {
+        return s;
+    }
+    let mut out = String::with_capacity(s.len());
+    for (i, part) in s.split("{,}").enumerate() {
+        if i > 0 {
+            let trimmed = out.trim_end().len();
+            out.truncate(trimmed);
+            out.push(',');
+            out.push_str(part.trim_start());
+        } else {
+            out.push_str(part);
+        }
+    }
+    out
+}
+
+/// `1000,99` -> `1000.99`: a normalised answer that is two digit runs joined by one comma
+/// without spaces (so not a thousands separator, which normalisation has already removed).
+pub(crate) fn decimal_comma(s: &str) -> Option<String> {
+    let unsigned = s.strip_prefix('-').unwrap_or(s);
+    let (int, frac) = unsigned.split_once(',')?;
+    let digits = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+    (digits(int) && digits(frac)).then(|| s.replacen(',', ".", 1))
+}
+
+/// Whether a normalised answer is a number written with a decimal point (`1.22`, `-0.5`).
+pub(crate) fn is_decimal_number(s: &str) -> bool {
+    let unsigned = s.strip_prefix('-').unwrap_or(s);
+    unsigned.split_once('.').is_some_and(|(int, frac)| {
+        int.bytes().all(|b| b.is_ascii_digit())
+            && !frac.is_empty()
+            && frac.bytes().all(|b| b.is_ascii_digit())
+    })
 }
 
 /// `s` without spaces: the key of the fast string-equality check.
@@ -321,9 +412,12 @@ fn rewrite_commands(s: &str) -> String {
             } else {
                 after
             };
-            // `\!` is a negative space, used inside numbers (`16,\!386`): it leaves no gap.
+            // `\!` is a negative space, used inside numbers (`16,\!386`): it leaves no gap, and
+            // after a comma it joins the groups of a number written `11,\! 111`.
             if name != "!" {
                 out.push(' ');
+            } else if out.ends_with(',') {
+                i += count_spaces(&bytes[i..]);
             }
             continue;
         }
@@ -349,10 +443,17 @@ fn rewrite_commands(s: &str) -> String {
         }
         if (name == "begin" || name == "end")
             && let Some((env, len)) = environment_name(&s[after..])
-            && env.ends_with("matrix")
+            && (env.ends_with("matrix") || env == "array")
         {
             out.push_str(if name == "begin" { " \\matbegin " } else { " \\matend " });
             i = after + len;
+            // `\begin{array}{cc}`: the column specification is not content.
+            if env == "array"
+                && name == "begin"
+                && let Some((_, spec)) = environment_name(&s[i..])
+            {
+                i += spec;
+            }
             continue;
         }
         out.push_str(&s[i..after]);
@@ -411,7 +512,7 @@ fn rewrite_words(s: &str) -> String {
         if has_digit && UNIT_WORDS.contains(&lower.as_str()) {
             i += unit_power_len(&bytes[i..]);
             out.push(' ');
-        } else if lower == "and" {
+        } else if lower == "and" || lower == "or" {
             out.push(',');
         } else if lower == "infinity" || lower == "inf" {
             out.push_str("\\infty ");
