@@ -113,6 +113,7 @@ fn train(config: ModelConfig, tokens: Vec<u32>, scored: usize, checkpointing: bo
         advantage: 1.0,
         old_logprobs: None,
         ref_logprobs: None,
+        rollout_logprobs: None,
         weight: 1.0,
     }];
     // The step reads its loss back, so it ends when the work does.

@@ -273,6 +273,7 @@ impl BackendJob for Train {
                 advantage: rng.random_range(-1.0..1.0),
                 old_logprobs: None,
                 ref_logprobs: None,
+                rollout_logprobs: None,
                 weight: 1.0,
             })
             .collect();

@@ -500,8 +500,9 @@ mod tests {
         let logits = model.logits(hidden.reshape([seq.len(), 32]));
         let logits: Vec<f32> = logits.into_data().to_vec().unwrap();
         for temperature in [1.0, 0.6, 1.7] {
-            let scores =
-                model.token_logprobs_tempered(&[seq.clone()], &[2], true, temperature).unwrap();
+            let scores = model
+                .token_logprobs_tempered(std::slice::from_ref(&seq), &[2], true, temperature)
+                .unwrap();
             let lp: Vec<f32> = scores.logprobs.into_data().to_vec().unwrap();
             let ent: Vec<f32> = scores.entropy.unwrap().into_data().to_vec().unwrap();
             for pos in 2..seq.len() {

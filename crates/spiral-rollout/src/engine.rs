@@ -83,7 +83,8 @@ pub struct Sample {
     pub sample_index: usize,
     /// Generated token ids (the stop token included).
     pub tokens: Vec<u32>,
-    /// `log p(token | prompt, previous tokens)` under the model (temperature 1, no filtering).
+    /// `log p(token | prompt, previous tokens)` under the sampling distribution before any cut,
+    /// `softmax(logits / temperature)` (the plain softmax when greedy).
     pub logprobs: Vec<f32>,
     /// Why it ended.
     pub finish: FinishReason,
@@ -420,21 +421,9 @@ fn run_chunk<B: Backend>(
     let fork = fork.iter().map(|&i| i as i64).collect::<Vec<_>>();
     let fork = Tensor::<B, 1, Int>::from_data(TensorData::new(fork, [rows.len()]), &device);
     let mut logits = logits.select(0, fork);
-    // Off the CPU, unfiltered draws happen on the device (see `device_sampling`), from the
-    // backend's generator seeded per chunk; the host sampler would read back every logit.
+    // Off the CPU, unfiltered draws happen on the device (see `device_sampling`), each row's
+    // uniform from its own generator; the host sampler would read back every logit.
     let on_device = !is_cpu::<B>() && !request.sampling.filters();
-    if on_device {
-        let first = &pieces[0];
-        B::seed(
-            &device,
-            sample_rng(
-                request.sampling.seed,
-                request.sampling.first_prompt + first.prompt,
-                first.first_sample,
-            )
-            .random(),
-        );
-    }
     // The device may still be running the prefill: wait, so that its time is not counted as
     // decoding. A failed sync surfaces at the next read-back, so it is not handled here.
     let _ = B::sync(&device);
@@ -446,7 +435,17 @@ fn run_chunk<B: Backend>(
     let mut batch: Vec<usize> = (0..rows.len()).collect();
     loop {
         let picks = if on_device {
-            Picks::Device(sample_rows(logits, request.sampling.temperature))
+            // One uniform per running row per token, as the host sampler draws it; none when
+            // greedy, which draws nothing there either.
+            let greedy = request.sampling.temperature == 0.0;
+            let uniforms: Vec<f64> = batch
+                .iter()
+                .map(|&r| {
+                    let row = &mut rows[r];
+                    if greedy || row.finish.is_some() { 0.0 } else { row.rng.random() }
+                })
+                .collect();
+            Picks::Device(sample_rows(logits, request.sampling.temperature, &uniforms))
         } else {
             Picks::Host(logits.into_data().convert::<f32>().into_vec().expect("f32 logits"))
         };

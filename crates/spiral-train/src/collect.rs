@@ -12,6 +12,7 @@
 //! under it.
 
 mod groups;
+mod overlong;
 mod sets;
 
 use std::ops::Range;
@@ -28,10 +29,19 @@ use crate::config::RunConfig;
 use crate::learner::TrainSequence;
 use crate::task::{TaskData, reward};
 
+pub use overlong::OverlongConfig;
+
 /// The training batch of one step and what was measured while collecting it.
 pub struct Collected {
     /// Sequences with their advantages and behaviour log-probs.
     pub batch: Vec<TrainSequence>,
+    /// The index among the collected problems of each sequence's problem.
+    pub problem_of: Vec<usize>,
+    /// The problems collected.
+    pub problems: usize,
+    /// Per problem: whether its traces differ in raw correctness (search traces, and the
+    /// aggregation traces of every set), so that it carries a training signal.
+    pub informative: Vec<bool>,
     /// Mean reward of search traces.
     pub search_reward: f64,
     /// Mean reward of aggregation traces (SPIRAL and ParaGator).
@@ -48,6 +58,47 @@ pub struct Collected {
     pub reward_seconds: f64,
     /// Seconds spent scoring the batch under the KL penalty's reference model (0 without one).
     pub reference_seconds: f64,
+}
+
+impl Collected {
+    /// Leaves out of the batch the sequences of every problem `p` with `keep[p]` false.
+    pub fn keep_problems(&mut self, keep: &[bool]) {
+        let kept: Vec<_> = std::mem::take(&mut self.batch)
+            .into_iter()
+            .zip(std::mem::take(&mut self.problem_of))
+            .filter(|(_, p)| keep[*p])
+            .collect();
+        (self.batch, self.problem_of) = kept.into_iter().unzip();
+        self.mean_abs_advantage = mean_abs_advantage(&self.batch);
+    }
+
+    /// Adds `other`, collected for further problems: their sequences join the batch, the means
+    /// cover every problem collected, and the tokens and seconds add up.
+    pub fn absorb(&mut self, other: Collected) {
+        let (n, m) = (self.problems as f64, other.problems as f64);
+        let weighted = |a: f64, b: f64| if n + m > 0.0 { (a * n + b * m) / (n + m) } else { 0.0 };
+        self.search_reward = weighted(self.search_reward, other.search_reward);
+        self.aggregation_reward = match (self.aggregation_reward, other.aggregation_reward) {
+            (Some(a), Some(b)) => Some(weighted(a, b)),
+            (a, b) => a.or(b),
+        };
+        self.zero_signal_fraction = weighted(self.zero_signal_fraction, other.zero_signal_fraction);
+        let offset = self.problems;
+        self.batch.extend(other.batch);
+        self.problem_of.extend(other.problem_of.iter().map(|p| p + offset));
+        self.informative.extend(other.informative);
+        self.problems += other.problems;
+        self.mean_abs_advantage = mean_abs_advantage(&self.batch);
+        self.generated_tokens += other.generated_tokens;
+        self.rollout_seconds += other.rollout_seconds;
+        self.reward_seconds += other.reward_seconds;
+        self.reference_seconds += other.reference_seconds;
+    }
+}
+
+/// The mean absolute advantage of `batch`'s sequences.
+fn mean_abs_advantage(batch: &[TrainSequence]) -> f64 {
+    mean(&batch.iter().map(|s| s.advantage.abs()).collect::<Vec<_>>())
 }
 
 /// Where each problem's traces sit in a rollout's flat list of samples: `per_problem` of them,
@@ -77,7 +128,7 @@ struct Search {
     output: RolloutOutput,
     /// Each sample's text.
     texts: Vec<String>,
-    /// Each sample's reward.
+    /// Each sample's reward, shaped for credit ([`OverlongConfig`]).
     rewards: Vec<f64>,
     layout: TraceLayout,
 }
@@ -86,6 +137,11 @@ struct Search {
 #[derive(Default)]
 struct Credited {
     batch: Vec<TrainSequence>,
+    /// The problem of each sequence of `batch`.
+    problem_of: Vec<usize>,
+    /// The raw rewards of the aggregation traces, `k * n2` per problem (algorithms that
+    /// aggregate).
+    aggregation_raw: Vec<f64>,
     /// Problems whose every advantage was zero.
     zero_signal: usize,
     /// Mean reward of the aggregation traces, for algorithms that aggregate.
@@ -139,28 +195,39 @@ pub fn collect<B: Backend>(
     let rollout_seconds = started.elapsed().as_secs_f64();
     let started = Instant::now();
     let texts: Vec<String> = output.samples.iter().map(|s| data.decode(&s.tokens)).collect();
-    let rewards: Vec<f64> = output
+    let raw: Vec<f64> = output
         .samples
         .iter()
         .zip(&texts)
         .map(|(s, t)| reward(problems[s.prompt_index], t))
         .collect();
     let reward_seconds = started.elapsed().as_secs_f64();
-    let search_reward = mean(&rewards);
+    let search_reward = mean(&raw);
+    let overlong = &config.train.overlong;
+    let rewards: Vec<f64> = raw
+        .iter()
+        .zip(&output.samples)
+        .map(|(&r, s)| overlong.shaped(r, s.tokens.len(), stop.max_new_tokens))
+        .collect();
     let search_tokens = output.stats.generated_tokens;
     let search =
         Search { prompts, output, texts, rewards, layout: TraceLayout { per_problem: a.n1 } };
 
     let credited = match a.name.credit() {
-        Credit::Group(estimator) => groups::credit(&search, problems.len(), estimator, a)?,
+        Credit::Group(estimator) => {
+            groups::credit(&search, problems.len(), estimator, a, overlong)?
+        }
         Credit::Sets { search: s, aggregation } => {
             let estimators = sets::Estimators { search: s, aggregation };
-            let context = sets::Context { model, engine: &engine, data, sampling, stop, draws };
+            let context =
+                sets::Context { model, engine: &engine, data, sampling, stop, draws, overlong };
             sets::credit(&search, problems, estimators, a, &context)?
         }
     };
     let Credited {
         mut batch,
+        problem_of,
+        aggregation_raw,
         zero_signal,
         aggregation_reward,
         generated_tokens: aggregation_tokens,
@@ -174,9 +241,20 @@ pub fn collect<B: Backend>(
         add_reference_logprobs(reference, &mut batch, config.train.micro_batch, temperature)?;
     }
     let reference_seconds = started.elapsed().as_secs_f64();
-    let mean_abs_advantage = mean(&batch.iter().map(|s| s.advantage.abs()).collect::<Vec<_>>());
+    let mean_abs_advantage = mean_abs_advantage(&batch);
+    let per_problem = aggregation_raw.len() / problems.len().max(1);
+    let informative = (0..problems.len())
+        .map(|p| {
+            let search = &raw[p * a.n1..(p + 1) * a.n1];
+            let aggregation = &aggregation_raw[p * per_problem..(p + 1) * per_problem];
+            search.iter().chain(aggregation).any(|&r| r != search[0])
+        })
+        .collect();
     Ok(Collected {
         batch,
+        problem_of,
+        problems: problems.len(),
+        informative,
         search_reward,
         aggregation_reward,
         mean_abs_advantage,

@@ -12,6 +12,7 @@ use spiral_rewards::{ArithConfig, CountdownConfig, FieldNames, Task};
 use spiral_set_rl::PolicyLossConfig;
 
 use crate::algorithm::Algorithm;
+use crate::collect::OverlongConfig;
 use crate::config_source::{apply_override, read_extended, read_text};
 use crate::schedule::OptimConfig;
 
@@ -51,6 +52,10 @@ pub struct RunSection {
     pub name: String,
     /// Seed of everything random in the run.
     pub seed: u64,
+    /// The device's peak FLOP/s, which MFU divides by (`mfu_rollout`, `mfu_learn`); by default
+    /// the bf16 dense peak of an H100 / H200 on CUDA and a one-second matmul probe on the CPU.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_flops: Option<f64>,
 }
 
 /// `[task]`: generated Countdown or arithmetic problems, or math problems from JSONL files.
@@ -238,6 +243,16 @@ pub struct TrainSection {
     pub optim: OptimConfig,
     /// Policy loss.
     pub loss: PolicyLossConfig,
+    /// Overlong shaping of traces that reach the length limit (DAPO).
+    #[serde(default)]
+    pub overlong: OverlongConfig,
+    /// Dynamic sampling (DAPO): drop problems whose traces all have the same raw correctness
+    /// and sample more, until `problems_per_step` informative ones are gathered.
+    #[serde(default)]
+    pub dynamic_sampling: bool,
+    /// The most rounds of collection dynamic sampling takes in one step (the first included).
+    #[serde(default = "three")]
+    pub dynamic_sampling_max_rounds: usize,
 }
 
 /// `[lora]`: train low-rank adapters instead of every weight during RL (Hu et al., 2021). The
@@ -390,6 +405,7 @@ impl RunConfig {
 
     /// Checks relations between values; errors name the key.
     pub fn validate(&self) -> anyhow::Result<()> {
+        crate::ranges::check(&toml::Table::try_from(self)?)?;
         let a = &self.algorithm;
         anyhow::ensure!(a.n1 >= 1, "algorithm.n1 must be at least 1");
         if a.name.aggregates() {
@@ -472,6 +488,7 @@ impl RunConfig {
         self.task.countdown.validate()?;
         self.task.arith.validate()?;
         self.train.loss.validate()?;
+        self.train.overlong.validate(length)?;
         Ok(())
     }
 }
@@ -486,6 +503,58 @@ mod tests {
         assert_eq!(c.algorithm.name, Algorithm::Spiral);
         let again = RunConfig::from_toml(&c.to_toml(), "resolved", &[]).unwrap();
         assert_eq!(c, again, "the resolved config reloads to itself");
+    }
+
+    /// Every numeric key, optional ones set, has a documented range, and every documented
+    /// range is a key; `docs/config.md` lists them.
+    #[test]
+    fn every_numeric_key_has_a_documented_range() {
+        let full = RunConfig::default_with(
+            &[
+                "run.peak_flops=1e12",
+                "model.num_kv_heads=2",
+                "model.head_dim=32",
+                "model.intermediate_size=256",
+                "model.max_position_embeddings=512",
+                "algorithm.tokens_per_problem=640",
+                "train.seed=3",
+                "train.loss.dual_clip=3.0",
+                "train.loss.aggregation={mode = \"seq-mean-token-sum-norm\", max_len = 64}",
+            ]
+            .map(String::from),
+        )
+        .unwrap();
+        let keys: Vec<String> = crate::ranges::numeric_keys(&toml::Table::try_from(&full).unwrap())
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        for key in &keys {
+            let documented = crate::ranges::RANGES.iter().any(|(k, _, _)| k == key);
+            assert!(documented, "{key} has no range in ranges::RANGES");
+        }
+        for (key, _, _) in crate::ranges::RANGES {
+            assert!(keys.iter().any(|k| k == key), "{key} is documented but no config has it");
+        }
+        let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/config.md");
+        let text = std::fs::read_to_string(&docs).unwrap();
+        assert!(
+            text.contains(&crate::ranges::markdown()),
+            "docs/config.md does not hold the table of ranges::markdown(); paste it in:\n{}",
+            crate::ranges::markdown()
+        );
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused_naming_the_key_value_and_range() {
+        for (set, expected) in [
+            ("train.optim.lr=-0.001", "train.optim.lr = -0.001 is out of range: expected > 0"),
+            ("rollout.top_p=1.5", "rollout.top_p = 1.5 is out of range: expected (0, 1]"),
+            ("lora.dropout=1.0", "lora.dropout = 1 is out of range: expected [0, 1)"),
+            ("train.epochs=0", "train.epochs = 0 is out of range: expected >= 1"),
+        ] {
+            let err = RunConfig::default_with(&[set.to_string()]).unwrap_err();
+            assert!(format!("{err:#}").contains(expected), "{set}: {err:#}");
+        }
     }
 
     #[test]

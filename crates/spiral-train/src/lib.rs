@@ -29,7 +29,9 @@ pub mod distributed;
 mod evaluate;
 mod learner;
 mod metrics;
+pub mod mfu;
 mod packing;
+pub mod ranges;
 mod report;
 mod run;
 mod schedule;
@@ -38,7 +40,7 @@ mod task;
 
 pub use algorithm::{AggregationAdvantage, Algorithm, Credit, GroupAdvantage, SearchAdvantage};
 pub use checkpoint::{Phase, TrainerState, latest as latest_checkpoint};
-pub use collect::{Collected, Draws, collect};
+pub use collect::{Collected, Draws, OverlongConfig, collect};
 pub use config::{DEFAULT_CONFIG, RunConfig};
 pub use evaluate::{EvalMetrics, Transcript, evaluate, evaluate_on};
 pub use learner::{Learner, StepStats, TrainError, TrainSequence};

@@ -33,7 +33,11 @@ The resolved config is printed and saved as <out>/config.toml; metrics go to <ou
 checkpoints (Hugging Face folders with optimizer state) to <out>/checkpoints/, the report with
 plots to <out>/report.md. With --set lora.enabled=true the RL phase trains LoRA adapters and its
 checkpoints are PEFT adapter folders over <out>/checkpoints/base. Ctrl-C finishes the current
-step, checkpoints and exits 0; a second Ctrl-C exits at once.")]
+step, checkpoints and exits 0; a second Ctrl-C exits at once.
+RL trains the policy the rollouts sample from, softmax(logits / rollout.temperature); a
+rollout.top_p below 1 cuts what is drawn but not that objective (as in TRL and verl), and is
+warned about. The README lists the RL options (corrections, GSPO, dynamic sampling, overlong
+shaping) with the TRL and verl names of each.")]
 struct Cli {
     /// TOML config (default: the embedded configs/default.toml). A config may start from another
     /// with `extends = "other.toml"` (relative to itself) and hold only what differs.

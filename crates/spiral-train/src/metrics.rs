@@ -121,6 +121,18 @@ pub struct TrainRecord {
     /// Fraction of tokens the loss's correction (`train.loss.correction`) truncated or masked.
     #[serde(default)]
     pub corrected_fraction: f64,
+    /// Rounds of collection the step took (`train.dynamic_sampling`; 1 without it).
+    #[serde(default = "one")]
+    pub dynamic_rounds: usize,
+    /// Problems dynamic sampling dropped for carrying no training signal.
+    #[serde(default)]
+    pub dynamic_dropped: usize,
+    /// Model FLOPs utilisation of sampling ([`crate::mfu`]).
+    #[serde(default)]
+    pub mfu_rollout: Option<f64>,
+    /// Model FLOPs utilisation of the update.
+    #[serde(default)]
+    pub mfu_learn: Option<f64>,
     /// Ranks the step ran on; with more than one, the seconds above are the ranks' mean.
     #[serde(default = "one_rank")]
     pub world_size: usize,
@@ -258,6 +270,11 @@ impl MetricsWriter {
         self.bytes += line.len() as u64;
         Ok(())
     }
+}
+
+/// The default of counts that are 1 unless said otherwise.
+fn one() -> usize {
+    1
 }
 
 #[cfg(test)]

@@ -22,6 +22,25 @@ pub fn checkout_commit() -> Option<String> {
 /// One column of the evaluation table: a metric of an evaluation record, if it was measured.
 type Column = fn(&EvalRecord) -> Option<f64>;
 
+/// The mean model FLOPs utilisation of sampling and learning over the steps, as a sentence
+/// (empty when none was measured).
+fn utilisation(trains: &[&crate::TrainRecord]) -> String {
+    let mean = |values: Vec<f64>| {
+        (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+    };
+    let rollout = mean(trains.iter().filter_map(|t| t.mfu_rollout).collect());
+    let learn = mean(trains.iter().filter_map(|t| t.mfu_learn).collect());
+    match (rollout, learn) {
+        (Some(r), Some(l)) => format!(
+            " Model FLOPs utilisation (mean over steps; `run.peak_flops`): sampling {:.1}%, \
+             learning {:.1}%.",
+            100.0 * r,
+            100.0 * l
+        ),
+        _ => String::new(),
+    }
+}
+
 /// Writes `report.md`, `eval.{png,svg}` and `rewards.{png,svg}` into `out`.
 pub fn write_report(out: &Path, config: &RunConfig) -> anyhow::Result<()> {
     let records = read_metrics(&out.join("metrics.jsonl"))?;
@@ -96,13 +115,15 @@ pub fn write_report(out: &Path, config: &RunConfig) -> anyhow::Result<()> {
             Section {
                 heading: "Evaluation".into(),
                 text: format!(
-                    "{} held-out Countdown problems, {} search traces each. `pass@1`: mean \
+                    "{} held-out {} problems, {} search traces each. `pass@1`: mean \
                      accuracy of single search traces. `maj@n`: accuracy of the majority answer \
                      of the n traces. `agg@1`: accuracy of one aggregation trace that reads the \
                      same n traces (mean over the aggregation samples); `agg@1|some_correct`: the same on the \
                      problems where at least one trace is correct (how well the model picks). \
                      `pass@k`: unbiased estimate from the n traces.",
-                    e.problems, e.n
+                    e.problems,
+                    config.task.kind.name(),
+                    e.n
                 ),
                 table: Some(Table { columns, rows }),
                 efficiencies: vec![],
@@ -110,10 +131,12 @@ pub fn write_report(out: &Path, config: &RunConfig) -> anyhow::Result<()> {
             },
             Section {
                 heading: "Training".into(),
-                text: "Mean reward of the traces sampled at each RL step (training problems); \
-                       per-step losses, advantages, KL, entropy and timings are in \
-                       `metrics.jsonl`."
-                    .into(),
+                text: format!(
+                    "Mean reward of the traces sampled at each RL step (training problems); \
+                     per-step losses, advantages, KL, entropy and timings are in \
+                     `metrics.jsonl`.{}",
+                    utilisation(&trains)
+                ),
                 table: None,
                 efficiencies: vec![],
                 figures: if !trains.is_empty() { vec![rewards_figure] } else { vec![] },

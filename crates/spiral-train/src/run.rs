@@ -9,6 +9,7 @@
 //! `metrics.jsonl`, so a resumed run writes the same metrics as an uninterrupted one.
 
 mod rl;
+mod rounds;
 mod start;
 mod warm_start;
 
@@ -39,6 +40,7 @@ mod purpose {
     pub(super) const EVAL: u64 = 5;
     pub(super) const LORA_INIT: u64 = 6;
     pub(super) const DROPOUT: u64 = 7;
+    pub(super) const DYNAMIC_SAMPLING: u64 = 8;
 }
 
 /// How a run is started and stopped.

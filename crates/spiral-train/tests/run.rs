@@ -421,3 +421,40 @@ fn a_micro_batch_too_large_for_the_machine_is_refused_before_any_work() {
     }
     assert!(!dir.path().join("metrics.jsonl").exists());
 }
+
+/// Every RL option at once, end to end: a tempered policy, old log-probs recomputed by the
+/// learner with a truncated-IS correction, sequence-level ratios, overlong masking and its soft
+/// penalty, and dynamic sampling. The mismatch is measured every step (about 0 here: sampler
+/// and learner are one float32 model on one device), dynamic sampling takes extra rounds when
+/// problems carry no signal, and a resumed run matches an uninterrupted one.
+#[test]
+fn the_rl_options_run_together_measure_and_resume_exactly() {
+    let mut config = tiny_learning();
+    for (key, value) in [
+        ("rollout.temperature", "0.8"),
+        ("train.loss.recompute_old_logprobs", "true"),
+        ("train.loss.correction.kind", "\"tis\""),
+        ("train.loss.ratio_level", "\"sequence\""),
+        ("train.overlong.mask_truncated", "true"),
+        ("train.overlong.buffer", "8"),
+        ("train.overlong.penalty", "0.5"),
+        ("train.dynamic_sampling", "true"),
+        ("train.dynamic_sampling_max_rounds", "3"),
+    ] {
+        config = RunConfig::from_toml(&config.to_toml(), "test", &[format!("{key}={value}")])
+            .unwrap_or_else(|e| panic!("{key}: {e:#}"));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    run(&config, dir.path(), &RunControl::default()).unwrap();
+    let records = train_records(dir.path());
+    for r in &records {
+        let kl = r.rollout_mismatch_kl.expect("measured every step with a batch");
+        assert!(kl.abs() < 1e-4, "{kl}");
+        assert!(r.rollout_mismatch_max_ratio.unwrap() < 1.01, "{r:?}");
+        assert!((1..=3).contains(&r.dynamic_rounds), "{r:?}");
+        // A step that kept going found problems without signal.
+        assert!(r.dynamic_rounds == 1 || r.dynamic_dropped > 0, "{r:?}");
+    }
+    assert!(records.iter().any(|r| r.dynamic_rounds > 1), "no step needed another round");
+    assert_resumed_run_matches(config, "model.safetensors");
+}

@@ -4,7 +4,7 @@
 
 use spiral_set_rl::{dr_grpo_advantages, grpo_advantages};
 
-use super::{Credited, Search, sequence};
+use super::{Credited, OverlongConfig, Search, sequence};
 use crate::algorithm::GroupAdvantage;
 use crate::config::AlgorithmSection;
 
@@ -15,6 +15,7 @@ pub(super) fn credit(
     problems: usize,
     estimator: GroupAdvantage,
     a: &AlgorithmSection,
+    overlong: &OverlongConfig,
 ) -> anyhow::Result<Credited> {
     let mut credited = Credited::default();
     for problem in 0..problems {
@@ -26,12 +27,16 @@ pub(super) fn credit(
         credited.zero_signal += usize::from(advantages.iter().all(|&x| x == 0.0));
         for (j, &advantage) in advantages.iter().enumerate() {
             let sample = &search.output.samples[search.layout.trace(problem, j)];
+            if !overlong.trains(sample) {
+                continue;
+            }
             credited.batch.push(sequence(
                 &search.prompts[problem],
                 sample,
                 advantage,
                 a.search_weight,
             ));
+            credited.problem_of.push(problem);
         }
     }
     Ok(credited)

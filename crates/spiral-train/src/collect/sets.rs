@@ -18,7 +18,7 @@ use spiral_set_rl::{
     spiral_advantages,
 };
 
-use super::{Credited, Draws, Search, TraceLayout, sequence};
+use super::{Credited, Draws, OverlongConfig, Search, TraceLayout, sequence};
 use crate::algorithm::{AggregationAdvantage, SearchAdvantage};
 use crate::config::AlgorithmSection;
 use crate::task::{TaskData, reward};
@@ -38,6 +38,7 @@ pub(super) struct Context<'a, B: Backend> {
     pub(super) sampling: SamplingParams,
     pub(super) stop: StopConditions,
     pub(super) draws: Draws,
+    pub(super) overlong: &'a OverlongConfig,
 }
 
 /// Where a problem's aggregation prompts and traces sit: `k` prompts (one per set) per problem,
@@ -101,13 +102,19 @@ pub(super) fn credit<B: Backend>(
     let aggregations = context.engine.generate(context.model, None, &request)?;
     let rollout_seconds = started.elapsed().as_secs_f64();
     let started = Instant::now();
-    let rewards: Vec<f64> = aggregations
+    let raw: Vec<f64> = aggregations
         .samples
         .iter()
         .map(|s| reward(problems[s.prompt_index / a.k], &data.decode(&s.tokens)))
         .collect();
+    let limit = context.stop.max_new_tokens;
+    let rewards: Vec<f64> = raw
+        .iter()
+        .zip(&aggregations.samples)
+        .map(|(&r, s)| context.overlong.shaped(r, s.tokens.len(), limit))
+        .collect();
     let mut credited = Credited {
-        aggregation_reward: Some(mean(&rewards)),
+        aggregation_reward: Some(mean(&raw)),
         generated_tokens: aggregations.stats.generated_tokens,
         rollout_seconds,
         reward_seconds: started.elapsed().as_secs_f64(),
@@ -143,19 +150,22 @@ pub(super) fn credit<B: Backend>(
         let all = search_advantages.iter().chain(&aggregation_advantages);
         credited.zero_signal += usize::from(all.clone().all(|&x| x == 0.0));
         for (i, &advantage) in search_advantages.iter().enumerate() {
-            if advantage != 0.0 {
-                let sample = &search.output.samples[search.layout.trace(p, i)];
+            let sample = &search.output.samples[search.layout.trace(p, i)];
+            if advantage != 0.0 && context.overlong.trains(sample) {
                 let prompt = &search.prompts[p];
                 credited.batch.push(sequence(prompt, sample, advantage, a.search_weight));
+                credited.problem_of.push(p);
             }
         }
         for (j, &advantage) in aggregation_advantages.iter().enumerate() {
-            if advantage != 0.0 {
-                let sample = &aggregations.samples[traces.trace(p, j)];
+            let sample = &aggregations.samples[traces.trace(p, j)];
+            if advantage != 0.0 && context.overlong.trains(sample) {
                 let prompt = &prompts[layout.prompt(p, j / a.n2)];
                 credited.batch.push(sequence(prompt, sample, advantage, a.aggregation_weight));
+                credited.problem_of.push(p);
             }
         }
     }
+    credited.aggregation_raw = raw;
     Ok(credited)
 }

@@ -14,10 +14,11 @@ use rand::seq::SliceRandom;
 use spiral_model::{CausalLm, Checkpoint};
 use spiral_rollout::stream_seed;
 
+use super::rounds::StepCollection;
 use super::{PhaseEnd, Run, purpose, summary};
 use crate::checkpoint::{self, TrainerState};
-use crate::collect::{Collected, Draws, collect};
-use crate::distributed::{World, share};
+use crate::collect::Collected;
+use crate::distributed::World;
 use crate::evaluate::EvalMetrics;
 use crate::learner::{Learner, StepStats};
 use crate::metrics::{Record, TrainRecord};
@@ -38,6 +39,14 @@ pub(super) fn prepare<Train: AutodiffBackend>(
     let (config, tr) = (run.config, &run.config.train);
     let rl_seed = tr.seed.unwrap_or(config.run.seed);
     let model = with_adapters(run, state, model, rl_seed)?;
+    if config.rollout.top_p < 1.0 && run.control.world.is_root() {
+        eprintln!(
+            "warning: rollout.top_p = {} cuts the distribution the rollouts draw from, but the \
+             policy RL trains is the uncut softmax(logits / temperature) (as in TRL and verl): \
+             ratios and KL estimates ignore the cut",
+            config.rollout.top_p
+        );
+    }
     let learner = Learner::new(model, config.rl_optim())
         .with_micro_batch(tr.micro_batch)
         .with_activation_checkpointing(tr.activation_checkpointing)
@@ -127,6 +136,7 @@ pub(super) fn train<Train: AutodiffBackend>(
     let rl_seed = tr.seed.unwrap_or(config.run.seed);
     let mut order: Vec<usize> = (0..run.data.train.len()).collect();
     order.shuffle(&mut StdRng::seed_from_u64(stream_seed(rl_seed, purpose::PROBLEM_ORDER, 0)));
+    let peak_flops = crate::mfu::peak_flops(&run.control.device, config.run.peak_flops);
     let progress = run.bar(tr.steps, state.step, "RL");
     for step in state.step + 1..=tr.steps {
         let cursor = (step - 1) * tr.problems_per_step;
@@ -134,17 +144,17 @@ pub(super) fn train<Train: AutodiffBackend>(
             .map(|i| &run.data.train[order[(cursor + i) % order.len()]])
             .collect();
         let policy = learner.inference_model();
-        // This rank's share of the step's problems; every draw is keyed by a problem's index in
-        // the step, so the shares draw what one process would.
         let world = &run.control.world;
-        let here = share(problems.len(), world.0.rank(), world.0.world_size());
-        let draws = Draws {
-            rollout: stream_seed(rl_seed, purpose::ROLLOUT, step as u64),
-            sets: stream_seed(rl_seed, purpose::COLLECT, step as u64),
-            first_problem: here.start,
-        };
-        let mine = &problems[here.clone()];
-        let mut collected = collect(&policy, reference.as_ref(), &run.data, mine, config, draws)?;
+        let (mut collected, rounds) = StepCollection {
+            policy: &policy,
+            reference: reference.as_ref(),
+            data: &run.data,
+            config,
+            world,
+            rl_seed,
+            step,
+        }
+        .run(&problems)?;
         let started = Instant::now();
         let mut s = StepStats::default();
         // Adapter dropout draws from the backend's generator, which is process-wide: seeded per
@@ -178,7 +188,7 @@ pub(super) fn train<Train: AutodiffBackend>(
             s.rollout_mismatch_max_ratio = first.rollout_mismatch_max_ratio;
         }
         let learn_seconds = world.sum_and_max(started.elapsed().as_secs_f64());
-        let totals = StepTotals::over_ranks(world, &collected, mine.len());
+        let totals = StepTotals::over_ranks(world, &collected, collected.problems);
         state.skipped_in_a_row = if s.skipped { state.skipped_in_a_row + 1 } else { 0 };
         progress.set_prefix(format!(
             "search {:.2} agg {:.2}",
@@ -186,7 +196,11 @@ pub(super) fn train<Train: AutodiffBackend>(
             totals.aggregation_reward.unwrap_or(f64::NAN)
         ));
         progress.inc(1);
-        run.metrics.log(Record::Train(train_record(step, &totals, &s, learn_seconds)))?;
+        let mut record = train_record(step, &totals, &s, learn_seconds);
+        (record.dynamic_rounds, record.dynamic_dropped) = (rounds.rounds, rounds.dropped);
+        (record.mfu_rollout, record.mfu_learn) =
+            utilisation(learner.model().config(), &collected.batch, &record, peak_flops);
+        run.metrics.log(Record::Train(record))?;
         anyhow::ensure!(
             state.skipped_in_a_row < tr.max_skipped_updates,
             "{} updates in a row had a NaN or infinite loss or gradient (step {step}); stopping. \
@@ -328,10 +342,40 @@ fn train_record(
         rollout_mismatch_kl: s.rollout_mismatch_kl,
         rollout_mismatch_max_ratio: s.rollout_mismatch_max_ratio,
         corrected_fraction: s.corrected_fraction,
+        dynamic_rounds: 1,
+        dynamic_dropped: 0,
+        mfu_rollout: None,
+        mfu_learn: None,
         world_size: c.world_size,
         slowest_rollout_seconds: c.rollout_seconds[1],
         slowest_learn_seconds: learn_slowest,
     }
+}
+
+/// `[mfu_rollout, mfu_learn]` of a step, with the keys a token attends to averaged over
+/// `batch`: a generated token reads its prompt and half its completion on average, a trained
+/// token half its sequence.
+fn utilisation(
+    model: &spiral_model::ModelConfig,
+    batch: &[crate::learner::TrainSequence],
+    record: &TrainRecord,
+    peak: f64,
+) -> (Option<f64>, Option<f64>) {
+    use crate::mfu::{forward_flops_per_token, mfu, training_flops_per_token};
+    if batch.is_empty() {
+        return (None, None);
+    }
+    let count = batch.len() as f64;
+    let generating = batch
+        .iter()
+        .map(|s| s.prompt_len as f64 + (s.tokens.len() - s.prompt_len) as f64 / 2.0)
+        .sum::<f64>()
+        / count;
+    let training = batch.iter().map(|s| s.tokens.len() as f64 / 2.0).sum::<f64>() / count;
+    (
+        mfu(forward_flops_per_token(model, generating), record.rollout_tokens_per_s, peak),
+        mfu(training_flops_per_token(model, training), record.learn_tokens_per_s, peak),
+    )
 }
 
 /// What LoRA trains, against full fine-tuning: parameters and AdamW's two float32 moments.
