@@ -26,16 +26,42 @@ use serde::{Deserialize, Serialize};
 use spiral_eval::DatasetProblem;
 use spiral_model::{Checkpoint, DeviceSpec};
 
+use spiral_train::gate;
 use spiral_train::{
-    Algorithm, Outcome, Phase, RunConfig, RunControl, TaskData, TrainerState, checkout_commit,
+    Outcome, Phase, RunConfig, RunControl, TaskData, TrainerState, checkout_commit,
     latest_checkpoint, run,
 };
 
 use measure::{MeasureOptions, ModelCurves, measure};
 
-/// The compared algorithms, baseline first.
-pub const ALGORITHMS: [Algorithm; 4] =
-    [Algorithm::Grpo, Algorithm::DrGrpo, Algorithm::Paragator, Algorithm::Spiral];
+/// One compared setting: the `[algorithm]` section of `configs/<stem>.toml`, and its name in
+/// the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Variant {
+    /// The config's file stem, and the run folders' prefix.
+    pub stem: &'static str,
+    /// Its name in the report.
+    pub label: &'static str,
+}
+
+/// Every setting the study knows, baselines first. `default` is SPIRAL as the default run
+/// trains it (K = 8 sets, N2 = 2); `spiral_k4` is the paper's (K = 4, N2 = 4).
+pub const VARIANTS: [Variant; 6] = [
+    Variant { stem: "grpo", label: "GRPO" },
+    Variant { stem: "dr_grpo", label: "Dr.GRPO" },
+    Variant { stem: "paragator", label: "ParaGator" },
+    Variant { stem: "multitask", label: "Multitask" },
+    Variant { stem: "spiral_k4", label: "SPIRAL K=4" },
+    Variant { stem: "default", label: "SPIRAL" },
+];
+
+/// The variant of config stem `stem`.
+pub fn variant(stem: &str) -> anyhow::Result<Variant> {
+    VARIANTS.iter().copied().find(|v| v.stem == stem).ok_or_else(|| {
+        let known: Vec<&str> = VARIANTS.iter().map(|v| v.stem).collect();
+        anyhow::anyhow!("unknown algorithm setting {stem:?}; expected one of {known:?}")
+    })
+}
 
 /// What to run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -44,6 +70,8 @@ pub struct ReproOptions {
     pub mode: String,
     /// RL seeds (`train.seed`) per algorithm.
     pub seeds: Vec<u64>,
+    /// The compared settings, by config stem ([`VARIANTS`]).
+    pub variants: Vec<String>,
     /// Overrides of the base config (`section.key=value`), applied to every run.
     pub overrides: Vec<String>,
     /// Held-out problems every model is measured on (the first of the run's test problems).
@@ -59,6 +87,7 @@ impl ReproOptions {
         Self {
             mode: "full".into(),
             seeds: vec![1, 2, 3],
+            variants: ["grpo", "dr_grpo", "paragator", "default"].map(String::from).to_vec(),
             overrides: vec![],
             problems: 200,
             measure: MeasureOptions {
@@ -76,6 +105,31 @@ impl ReproOptions {
         }
     }
 
+    /// The study that can answer whether SPIRAL beats GRPO at this scale: an aggregator warm
+    /// start (its gate in the report), every setting of [`VARIANTS`] (the multitask control and
+    /// both SPIRAL settings included), 300 RL steps of 32 problems, RL seeds 1 to 5, 500
+    /// held-out problems, evaluation every 50 steps. Hours of CPU per task: build it up with
+    /// `--algorithms` and `--seeds`, running again to continue.
+    pub fn study() -> Self {
+        let full = Self::full();
+        Self {
+            mode: "study".into(),
+            seeds: vec![1, 2, 3, 4, 5],
+            variants: VARIANTS.iter().map(|v| v.stem.to_string()).collect(),
+            overrides: [
+                "warm_start.aggregator_steps=200",
+                "train.steps=300",
+                "eval.every=50",
+                "task.test_problems=500",
+                "eval.problems=500",
+            ]
+            .map(String::from)
+            .to_vec(),
+            problems: 500,
+            ..full
+        }
+    }
+
     /// A smoke check under 20 minutes on 2 cores: one seed, a shorter warm start, 8 RL steps,
     /// 64 problems, smaller k, N and RSA.
     pub fn quick() -> Self {
@@ -83,6 +137,7 @@ impl ReproOptions {
         Self {
             mode: "quick".into(),
             seeds: vec![1],
+            variants: full.variants.clone(),
             overrides: ["warm_start.steps=150", "train.steps=8", "eval.problems=64"]
                 .map(String::from)
                 .to_vec(),
@@ -106,8 +161,8 @@ impl ReproOptions {
 pub struct Measured {
     /// Run folder name (`spiral-seed1`, `warm-start`).
     pub name: String,
-    /// The algorithm, `None` for the warm start.
-    pub algorithm: Option<Algorithm>,
+    /// The setting's config stem ([`VARIANTS`]), `None` for the warm start.
+    pub variant: Option<String>,
     /// The checkpoint measured.
     pub checkpoint: PathBuf,
     /// How, and on how many problems: a saved measurement is reused only if these match.
@@ -142,8 +197,9 @@ pub fn reproduce(
 
     // Every algorithm and seed from a copy of its checkpoint.
     let mut runs = Vec::new();
-    for algorithm in ALGORITHMS {
-        let config_path = configs.join(format!("{}.toml", file_stem(algorithm)));
+    for stem in &options.variants {
+        let setting = variant(stem)?;
+        let config_path = configs.join(format!("{stem}.toml"));
         let shipped = RunConfig::from_file(&config_path, &[])?;
         for &seed in &options.seeds {
             let mut config = base.clone();
@@ -151,12 +207,12 @@ pub fn reproduce(
             config.train.seed = Some(seed);
             config.eval.every = config.train.steps.max(1);
             config.validate()?;
-            let dir = work.join(format!("{}-seed{seed}", algorithm.as_str()));
+            let dir = work.join(format!("{}-seed{seed}", run_prefix(setting)));
             if !dir.exists() {
                 fork_warm_start(&warm, &dir)?;
             }
             run_once(&config, &dir, stop)?;
-            runs.push((algorithm, dir, config));
+            runs.push((setting, dir, config));
         }
     }
 
@@ -179,12 +235,12 @@ pub fn reproduce(
         options,
         &measure_dir,
     )?];
-    for (algorithm, dir, config) in &runs {
+    for (setting, dir, config) in &runs {
         let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("run").to_string();
         let checkpoint = dir.join(format!("checkpoints/step-{}", config.train.steps));
         measured.push(measure_once(
             &name,
-            Some(*algorithm),
+            Some(setting.stem.to_string()),
             &checkpoint,
             &problems,
             options,
@@ -194,7 +250,7 @@ pub fn reproduce(
     let configs: Vec<(String, RunConfig)> = runs
         .iter()
         .filter(|(_, _, c)| c.train.seed == options.seeds.first().copied())
-        .map(|(a, _, c)| (a.as_str().to_string(), c.clone()))
+        .map(|(v, _, c)| (run_prefix(*v).to_string(), c.clone()))
         .collect();
     // A model folder, or with LoRA an adapter folder over `checkpoints/base`.
     let warm_checkpoint = warm.join("checkpoints/warm-start");
@@ -203,15 +259,29 @@ pub fn reproduce(
             .model
             .config()
             .num_parameters();
-    report::write(options, &base, &configs, &measured, problems.len(), parameters, out)
+    let gate = warm_start_gate(&warm, &measured[0])?;
+    report::write(options, &base, &configs, &measured, problems.len(), parameters, &gate, out)
 }
 
-/// `configs/<stem>.toml` of an algorithm (SPIRAL's is the default config).
-fn file_stem(algorithm: Algorithm) -> &'static str {
-    match algorithm {
-        Algorithm::Spiral => "default",
-        other => other.as_str(),
-    }
+/// The aggregator gate of the warm start in `warm`: its evaluation before RL, and the RSA rounds
+/// measured on it.
+fn warm_start_gate(warm: &Path, measured: &Measured) -> anyhow::Result<Vec<gate::Criterion>> {
+    let records = spiral_train::read_metrics(&warm.join("metrics.jsonl"))?;
+    let before = records
+        .iter()
+        .rev()
+        .find_map(|r| match r {
+            spiral_train::Record::Eval(e) if e.step == 0 => Some(e.clone()),
+            _ => None,
+        })
+        .with_context(|| format!("{}: no evaluation before RL", warm.display()))?;
+    let rsa: Vec<f64> = measured.curves.rsa_pass_at_1.points.iter().map(|p| p.y).collect();
+    Ok(gate::gate(&before, Some(&rsa)))
+}
+
+/// The run folders' prefix of a setting: its algorithm's name for the default config.
+fn run_prefix(setting: Variant) -> &'static str {
+    if setting.stem == "default" { "spiral" } else { setting.stem }
 }
 
 /// Runs `config` in `dir` to its end, resuming whatever is there; a finished run is left alone.
@@ -272,7 +342,7 @@ fn fork_warm_start(warm: &Path, dir: &Path) -> anyhow::Result<()> {
 /// The curves of the model in `checkpoint`, read from `dir/<name>.json` when measured before.
 fn measure_once(
     name: &str,
-    algorithm: Option<Algorithm>,
+    variant: Option<String>,
     checkpoint: &Path,
     problems: &[DatasetProblem],
     options: &ReproOptions,
@@ -293,7 +363,7 @@ fn measure_once(
     let curves = measure(&ckpt.model, &ckpt.tokenizer, problems, &options.measure)?;
     let measured = Measured {
         name: name.into(),
-        algorithm,
+        variant,
         checkpoint: checkpoint.to_path_buf(),
         options: options.measure.clone(),
         problems: problems.len(),

@@ -24,7 +24,20 @@ struct Cli {
     /// finishes in under 20 minutes on 2 cores.
     #[arg(long)]
     quick: bool,
-    /// RL seeds (default 1,2,3; quick: 1).
+    /// The study: an aggregator warm start, every algorithm setting including the multitask
+    /// control, 300 RL steps, seeds 1-5, 500 held-out problems (hours of CPU per task).
+    #[arg(long, conflicts_with = "quick")]
+    study: bool,
+    /// The task: `countdown` (default), `combination` or `arith`; its runs go to their own work
+    /// folder.
+    #[arg(long)]
+    task: Option<String>,
+    /// The algorithm settings to run, by config stem: grpo, dr_grpo, paragator, multitask,
+    /// spiral_k4, default (SPIRAL as the default run trains it), or `none` for the warm start
+    /// alone and its gate. Default: every setting of the mode.
+    #[arg(long, value_delimiter = ',')]
+    algorithms: Option<Vec<String>>,
+    /// RL seeds (default 1,2,3; quick: 1; study: 1-5).
     #[arg(long, value_delimiter = ',')]
     seeds: Option<Vec<u64>>,
     /// Extra `section.key=value` overrides of the base config, for every run (repeatable).
@@ -44,16 +57,30 @@ struct Cli {
 fn main() -> ExitCode {
     spiral_kernels::allocator::keep_freed_memory();
     let cli = Cli::parse();
-    let mut options = if cli.quick { ReproOptions::quick() } else { ReproOptions::full() };
+    let mut options = match (cli.quick, cli.study) {
+        (true, _) => ReproOptions::quick(),
+        (_, true) => ReproOptions::study(),
+        _ => ReproOptions::full(),
+    };
     if let Some(seeds) = cli.seeds {
         options.seeds = seeds;
     }
+    if let Some(algorithms) = cli.algorithms {
+        // `none`: the warm start alone, measured, with its gate.
+        options.variants = algorithms.into_iter().filter(|a| a != "none").collect();
+    }
+    let task = cli.task.unwrap_or_else(|| "countdown".into());
+    options.overrides.push(format!("task.kind={task:?}"));
     options.overrides.extend(cli.overrides);
-    let work = cli.work.unwrap_or_else(|| {
-        PathBuf::from(if cli.quick { "runs/repro-quick" } else { "runs/repro" })
+    let work = cli.work.unwrap_or_else(|| match (cli.quick, cli.study) {
+        (true, _) => PathBuf::from(format!("runs/repro-quick-{task}")),
+        (_, true) => PathBuf::from(format!("runs/study-{task}")),
+        _ => PathBuf::from(format!("runs/repro-{task}")),
     });
-    let out = cli.out.unwrap_or_else(|| {
-        if cli.quick { work.join("report") } else { PathBuf::from("docs/results") }
+    let out = cli.out.unwrap_or_else(|| match (cli.quick, cli.study) {
+        (true, _) => work.join("report"),
+        (_, true) => PathBuf::from(format!("docs/results/study-{task}")),
+        _ => PathBuf::from("docs/results"),
     });
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();

@@ -13,8 +13,8 @@ use spiral_eval::{
 
 use super::measure::ModelCurves;
 use super::summary::{mean_curve, mean_interval};
-use super::{ALGORITHMS, Measured, ReproOptions};
-use spiral_train::{Algorithm, RunConfig, checkout_commit};
+use super::{Measured, ReproOptions, VARIANTS};
+use spiral_train::{RunConfig, checkout_commit};
 
 /// Picks one curve out of a model's measurements.
 type Pick = fn(&ModelCurves) -> &Curve;
@@ -26,29 +26,20 @@ struct Compared {
 
 fn compare(measured: &[Measured], pick: Pick) -> Compared {
     let mut curves = Vec::new();
-    if let Some(w) = measured.iter().find(|m| m.algorithm.is_none()) {
+    if let Some(w) = measured.iter().find(|m| m.variant.is_none()) {
         curves.push(Curve { label: "warm start".into(), ..pick(&w.curves).clone() });
     }
-    for algorithm in ALGORITHMS {
+    for setting in VARIANTS {
         let seeds: Vec<&Curve> = measured
             .iter()
-            .filter(|m| m.algorithm == Some(algorithm))
+            .filter(|m| m.variant.as_deref() == Some(setting.stem))
             .map(|m| pick(&m.curves))
             .collect();
         if !seeds.is_empty() {
-            curves.push(mean_curve(label(algorithm), &seeds));
+            curves.push(mean_curve(setting.label, &seeds));
         }
     }
     Compared { curves }
-}
-
-fn label(algorithm: Algorithm) -> &'static str {
-    match algorithm {
-        Algorithm::Spiral => "SPIRAL",
-        Algorithm::Grpo => "GRPO",
-        Algorithm::DrGrpo => "Dr.GRPO",
-        Algorithm::Paragator => "ParaGator",
-    }
 }
 
 impl Compared {
@@ -78,14 +69,14 @@ impl Compared {
 /// SPIRAL minus GRPO at `x` on a curve: per-seed differences when both have them (paired by
 /// seed index), with their 95% t-interval.
 fn difference(measured: &[Measured], pick: Pick, index: usize) -> String {
-    let at = |a: Algorithm| -> Vec<f64> {
+    let at = |stem: &str| -> Vec<f64> {
         measured
             .iter()
-            .filter(|m| m.algorithm == Some(a))
+            .filter(|m| m.variant.as_deref() == Some(stem))
             .filter_map(|m| pick(&m.curves).points.get(index).map(|p| p.y))
             .collect()
     };
-    let (s, g) = (at(Algorithm::Spiral), at(Algorithm::Grpo));
+    let (s, g) = (at("default"), at("grpo"));
     if s.is_empty() || s.len() != g.len() {
         return "n/a".into();
     }
@@ -112,6 +103,7 @@ pub fn write(
     measured: &[Measured],
     problems: usize,
     parameters: usize,
+    gate: &[spiral_train::gate::Criterion],
     out: &Path,
 ) -> anyhow::Result<PathBuf> {
     let m = &options.measure;
@@ -196,12 +188,24 @@ pub fn write(
         nmax = m.n_max,
         a = first.map_or(f64::NAN, |c| c.parallel_aggregation.points.last().map_or(0.0, |p| p.y)),
         mj = first.map_or(f64::NAN, |c| c.parallel_majority.points.last().map_or(0.0, |p| p.y)),
-        runs = ALGORITHMS.len() * options.seeds.len(),
+        runs = options.variants.len() * options.seeds.len(),
     );
 
     let sections = vec![
         Section { heading: "Headline".into(), text: headline, ..Default::default() },
         Section { heading: "Setup and choices".into(), text: setup, ..Default::default() },
+        Section {
+            heading: "Aggregator gate".into(),
+            text: format!(
+                "Measured on the warm start before any RL (its evaluation over `eval.n` traces \
+                 per problem, and RSA's rounds above). A study whose warm start fails the gate \
+                 cannot tell set RL from no set RL: its verdict is inconclusive whatever the RL \
+                 numbers.\n\n{}\nThe gate {}.",
+                spiral_train::gate::markdown(gate),
+                if spiral_train::gate::passes(gate) { "passes" } else { "does not pass" }
+            ),
+            ..Default::default()
+        },
         Section {
             heading: "pass@k".into(),
             text: format!(

@@ -25,6 +25,7 @@ fn tiny() -> ReproOptions {
     ReproOptions {
         mode: "test".into(),
         seeds: vec![1, 2],
+        variants: ReproOptions::full().variants,
         overrides: overrides.map(String::from).to_vec(),
         problems: 3,
         measure: MeasureOptions {

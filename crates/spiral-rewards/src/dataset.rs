@@ -28,6 +28,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::arith::ArithProblem;
+use crate::combination::CombinationProblem;
 use crate::countdown::CountdownProblem;
 use crate::error::RewardError;
 use crate::math::MathProblem;
@@ -36,22 +37,26 @@ use crate::task::{Problem, Task};
 /// The JSONL fields holding a problem and its reference answer.
 ///
 /// For Countdown, `problem` holds the numbers (an array of integers, or a string such as
-/// `"75 25 2"`) and `answer` the target.
+/// `"75 25 2"`) and `answer` the target. For combination, `problem` holds the congruences as the
+/// compact prompt writes them (`"3x+4=5 (mod 10)\n7x+1=2 (mod 10)"`, or separated by `;`) and
+/// `answer` their solutions in order (`[7, 3]` or `"7 3"`), which are checked.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FieldNames {
-    /// The question (math), the numbers (Countdown) or the expression (arithmetic).
+    /// The question (math), the numbers (Countdown), the expression (arithmetic) or the
+    /// congruences (combination).
     pub problem: String,
-    /// The reference answer (math), the target (Countdown) or the value (arithmetic).
+    /// The reference answer (math), the target (Countdown), the value (arithmetic) or the
+    /// solutions (combination).
     pub answer: String,
 }
 
 impl FieldNames {
-    /// The usual names: `problem`/`answer` (MATH and arithmetic), `nums`/`target` (TinyZero's
-    /// Countdown).
+    /// The usual names: `problem`/`answer` (MATH, arithmetic and combination), `nums`/`target`
+    /// (TinyZero's Countdown).
     pub fn for_task(task: Task) -> Self {
         let (problem, answer) = match task {
-            Task::Math | Task::Arith => ("problem", "answer"),
+            Task::Math | Task::Arith | Task::Combination => ("problem", "answer"),
             Task::Countdown => ("nums", "target"),
         };
         Self { problem: problem.into(), answer: answer.into() }
@@ -261,6 +266,23 @@ pub(crate) fn problem_from_record(
             let answer = integer(&fields.answer, get(&fields.answer)?)?;
             Problem::Arith(ArithProblem { expression, answer })
         }
+        Task::Combination => {
+            // Grading substitutes into the congruences, so they are needed even when scoring.
+            get(&fields.problem)?;
+            let problem = CombinationProblem::from_text(&text(&fields.problem)?)
+                .map_err(|m| format!("field `{}`: {m}", fields.problem))?;
+            let answers = numbers(&fields.answer, get(&fields.answer)?)?;
+            let solutions = problem.solutions();
+            if answers.iter().map(|&a| u32::try_from(a).ok()).ne(solutions.iter().copied()) {
+                let solutions: Vec<u32> = solutions.into_iter().flatten().collect();
+                return Err(format!(
+                    "field `{}` must hold the solutions of the congruences in order, {solutions:?}, \
+                     got {answers:?}",
+                    fields.answer
+                ));
+            }
+            Problem::Combination(problem)
+        }
     })
 }
 
@@ -338,6 +360,34 @@ mod tests {
         assert_eq!(cd[1], Problem::Countdown(CountdownProblem::new(vec![3, 4], 12)));
         let ar = read(Task::Arith, "{\"problem\": \"2+3\", \"answer\": 5}").unwrap();
         assert_eq!(ar[0].solution_trace().unwrap(), "2+3=5\n\\boxed{5}");
+        let co = read(
+            Task::Combination,
+            "{\"problem\": \"3x+4=5 (mod 10)\\n7x+1=2 (mod 10)\", \"answer\": [7, 3]}\n\
+             {\"problem\": \"3x+4=5 (mod 10); 7x+1=2 (mod 10)\", \"answer\": \"7, 3\"}",
+        )
+        .unwrap();
+        assert_eq!(co[0], co[1]);
+        assert_eq!(co[0].reference(), "x1=7 x2=3");
+        assert_eq!(co[0].solution_trace().unwrap(), "3*7+4=25=5 x1=7\n7*3+1=22=2 x2=3");
+    }
+
+    #[test]
+    fn combination_problems_round_trip_through_jsonl() {
+        let problems = crate::CombinationConfig::default().generate(50, 8).unwrap();
+        let text: String = problems
+            .iter()
+            .map(|p| {
+                let answers: Vec<u32> = p.solutions().into_iter().flatten().collect();
+                let line = serde_json::json!({
+                    "problem": p.prompt(crate::PromptStyle::Compact),
+                    "answer": answers,
+                });
+                format!("{line}\n")
+            })
+            .collect();
+        let read_back = read(Task::Combination, &text).unwrap();
+        let expected: Vec<Problem> = problems.into_iter().map(Problem::from).collect();
+        assert_eq!(read_back, expected);
     }
 
     #[test]
@@ -372,6 +422,19 @@ mod tests {
             err(Task::Arith, "{\"problem\": \"1+1\", \"answer\": \"two\"}")
                 .contains("`answer` must be an integer")
         );
+        let co = |problem: &str, answer: &str| {
+            err(Task::Combination, &format!("{{\"problem\": \"{problem}\", \"answer\": {answer}}}"))
+        };
+        assert_eq!(
+            co("3x+4=5 (mod 10)", "[8]"),
+            "data.jsonl:1: field `answer` must hold the solutions of the congruences in order, \
+             [7], got [8]"
+        );
+        assert!(co("3x+4=5 (mod 10)", "[7, 1]").contains("got [7, 1]"));
+        assert!(co("3x+4=5 (mod 10)", "[-7]").contains("`answer` must be a non-empty array"));
+        assert!(co("3x+4=5", "[7]").contains("field `problem`: `3x+4=5` is not a congruence"));
+        assert!(co("2x+4=6 (mod 10)", "[1]").contains("exactly one solution"));
+        assert!(err(Task::Combination, "{\"answer\": [7]}").contains("missing field `problem`"));
         let e = load_jsonl("/nonexistent/x.jsonl", Task::Math, &FieldNames::for_task(Task::Math));
         assert!(e.unwrap_err().to_string().starts_with("cannot read /nonexistent/x.jsonl"));
     }

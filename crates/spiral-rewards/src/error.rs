@@ -41,8 +41,8 @@ pub enum RewardError {
         /// What is wrong and what was expected.
         message: String,
     },
-    /// A task name is not one of `math`, `countdown`, `arith`.
-    #[error("unknown task `{0}`: expected one of math, countdown, arith")]
+    /// A task name is not one of `math`, `countdown`, `arith`, `combination`.
+    #[error("unknown task `{0}`: expected one of math, countdown, arith, combination")]
     UnknownTask(String),
 }
 

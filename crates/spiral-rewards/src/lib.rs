@@ -8,6 +8,9 @@
 //!   problems, a solver for solution traces, and an exact verifier.
 //! - **Arithmetic** ([`ArithReward`], [`ArithConfig`]): multi-step integer expressions with
 //!   one-operation-per-line traces.
+//! - **Combination** ([`CombinationReward`], [`CombinationConfig`]): several independent linear
+//!   congruences per problem, one checkable answer line each, so that an aggregator can assemble
+//!   a correct answer from the right parts of several candidates.
 //! - **Datasets** ([`load_jsonl`], [`split`], [`dedup`]) and **scoring files** ([`score_jsonl`],
 //!   the logic of `spiral-eval score`).
 //!
@@ -79,6 +82,7 @@
 //! ```
 
 mod arith;
+mod combination;
 mod countdown;
 mod dataset;
 mod distinct;
@@ -91,6 +95,7 @@ mod score;
 mod task;
 
 pub use arith::{ArithConfig, ArithProblem, ArithReward, ArithStep, evaluate_steps};
+pub use combination::{CombinationConfig, CombinationProblem, CombinationReward, Congruence};
 pub use countdown::{
     CountdownConfig, CountdownProblem, CountdownReward, MAX_SOLVER_NUMBERS, Op, Solution, Step,
     solve as solve_countdown,

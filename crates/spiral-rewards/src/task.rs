@@ -10,6 +10,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::arith::{ArithProblem, ArithReward};
+use crate::combination::{CombinationProblem, CombinationReward};
 use crate::countdown::{CountdownProblem, CountdownReward};
 use crate::error::RewardError;
 use crate::math::{MathProblem, MathReward};
@@ -26,18 +27,21 @@ pub enum Task {
     Countdown,
     /// Multi-step integer arithmetic (synthetic).
     Arith,
+    /// Several independent linear congruences, answered part by part (synthetic).
+    Combination,
 }
 
 impl Task {
     /// Every task.
-    pub const ALL: [Task; 3] = [Task::Math, Task::Countdown, Task::Arith];
+    pub const ALL: [Task; 4] = [Task::Math, Task::Countdown, Task::Arith, Task::Combination];
 
-    /// The task's name: `math`, `countdown` or `arith`.
+    /// The task's name: `math`, `countdown`, `arith` or `combination`.
     pub fn name(self) -> &'static str {
         match self {
             Task::Math => "math",
             Task::Countdown => "countdown",
             Task::Arith => "arith",
+            Task::Combination => "combination",
         }
     }
 }
@@ -75,6 +79,8 @@ pub enum Problem {
     Countdown(CountdownProblem),
     /// An arithmetic problem.
     Arith(ArithProblem),
+    /// A combination problem.
+    Combination(CombinationProblem),
 }
 
 impl Problem {
@@ -84,6 +90,7 @@ impl Problem {
             Problem::Math(_) => Task::Math,
             Problem::Countdown(_) => Task::Countdown,
             Problem::Arith(_) => Task::Arith,
+            Problem::Combination(_) => Task::Combination,
         }
     }
 
@@ -104,6 +111,7 @@ impl Problem {
             },
             Problem::Countdown(p) => p.prompt(style),
             Problem::Arith(p) => p.prompt(style),
+            Problem::Combination(p) => p.prompt(style),
         }
     }
 
@@ -114,20 +122,23 @@ impl Problem {
             Problem::Math(_) => None,
             Problem::Countdown(p) => p.solution_trace(),
             Problem::Arith(p) => p.solution_trace(),
+            Problem::Combination(p) => p.solution_trace(),
         }
     }
 
-    /// The reference answer as text: the math answer, the Countdown target, the arithmetic value.
+    /// The reference answer as text: the math answer, the Countdown target, the arithmetic value,
+    /// the combination answers (`x1=7 x2=3`, `?` for a part without a unique solution).
     pub fn reference(&self) -> String {
         match self {
             Problem::Math(p) => p.answer.clone(),
             Problem::Countdown(p) => p.target.to_string(),
             Problem::Arith(p) => p.answer.to_string(),
+            Problem::Combination(p) => p.reference(),
         }
     }
 
     /// The key under which two problems are duplicates: the whitespace-collapsed question, the
-    /// sorted Countdown numbers with the target, the expression without spaces.
+    /// sorted Countdown numbers with the target, the expression without spaces, the congruences.
     pub(crate) fn dedup_key(&self) -> String {
         match self {
             Problem::Math(p) => {
@@ -135,6 +146,7 @@ impl Problem {
             }
             Problem::Countdown(p) => format!("countdown:{}", p.dedup_key()),
             Problem::Arith(p) => format!("arith:{}", p.expression.replace(' ', "")),
+            Problem::Combination(p) => format!("combination:{}", p.dedup_key()),
         }
     }
 }
@@ -157,6 +169,12 @@ impl From<ArithProblem> for Problem {
     }
 }
 
+impl From<CombinationProblem> for Problem {
+    fn from(p: CombinationProblem) -> Self {
+        Problem::Combination(p)
+    }
+}
+
 /// Scores a problem of any task with that task's reward.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -167,6 +185,8 @@ pub struct TaskReward {
     pub countdown: CountdownReward,
     /// The arithmetic reward.
     pub arith: ArithReward,
+    /// The combination reward.
+    pub combination: CombinationReward,
 }
 
 impl Reward for TaskReward {
@@ -183,6 +203,7 @@ impl Reward for TaskReward {
             Problem::Math(p) => self.math.score(p, response),
             Problem::Countdown(p) => self.countdown.score(p, response),
             Problem::Arith(p) => self.arith.score(p, response),
+            Problem::Combination(p) => self.combination.score(p, response),
         }
     }
 }
@@ -213,6 +234,27 @@ mod tests {
     }
 
     #[test]
+    fn combination_problems_round_trip_as_json_lines() {
+        use crate::combination::{CombinationConfig, Congruence};
+
+        let p = Problem::from(CombinationProblem::new(10, vec![Congruence { a: 3, b: 4, c: 5 }]));
+        let json = serde_json::to_string(&p).unwrap();
+        assert_eq!(json, r#"{"task":"combination","modulus":10,"parts":[{"a":3,"b":4,"c":5}]}"#);
+        assert_eq!(serde_json::from_str::<Problem>(&json).unwrap(), p);
+        assert_eq!(p.task(), Task::Combination);
+        let problems: Vec<Problem> = CombinationConfig { parts: 4, modulus: 13 }
+            .generate(100, 1)
+            .unwrap()
+            .into_iter()
+            .map(Problem::from)
+            .collect();
+        let jsonl: String =
+            problems.iter().map(|p| serde_json::to_string(p).unwrap() + "\n").collect();
+        let back: Vec<Problem> = jsonl.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(back, problems);
+    }
+
+    #[test]
     fn dispatch_prompts_traces_and_rewards() {
         let reward = TaskReward::default();
         let arith = Problem::from(ArithProblem::from_expression("2+3*4").unwrap());
@@ -223,6 +265,18 @@ mod tests {
         assert_eq!(math.solution_trace(), None);
         assert!(reward.score(&math, "\\boxed{0.5}").is_correct());
         assert_eq!(math.reference(), "1/2");
+        let combination = Problem::from(CombinationProblem::new(
+            10,
+            vec![crate::Congruence { a: 3, b: 4, c: 5 }, crate::Congruence { a: 7, b: 1, c: 2 }],
+        ));
+        let trace = combination.solution_trace().unwrap();
+        assert!(reward.score(&combination, &trace).is_correct());
+        assert!(!reward.score(&combination, "x1=7\nx2=4").is_correct());
+        assert_eq!(combination.prompt(PromptStyle::Compact), "3x+4=5 (mod 10)\n7x+1=2 (mod 10)");
+        assert_eq!(combination.reference(), "x1=7 x2=3");
+        let reward: TaskReward =
+            serde_json::from_str(r#"{"combination": {"format_score": 0.1}}"#).unwrap();
+        assert_eq!(reward.score(&combination, "x1=7\nx2=4").reward, 0.1);
     }
 
     #[test]

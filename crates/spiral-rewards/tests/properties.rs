@@ -11,8 +11,9 @@ use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use spiral_rewards::{
-    ArithConfig, ArithProblem, ArithReward, CountdownConfig, CountdownProblem, CountdownReward,
-    MathProblem, MathReward, Reward, extract_answer, math_equal, normalize_answer,
+    ArithConfig, ArithProblem, ArithReward, CombinationConfig, CombinationProblem,
+    CombinationReward, Congruence, CountdownConfig, CountdownProblem, CountdownReward, MathProblem,
+    MathReward, Reward, extract_answer, math_equal, normalize_answer,
 };
 
 /// Fragments that exercise every branch of the normaliser, lexer and parser.
@@ -121,7 +122,13 @@ fn check_all(response: &str, reference: &str) {
         CountdownReward::default().score(&CountdownProblem::new(vec![75, 25, 2], 100), response);
     let arith = ArithReward::default()
         .score(&ArithProblem { expression: "1+1".into(), answer: 2 }, response);
-    for s in [&math, &countdown, &arith] {
+    let combination_problem = CombinationProblem::new(
+        10,
+        vec![Congruence { a: 3, b: 4, c: 5 }, Congruence { a: 1, b: 0, c: 1 }],
+    );
+    let combination = CombinationReward::default().score(&combination_problem, response);
+    assert!(combination_problem.correct_parts(response) <= 2);
+    for s in [&math, &countdown, &arith, &combination] {
         assert!((0.0..=1.0).contains(&s.reward), "{response:?}");
         assert_eq!(s.reward == 1.0, s.is_correct(), "{response:?}");
     }
@@ -311,6 +318,37 @@ fn generated_synthetic_tasks_always_verify() {
             let trace = p.solution_trace().unwrap();
             assert!(ArithReward::default().score(&p, &trace).is_correct(), "{p:?}");
         }
+        for p in CombinationConfig::default().generate(100, seed).unwrap() {
+            let trace = p.solution_trace().unwrap();
+            assert!(CombinationReward::default().score(&p, &trace).is_correct(), "{p:?}");
+        }
+    }
+}
+
+#[test]
+fn combination_counts_the_parts_left_intact() {
+    // Changing the answers of k random lines of a trace leaves exactly parts - k correct parts,
+    // and the reward is 1 only when k = 0: the count an analysis of complementary candidates
+    // relies on.
+    let mut rng = StdRng::seed_from_u64(7);
+    let cfg = CombinationConfig { parts: 6, modulus: 11 };
+    for p in cfg.generate(300, 3).unwrap() {
+        let trace = p.solution_trace().unwrap();
+        let mut lines: Vec<String> = trace.lines().map(str::to_owned).collect();
+        let mut wrong = 0;
+        for (i, line) in lines.iter_mut().enumerate() {
+            if rng.random_bool(0.3) {
+                let x = p.parts[i].solution(p.modulus).unwrap();
+                let other = (x + rng.random_range(1..p.modulus)) % p.modulus;
+                let (work, _) = line.rsplit_once('=').unwrap();
+                *line = format!("{work}={other}");
+                wrong += 1;
+            }
+        }
+        let response = lines.join("\n");
+        assert_eq!(p.correct_parts(&response), cfg.parts - wrong, "{response}");
+        let scored = CombinationReward::default().score(&p, &response);
+        assert_eq!(scored.is_correct(), wrong == 0, "{response}");
     }
 }
 

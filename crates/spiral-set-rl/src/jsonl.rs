@@ -147,7 +147,7 @@ impl AdvantageRequest {
                 aggregation_rewards,
                 normalize_std,
             } => {
-                let config = SpiralConfig { normalize_std };
+                let config = SpiralConfig { normalize_std, ..Default::default() };
                 let a = spiral_advantages(num_search, &sets, &aggregation_rewards, &config)?;
                 Ok(AdvantageResponse::Spiral {
                     id,

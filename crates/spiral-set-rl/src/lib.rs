@@ -46,5 +46,7 @@ pub use loss::{
 };
 pub use pass_at_k::{binomial_ratio, pass_at_k, pass_at_k_advantages};
 pub use rloo::rloo_advantages;
-pub use spiral::{MAX_SEARCH_TRACES, SpiralAdvantages, SpiralConfig, spiral_advantages};
+pub use spiral::{
+    MAX_SEARCH_TRACES, SetBaseline, SpiralAdvantages, SpiralConfig, spiral_advantages,
+};
 pub use stats::{GroupStats, SpiralStats, Summary, is_constant, mean, sample_std};

@@ -12,6 +12,10 @@
 //! - aggregation-trace advantage: `r_ij - mean_k r_ik`, centred inside its own set.
 //!
 //! No std division unless [`SpiralConfig::normalize_std`] is set (Dr.GRPO style, as the paper).
+//! With [`SetBaseline::LeaveOneOut`] each set is compared with the mean of the other sets
+//! instead, `A(G_i) = f(G_i) - mean_{k != i} f(G_k) = K / (K - 1) (f(G_i) - b)` (RLOO's baseline,
+//! Kool et al., 2019): the same direction, scaled by `K / (K - 1)`, with a baseline that leaves
+//! out the set it scores.
 //!
 //! Why this is a sound gradient: for a symmetric set function, each slot of a set carries
 //! `1/n` of the set-RL gradient `grad E[f(G)] = E[f(G) sum_{y in G} grad log pi(y)]`, and the sets
@@ -41,6 +45,19 @@ pub struct SpiralConfig {
     /// Divide set advantages by the sample std of the K set scores, and aggregation advantages by
     /// the sample std of their set's rewards (`+ 1e-6`, as GRPO). Off in the paper.
     pub normalize_std: bool,
+    /// What a set's score is compared with.
+    pub baseline: SetBaseline,
+}
+
+/// The baseline of the set advantages (`"mean"`, `"leave_one_out"`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SetBaseline {
+    /// The mean score of the K sets, the scored set included (the paper's).
+    #[default]
+    Mean,
+    /// The mean score of the other K - 1 sets.
+    LeaveOneOut,
 }
 
 /// The SPIRAL advantages of one problem.
@@ -85,7 +102,12 @@ where
     let rows: Vec<&[f64]> = aggregation_rewards.iter().map(AsRef::as_ref).collect();
 
     let set_scores: Vec<f64> = rows.iter().map(|r| mean(r)).collect();
-    let set_advantages = centred(&set_scores, config.normalize_std);
+    let mut set_advantages = centred(&set_scores, config.normalize_std);
+    let k = set_scores.len();
+    if config.baseline == SetBaseline::LeaveOneOut && k > 1 {
+        let scale = k as f64 / (k - 1) as f64;
+        set_advantages.iter_mut().for_each(|a| *a *= scale);
+    }
 
     let mut search_counts = vec![0usize; num_search];
     for set in sets {
@@ -194,7 +216,30 @@ mod tests {
 
     use super::*;
 
-    const PLAIN: SpiralConfig = SpiralConfig { normalize_std: false };
+    const PLAIN: SpiralConfig = SpiralConfig { normalize_std: false, baseline: SetBaseline::Mean };
+
+    /// Leave-one-out: each set against the mean of the others, written out.
+    #[test]
+    fn leave_one_out_compares_each_set_with_the_others() {
+        let sets = [vec![0, 1], vec![1, 2], vec![2, 3]];
+        let rewards = [vec![1.0, 0.0], vec![1.0, 1.0], vec![0.0, 0.0]];
+        let cfg = SpiralConfig { baseline: SetBaseline::LeaveOneOut, ..PLAIN };
+        let got = spiral_advantages(4, &sets, &rewards, &cfg).unwrap();
+        let scores = [0.5, 1.0, 0.0];
+        let want: Vec<f64> = (0..3)
+            .map(|i| {
+                let others: f64 = (0..3).filter(|&k| k != i).map(|k| scores[k]).sum::<f64>() / 2.0;
+                scores[i] - others
+            })
+            .collect();
+        close(&got.set_advantages, &want, 1e-12);
+        // Search traces average the advantages of their sets, as with the mean baseline.
+        close(
+            &got.search_advantages,
+            &[want[0], (want[0] + want[1]) / 2.0, (want[1] + want[2]) / 2.0, want[2]],
+            1e-12,
+        );
+    }
 
     fn close(a: &[f64], b: &[f64], tol: f64) {
         assert_eq!(a.len(), b.len(), "{a:?} vs {b:?}");
@@ -277,7 +322,7 @@ mod tests {
     #[test]
     fn normalized_by_hand() {
         // f = [1, 0]: std (n - 1) = sqrt(1/2); set 0's rewards [1, 0]: std sqrt(1/2).
-        let cfg = SpiralConfig { normalize_std: true };
+        let cfg = SpiralConfig { normalize_std: true, ..PLAIN };
         let a = spiral_advantages(2, &[[0usize], [1]], &[[1.0, 1.0], [1.0, -1.0]], &cfg).unwrap();
         let s = 0.5f64.sqrt() + GRPO_EPS;
         close(&a.set_advantages, &[0.5 / s, -0.5 / s], 1e-12);

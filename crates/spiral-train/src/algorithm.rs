@@ -7,6 +7,11 @@
 //! | Dr.GRPO (Liu et al., 2025, arXiv:2503.20783) | `r - mean` in a group of N1 | - |
 //! | SPIRAL (Ibn Hamid et al., 2026, arXiv:2606.23595) | set RL | centred in their set |
 //! | ParaGator (arXiv:2603.18886) | pass@k, k = n | Dr.GRPO over the problem |
+//! | multitask (a control) | Dr.GRPO on their own rewards in a group of N1 | centred in their set |
+//!
+//! The multitask control trains the same traces as SPIRAL, with the same aggregation-trace
+//! credit, but credits each search trace by its own reward rather than by the sets it was in:
+//! it separates what set-RL credit adds from what training the aggregator on-policy adds.
 
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +28,9 @@ pub enum Algorithm {
     /// ParaGator: pass@k advantages (k = n, no std division) on search traces, Dr.GRPO
     /// advantages over all aggregation traces of a problem.
     Paragator,
+    /// The multitask control: Dr.GRPO on search traces' own rewards, SPIRAL's in-set credit on
+    /// aggregation traces.
+    Multitask,
 }
 
 impl Algorithm {
@@ -33,6 +41,7 @@ impl Algorithm {
             Self::Grpo => "grpo",
             Self::DrGrpo => "dr_grpo",
             Self::Paragator => "paragator",
+            Self::Multitask => "multitask",
         }
     }
 
@@ -48,6 +57,10 @@ impl Algorithm {
             Self::Paragator => Credit::Sets {
                 search: SearchAdvantage::PassAtK,
                 aggregation: AggregationAdvantage::PerProblem,
+            },
+            Self::Multitask => Credit::Sets {
+                search: SearchAdvantage::OwnReward,
+                aggregation: AggregationAdvantage::InSet,
             },
         }
     }
@@ -89,6 +102,9 @@ pub enum SearchAdvantage {
     SetRl,
     /// pass@k with k = n on the search traces' own rewards (ParaGator's candidates).
     PassAtK,
+    /// Dr.GRPO on the search traces' own rewards, the problem's N1 traces one group (the
+    /// multitask control).
+    OwnReward,
 }
 
 /// An aggregation trace's advantage.

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use spiral_model::{LoraConfig, Precision, Projection};
-use spiral_rewards::{ArithConfig, CountdownConfig, FieldNames, Task};
-use spiral_set_rl::PolicyLossConfig;
+use spiral_rewards::{ArithConfig, CombinationConfig, CountdownConfig, FieldNames, Task};
+use spiral_set_rl::{PolicyLossConfig, SetBaseline};
 
 use crate::algorithm::Algorithm;
 use crate::collect::OverlongConfig;
@@ -75,6 +75,10 @@ pub struct TaskSection {
     /// The arithmetic generator.
     #[serde(default)]
     pub arith: ArithConfig,
+    /// The combination generator: problems of independent parts, complete only when every part
+    /// is right, so that complementary candidates can be combined.
+    #[serde(default)]
+    pub combination: CombinationConfig,
     /// JSONL training problems (`kind = "math"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub train_file: Option<PathBuf>,
@@ -137,6 +141,18 @@ pub struct WarmStartSection {
     pub lr: f64,
     /// Fraction of examples that are aggregation prompts with a correct answer.
     pub aggregation_fraction: f64,
+    /// Steps of the second stage, after `steps`: aggregation prompts over `algorithm.n` traces
+    /// the stage-one model samples, answered with a correct candidate when one exists, else a
+    /// correct solution (0: no second stage).
+    #[serde(default)]
+    pub aggregator_steps: usize,
+    /// Share of search examples in the second stage's batches.
+    #[serde(default = "half")]
+    pub aggregator_search_fraction: f64,
+}
+
+fn half() -> f64 {
+    0.5
 }
 
 impl Default for ModelSection {
@@ -159,7 +175,14 @@ impl Default for ModelSection {
 
 impl Default for WarmStartSection {
     fn default() -> Self {
-        Self { steps: 0, batch_size: 32, lr: 1e-4, aggregation_fraction: 0.3 }
+        Self {
+            steps: 0,
+            batch_size: 32,
+            lr: 1e-4,
+            aggregation_fraction: 0.3,
+            aggregator_steps: 0,
+            aggregator_search_fraction: 0.5,
+        }
     }
 }
 
@@ -167,7 +190,8 @@ impl Default for WarmStartSection {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlgorithmSection {
-    /// `spiral`, `paragator`, `grpo` or `dr_grpo`.
+    /// `spiral`, `paragator`, `grpo`, `dr_grpo` or `multitask` (a control: see
+    /// [`Algorithm::Multitask`]).
     pub name: Algorithm,
     /// Search traces per problem (GRPO's group size, ParaGator's pool size).
     pub n1: usize,
@@ -186,10 +210,37 @@ pub struct AlgorithmSection {
     pub tokens_per_problem: Option<usize>,
     /// Divide SPIRAL's advantages by their standard deviation.
     pub normalize_std: bool,
+    /// What set RL compares a set's score with: `mean` (of all K sets, the paper's) or
+    /// `leave_one_out` (of the other sets).
+    #[serde(default)]
+    pub set_baseline: SetBaseline,
+    /// What happens to sequences whose advantage is exactly 0, for every algorithm alike:
+    /// `drop` (the default: they leave the batch, so they neither count in a token-mean's
+    /// denominator nor cost a forward pass) or `keep`.
+    #[serde(default)]
+    pub zero_advantage: ZeroAdvantage,
     /// Loss weight of search traces.
     pub search_weight: f64,
     /// Loss weight of aggregation traces.
     pub aggregation_weight: f64,
+}
+
+/// `algorithm.zero_advantage`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ZeroAdvantage {
+    /// Sequences with a zero advantage leave the batch.
+    #[default]
+    Drop,
+    /// They stay, contributing no gradient but counting in the loss's denominator.
+    Keep,
+}
+
+impl AlgorithmSection {
+    /// Whether a sequence with `advantage` is trained.
+    pub fn trains(&self, advantage: f64) -> bool {
+        advantage != 0.0 || self.zero_advantage == ZeroAdvantage::Keep
+    }
 }
 
 /// `[rollout]`.
@@ -487,6 +538,7 @@ impl RunConfig {
         }
         self.task.countdown.validate()?;
         self.task.arith.validate()?;
+        self.task.combination.validate()?;
         self.train.loss.validate()?;
         self.train.overlong.validate(length)?;
         Ok(())

@@ -27,6 +27,7 @@ mod config;
 mod config_source;
 pub mod distributed;
 mod evaluate;
+pub mod gate;
 mod learner;
 mod metrics;
 pub mod mfu;

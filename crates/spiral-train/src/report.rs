@@ -130,6 +130,32 @@ pub fn write_report(out: &Path, config: &RunConfig) -> anyhow::Result<()> {
                 figures: vec![eval_figure],
             },
             Section {
+                heading: "Aggregator gate (before RL)".into(),
+                text: match evals.iter().find(|e| e.step == 0) {
+                    Some(before) => {
+                        let criteria = crate::gate::gate(before, None);
+                        format!(
+                            "Whether the model RL starts from aggregates well enough for set RL \
+                             to have something to learn from (`spiral_train::gate`); RSA's \
+                             rounds are measured by `cargo xtask repro`.\n\n{}\nagg@1 {} \
+                             maj@n ({:.3} against {:.3}).",
+                            crate::gate::markdown(&criteria),
+                            if before.agg_at_1 > before.maj_at_n {
+                                "is above"
+                            } else {
+                                "is not above"
+                            },
+                            before.agg_at_1,
+                            before.maj_at_n
+                        )
+                    }
+                    None => "No evaluation before RL was recorded.".into(),
+                },
+                table: None,
+                efficiencies: vec![],
+                figures: vec![],
+            },
+            Section {
                 heading: "Training".into(),
                 text: format!(
                     "Mean reward of the traces sampled at each RL step (training problems); \

@@ -8,6 +8,7 @@
 //! a function of the step, and checkpoints hold the model, the AdamW moments and the position in
 //! `metrics.jsonl`, so a resumed run writes the same metrics as an uninterrupted one.
 
+mod aggregator_start;
 mod rl;
 mod rounds;
 mod start;
@@ -41,6 +42,7 @@ mod purpose {
     pub(super) const LORA_INIT: u64 = 6;
     pub(super) const DROPOUT: u64 = 7;
     pub(super) const DYNAMIC_SAMPLING: u64 = 8;
+    pub(super) const AGGREGATOR_START: u64 = 9;
 }
 
 /// How a run is started and stopped.

@@ -177,6 +177,10 @@ fn load_problems(task: &TaskSection, seed: u64) -> anyhow::Result<(Vec<Problem>,
         Task::Arith => {
             task.arith.generate(train + test, seed)?.into_iter().map(Problem::from).collect()
         }
+        Task::Combination => {
+            let problems = task.combination.generate(train + test, seed)?;
+            problems.into_iter().map(Problem::from).collect()
+        }
         Task::Math => {
             let fields = task.fields.clone().unwrap_or_else(|| FieldNames::for_task(Task::Math));
             let read = |file: &Option<std::path::PathBuf>, key: &str, count: usize| {
@@ -242,7 +246,7 @@ pub fn reward(problem: &Problem, response: &str) -> f64 {
 }
 
 /// A supervised example: `prompt` then `completion`.
-fn supervised(prompt: Vec<u32>, completion: Vec<u32>) -> TrainSequence {
+pub(crate) fn supervised(prompt: Vec<u32>, completion: Vec<u32>) -> TrainSequence {
     let prompt_len = prompt.len();
     TrainSequence {
         tokens: [prompt, completion].concat(),
@@ -323,6 +327,7 @@ mod tests {
             test_problems: 10,
             countdown: CountdownConfig::default(),
             arith: Default::default(),
+            combination: Default::default(),
             train_file: None,
             test_file: None,
             fields: None,

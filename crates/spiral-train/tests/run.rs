@@ -48,7 +48,7 @@ fn tiny_with(algorithm: &str, extra: &[&str]) -> RunConfig {
 
 #[test]
 fn every_algorithm_runs_two_steps() {
-    for algorithm in ["spiral", "paragator", "grpo", "dr_grpo"] {
+    for algorithm in ["spiral", "paragator", "grpo", "dr_grpo", "multitask"] {
         let dir = tempfile::tempdir().unwrap();
         let config = tiny(algorithm);
         let Outcome::Finished(last) = run(&config, dir.path(), &RunControl::default()).unwrap()
@@ -75,7 +75,7 @@ fn every_algorithm_runs_two_steps() {
             let seconds = [t.rollout_seconds, t.reference_seconds, t.learn_seconds];
             assert!(seconds.iter().all(|s| *s >= 0.0), "{algorithm}: {t:?}");
         }
-        let aggregates = ["spiral", "paragator"].contains(&algorithm);
+        let aggregates = ["spiral", "paragator", "multitask"].contains(&algorithm);
         assert_eq!(train[0].aggregation_reward.is_none(), !aggregates, "{algorithm}");
         for e in &evals {
             let pass_at_2 = e.pass_at_k().iter().find(|(k, _)| *k == 2).map(|&(_, v)| v);
@@ -145,7 +145,8 @@ fn assert_resumed_run_matches(mut config: RunConfig, weights_file: &str) {
     let mut resume = false;
     loop {
         calls += 1;
-        assert!(calls < config.warm_start.steps + 10, "the run never finished");
+        let warm_start_steps = config.warm_start.steps + config.warm_start.aggregator_steps;
+        assert!(calls < warm_start_steps + 10, "the run never finished");
         match run(&config, stopped.path(), &stop_every_step(resume)).unwrap() {
             Outcome::Finished(_) => break,
             Outcome::Stopped(checkpoint) => {
@@ -166,7 +167,7 @@ fn assert_resumed_run_matches(mut config: RunConfig, weights_file: &str) {
     }
     // Every warm-start step but the last stops inside the warm start; the last ends it, then
     // RL steps 1 and 2 stop and step 3 finishes.
-    assert_eq!(calls, config.warm_start.steps + 2);
+    assert_eq!(calls, config.warm_start.steps + config.warm_start.aggregator_steps + 2);
     let expected = deterministic_metrics(straight.path());
     let got = deterministic_metrics(stopped.path());
     assert_eq!(got.len(), expected.len());
@@ -456,5 +457,28 @@ fn the_rl_options_run_together_measure_and_resume_exactly() {
         assert!(r.dynamic_rounds == 1 || r.dynamic_dropped > 0, "{r:?}");
     }
     assert!(records.iter().any(|r| r.dynamic_rounds > 1), "no step needed another round");
+    assert_resumed_run_matches(config, "model.safetensors");
+}
+
+/// The aggregator's warm-start stage on the model's own candidates, then RL on the combination
+/// task with the multitask control and leave-one-out set baselines: the stage runs, the report
+/// shows the gate, and a run stopped at every step (inside the stage too) resumes exactly.
+#[test]
+fn the_aggregator_stage_runs_reports_its_gate_and_resumes_exactly() {
+    let config = tiny_with(
+        "multitask",
+        &[
+            "task.kind=\"combination\"",
+            "task.combination.parts=2",
+            "rollout.max_new_tokens=24",
+            "warm_start.aggregator_steps=2",
+            "algorithm.set_baseline=\"leave_one_out\"",
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    run(&config, dir.path(), &RunControl::default()).unwrap();
+    assert!(dir.path().join("checkpoints/warm-start-search").is_dir());
+    let report = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    assert!(report.contains("Aggregator gate") && report.contains("agg@1 >= maj@n"), "{report}");
     assert_resumed_run_matches(config, "model.safetensors");
 }

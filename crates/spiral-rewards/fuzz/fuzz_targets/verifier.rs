@@ -10,8 +10,9 @@
 
 use libfuzzer_sys::fuzz_target;
 use spiral_rewards::{
-    ArithProblem, ArithReward, CountdownProblem, CountdownReward, MathProblem, MathReward,
-    PercentMode, Reward, extract_answer, math_equal, math_equal_with,
+    ArithProblem, ArithReward, CombinationProblem, CombinationReward, Congruence, CountdownProblem,
+    CountdownReward, MathProblem, MathReward, PercentMode, Reward, extract_answer, math_equal,
+    math_equal_with,
 };
 
 fuzz_target!(|data: &[u8]| {
@@ -22,13 +23,19 @@ fuzz_target!(|data: &[u8]| {
     let response = String::from_utf8_lossy(response);
     let reference = String::from_utf8_lossy(reference);
 
+    let combination = CombinationProblem::new(
+        10,
+        vec![Congruence { a: 3, b: 4, c: 5 }, Congruence { a: 7, b: 1, c: 2 }],
+    );
     let scores = [
         MathReward::default().score(&MathProblem::new("", reference.as_ref()), &response),
         MathReward { percent: PercentMode::Strict, ..MathReward::default() }
             .score(&MathProblem::new("", reference.as_ref()), &response),
         CountdownReward::default().score(&CountdownProblem::new(vec![75, 25, 2, 8], 108), &response),
         ArithReward::default().score(&ArithProblem { expression: "1+1".into(), answer: 2 }, &response),
+        CombinationReward::default().score(&combination, &response),
     ];
+    assert!(combination.correct_parts(&response) <= combination.parts.len());
     for s in &scores {
         assert!((0.0..=1.0).contains(&s.reward));
         assert_eq!(s.reward == 1.0, s.failure.is_none());

@@ -8,8 +8,8 @@ use super::{Credited, OverlongConfig, Search, sequence};
 use crate::algorithm::GroupAdvantage;
 use crate::config::AlgorithmSection;
 
-/// Credits the `problems` groups of `search` by `estimator`; every trace is trained, a zero
-/// advantage included.
+/// Credits the `problems` groups of `search` by `estimator`; a trace with a zero advantage is
+/// trained as `algorithm.zero_advantage` says.
 pub(super) fn credit(
     search: &Search,
     problems: usize,
@@ -27,7 +27,7 @@ pub(super) fn credit(
         credited.zero_signal += usize::from(advantages.iter().all(|&x| x == 0.0));
         for (j, &advantage) in advantages.iter().enumerate() {
             let sample = &search.output.samples[search.layout.trace(problem, j)];
-            if !overlong.trains(sample) {
+            if !overlong.trains(sample) || !a.trains(advantage) {
                 continue;
             }
             credited.batch.push(sequence(

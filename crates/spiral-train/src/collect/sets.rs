@@ -1,8 +1,8 @@
 //! Credit through aggregation sets (SPIRAL, ParaGator): K distinct sets of n traces are drawn
 //! from each problem's N1 search traces, one aggregation prompt per set is sampled N2 times, the
 //! aggregation traces are scored, and both kinds of traces are credited by the algorithm's
-//! estimators. Only traces with a non-zero advantage are trained (a search trace in no set has
-//! exactly 0 under set RL).
+//! estimators. A trace with a zero advantage (a search trace in no set has exactly 0 under set
+//! RL) is trained as `algorithm.zero_advantage` says.
 
 use std::time::Instant;
 
@@ -128,7 +128,8 @@ pub(super) fn credit<B: Backend>(
         let spiral = match (estimators.search, estimators.aggregation) {
             (SearchAdvantage::SetRl, _) | (_, AggregationAdvantage::InSet) => {
                 let set_rewards: Vec<&[f64]> = problem_rewards.chunks(a.n2).collect();
-                let config = SpiralConfig { normalize_std: a.normalize_std };
+                let config =
+                    SpiralConfig { normalize_std: a.normalize_std, baseline: a.set_baseline };
                 Some(spiral_advantages(a.n1, problem_sets, &set_rewards, &config)?)
             }
             _ => None,
@@ -142,6 +143,9 @@ pub(super) fn credit<B: Backend>(
                 let own = &search.rewards[search.layout.problem(p)];
                 pass_at_k_advantages(own, a.n, a.normalize_std)?
             }
+            SearchAdvantage::OwnReward => {
+                dr_grpo_advantages(&search.rewards[search.layout.problem(p)])?
+            }
         };
         let aggregation_advantages = match estimators.aggregation {
             AggregationAdvantage::InSet => spiral(|s| s.aggregation_advantages.concat()),
@@ -151,7 +155,7 @@ pub(super) fn credit<B: Backend>(
         credited.zero_signal += usize::from(all.clone().all(|&x| x == 0.0));
         for (i, &advantage) in search_advantages.iter().enumerate() {
             let sample = &search.output.samples[search.layout.trace(p, i)];
-            if advantage != 0.0 && context.overlong.trains(sample) {
+            if a.trains(advantage) && context.overlong.trains(sample) {
                 let prompt = &search.prompts[p];
                 credited.batch.push(sequence(prompt, sample, advantage, a.search_weight));
                 credited.problem_of.push(p);
@@ -159,7 +163,7 @@ pub(super) fn credit<B: Backend>(
         }
         for (j, &advantage) in aggregation_advantages.iter().enumerate() {
             let sample = &aggregations.samples[traces.trace(p, j)];
-            if advantage != 0.0 && context.overlong.trains(sample) {
+            if a.trains(advantage) && context.overlong.trains(sample) {
                 let prompt = &prompts[layout.prompt(p, j / a.n2)];
                 credited.batch.push(sequence(prompt, sample, advantage, a.aggregation_weight));
                 credited.problem_of.push(p);

@@ -1,9 +1,12 @@
 //! The warm start: supervised steps on generated solution traces and aggregation examples (see
 //! `TaskData::warm_start_examples`), so that RL starts from a policy that samples correct traces
-//! some of the time and an aggregator that has seen the prompt format; then an evaluation, the
-//! baseline every RL step is compared with.
+//! some of the time and an aggregator that has seen the prompt format; optionally a second stage
+//! that trains the aggregator on the model's own candidates ([`super::aggregator_start`]); then
+//! an evaluation, the baseline every RL step is compared with.
 
 use std::sync::atomic::Ordering;
+
+use anyhow::Context;
 use std::time::Instant;
 
 use burn::tensor::backend::AutodiffBackend;
@@ -12,6 +15,7 @@ use rand::rngs::StdRng;
 use spiral_model::CausalLm;
 use spiral_rollout::stream_seed;
 
+use super::aggregator_start::aggregator_examples;
 use super::{PhaseEnd, Run, purpose, summary};
 use crate::checkpoint::{self, TrainerState};
 use crate::distributed::share;
@@ -19,6 +23,20 @@ use crate::evaluate::EvalMetrics;
 use crate::learner::Learner;
 use crate::metrics::{Record, WarmStartRecord};
 use crate::schedule::OptimConfig;
+
+/// The checkpoint of the stage-one model, which the aggregator stage samples from.
+const STAGE_ONE: &str = "warm-start-search";
+
+/// The stage-one model, read back from its checkpoint (bit for bit what it was, so a resumed
+/// run samples the same candidates).
+fn load_stage_one<Train: AutodiffBackend>(
+    run: &Run<'_, Train>,
+) -> anyhow::Result<CausalLm<Train::InnerBackend>> {
+    let path = run.checkpoints.join(STAGE_ONE);
+    let checkpoint = spiral_model::Checkpoint::<Train::InnerBackend>::load(&path, run.device)
+        .with_context(|| format!("the stage-one model, {}", path.display()))?;
+    Ok(checkpoint.model.for_inference_in(run.config.model.precision))
+}
 
 /// Runs the warm-start steps left in `state` on `model`, logging every tenth, and evaluates the
 /// result; `state` then starts the RL phase. Stopped on request, it saves `warm-start-partial`.
@@ -29,10 +47,11 @@ pub(super) fn warm_start<Train: AutodiffBackend>(
 ) -> anyhow::Result<PhaseEnd<(CausalLm<Train>, EvalMetrics)>> {
     let (config, seed) = (run.config, run.config.run.seed);
     let w = &config.warm_start;
+    let total = w.steps + w.aggregator_steps;
     let optim = OptimConfig {
         lr: w.lr,
-        warmup_steps: w.steps / 10,
-        total_steps: w.steps,
+        warmup_steps: total / 10,
+        total_steps: total,
         ..Default::default()
     };
     let world = &run.control.world;
@@ -41,21 +60,41 @@ pub(super) fn warm_start<Train: AutodiffBackend>(
         .with_activation_checkpointing(config.train.activation_checkpointing)
         .with_world(world.0.clone());
     let mut learner = run.restore(learner, state)?;
-    let progress = run.bar(w.steps, state.step, "warm start");
-    for step in state.step..w.steps {
-        let mut rng =
-            StdRng::seed_from_u64(stream_seed(seed, purpose::WARM_START_DATA, step as u64));
-        let batch = run.data.warm_start_examples(
-            w.batch_size,
-            config.algorithm.n,
-            w.aggregation_fraction,
-            &mut rng,
-        );
+    let progress = run.bar(total, state.step, "warm start");
+    // The frozen stage-one model the second stage samples candidates from.
+    let mut stage_one = None;
+    for step in state.step..total {
+        if step == w.steps && w.aggregator_steps > 0 {
+            let at = TrainerState {
+                step,
+                optimizer_steps: learner.steps(),
+                metrics_bytes: run.metrics.bytes,
+                ..state.clone()
+            };
+            run.save(&learner, STAGE_ONE, &at)?;
+        }
         // The step reads its loss back to the host, so the clock covers the device's work.
         let started = Instant::now();
-        // This rank's share of the batch; the step is the whole batch's on every rank.
-        let here = share(batch.len(), world.0.rank(), world.0.world_size());
-        let stats = learner.sft_step(&batch[here])?;
+        let stats = if step < w.steps {
+            let mut rng =
+                StdRng::seed_from_u64(stream_seed(seed, purpose::WARM_START_DATA, step as u64));
+            let batch = run.data.warm_start_examples(
+                w.batch_size,
+                config.algorithm.n,
+                w.aggregation_fraction,
+                &mut rng,
+            );
+            // This rank's share of the batch; the step is the whole batch's on every rank.
+            let here = share(batch.len(), world.0.rank(), world.0.world_size());
+            learner.sft_step(&batch[here])?
+        } else {
+            if stage_one.is_none() {
+                stage_one = Some(load_stage_one(run)?);
+            }
+            let model = stage_one.as_ref().expect("loaded above");
+            let mine = aggregator_examples(model, &run.data, config, world, step - w.steps)?;
+            learner.sft_step(&mine)?
+        };
         let seconds = started.elapsed().as_secs_f64();
         progress.set_prefix(format!("loss {:.3}", stats.loss));
         progress.inc(1);
@@ -71,7 +110,7 @@ pub(super) fn warm_start<Train: AutodiffBackend>(
             }))?;
         }
         let stop = run.control.world.any(run.control.stop.load(Ordering::SeqCst));
-        if stop && step + 1 < w.steps {
+        if stop && step + 1 < total {
             progress.abandon();
             state.step = step + 1;
             state.optimizer_steps = learner.steps();

@@ -1,0 +1,104 @@
+//! The aggregator gate: whether the model RL starts from aggregates well enough for a study of
+//! set RL to mean anything. Set RL credits a search trace through the aggregator's answers, so
+//! an aggregator that picks worse than a majority vote, or worse than a single trace, gives it
+//! little to learn from; a comparison run from such a start can only be inconclusive.
+//!
+//! Measured on the evaluation before RL, over `n` traces per problem:
+//!
+//! - agg@1 >= pass@1 + 0.05 (aggregating beats copying one trace by five points);
+//! - agg@1 >= maj@n (the model beats a majority vote over the same traces);
+//! - agg@1 on problems where some trace is correct >= 0.6 (it finds a correct trace);
+//! - RSA's first round above round 0, where RSA is measured (`cargo xtask repro`).
+
+use crate::metrics::EvalRecord;
+
+/// One criterion of the gate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Criterion {
+    /// What is compared, in words.
+    pub name: String,
+    /// The measured value and the threshold it must reach; `None` when not measured.
+    pub measured: Option<(f64, f64)>,
+}
+
+impl Criterion {
+    /// Whether the criterion holds (`None`: not measured).
+    pub fn passes(&self) -> Option<bool> {
+        self.measured.map(|(value, threshold)| value >= threshold)
+    }
+}
+
+/// The gate's criteria from the evaluation before RL, and RSA's round accuracies when known.
+pub fn gate(before_rl: &EvalRecord, rsa_rounds: Option<&[f64]>) -> Vec<Criterion> {
+    let e = before_rl;
+    let rsa = rsa_rounds.filter(|r| r.len() >= 2).map(|r| (r[1], r[0] + 1e-12));
+    vec![
+        Criterion {
+            name: format!("agg@1 >= pass@1 + 0.05 (n = {})", e.n),
+            measured: Some((e.agg_at_1, e.pass_at_1 + 0.05)),
+        },
+        Criterion { name: "agg@1 >= maj@n".into(), measured: Some((e.agg_at_1, e.maj_at_n)) },
+        Criterion {
+            name: "agg@1 when some trace is correct >= 0.6".into(),
+            measured: e.agg_given_correct.map(|v| (v, 0.6)),
+        },
+        Criterion { name: "RSA round 1 above round 0".into(), measured: rsa },
+    ]
+}
+
+/// Whether every measured criterion holds, and every criterion was measured.
+pub fn passes(criteria: &[Criterion]) -> bool {
+    criteria.iter().all(|c| c.passes() == Some(true))
+}
+
+/// The gate as a Markdown table, with a verdict line.
+pub fn markdown(criteria: &[Criterion]) -> String {
+    let mut text = String::from("| criterion | measured | needed | holds |\n|---|---|---|---|\n");
+    for c in criteria {
+        let (value, needed) = match c.measured {
+            Some((v, t)) => (format!("{v:.3}"), format!("{t:.3}")),
+            None => ("-".into(), "-".into()),
+        };
+        let holds = match c.passes() {
+            Some(true) => "yes",
+            Some(false) => "no",
+            None => "not measured",
+        };
+        text.push_str(&format!("| {} | {value} | {needed} | {holds} |\n", c.name));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(pass: f64, maj: f64, agg: f64, given: Option<f64>) -> EvalRecord {
+        EvalRecord {
+            step: 0,
+            pass_at_1: pass,
+            maj_at_n: maj,
+            agg_at_1: agg,
+            agg_given_correct: given,
+            agg_given_none: None,
+            n: 4,
+            problems: 100,
+            pass_at_k: Default::default(),
+        }
+    }
+
+    #[test]
+    fn the_gate_needs_every_criterion() {
+        let good = gate(&record(0.10, 0.14, 0.20, Some(0.7)), Some(&[0.2, 0.25]));
+        assert!(passes(&good), "{good:?}");
+        // Below a majority vote.
+        assert!(!passes(&gate(&record(0.10, 0.22, 0.20, Some(0.7)), Some(&[0.2, 0.25]))));
+        // Not five points above a single trace.
+        assert!(!passes(&gate(&record(0.17, 0.14, 0.20, Some(0.7)), Some(&[0.2, 0.25]))));
+        // RSA falls, or was not measured.
+        assert!(!passes(&gate(&record(0.10, 0.14, 0.20, Some(0.7)), Some(&[0.2, 0.19]))));
+        let unmeasured = gate(&record(0.10, 0.14, 0.20, Some(0.7)), None);
+        assert!(!passes(&unmeasured));
+        assert!(markdown(&unmeasured).contains("not measured"));
+    }
+}

@@ -1,0 +1,99 @@
+//! The warm start's second stage: the aggregator learns on the model's own candidates.
+//!
+//! Stage one teaches the format from generated solution traces and made-up candidates; an
+//! aggregator trained that way reads candidates unlike those its policy writes, and at the start
+//! of RL it tends to answer worse than copying any one of them. Stage two samples `n` traces per
+//! problem from the stage-one model (frozen: `checkpoints/warm-start-search`), builds the
+//! aggregation prompt over them, and trains the answer a good aggregator gives: a correct
+//! candidate copied when one exists, else a correct solution. A share of each batch stays
+//! search examples so that search is not forgotten.
+//!
+//! Every draw is keyed by (seed, step, example), and each rank samples the candidates of its
+//! share of the batch only, with the sample streams the whole batch would use, so the stage is
+//! the same on any number of ranks.
+
+use burn::tensor::backend::Backend;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use spiral_model::CausalLm;
+use spiral_rewards::Problem;
+use spiral_rollout::{RolloutEngine, RolloutRequest, stream_seed};
+
+use super::purpose;
+use crate::config::RunConfig;
+use crate::distributed::{World, share};
+use crate::learner::TrainSequence;
+use crate::task::{EOS, TaskData, reward};
+
+/// One example of a stage-two batch: a problem, and whether it is an aggregation example.
+struct Spec<'a> {
+    problem: &'a Problem,
+    aggregation: bool,
+}
+
+/// This rank's share of stage-two step `step`'s batch, its candidates sampled from `stage_one`.
+pub(super) fn aggregator_examples<B: Backend>(
+    stage_one: &CausalLm<B>,
+    data: &TaskData,
+    config: &RunConfig,
+    world: &World,
+    step: usize,
+) -> anyhow::Result<Vec<TrainSequence>> {
+    let (w, n) = (&config.warm_start, config.algorithm.n);
+    let seed = stream_seed(config.run.seed, purpose::AGGREGATOR_START, step as u64);
+    let mut rng = StdRng::seed_from_u64(seed);
+    let specs: Vec<Spec<'_>> = (0..w.batch_size)
+        .map(|_| Spec {
+            problem: &data.train[rng.random_range(0..data.train.len())],
+            aggregation: rng.random::<f64>() >= w.aggregator_search_fraction,
+        })
+        .collect();
+    let here = share(specs.len(), world.0.rank(), world.0.world_size());
+    let mine = &specs[here.clone()];
+    // The candidates of this share's aggregation examples, drawn as the whole batch's request
+    // would draw them: prompt p of the whole request is the p-th aggregation example.
+    let before = specs[..here.start].iter().filter(|s| s.aggregation).count();
+    let asked: Vec<&Spec<'_>> = mine.iter().filter(|s| s.aggregation).collect();
+    let (mut sampling, stop) = data.rollout_settings(&config.rollout, seed);
+    sampling.first_prompt = before;
+    let request = RolloutRequest {
+        prompts: asked.iter().map(|s| data.encode(&data.search_prompt(s.problem))).collect(),
+        n,
+        sampling,
+        stop,
+        max_total_tokens: None,
+    };
+    let samples = if asked.is_empty() {
+        Vec::new()
+    } else {
+        RolloutEngine::default().generate(stage_one, None, &request)?.samples
+    };
+    let mut candidates = samples.chunks(n.max(1));
+    let mut out = Vec::with_capacity(mine.len());
+    for (i, spec) in mine.iter().enumerate() {
+        let solution = spec.problem.solution_trace().ok_or_else(|| {
+            anyhow::anyhow!("the aggregator warm start needs solution traces (synthetic tasks)")
+        })?;
+        let example = here.start + i;
+        let (prompt, target) = if spec.aggregation {
+            let texts: Vec<String> = candidates
+                .next()
+                .expect("one group of candidates per aggregation example")
+                .iter()
+                .map(|s| data.decode(&s.tokens))
+                .collect();
+            let correct = texts.iter().find(|t| reward(spec.problem, t) > 0.0).cloned();
+            let mut shuffle =
+                StdRng::seed_from_u64(stream_seed(seed, purpose::AGGREGATOR_START, example as u64));
+            let prompt = data.aggregation_prompt(spec.problem, &texts, &mut shuffle);
+            (prompt, correct.unwrap_or(solution))
+        } else {
+            (data.search_prompt(spec.problem), solution)
+        };
+        out.push(crate::task::supervised(
+            data.encode(&prompt),
+            data.encode(&format!("{}{EOS}", target.trim_end_matches(EOS))),
+        ));
+    }
+    Ok(out)
+}
