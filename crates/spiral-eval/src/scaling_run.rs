@@ -108,6 +108,9 @@ pub struct ModelScaling {
     /// Per N (in the order of [`ScalingOptions::ns`]): mean generated tokens per problem of the
     /// first N traces, and with the aggregation trace.
     pub tokens: Vec<(f64, f64)>,
+    /// Per N (in the order of [`ScalingOptions::ns`]): each problem's agg@1, for comparisons
+    /// paired by problem.
+    pub agg_per_problem: Vec<Vec<f64>>,
 }
 
 /// Measures `model`'s curves on `problems` (module docs). `settings.max_new_tokens` bounds the
@@ -150,6 +153,7 @@ pub fn run_scaling<B: Backend>(
     let mut aggregator = EngineAggregator::new(&sampler);
     let (mut agg, mut maj_tokens, mut agg_tokens) = (Vec::new(), Vec::new(), Vec::new());
     let mut tokens = Vec::new();
+    let mut agg_per_problem = Vec::with_capacity(ns.len());
     for &n in &ns {
         let mut rng = StdRng::seed_from_u64(stream_seed(
             settings.sampling.seed,
@@ -197,6 +201,7 @@ pub fn run_scaling<B: Backend>(
             ci: Some(bootstrap_mean_ci(&rewards, &bootstrap)),
         };
         agg.push(point);
+        agg_per_problem.push(rewards.clone());
         let maj_point = maj.points[agg.len() - 1];
         maj_tokens.push(CurvePoint { x: mean(&search), ..maj_point });
         agg_tokens.push(CurvePoint { x: mean(&total), ..point });
@@ -228,6 +233,7 @@ pub fn run_scaling<B: Backend>(
         aggregation,
         aggregation_calls: aggregator.calls,
         tokens,
+        agg_per_problem,
     })
 }
 

@@ -13,7 +13,9 @@
 //! A run or a measurement that exists is not redone, and a run interrupted half-way resumes
 //! exactly, so an interrupted reproduction is continued by running it again.
 
+pub mod decision;
 pub mod measure;
+pub mod primary;
 mod report;
 pub mod summary;
 
@@ -101,6 +103,7 @@ impl ReproOptions {
                 max_new_tokens: 48,
                 temperature: 1.0,
                 seed: 7,
+                pipeline_n: 4,
             },
         }
     }
@@ -260,7 +263,59 @@ pub fn reproduce(
             .config()
             .num_parameters();
     let gate = warm_start_gate(&warm, &measured[0])?;
-    report::write(options, &base, &configs, &measured, problems.len(), parameters, &gate, out)
+    let plateaued = baselines_plateaued(&runs)?;
+    let evidence = report::Evidence { gate: &gate, baselines_plateaued: plateaued };
+    report::write(options, &base, &configs, &measured, problems.len(), parameters, &evidence, out)
+}
+
+/// Applies the decision rule to `dir/study-<task>/results.json` for the three tasks, writes
+/// `dir/study-verdict.md` and returns its text.
+pub fn write_verdict(dir: &Path) -> anyhow::Result<String> {
+    let read = |task: &str| -> anyhow::Result<Option<decision::TaskEvidence>> {
+        let path = dir.join(format!("study-{task}/results.json"));
+        if !path.is_file() {
+            return Ok(None);
+        }
+        let text = std::fs::read_to_string(&path).with_context(|| format!("{}", path.display()))?;
+        let json: serde_json::Value =
+            serde_json::from_str(&text).with_context(|| format!("{}", path.display()))?;
+        Ok(Some(decision::TaskEvidence::from_results(&json)?))
+    };
+    let (comb, count, arith) = (read("combination")?, read("countdown")?, read("arith")?);
+    let verdict = decision::verdict(comb.as_ref(), count.as_ref(), arith.as_ref());
+    let mut text = String::from(
+        "# Study verdict\n\nThe decision rule of `docs/study.md`, applied by `cargo xtask repro -- --verdict docs/results`.\n\n",
+    );
+    for (task, e) in [("combination", &comb), ("countdown", &count), ("arith", &arith)] {
+        match e {
+            None => text.push_str(&format!("- {task}: not run\n")),
+            Some(e) => text.push_str(&format!(
+                "- {task}: gate {}, {} primary comparisons, RSA {}, baselines {}\n",
+                if e.gate_passes { "passed" } else { "failed" },
+                e.primary.len(),
+                match e.rsa_rises {
+                    Some(true) => "rises",
+                    Some(false) => "does not rise",
+                    None => "not measured",
+                },
+                match e.baselines_plateaued {
+                    Some(true) => "plateaued",
+                    Some(false) => "still moving",
+                    None => "not measured",
+                },
+            )),
+        }
+    }
+    text.push_str(&format!(
+        "\n**Verdict: {}**\n",
+        match &verdict {
+            decision::Verdict::Confirms => "confirms SPIRAL's advantage at this scale".to_string(),
+            decision::Verdict::Refutes => "refutes SPIRAL's advantage at this scale".to_string(),
+            decision::Verdict::Inconclusive(why) => format!("inconclusive ({why})"),
+        }
+    ));
+    spiral_model::write_atomically(&dir.join("study-verdict.md"), text.as_bytes())?;
+    Ok(text)
 }
 
 /// The aggregator gate of the warm start in `warm`: its evaluation before RL, and the RSA rounds
@@ -277,6 +332,34 @@ fn warm_start_gate(warm: &Path, measured: &Measured) -> anyhow::Result<Vec<gate:
         .with_context(|| format!("{}: no evaluation before RL", warm.display()))?;
     let rsa: Vec<f64> = measured.curves.rsa_pass_at_1.points.iter().map(|p| p.y).collect();
     Ok(gate::gate(&before, Some(&rsa)))
+}
+
+/// Whether every baseline run's held-out pass@1, averaged over its seeds, moved by under a
+/// point between its last two evaluations; `None` with fewer than two evaluations.
+fn baselines_plateaued(runs: &[(Variant, PathBuf, RunConfig)]) -> anyhow::Result<Option<bool>> {
+    let mut last_two: std::collections::BTreeMap<&str, Vec<[f64; 2]>> = Default::default();
+    for (setting, dir, _) in runs {
+        if setting.label.starts_with("SPIRAL") || setting.stem == "multitask" {
+            continue;
+        }
+        let evals: Vec<f64> = spiral_train::read_metrics(&dir.join("metrics.jsonl"))?
+            .into_iter()
+            .filter_map(|r| match r {
+                spiral_train::Record::Eval(e) if e.step > 0 => Some(e.pass_at_1),
+                _ => None,
+            })
+            .collect();
+        let [.., before, last] = evals[..] else { return Ok(None) };
+        last_two.entry(setting.stem).or_default().push([before, last]);
+    }
+    if last_two.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(last_two.values().all(|seeds| {
+        let n = seeds.len() as f64;
+        let moved = seeds.iter().map(|[b, l]| l - b).sum::<f64>() / n;
+        moved.abs() < 0.01
+    })))
 }
 
 /// The run folders' prefix of a setting: its algorithm's name for the default config.

@@ -40,6 +40,10 @@ struct Cli {
     /// RL seeds (default 1,2,3; quick: 1; study: 1-5).
     #[arg(long, value_delimiter = ',')]
     seeds: Option<Vec<u64>>,
+    /// Apply the study's decision rule to the tasks' results in this folder
+    /// (`study-<task>/results.json`), print the verdict and write `study-verdict.md` there.
+    #[arg(long, value_name = "RESULTS_DIR")]
+    verdict: Option<PathBuf>,
     /// Extra `section.key=value` overrides of the base config, for every run (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     overrides: Vec<String>,
@@ -57,6 +61,18 @@ struct Cli {
 fn main() -> ExitCode {
     spiral_kernels::allocator::keep_freed_memory();
     let cli = Cli::parse();
+    if let Some(dir) = &cli.verdict {
+        return match spiral_repro::write_verdict(dir) {
+            Ok(text) => {
+                println!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("error: {err:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let mut options = match (cli.quick, cli.study) {
         (true, _) => ReproOptions::quick(),
         (_, true) => ReproOptions::study(),

@@ -8,7 +8,9 @@
 //!   generated tokens per problem;
 //! - **sequential scaling**: one trace per problem under each max-new-tokens budget;
 //! - **RSA**: pass@1 of the population after each of `rsa_rounds` rounds of recursive
-//!   self-aggregation (population `rsa_population`, K = `rsa_k`).
+//!   self-aggregation (population `rsa_population`, K = `rsa_k`);
+//! - per problem, at the study's primary budget of `pipeline_n` traces plus one aggregation:
+//!   agg@1 over `pipeline_n`, maj@(`pipeline_n` + 1) and pass@1 ([`crate::primary`]).
 
 use burn::tensor::backend::Backend;
 use serde::{Deserialize, Serialize};
@@ -16,9 +18,11 @@ use spiral_aggregation::RsaConfig;
 use spiral_eval::ProblemSamples;
 use spiral_eval::{
     BootstrapOptions, ChatMode, Curve, DatasetProblem, MajorityOptions, ModelSampler, RsaOptions,
-    SamplerSettings, ScalingOptions, maj_at_k_curve, pass_at_k_curve, rsa_curves, run_rsa,
-    run_scaling, sample_problems,
+    SamplerSettings, ScalingOptions, maj_at_k_curve, maj_at_k_per_problem, pass_at_k_curve,
+    pass_at_k_per_problem, rsa_curves, run_rsa, run_scaling, sample_problems,
 };
+
+use crate::primary::PerProblem;
 use spiral_model::{CausalLm, TextTokenizer};
 use spiral_rewards::PromptStyle;
 use spiral_rollout::SamplingParams;
@@ -46,6 +50,13 @@ pub struct MeasureOptions {
     pub temperature: f64,
     /// Seed of every sample; the same for every model, so models see the same draws.
     pub seed: u64,
+    /// Search traces per aggregation at the primary budget (the trained set size n).
+    #[serde(default = "four")]
+    pub pipeline_n: usize,
+}
+
+fn four() -> usize {
+    4
 }
 
 /// One model's curves (every `y` is a mean over problems with a bootstrap interval).
@@ -67,6 +78,9 @@ pub struct ModelCurves {
     pub sequential: Curve,
     /// RSA pass@1 against the round.
     pub rsa_pass_at_1: Curve,
+    /// Per-problem results at the primary budget, when `n_max` and `k_max` reach it.
+    #[serde(default)]
+    pub per_problem: Option<PerProblem>,
 }
 
 /// Measures `model` on `problems` (module docs).
@@ -123,6 +137,18 @@ pub fn measure<B: Backend>(
     let rsa = run_rsa(&sampler, problems, &rsa_options)?;
     let [rsa_pass_at_1, _, _] = rsa_curves(&rsa.run, &bootstrap);
 
+    let n = options.pipeline_n;
+    let at_n = scaling_options.ns().iter().position(|&x| x == n);
+    let per_problem = match at_n {
+        Some(i) if options.k_max > n => Some(PerProblem {
+            n,
+            agg_at_n: scaling.agg_per_problem[i].clone(),
+            maj_at_n_plus_1: maj_at_k_per_problem(&samples, n + 1, &MajorityOptions::default())?,
+            pass_at_1: pass_at_k_per_problem(&samples, 1)?,
+        }),
+        _ => None,
+    };
+
     Ok(ModelCurves {
         pass_at_k,
         maj_at_k,
@@ -132,6 +158,7 @@ pub fn measure<B: Backend>(
         tokens_aggregation: scaling.agg_tokens,
         sequential: scaling.sequential,
         rsa_pass_at_1,
+        per_problem,
     })
 }
 

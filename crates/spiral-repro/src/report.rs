@@ -12,6 +12,7 @@ use spiral_eval::{
 };
 
 use super::measure::ModelCurves;
+use super::primary::{self, Difference, PerProblem};
 use super::summary::{mean_curve, mean_interval};
 use super::{Measured, ReproOptions, VARIANTS};
 use spiral_train::{RunConfig, checkout_commit};
@@ -95,6 +96,32 @@ fn difference(measured: &[Measured], pick: Pick, index: usize) -> String {
     format!("{mean:+.3} [{:+.3}, {:+.3}]: {verdict}", ci.lo, ci.hi)
 }
 
+/// What the decision rule reads besides the measurements.
+pub struct Evidence<'a> {
+    /// The aggregator gate before RL.
+    pub gate: &'a [spiral_train::gate::Criterion],
+    /// Whether the baselines' accuracy stopped moving ([`crate::decision`]).
+    pub baselines_plateaued: Option<bool>,
+}
+
+/// The pre-registered primary metric: SPIRAL (the default setting) against every other setting
+/// measured, paired by seed (in seed order) and problem.
+fn primary_differences(measured: &[Measured]) -> Vec<(&'static str, Difference)> {
+    let of = |stem: &str| -> Vec<&PerProblem> {
+        measured
+            .iter()
+            .filter(|m| m.variant.as_deref() == Some(stem))
+            .filter_map(|m| m.curves.per_problem.as_ref())
+            .collect()
+    };
+    let spiral = of("default");
+    VARIANTS
+        .iter()
+        .filter(|v| v.stem != "default")
+        .filter_map(|v| Some((v.label, primary::difference(&spiral, &of(v.stem), 11)?)))
+        .collect()
+}
+
 /// Writes `out/report.md`, its figures, `out/results.json` and `out/configs/*.toml`.
 pub fn write(
     options: &ReproOptions,
@@ -103,10 +130,38 @@ pub fn write(
     measured: &[Measured],
     problems: usize,
     parameters: usize,
-    gate: &[spiral_train::gate::Criterion],
+    evidence: &Evidence<'_>,
     out: &Path,
 ) -> anyhow::Result<PathBuf> {
+    let gate = evidence.gate;
     let m = &options.measure;
+    let primary = primary_differences(measured);
+    let mut primary_text = format!(
+        "Pipeline accuracy at a budget of {n} search traces and one aggregation: SPIRAL's agg@1 \
+         over {n} traces minus each setting's best method at that budget (the best of its agg@1 \
+         over {n}, maj@{n1} and pass@1), paired by seed and problem, with a 95% hierarchical \
+         bootstrap interval (seeds, then problems; {r} resamples). Pre-registered in \
+         `docs/study.md`.\n\n| against | its best method | SPIRAL minus it | 95% interval |\n\
+         |---|---|---|---|\n",
+        n = m.pipeline_n,
+        n1 = m.pipeline_n + 1,
+        r = primary::RESAMPLES
+    );
+    for (label, d) in &primary {
+        let _ = writeln!(
+            primary_text,
+            "| {label} | {} | {:+.3} | [{:+.3}, {:+.3}] |",
+            d.method.name(m.pipeline_n),
+            d.mean,
+            d.lo,
+            d.hi
+        );
+    }
+    if primary.is_empty() {
+        primary_text.push_str(
+            "| - | not measured (SPIRAL and a setting with the same seeds are needed) | | |\n",
+        );
+    }
     let pass = compare(measured, |c| &c.pass_at_k);
     let maj = compare(measured, |c| &c.parallel_majority);
     let agg = compare(measured, |c| &c.parallel_aggregation);
@@ -194,6 +249,7 @@ pub fn write(
     let sections = vec![
         Section { heading: "Headline".into(), text: headline, ..Default::default() },
         Section { heading: "Setup and choices".into(), text: setup, ..Default::default() },
+        Section { heading: "Primary metric".into(), text: primary_text, ..Default::default() },
         Section {
             heading: "Aggregator gate".into(),
             text: format!(
@@ -295,7 +351,19 @@ pub fn write(
     for (name, config) in configs {
         std::fs::write(config_dir.join(format!("{name}.toml")), config.to_toml())?;
     }
-    let results = serde_json::json!({ "options": options, "measured": measured });
+    let primary: Vec<_> = primary
+        .iter()
+        .map(|(label, d)| serde_json::json!({ "against": label, "difference": d }))
+        .collect();
+    let results = serde_json::json!({
+        "options": options,
+        "gate": gate.iter().map(|c| serde_json::json!({
+            "criterion": c.name, "measured": c.measured, "holds": c.passes()
+        })).collect::<Vec<_>>(),
+        "primary": primary,
+        "baselines_plateaued": evidence.baselines_plateaued,
+        "measured": measured,
+    });
     std::fs::write(out.join("results.json"), serde_json::to_string_pretty(&results)?)?;
     Ok(path)
 }

@@ -39,6 +39,7 @@ fn tiny() -> ReproOptions {
             max_new_tokens: 8,
             temperature: 1.0,
             seed: 3,
+            pipeline_n: 2,
         },
     }
 }
@@ -52,13 +53,26 @@ fn a_tiny_reproduction_writes_its_report_and_resumes_without_redoing_work() {
     let report = reproduce(&tiny(), &configs, &work, &out, &stop).unwrap();
 
     let text = std::fs::read_to_string(&report).unwrap();
-    for heading in ["## Headline", "## pass@k", "## Recursive self-aggregation", "## Sequential"] {
+    for heading in [
+        "## Headline",
+        "## Aggregator gate",
+        "## Primary metric",
+        "## pass@k",
+        "## Recursive self-aggregation",
+        "## Sequential",
+    ] {
         assert!(text.contains(heading), "{heading} missing from\n{text}");
     }
     for algorithm in ["GRPO", "Dr.GRPO", "ParaGator", "SPIRAL"] {
         assert!(text.contains(algorithm), "{algorithm}");
     }
     assert!(text.contains("Student-t"), "two seeds get intervals over seeds");
+    // Two seeds of SPIRAL and of each baseline: the primary metric against each.
+    assert!(text.contains("| GRPO | "), "{text}");
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["primary"].as_array().unwrap().len(), 3, "{}", results["primary"]);
+    assert_eq!(results["gate"].as_array().unwrap().len(), 4);
     for file in ["pass_at_k.png", "rsa.svg", "results.json", "configs/spiral.toml"] {
         assert!(out.join(file).exists(), "{file}");
     }

@@ -1,0 +1,171 @@
+//! The study's decision rule, written before its runs (`docs/study.md`) and applied here to the
+//! tasks' `results.json`:
+//!
+//! - **confirms** if SPIRAL's primary difference is >= +3 points with its 95% interval above 0
+//!   against every baseline on `combination` and >= 0 on Countdown, SPIRAL beats the multitask
+//!   control on `combination`, RSA accuracy rises over rounds, and there is no SPIRAL win on
+//!   `arith`;
+//! - **refutes** if the gate passed, the baselines have plateaued, and the interval's upper
+//!   bound is below +1 point against every baseline on both tasks;
+//! - **inconclusive** otherwise, and whenever a task's gate fails or a needed number is missing.
+
+use serde::{Deserialize, Serialize};
+
+use crate::primary::Difference;
+
+/// What one task's study measured, as the rule reads it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskEvidence {
+    /// Whether every gate criterion held.
+    pub gate_passes: bool,
+    /// SPIRAL minus each other setting on the primary metric, by the setting's label.
+    pub primary: Vec<(String, Difference)>,
+    /// Whether SPIRAL's RSA accuracy rose from round 0 to its last round.
+    pub rsa_rises: Option<bool>,
+    /// Whether every baseline's accuracy changed by under a point over its last evaluations.
+    pub baselines_plateaued: Option<bool>,
+}
+
+impl TaskEvidence {
+    /// The differences against the baselines proper (the control and the other SPIRAL setting
+    /// excluded).
+    fn baselines(&self) -> impl Iterator<Item = &Difference> {
+        self.primary
+            .iter()
+            .filter(|(label, _)| !label.starts_with("SPIRAL") && label != "Multitask")
+            .map(|(_, d)| d)
+    }
+
+    fn against(&self, label: &str) -> Option<&Difference> {
+        self.primary.iter().find(|(l, _)| l == label).map(|(_, d)| d)
+    }
+}
+
+impl TaskEvidence {
+    /// The evidence a task's `results.json` (written by `spiral-repro`) holds.
+    pub fn from_results(results: &serde_json::Value) -> anyhow::Result<Self> {
+        let gate = results["gate"].as_array().map(Vec::as_slice).unwrap_or_default();
+        let gate_passes = !gate.is_empty() && gate.iter().all(|c| c["holds"] == true);
+        let primary = results["primary"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .map(|p| {
+                let label = p["against"].as_str().unwrap_or_default().to_string();
+                Ok((label, serde_json::from_value(p["difference"].clone())?))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        // SPIRAL's RSA pass@1, round by round, averaged over its seeds.
+        let rounds: Vec<Vec<f64>> = results["measured"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .filter(|m| m["variant"] == "default")
+            .map(|m| {
+                let points = m["curves"]["rsa_pass_at_1"]["points"].as_array();
+                points
+                    .map(Vec::as_slice)
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|p| p["y"].as_f64())
+                    .collect()
+            })
+            .collect();
+        let rsa_rises = (!rounds.is_empty() && rounds.iter().all(|r| r.len() >= 2)).then(|| {
+            let at = |i: usize| rounds.iter().map(|r| r[i]).sum::<f64>() / rounds.len() as f64;
+            at(rounds[0].len() - 1) > at(0)
+        });
+        Ok(Self {
+            gate_passes,
+            primary,
+            rsa_rises,
+            baselines_plateaued: results["baselines_plateaued"].as_bool(),
+        })
+    }
+}
+
+/// The verdict, with the reason.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Verdict {
+    /// SPIRAL's claimed advantage holds at this scale.
+    Confirms,
+    /// It does not.
+    Refutes,
+    /// The study cannot tell, and why.
+    Inconclusive(String),
+}
+
+/// The rule applied to the three tasks.
+pub fn verdict(
+    combination: Option<&TaskEvidence>,
+    countdown: Option<&TaskEvidence>,
+    arith: Option<&TaskEvidence>,
+) -> Verdict {
+    let (Some(comb), Some(count)) = (combination, countdown) else {
+        return Verdict::Inconclusive("the combination or Countdown study has not run".into());
+    };
+    if !(comb.gate_passes && count.gate_passes) {
+        return Verdict::Inconclusive("the aggregator gate failed before RL".into());
+    }
+    if comb.baselines().count() == 0 || count.baselines().count() == 0 {
+        return Verdict::Inconclusive("SPIRAL and its baselines were not all measured".into());
+    }
+    let confirms = comb.baselines().all(|d| d.mean >= 0.03 && d.lo > 0.0)
+        && count.baselines().all(|d| d.mean >= 0.0)
+        && comb.against("Multitask").is_some_and(|d| d.lo > 0.0)
+        && comb.rsa_rises == Some(true)
+        && arith.is_some_and(|a| a.baselines().count() > 0 && a.baselines().all(|d| d.lo <= 0.0));
+    if confirms {
+        return Verdict::Confirms;
+    }
+    let refutes = comb.baselines_plateaued == Some(true)
+        && count.baselines_plateaued == Some(true)
+        && comb.baselines().chain(count.baselines()).all(|d| d.hi < 0.01);
+    if refutes {
+        return Verdict::Refutes;
+    }
+    Verdict::Inconclusive("neither the confirming nor the refuting conditions all hold".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::primary::Method;
+
+    fn d(mean: f64, lo: f64, hi: f64) -> Difference {
+        Difference { method: Method::MajAtNPlus1, mean, lo, hi }
+    }
+
+    fn task(gate: bool, grpo: Difference, control: Difference) -> TaskEvidence {
+        TaskEvidence {
+            gate_passes: gate,
+            primary: vec![
+                ("GRPO".into(), grpo),
+                ("Dr.GRPO".into(), grpo),
+                ("Multitask".into(), control),
+                ("SPIRAL K=4".into(), d(0.0, -0.01, 0.01)),
+            ],
+            rsa_rises: Some(true),
+            baselines_plateaued: Some(true),
+        }
+    }
+
+    #[test]
+    fn the_rule_confirms_refutes_or_cannot_tell() {
+        let win = task(true, d(0.05, 0.02, 0.08), d(0.02, 0.005, 0.04));
+        let even = task(true, d(0.0, -0.01, 0.005), d(0.0, -0.01, 0.01));
+        let no_arith_win = task(true, d(0.0, -0.02, 0.02), d(0.0, -0.01, 0.01));
+        assert_eq!(verdict(Some(&win), Some(&even), Some(&no_arith_win)), Verdict::Confirms);
+        // A win on the control task too: not the pattern the claim predicts.
+        assert!(matches!(verdict(Some(&win), Some(&even), Some(&win)), Verdict::Inconclusive(_)));
+        assert_eq!(verdict(Some(&even), Some(&even), None), Verdict::Refutes);
+        let failed_gate = task(false, d(0.05, 0.02, 0.08), d(0.02, 0.005, 0.04));
+        let Verdict::Inconclusive(why) = verdict(Some(&failed_gate), Some(&even), None) else {
+            panic!("a failed gate decides nothing");
+        };
+        assert!(why.contains("gate"), "{why}");
+        assert!(matches!(verdict(None, Some(&even), None), Verdict::Inconclusive(_)));
+    }
+}
