@@ -264,8 +264,17 @@ pub fn reproduce(
             .num_parameters();
     let gate = warm_start_gate(&warm, &measured[0])?;
     let plateaued = baselines_plateaued(&runs)?;
-    let evidence = report::Evidence { gate: &gate, baselines_plateaued: plateaued };
-    report::write(options, &base, &configs, &measured, problems.len(), parameters, &evidence, out)
+    let inputs = report::Inputs {
+        options,
+        base: &base,
+        configs: &configs,
+        measured: &measured,
+        problems: problems.len(),
+        parameters,
+        gate: &gate,
+        baselines_plateaued: plateaued,
+    };
+    report::write(&inputs, out)
 }
 
 /// Applies the decision rule to `dir/study-<task>/results.json` for the three tasks, writes

@@ -96,8 +96,20 @@ fn difference(measured: &[Measured], pick: Pick, index: usize) -> String {
     format!("{mean:+.3} [{:+.3}, {:+.3}]: {verdict}", ci.lo, ci.hi)
 }
 
-/// What the decision rule reads besides the measurements.
-pub struct Evidence<'a> {
+/// Everything the report is written from.
+pub struct Inputs<'a> {
+    /// What was run and measured.
+    pub options: &'a ReproOptions,
+    /// The base config every run started from.
+    pub base: &'a RunConfig,
+    /// Each setting's resolved config (its first seed's), by run prefix.
+    pub configs: &'a [(String, RunConfig)],
+    /// Every measured model, the warm start first.
+    pub measured: &'a [Measured],
+    /// Held-out problems measured.
+    pub problems: usize,
+    /// Parameters of the model.
+    pub parameters: usize,
     /// The aggregator gate before RL.
     pub gate: &'a [spiral_train::gate::Criterion],
     /// Whether the baselines' accuracy stopped moving ([`crate::decision`]).
@@ -123,17 +135,8 @@ fn primary_differences(measured: &[Measured]) -> Vec<(&'static str, Difference)>
 }
 
 /// Writes `out/report.md`, its figures, `out/results.json` and `out/configs/*.toml`.
-pub fn write(
-    options: &ReproOptions,
-    base: &RunConfig,
-    configs: &[(String, RunConfig)],
-    measured: &[Measured],
-    problems: usize,
-    parameters: usize,
-    evidence: &Evidence<'_>,
-    out: &Path,
-) -> anyhow::Result<PathBuf> {
-    let gate = evidence.gate;
+pub fn write(inputs: &Inputs<'_>, out: &Path) -> anyhow::Result<PathBuf> {
+    let Inputs { options, base, configs, measured, problems, parameters, gate, .. } = *inputs;
     let m = &options.measure;
     let primary = primary_differences(measured);
     let mut primary_text = format!(
@@ -361,7 +364,7 @@ pub fn write(
             "criterion": c.name, "measured": c.measured, "holds": c.passes()
         })).collect::<Vec<_>>(),
         "primary": primary,
-        "baselines_plateaued": evidence.baselines_plateaued,
+        "baselines_plateaued": inputs.baselines_plateaued,
         "measured": measured,
     });
     std::fs::write(out.join("results.json"), serde_json::to_string_pretty(&results)?)?;
