@@ -425,29 +425,23 @@ impl<B: AutodiffBackend> Learner<B> {
                 accumulator.accumulate(&model, pass.grads);
             }
         }
-        let mut sums = [
-            stats.loss,
-            stats.clip_fraction,
-            stats.approx_kl,
-            stats.ref_kl,
-            stats.entropy,
-            stats.corrected_fraction,
-            weighted,
-            mismatch,
-            mismatch_tokens,
+        // Every rank's sums, added over the ranks in one collective.
+        let mut totals = [
+            &mut stats.loss,
+            &mut stats.clip_fraction,
+            &mut stats.approx_kl,
+            &mut stats.ref_kl,
+            &mut stats.entropy,
+            &mut stats.corrected_fraction,
+            &mut weighted,
+            &mut mismatch,
+            &mut mismatch_tokens,
         ];
+        let mut sums: Vec<f64> = totals.iter().map(|x| **x).collect();
         self.world.sum_f64(&mut sums);
-        [
-            stats.loss,
-            stats.clip_fraction,
-            stats.approx_kl,
-            stats.ref_kl,
-            stats.entropy,
-            stats.corrected_fraction,
-            weighted,
-            mismatch,
-            mismatch_tokens,
-        ] = sums;
+        for (total, sum) in totals.iter_mut().zip(sums) {
+            **total = sum;
+        }
         if weighted > 0.0 {
             stats.clip_fraction /= weighted;
             stats.approx_kl /= weighted;
