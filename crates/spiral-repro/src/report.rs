@@ -96,6 +96,31 @@ fn difference(measured: &[Measured], pick: Pick, index: usize) -> String {
     format!("{mean:+.3} [{:+.3}, {:+.3}]: {verdict}", ci.lo, ci.hi)
 }
 
+/// The task in words, with its generator's settings.
+fn task_description(base: &RunConfig) -> String {
+    let t = &base.task;
+    match t.kind {
+        spiral_rewards::Task::Countdown => format!(
+            "Countdown ({} numbers in {}..={}, targets {}..={})",
+            t.countdown.max_numbers,
+            t.countdown.min_number,
+            t.countdown.max_number,
+            t.countdown.min_target,
+            t.countdown.max_target
+        ),
+        spiral_rewards::Task::Combination => format!(
+            "Combination ({} independent congruences a x + b = c (mod {}) per problem, reward 1 \
+             only if every part is right)",
+            t.combination.parts, t.combination.modulus
+        ),
+        spiral_rewards::Task::Arith => format!(
+            "Arithmetic ({}..={} operands up to {}, operators {})",
+            t.arith.min_operands, t.arith.max_operands, t.arith.max_operand, t.arith.operators
+        ),
+        spiral_rewards::Task::Math => "Math problems".into(),
+    }
+}
+
 /// Everything the report is written from.
 pub struct Inputs<'a> {
     /// What was run and measured.
@@ -202,10 +227,9 @@ pub fn write(inputs: &Inputs<'_>, out: &Path) -> anyhow::Result<PathBuf> {
     let efficiency = |e: Option<Efficiency>| e.into_iter().map(|e| ("SPIRAL over GRPO".into(), e));
 
     let setup = format!(
-        "Mode `{mode}`. Countdown ({numbers} numbers in {lo}..={hi}, targets {tlo}..={thi}) with a \
-         character-level tokenizer and a {params:.2}M-parameter Qwen3-style model trained from \
-         scratch. One warm start ({ws} supervised steps on solution traces and aggregation \
-         examples) is shared by every run; each algorithm then trains {steps} RL steps of {pps} \
+        "Mode `{mode}`. {task} with a character-level tokenizer and a {params:.2}M-parameter \
+         Qwen3-style model trained from scratch. One warm start ({ws} supervised steps on \
+         solution traces and aggregation examples{stage_two}) is shared by every run; each algorithm then trains {steps} RL steps of {pps} \
          problems from it with RL seeds {seeds:?} (`train.seed`; the task data and the held-out \
          problems stay the warm start's). Compute is matched: every algorithm generates {budget} \
          tokens per training problem (SPIRAL N1 = {n1}, n = {n}, K = {k}, N2 = {n2}; GRPO and \
@@ -217,11 +241,15 @@ pub fn write(inputs: &Inputs<'_>, out: &Path) -> anyhow::Result<PathBuf> {
          {nmax} traces scores {a:.3} against majority vote's {mj:.3}. A larger model or a longer \
          warm start would not fit the CPU budget of a run that trains {runs} models.",
         mode = options.mode,
-        numbers = base.task.countdown.max_numbers,
-        lo = base.task.countdown.min_number,
-        hi = base.task.countdown.max_number,
-        tlo = base.task.countdown.min_target,
-        thi = base.task.countdown.max_target,
+        task = task_description(base),
+        stage_two = if base.warm_start.aggregator_steps > 0 {
+            format!(
+                ", then {} steps training the aggregator on the model's own candidates",
+                base.warm_start.aggregator_steps
+            )
+        } else {
+            String::new()
+        },
         params = parameters as f64 / 1e6,
         ws = base.warm_start.steps,
         steps = base.train.steps,
@@ -339,11 +367,23 @@ pub fn write(inputs: &Inputs<'_>, out: &Path) -> anyhow::Result<PathBuf> {
         },
     ];
     let report = Report {
-        title: format!("SPIRAL against GRPO, Dr.GRPO and ParaGator ({} run)", options.mode),
+        title: format!(
+            "SPIRAL against the baselines ({} run, {})",
+            options.mode,
+            base.task.kind.name()
+        ),
         commit: checkout_commit(),
         command: Some(format!(
-            "cargo xtask repro{}",
-            if options.mode == "quick" { " --quick" } else { "" }
+            "cargo xtask repro{} --task {} --algorithms {} --seeds {} (overrides in the config \
+             below)",
+            match options.mode.as_str() {
+                "quick" => " --quick",
+                "study" => " -- --study",
+                _ => " --",
+            },
+            base.task.kind.name(),
+            if options.variants.is_empty() { "none".into() } else { options.variants.join(",") },
+            options.seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
         )),
         config: Some(base.to_toml()),
         sections,
