@@ -50,6 +50,9 @@ pub struct Collected {
     pub mean_abs_advantage: f64,
     /// Fraction of problems whose advantages were all zero (no learning signal).
     pub zero_signal_fraction: f64,
+    /// Each search trace's `(advantage, own raw reward)`, for algorithms that credit search
+    /// traces through aggregation: how much a trace's credit says about its own correctness.
+    pub search_credit: Vec<(f64, f64)>,
     /// Tokens generated.
     pub generated_tokens: usize,
     /// Seconds spent sampling.
@@ -83,6 +86,7 @@ impl Collected {
             (a, b) => a.or(b),
         };
         self.zero_signal_fraction = weighted(self.zero_signal_fraction, other.zero_signal_fraction);
+        self.search_credit.extend(other.search_credit);
         let offset = self.problems;
         self.batch.extend(other.batch);
         self.problem_of.extend(other.problem_of.iter().map(|p| p + offset));
@@ -130,6 +134,8 @@ struct Search {
     texts: Vec<String>,
     /// Each sample's reward, shaped for credit ([`OverlongConfig`]).
     rewards: Vec<f64>,
+    /// Each sample's raw reward (correctness).
+    raw_rewards: Vec<f64>,
     layout: TraceLayout,
 }
 
@@ -142,6 +148,8 @@ struct Credited {
     /// The raw rewards of the aggregation traces, `k * n2` per problem (algorithms that
     /// aggregate).
     aggregation_raw: Vec<f64>,
+    /// Each search trace's `(advantage, own raw reward)` (algorithms that aggregate).
+    search_credit: Vec<(f64, f64)>,
     /// Problems whose every advantage was zero.
     zero_signal: usize,
     /// Mean reward of the aggregation traces, for algorithms that aggregate.
@@ -210,8 +218,14 @@ pub fn collect<B: Backend>(
         .map(|(&r, s)| overlong.shaped(r, s.tokens.len(), stop.max_new_tokens))
         .collect();
     let search_tokens = output.stats.generated_tokens;
-    let search =
-        Search { prompts, output, texts, rewards, layout: TraceLayout { per_problem: a.n1 } };
+    let search = Search {
+        prompts,
+        output,
+        texts,
+        rewards,
+        raw_rewards: raw.clone(),
+        layout: TraceLayout { per_problem: a.n1 },
+    };
 
     let credited = match a.name.credit() {
         Credit::Group(estimator) => {
@@ -228,6 +242,7 @@ pub fn collect<B: Backend>(
         mut batch,
         problem_of,
         aggregation_raw,
+        search_credit,
         zero_signal,
         aggregation_reward,
         generated_tokens: aggregation_tokens,
@@ -259,6 +274,7 @@ pub fn collect<B: Backend>(
         aggregation_reward,
         mean_abs_advantage,
         zero_signal_fraction: zero_signal as f64 / problems.len() as f64,
+        search_credit,
         generated_tokens: search_tokens + aggregation_tokens,
         rollout_seconds: rollout_seconds + aggregation_rollout_seconds,
         reward_seconds: reward_seconds + aggregation_reward_seconds,

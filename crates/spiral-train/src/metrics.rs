@@ -133,6 +133,10 @@ pub struct TrainRecord {
     /// Model FLOPs utilisation of the update.
     #[serde(default)]
     pub mfu_learn: Option<f64>,
+    /// For algorithms that credit search traces through aggregation: the correlation of a
+    /// search trace's advantage with its own reward (how much its credit says about it).
+    #[serde(default)]
+    pub search_credit_correlation: Option<f64>,
     /// Ranks the step ran on; with more than one, the seconds above are the ranks' mean.
     #[serde(default = "one_rank")]
     pub world_size: usize,

@@ -151,6 +151,10 @@ pub(super) fn credit<B: Backend>(
             AggregationAdvantage::InSet => spiral(|s| s.aggregation_advantages.concat()),
             AggregationAdvantage::PerProblem => dr_grpo_advantages(problem_rewards)?,
         };
+        for (i, &advantage) in search_advantages.iter().enumerate() {
+            let own = search.raw_rewards[search.layout.trace(p, i)];
+            credited.search_credit.push((advantage, own));
+        }
         let all = search_advantages.iter().chain(&aggregation_advantages);
         credited.zero_signal += usize::from(all.clone().all(|&x| x == 0.0));
         for (i, &advantage) in search_advantages.iter().enumerate() {

@@ -198,6 +198,7 @@ pub(super) fn train<Train: AutodiffBackend>(
         progress.inc(1);
         let mut record = train_record(step, &totals, &s, learn_seconds);
         (record.dynamic_rounds, record.dynamic_dropped) = (rounds.rounds, rounds.dropped);
+        record.search_credit_correlation = credit_correlation(world, &collected.search_credit);
         (record.mfu_rollout, record.mfu_learn) =
             utilisation(learner.model().config(), &collected.batch, &record, peak_flops);
         run.metrics.log(Record::Train(record))?;
@@ -346,10 +347,27 @@ fn train_record(
         dynamic_dropped: 0,
         mfu_rollout: None,
         mfu_learn: None,
+        search_credit_correlation: None,
         world_size: c.world_size,
         slowest_rollout_seconds: c.rollout_seconds[1],
         slowest_learn_seconds: learn_slowest,
     }
+}
+
+/// The Pearson correlation over every rank's search traces of a trace's advantage with its own
+/// reward; `None` when either does not vary (or the algorithm credits no search trace through
+/// aggregation). Every rank takes part.
+fn credit_correlation(world: &World, pairs: &[(f64, f64)]) -> Option<f64> {
+    let mut sums = [0.0f64; 6];
+    for &(x, y) in pairs {
+        for (s, v) in sums.iter_mut().zip([1.0, x, y, x * x, y * y, x * y]) {
+            *s += v;
+        }
+    }
+    world.0.sum_f64(&mut sums);
+    let [n, sx, sy, sxx, syy, sxy] = sums;
+    let (vx, vy) = (sxx - sx * sx / n, syy - sy * sy / n);
+    (n > 1.0 && vx > 1e-12 && vy > 1e-12).then(|| (sxy - sx * sy / n) / (vx * vy).sqrt())
 }
 
 /// `[mfu_rollout, mfu_learn]` of a step, with the keys a token attends to averaged over
@@ -393,4 +411,23 @@ fn lora_summary<B: AutodiffBackend>(model: &CausalLm<B>) -> String {
         moments(trainable),
         moments(all)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credit_correlation_is_pearsons_r() {
+        let world = World::default();
+        let line: Vec<(f64, f64)> = (0..5).map(|i| (i as f64 * 0.5 - 1.0, i as f64)).collect();
+        assert!((credit_correlation(&world, &line).unwrap() - 1.0).abs() < 1e-12);
+        let against: Vec<(f64, f64)> = line.iter().map(|&(x, y)| (-x, y)).collect();
+        assert!((credit_correlation(&world, &against).unwrap() + 1.0).abs() < 1e-12);
+        // r of (1,0), (0,1), (1,1), (0,0): uncorrelated.
+        let square = [(1.0, 0.0), (0.0, 1.0), (1.0, 1.0), (0.0, 0.0)];
+        assert!(credit_correlation(&world, &square).unwrap().abs() < 1e-12);
+        assert_eq!(credit_correlation(&world, &[(0.0, 1.0), (0.0, 0.0)]), None);
+        assert_eq!(credit_correlation(&world, &[]), None);
+    }
 }
