@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use spiral_aggregation::majority_vote;
 use spiral_eval::{ChatMode, ModelSampler, ProblemSamples, SamplerSettings, pass_at_k_per_problem};
 use spiral_model::CausalLm;
-use spiral_rewards::{Problem, extract_answer};
+use spiral_rewards::{Problem, Reward, Scored, TaskReward};
 use spiral_rollout::stream_seed;
 
 use crate::config::RunConfig;
@@ -181,8 +181,14 @@ fn evaluate_share<B: Backend>(
     let prompts: Vec<String> = problems.iter().map(|p| data.search_prompt(p)).collect();
     let texts: Vec<String> =
         sampler.generate(&prompts, n, seed)?.into_iter().flatten().map(|c| c.text).collect();
-    let correct: Vec<f64> =
-        texts.iter().enumerate().map(|(i, t)| reward(problems[i / n], t)).collect();
+    // The verifier's reading of each trace: its reward, and the answer it found (what the
+    // majority vote counts, so that a vote is over answers the task recognises).
+    let scored: Vec<Scored> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| TaskReward::default().score(problems[i / n], t))
+        .collect();
+    let correct: Vec<f64> = scored.iter().map(|s| s.reward).collect();
     let samples: Vec<ProblemSamples> = correct
         .chunks(n)
         .enumerate()
@@ -204,7 +210,8 @@ fn evaluate_share<B: Backend>(
         // index in the evaluation.
         let mut rng = StdRng::seed_from_u64(stream_seed(seed, 0, (first + p) as u64));
         let group = &texts[p * n..(p + 1) * n];
-        let answers: Vec<Option<&str>> = group.iter().map(|t| extract_answer(t)).collect();
+        let answers: Vec<Option<&str>> =
+            scored[p * n..(p + 1) * n].iter().map(|s| s.extracted.as_deref()).collect();
         if let Some(vote) = majority_vote(&answers, &mut rng) {
             maj += correct[p * n + vote.winner];
         }
