@@ -18,20 +18,22 @@ use std::sync::Arc;
 
 use burn::module::{AutodiffModule, Module, ModuleVisitor, Param, ParamId};
 use burn::optim::adaptor::OptimizerAdaptor;
-use burn::optim::{AdamW, AdamWConfig, GradientsAccumulator, GradientsParams, Optimizer};
+use burn::optim::{AdamW, AdamWConfig, GradientsAccumulator, Optimizer};
 use burn::record::{BinFileRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::backend::AutodiffBackend;
-use burn::tensor::{ElementConversion, Tensor, TensorData};
-use spiral_kernels::shards::{map_concurrently, shard_count};
+use burn::tensor::{Tensor, TensorData};
+use spiral_kernels::shards::shard_count;
 use spiral_model::{CausalLm, LayerCheckpoints};
 use spiral_set_rl::{LossAggregation, PolicyLossConfig, PolicyLossInput, policy_loss};
 
 mod clip;
+mod shards;
 
 use crate::distributed::{Collectives, SingleProcess, World, all_reduce_gradients};
-use crate::packing::{balanced_pieces, by_length};
+use crate::packing::by_length;
 use crate::schedule::{LrSchedule, OptimConfig};
 use clip::clip_global_norm;
+use shards::{ShardLoss, backward_passes};
 
 /// Errors of a training step.
 #[derive(Debug, thiserror::Error)]
@@ -484,58 +486,6 @@ impl<B: AutodiffBackend> Learner<B> {
             shard_count::<B>(self.shards)
         }
     }
-}
-
-/// The loss of a shard of a micro-batch (to differentiate), its policy statistics, if any, and
-/// the layer checkpoints to differentiate it through, if its forward pass kept them.
-type ShardLoss<B> = Result<
-    (Tensor<B, 1>, Option<spiral_set_rl::PolicyLossStats>, Option<LayerCheckpoints<B>>),
-    TrainError,
->;
-
-/// The loss, statistics and gradients of one shard of a micro-batch.
-struct BackwardPass {
-    loss: f64,
-    stats: Option<spiral_set_rl::PolicyLossStats>,
-    grads: GradientsParams,
-}
-
-/// Forward and backward passes over `part`, split into at most `shards` contiguous shards of
-/// about equal padded size ([`balanced_pieces`]) that run concurrently; the passes come back in
-/// shard order. Each shard differentiates its own fork of the model (same parameter ids,
-/// separate autodiff graph), so the gradients add up to those of the whole part.
-fn backward_passes<B: AutodiffBackend>(
-    model: &CausalLm<B>,
-    part: &[TrainSequence],
-    shards: usize,
-    loss_of: &(impl Fn(&CausalLm<B>, &[TrainSequence]) -> ShardLoss<B> + Sync),
-) -> Result<Vec<BackwardPass>, TrainError> {
-    let pass = |model: &CausalLm<B>, shard: &[TrainSequence]| {
-        let (loss, stats, checkpoints) = loss_of(model, shard)?;
-        let value = loss.clone().into_scalar().elem::<f64>();
-        let grads = match checkpoints {
-            None => GradientsParams::from_grads(loss.backward(), model),
-            Some(checkpoints) => {
-                let mut sum = GradientsAccumulator::<CausalLm<B>>::new();
-                checkpoints.backward(loss, model, |grads| {
-                    sum.accumulate(model, GradientsParams::from_grads(grads, model))
-                });
-                sum.grads()
-            }
-        };
-        Ok(BackwardPass { loss: value, stats, grads })
-    };
-    let shards = shards.clamp(1, part.len());
-    if shards == 1 {
-        return Ok(vec![pass(model, part)?]);
-    }
-    let device = model.device();
-    let lengths: Vec<usize> = part.iter().map(|s| s.tokens.len()).collect();
-    let pieces: Vec<&[TrainSequence]> =
-        balanced_pieces(&lengths, shards).into_iter().map(|piece| &part[piece]).collect();
-    map_concurrently(pieces, |shard| pass(&model.clone().fork(&device), shard))
-        .into_iter()
-        .collect()
 }
 
 /// Refuses empty batches (unless `may_be_empty`: a rank's share) and sequences without

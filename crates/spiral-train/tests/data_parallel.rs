@@ -278,7 +278,8 @@ fn comparable(record: &spiral_train::Record) -> Vec<(String, f64)> {
     let mut numbers = Vec::new();
     flatten("", &value, &mut numbers);
     numbers.retain(|(key, _)| {
-        !(key.contains("seconds") || key.contains("per_s") || key.contains("world_size"))
+        let timed = key.contains("seconds") || key.contains("per_s") || key.contains("mfu_");
+        !(timed || key.contains("world_size"))
     });
     numbers
 }
