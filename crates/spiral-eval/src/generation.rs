@@ -19,7 +19,9 @@ use spiral_aggregation::{
     PromptTemplate, RsaConfig, RsaDriver, RsaInput, RsaRun,
 };
 use spiral_model::{CausalLm, TextTokenizer};
-use spiral_rewards::{FieldNames, Problem, PromptStyle, Reward, Task, TaskReward, read_jsonl};
+use spiral_rewards::{
+    FieldNames, Problem, PromptStyle, Reward, Task, TaskReward, is_parquet, load_jsonl, read_jsonl,
+};
 use spiral_rollout::{
     FinishReason, RolloutEngine, RolloutRequest, SamplingParams, StopConditions, stream_seed,
 };
@@ -40,20 +42,30 @@ const CONTEXT_SLACK: usize = 8;
 /// One problem of a dataset, with the id its samples are filed under.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DatasetProblem {
-    /// The line's `id` field (a string, or an integer written as one), else its line number.
+    /// The line's `id` field (a string, or an integer written as one), else its line number
+    /// (its row number for Parquet data).
     pub id: String,
-    /// The 1-based line of the file it came from.
+    /// The 1-based line of the file it came from (row, across shards, for Parquet data).
     pub line: usize,
     /// The problem.
     pub problem: Problem,
 }
 
-/// Loads a JSONL dataset (see [`read_problems`]).
+/// Loads a JSONL dataset (see [`read_problems`]), or Parquet data (a `.parquet` file, a glob of
+/// them, or a folder of them, read by `spiral-rewards`' loader), whose problems are named by
+/// their 1-based row number across the shards in name order.
 pub fn load_problems(
     path: &Path,
     task: Task,
     fields: &FieldNames,
 ) -> Result<Vec<DatasetProblem>, EvalError> {
+    if is_parquet(path) {
+        let problems = load_jsonl(path, task, fields)?;
+        let numbered = problems.into_iter().enumerate();
+        return Ok(numbered
+            .map(|(i, problem)| DatasetProblem { id: (i + 1).to_string(), line: i + 1, problem })
+            .collect());
+    }
     let text = std::fs::read_to_string(path).map_err(|source| EvalError::Io {
         action: "read",
         path: path.to_owned(),

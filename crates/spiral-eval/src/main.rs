@@ -38,6 +38,8 @@ enum Command {
     Rsa(commands::rsa::RsaArgs),
     /// Parallel, token-efficiency and sequential scaling curves, and scaling efficiency.
     Scaling(commands::scaling::ScalingArgs),
+    /// Write a model, an adapter merged in, as a Hugging Face folder (dtype, shards).
+    Export(commands::export::ExportArgs),
 }
 
 fn main() -> ExitCode {
@@ -52,6 +54,7 @@ fn main() -> ExitCode {
         Command::Sample(args) => commands::sample::run(args),
         Command::Rsa(args) => commands::rsa::run(args),
         Command::Scaling(args) => commands::scaling::run(args),
+        Command::Export(args) => commands::export::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

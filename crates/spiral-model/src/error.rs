@@ -110,6 +110,32 @@ pub enum ModelError {
         /// The template engine's message (with line where known).
         message: String,
     },
+    /// A model or adapter name is neither a local folder nor a cached hub id.
+    #[error("{name}: {message}")]
+    NotFound {
+        /// The name as given (a path or `org/name[@revision]`).
+        name: String,
+        /// The folders searched and how to fill the cache.
+        message: String,
+    },
+    /// An adapter was made for a base whose projections have other shapes.
+    #[error(
+        "{path}: the adapter of `{module}` does not fit the base model: its lora_A.weight is \
+         {lora_a:?} and lora_B.weight {lora_b:?} ([r, in] and [out, r]), but the base's \
+         `{module}.weight` is {base:?} ([out, in]); the adapter was made for another base"
+    )]
+    AdapterMismatch {
+        /// The adapter's safetensors file.
+        path: PathBuf,
+        /// The module path (`model.layers.0.self_attn.q_proj`).
+        module: String,
+        /// Shape of `lora_A.weight` in the file.
+        lora_a: [usize; 2],
+        /// Shape of `lora_B.weight` in the file.
+        lora_b: [usize; 2],
+        /// Shape of the base projection's weight, in Hugging Face layout.
+        base: [usize; 2],
+    },
     /// Bad arguments to a model call (token id out of range, sequence too long, ...).
     #[error("{0}")]
     Input(String),

@@ -390,18 +390,27 @@ impl<B: Backend> CausalLm<B> {
     pub fn load_adapter(self, dir: &Path) -> Result<Self> {
         let config = LoraConfig::from_peft_file(&dir.join(ADAPTER_CONFIG))?;
         let device = self.device();
-        let mut weights = SafetensorsWeights::<B>::open_file(&dir.join(ADAPTER_WEIGHTS), &device)?;
+        let path = dir.join(ADAPTER_WEIGHTS);
+        let mut weights = SafetensorsWeights::<B>::open_file(&path, &device)?;
         let model = self.attach(&config, |module, d_in, d_out, _| {
-            let a: Tensor<B, 2> = weights.tensor(
-                &format!("{PEFT_PREFIX}{module}.lora_A.weight"),
-                [config.rank, d_in],
-                Init::Zeros,
-            )?;
-            let b: Tensor<B, 2> = weights.tensor(
-                &format!("{PEFT_PREFIX}{module}.lora_B.weight"),
-                [d_out, config.rank],
-                Init::Zeros,
-            )?;
+            let a_key = format!("{PEFT_PREFIX}{module}.lora_A.weight");
+            let b_key = format!("{PEFT_PREFIX}{module}.lora_B.weight");
+            // An adapter for another base fails here, naming the projection, rather than as a
+            // rank disagreement below (which is what a wrong `r` in the config looks like).
+            if let (Some(&[a_rank, a_in]), Some(&[b_out, b_rank])) =
+                (weights.shape(&a_key), weights.shape(&b_key))
+                && (a_in != d_in || b_out != d_out)
+            {
+                return Err(ModelError::AdapterMismatch {
+                    path: path.clone(),
+                    module: module.to_string(),
+                    lora_a: [a_rank, a_in],
+                    lora_b: [b_out, b_rank],
+                    base: [d_out, d_in],
+                });
+            }
+            let a: Tensor<B, 2> = weights.tensor(&a_key, [config.rank, d_in], Init::Zeros)?;
+            let b: Tensor<B, 2> = weights.tensor(&b_key, [d_out, config.rank], Init::Zeros)?;
             // Contiguous, so a loaded adapter computes bit for bit what the saved one did.
             Ok((materialized(a.transpose()), materialized(b.transpose())))
         })?;
@@ -437,6 +446,20 @@ impl<B: Backend> CausalLm<B> {
         }
         model.lora = Some(config.clone());
         Ok(model)
+    }
+
+    /// The same adapters trained with input dropout `dropout` (a training choice, which PEFT
+    /// saves in `lora_dropout` but which loading must not impose on further training).
+    pub fn with_lora_dropout(mut self, dropout: f64) -> Self {
+        for (_, linear) in self.layers.iter_mut().flat_map(|l| l.projections_mut()) {
+            if let Some(lora) = &mut linear.lora {
+                lora.dropout = dropout;
+            }
+        }
+        if let Some(config) = &mut self.lora {
+            config.dropout = dropout;
+        }
+        self
     }
 
     /// Folds every adapter into its base weight (`W + s A B`) and drops the adapters: a plain

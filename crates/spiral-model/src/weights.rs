@@ -175,6 +175,11 @@ impl<B: Backend> SafetensorsWeights<B> {
         self.ignorable.push(key.into());
     }
 
+    /// The shape of tensor `key` in the files, if present.
+    pub fn shape(&self, key: &str) -> Option<&[usize]> {
+        self.entries.get(key).map(|e| e.shape.as_slice())
+    }
+
     /// Fails if the checkpoint holds tensors the model did not ask for.
     pub fn finish(self, family: &str) -> Result<()> {
         let unexpected: Vec<String> = self

@@ -232,14 +232,14 @@ pub fn write(inputs: &Inputs<'_>, out: &Path) -> anyhow::Result<PathBuf> {
          solution traces and aggregation examples{stage_two}) is shared by every run; each algorithm then trains {steps} RL steps of {pps} \
          problems from it with RL seeds {seeds:?} (`train.seed`; the task data and the held-out \
          problems stay the warm start's). Compute is matched: every algorithm generates {budget} \
-         tokens per training problem (SPIRAL N1 = {n1}, n = {n}, K = {k}, N2 = {n2}; GRPO and \
-         Dr.GRPO {grpo_n} traces; ParaGator the same sampling as SPIRAL). Every model is measured on \
+         tokens per training problem (SPIRAL N1 = {n1}, n = {n}, K = {k}, N2 = {n2}{grpo_n}; \
+         ParaGator the same sampling as SPIRAL). Every model is measured on \
          the same {problems} held-out problems at temperature {temp} with max {mnt} new tokens.\n\n\
          Why this task and size: the warm start must leave room between pass@1 and pass@8 \
          (pass@1 {p1:.3}, pass@8 {p8}) so that parallel search has something to find, and the \
          aggregator must be able to use its candidates: at the warm start, one aggregation over \
          {nmax} traces scores {a:.3} against majority vote's {mj:.3}. A larger model or a longer \
-         warm start would not fit the CPU budget of a run that trains {runs} models.",
+         warm start would not fit the CPU budget of {runs}.",
         mode = options.mode,
         task = task_description(base),
         stage_two = if base.warm_start.aggregator_steps > 0 {
@@ -259,7 +259,10 @@ pub fn write(inputs: &Inputs<'_>, out: &Path) -> anyhow::Result<PathBuf> {
             .iter()
             .find_map(|(_, c)| c.algorithm.tokens_per_problem)
             .unwrap_or(base.algorithm.n1 * base.rollout.max_new_tokens),
-        grpo_n = configs.iter().find(|(name, _)| name == "grpo").map_or(0, |(_, c)| c.algorithm.n1),
+        grpo_n = configs.iter().find(|(name, _)| name == "grpo").map_or(
+            String::new(),
+            |(_, c)| format!("; GRPO and Dr.GRPO {} traces", c.algorithm.n1)
+        ),
         n1 = base.algorithm.n1,
         n = base.algorithm.n,
         k = base.algorithm.k,
@@ -274,7 +277,10 @@ pub fn write(inputs: &Inputs<'_>, out: &Path) -> anyhow::Result<PathBuf> {
         nmax = m.n_max,
         a = first.map_or(f64::NAN, |c| c.parallel_aggregation.points.last().map_or(0.0, |p| p.y)),
         mj = first.map_or(f64::NAN, |c| c.parallel_majority.points.last().map_or(0.0, |p| p.y)),
-        runs = options.variants.len() * options.seeds.len(),
+        runs = match options.variants.len() * options.seeds.len() {
+            0 => "the RL runs that start from it".to_string(),
+            runs => format!("a study that trains {runs} models"),
+        },
     );
 
     let sections = vec![

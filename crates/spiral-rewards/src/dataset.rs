@@ -1,10 +1,15 @@
-//! JSONL datasets: one JSON object per line, with configurable field names; a seeded train/test
+//! JSONL and Parquet datasets: one JSON object per line, or one Parquet row per problem
+//! ([`parquet_rows`]: a file, a folder or a glob of shards), with configurable field names that
+//! may be dotted paths into nested values (`reward_model.ground_truth`); a seeded train/test
 //! split; de-duplication.
 //!
 //! Follows the Hugging Face `datasets` JSON loader's conventions (one object per line, blank lines
 //! ignored, a UTF-8 byte-order mark tolerated) and its `train_test_split(test_size, seed)`.
-//! Errors name the file, the 1-based line and the field. Reference answers in GSM8K's format
-//! (`...reasoning #### 42`) are cut to the text after the last `####`.
+//! Errors name the file, the 1-based line (or Parquet row) and the field. Reference answers in
+//! GSM8K's format (`...reasoning #### 42`) are cut to the text after the last `####`. A problem
+//! field holding a chat conversation (`[{"role": "user", "content": ...}]`, verl's `prompt`
+//! column) gives the problem its one user message, which the prompt builders and chat templates
+//! then render as they render any question.
 //!
 //! A math reference given as a JSON number is read as written: serde_json turns numbers beyond
 //! `u64`/`i64` and all fractions into `f64`, which would make `123456789012345678901234567890`
@@ -34,7 +39,13 @@ use crate::error::RewardError;
 use crate::math::MathProblem;
 use crate::task::{Problem, Task};
 
-/// The JSONL fields holding a problem and its reference answer.
+mod parquet_rows;
+
+pub use parquet_rows::is_parquet;
+
+/// The JSONL fields holding a problem and its reference answer. A name that is not a key of the
+/// record is read as a dotted path into nested objects and arrays (`reward_model.ground_truth`,
+/// `prompt.0.content`).
 ///
 /// For Countdown, `problem` holds the numbers (an array of integers, or a string such as
 /// `"75 25 2"`) and `answer` the target. For combination, `problem` holds the congruences as the
@@ -63,7 +74,8 @@ impl FieldNames {
     }
 }
 
-/// Loads the problems of a JSONL file.
+/// Loads the problems of a JSONL file, or of Parquet data chosen by extension: a `.parquet` file,
+/// a glob of them (`data/train-*.parquet`) or a folder of them, shards read in name order.
 ///
 /// ```
 /// use spiral_rewards::{FieldNames, Task, load_jsonl};
@@ -81,6 +93,9 @@ pub fn load_jsonl(
     fields: &FieldNames,
 ) -> Result<Vec<Problem>, RewardError> {
     let path = path.as_ref();
+    if parquet_rows::is_parquet(path) {
+        return parquet_rows::load(path, task, fields);
+    }
     let file =
         File::open(path).map_err(|source| RewardError::Io { path: path.to_owned(), source })?;
     read_jsonl(BufReader::new(file), &path.display().to_string(), task, fields)
@@ -164,10 +179,48 @@ pub(crate) struct Record {
 }
 
 impl Record {
-    /// The source text of field `name`'s value (`1.50`, `123456789012345678901234567890`).
+    /// A record of an object read from elsewhere (a Parquet row); its text is the object's JSON.
+    pub(crate) fn from_object(line: usize, object: Map<String, Value>) -> Self {
+        let text = serde_json::to_string(&object).expect("JSON values serialise");
+        Self { line, object, text }
+    }
+
+    /// Field `name`: the key itself, else a dotted path through objects and arrays.
+    pub(crate) fn field(&self, name: &str) -> Option<&Value> {
+        if let Some(value) = self.object.get(name) {
+            return Some(value);
+        }
+        let mut parts = name.split('.');
+        let mut value = self.object.get(parts.next()?)?;
+        for part in parts {
+            value = match value {
+                Value::Object(map) => map.get(part)?,
+                Value::Array(items) => items.get(part.parse::<usize>().ok()?)?,
+                _ => return None,
+            };
+        }
+        Some(value)
+    }
+
+    /// The source text of field `name`'s value (`1.50`, `123456789012345678901234567890`),
+    /// following a dotted path as [`Record::field`] does.
     fn raw_text(&self, name: &str) -> Option<String> {
         let raw: HashMap<String, &RawValue> = serde_json::from_str(&self.text).ok()?;
-        raw.get(name).map(|v| v.get().to_owned())
+        if let Some(value) = raw.get(name) {
+            return Some(value.get().to_owned());
+        }
+        let mut parts = name.split('.');
+        let mut value: &RawValue = raw.get(parts.next()?)?;
+        for part in parts {
+            value = match part.parse::<usize>() {
+                Ok(i) => *serde_json::from_str::<Vec<&RawValue>>(value.get()).ok()?.get(i)?,
+                Err(_) => {
+                    let map: HashMap<&str, &RawValue> = serde_json::from_str(value.get()).ok()?;
+                    *map.get(part)?
+                }
+            };
+        }
+        Some(value.get().to_owned())
     }
 }
 
@@ -239,10 +292,11 @@ pub(crate) fn problem_from_record(
     fields: &FieldNames,
     need_problem: bool,
 ) -> Result<Problem, String> {
-    let get = |name: &str| record.object.get(name).ok_or_else(|| format!("missing field `{name}`"));
+    let get = |name: &str| record.field(name).ok_or_else(|| format!("missing field `{name}`"));
     let text = |name: &str| -> Result<String, String> {
         match get(name) {
             Ok(Value::String(s)) => Ok(s.clone()),
+            Ok(Value::Array(items)) if is_conversation(items) => user_message(name, items),
             Ok(other) => Err(format!("field `{name}` must be a string, got {}", kind(other))),
             Err(_) if !need_problem => Ok(String::new()),
             Err(e) => Err(e),
@@ -284,6 +338,31 @@ pub(crate) fn problem_from_record(
             Problem::Combination(problem)
         }
     })
+}
+
+/// Whether `items` are chat messages (objects with a `role`), as in verl's `prompt` column.
+fn is_conversation(items: &[Value]) -> bool {
+    !items.is_empty() && items.iter().all(|m| m.get("role").is_some_and(Value::is_string))
+}
+
+/// The question a conversation holds: the `content` of its one message, which must come from
+/// the user. A problem holds one question, rendered into the model's chat template as one user
+/// message, so a conversation with other turns (a system prompt) is refused rather than cut.
+fn user_message(name: &str, messages: &[Value]) -> Result<String, String> {
+    let roles: Vec<&str> = messages.iter().filter_map(|m| m["role"].as_str()).collect();
+    match messages {
+        [message] if roles == ["user"] => match message.get("content") {
+            Some(Value::String(content)) => Ok(content.clone()),
+            other => Err(format!(
+                "field `{name}`: the message's `content` must be a string, got {}",
+                other.map_or("nothing", kind)
+            )),
+        },
+        _ => Err(format!(
+            "field `{name}` holds a conversation with roles {roles:?}; only one user message \
+             can be a problem's question"
+        )),
+    }
 }
 
 /// A reference answer: a string (GSM8K's `... #### 42` cut to `42`) or a number, as written.
@@ -336,173 +415,4 @@ fn numbers(name: &str, v: &Value) -> Result<Vec<u64>, String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn read(task: Task, text: &str) -> Result<Vec<Problem>, RewardError> {
-        read_jsonl(text.as_bytes(), "data.jsonl", task, &FieldNames::for_task(task))
-    }
-
-    #[test]
-    fn reads_each_task() {
-        let math = read(
-            Task::Math,
-            "{\"problem\": \"1+1?\", \"answer\": \"2\"}\n\n{\"problem\": \"x\", \"answer\": 3.5}\n",
-        )
-        .unwrap();
-        assert_eq!(math.len(), 2);
-        assert_eq!(math[1].reference(), "3.5");
-        let cd = read(
-            Task::Countdown,
-            "{\"nums\": [75, 25, 2], \"target\": 100}\n{\"nums\": \"3, 4\", \"target\": \"12\"}",
-        )
-        .unwrap();
-        assert_eq!(cd[1], Problem::Countdown(CountdownProblem::new(vec![3, 4], 12)));
-        let ar = read(Task::Arith, "{\"problem\": \"2+3\", \"answer\": 5}").unwrap();
-        assert_eq!(ar[0].solution_trace().unwrap(), "2+3=5\n\\boxed{5}");
-        let co = read(
-            Task::Combination,
-            "{\"problem\": \"3x+4=5 (mod 10)\\n7x+1=2 (mod 10)\", \"answer\": [7, 3]}\n\
-             {\"problem\": \"3x+4=5 (mod 10); 7x+1=2 (mod 10)\", \"answer\": \"7, 3\"}",
-        )
-        .unwrap();
-        assert_eq!(co[0], co[1]);
-        assert_eq!(co[0].reference(), "x1=7 x2=3");
-        assert_eq!(co[0].solution_trace().unwrap(), "3*7+4=25=5 x1=7\n7*3+1=22=2 x2=3");
-    }
-
-    #[test]
-    fn combination_problems_round_trip_through_jsonl() {
-        let problems = crate::CombinationConfig::default().generate(50, 8).unwrap();
-        let text: String = problems
-            .iter()
-            .map(|p| {
-                let answers: Vec<u32> = p.solutions().into_iter().flatten().collect();
-                let line = serde_json::json!({
-                    "problem": p.prompt(crate::PromptStyle::Compact),
-                    "answer": answers,
-                });
-                format!("{line}\n")
-            })
-            .collect();
-        let read_back = read(Task::Combination, &text).unwrap();
-        let expected: Vec<Problem> = problems.into_iter().map(Problem::from).collect();
-        assert_eq!(read_back, expected);
-    }
-
-    #[test]
-    fn custom_fields_bom_and_gsm8k_answers() {
-        let fields = FieldNames { problem: "question".into(), answer: "solution".into() };
-        let text = "\u{feff}{\"question\": \"q\", \"solution\": \"work\\n#### 1,234\"}";
-        let p = read_jsonl(text.as_bytes(), "gsm.jsonl", Task::Math, &fields).unwrap();
-        assert_eq!(p[0].reference(), "1,234");
-    }
-
-    #[test]
-    fn errors_name_file_line_and_field() {
-        let err = |task, text: &str| read(task, text).unwrap_err().to_string();
-        assert_eq!(err(Task::Math, "{\"problem\": \"q\"}"), "data.jsonl:1: missing field `answer`");
-        assert_eq!(
-            err(Task::Math, "{\"problem\": \"q\", \"answer\": \"1\"}\n\nnot json"),
-            "data.jsonl:3: invalid JSON: expected ident at line 1 column 2"
-        );
-        assert!(err(Task::Math, "[1]").contains("expected a JSON object, got an array"));
-        assert!(
-            err(Task::Math, "{\"problem\": 5, \"answer\": \"1\"}")
-                .contains("`problem` must be a string")
-        );
-        assert!(
-            err(Task::Math, "{\"problem\": \"q\", \"answer\": null}")
-                .contains("string or a number")
-        );
-        assert!(err(Task::Countdown, "{\"nums\": [1, -2], \"target\": 3}").contains("`nums`"));
-        assert!(err(Task::Countdown, "{\"nums\": [], \"target\": 3}").contains("non-empty"));
-        assert!(err(Task::Countdown, "{\"nums\": [1], \"target\": -3}").contains("`target`"));
-        assert!(
-            err(Task::Arith, "{\"problem\": \"1+1\", \"answer\": \"two\"}")
-                .contains("`answer` must be an integer")
-        );
-        let co = |problem: &str, answer: &str| {
-            err(Task::Combination, &format!("{{\"problem\": \"{problem}\", \"answer\": {answer}}}"))
-        };
-        assert_eq!(
-            co("3x+4=5 (mod 10)", "[8]"),
-            "data.jsonl:1: field `answer` must hold the solutions of the congruences in order, \
-             [7], got [8]"
-        );
-        assert!(co("3x+4=5 (mod 10)", "[7, 1]").contains("got [7, 1]"));
-        assert!(co("3x+4=5 (mod 10)", "[-7]").contains("`answer` must be a non-empty array"));
-        assert!(co("3x+4=5", "[7]").contains("field `problem`: `3x+4=5` is not a congruence"));
-        assert!(co("2x+4=6 (mod 10)", "[1]").contains("exactly one solution"));
-        assert!(err(Task::Combination, "{\"answer\": [7]}").contains("missing field `problem`"));
-        let e = load_jsonl("/nonexistent/x.jsonl", Task::Math, &FieldNames::for_task(Task::Math));
-        assert!(e.unwrap_err().to_string().starts_with("cannot read /nonexistent/x.jsonl"));
-    }
-
-    /// Numbers beyond `u64` became `f64` and printed as `1.2345678901234568e29`, which matched
-    /// `...891` within the decimal tolerance.
-    #[test]
-    fn numeric_references_keep_every_digit() {
-        let text = [
-            "{\"problem\": \"q\", \"answer\": 123456789012345678901234567890}",
-            "{\"problem\": \"q\", \"answer\": 1.50}",
-            "{\"problem\": \"q\", \"answer\": 0.1000000000000000000001}",
-            "{\"problem\": \"q\", \"answer\": -123456789012345678901234567890}",
-            "{\"problem\": \"q\", \"answer\": 18446744073709551615}",
-            "{\"problem\": \"q\", \"answer\": -7}",
-            "{\"problem\": \"q\", \"answer\": 1, \"answer\": 2.50}",
-        ];
-        let math = read(Task::Math, &text.join("\n")).unwrap();
-        let refs: Vec<String> = math.iter().map(|p| p.reference().to_owned()).collect();
-        assert_eq!(
-            refs,
-            [
-                "123456789012345678901234567890",
-                "1.50",
-                "0.1000000000000000000001",
-                "-123456789012345678901234567890",
-                "18446744073709551615",
-                "-7",
-                "2.50",
-            ]
-        );
-        let reward = crate::MathReward::default();
-        let wrong = "\\boxed{123456789012345678901234567891}";
-        assert!(!reward.score_answer(&refs[0], wrong).is_correct());
-        assert!(reward.score_answer(&refs[0], &wrong.replace("891", "890")).is_correct());
-        // serde_json refuses numbers beyond `f64` outright (before the text could be read).
-        let err = read(Task::Math, "{\"problem\": \"q\", \"answer\": 1e400}").unwrap_err();
-        assert!(err.to_string().starts_with("data.jsonl:1: invalid JSON"), "{err}");
-    }
-
-    #[test]
-    fn invalid_utf8_is_a_line_error() {
-        let bytes: &[u8] = b"{\"problem\": \"q\", \"answer\": \"1\"}\n\xff\xfe\n";
-        let e = read_jsonl(bytes, "bin.jsonl", Task::Math, &FieldNames::for_task(Task::Math));
-        assert!(e.unwrap_err().to_string().starts_with("bin.jsonl:2: cannot read"));
-    }
-
-    #[test]
-    fn dedup_keeps_first_occurrences() {
-        let mut ps: Vec<Problem> = ["a", "b", "a", " a ", "c", "b"]
-            .iter()
-            .map(|q| Problem::from(MathProblem::new(*q, "1")))
-            .collect();
-        assert_eq!(dedup(&mut ps), 3);
-        let qs: Vec<String> = ps.iter().map(|p| p.prompt(Default::default())).collect();
-        assert_eq!(qs, ["a", "b", "c"]);
-    }
-
-    #[test]
-    fn split_is_seeded_disjoint_and_ordered() {
-        let s = split((0..100).collect::<Vec<_>>(), 0.2, 1).unwrap();
-        assert_eq!((s.train.len(), s.test.len()), (80, 20));
-        assert!(s.test.windows(2).all(|w| w[0] < w[1]));
-        assert!(s.test.iter().all(|t| !s.train.contains(t)));
-        assert_ne!(s.test, split((0..100).collect(), 0.2, 2).unwrap().test);
-        assert_eq!(split(Vec::<u8>::new(), 0.5, 0).unwrap().test.len(), 0);
-        assert_eq!(split(vec![1, 2], 1.0, 0).unwrap().train.len(), 0);
-        assert!(split(vec![1], 1.5, 0).is_err());
-        assert!(split(vec![1], f64::NAN, 0).is_err());
-    }
-}
+mod tests;

@@ -100,7 +100,7 @@ pub use countdown::{
     CountdownConfig, CountdownProblem, CountdownReward, MAX_SOLVER_NUMBERS, Op, Solution, Step,
     solve as solve_countdown,
 };
-pub use dataset::{FieldNames, Split, dedup, load_jsonl, read_jsonl, split};
+pub use dataset::{FieldNames, Split, dedup, is_parquet, load_jsonl, read_jsonl, split};
 pub use error::RewardError;
 pub use extract::{extract_answer, last_boxed};
 pub use math::{

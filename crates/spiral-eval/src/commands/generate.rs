@@ -5,9 +5,10 @@
 use std::path::PathBuf;
 
 use burn::tensor::backend::Backend;
-use spiral_model::{Checkpoint, DeviceSpec, Precision};
+use spiral_model::{DeviceSpec, Precision};
 use spiral_rollout::{RolloutEngine, RolloutRequest, SamplingParams, StopConditions};
 
+use super::{ADAPTER_HELP, MODEL_HELP, load_checkpoint};
 use crate::device::{ModelCommand, run_model_command};
 
 /// Arguments of `spiral-eval generate`.
@@ -18,9 +19,10 @@ user message through the model's chat template (with the generation prompt appen
 With --json each sample prints one line:
   {\"sample\": i, \"token_ids\": [...new tokens], \"text\": \"...\", \"finish_reason\": \"eos\"|\"stop_string\"|\"length\"}")]
 pub struct GenerateArgs {
-    /// Hugging Face model folder (config.json, *.safetensors, tokenizer.json).
-    #[arg(long)]
+    #[arg(long, help = MODEL_HELP)]
     pub model: PathBuf,
+    #[arg(long, help = ADAPTER_HELP)]
+    pub adapter: Option<PathBuf>,
     /// Text to continue (or the user message with --chat).
     #[arg(long)]
     pub prompt: String,
@@ -82,7 +84,7 @@ impl ModelCommand for GenerateArgs {
 }
 
 fn generate<B: Backend>(args: GenerateArgs, device: &B::Device) -> anyhow::Result<()> {
-    let ckpt = Checkpoint::<B>::load(&args.model, device)?.for_inference_in(args.precision);
+    let ckpt = load_checkpoint::<B>(&args.model, args.adapter.as_deref(), args.precision, device)?;
     let prompt = if args.chat {
         let messages = serde_json::json!([{ "role": "user", "content": args.prompt }]);
         ckpt.tokenizer.apply_chat_template(&messages, true, &Default::default())?

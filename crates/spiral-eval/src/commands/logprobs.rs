@@ -5,8 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use burn::tensor::backend::Backend;
-use spiral_model::{Checkpoint, DeviceSpec, Precision};
+use spiral_model::{DeviceSpec, Precision};
 
+use super::{ADAPTER_HELP, MODEL_HELP, load_checkpoint};
 use crate::device::{ModelCommand, run_model_command};
 
 /// Arguments of `spiral-eval logprobs`.
@@ -16,9 +17,10 @@ The completion's tokens are those of prompt + completion encoded together that c
 prompt's own tokens, so a merge across the boundary is scored as the model would see it.
 With --json the output is {\"token_ids\": [...], \"logprobs\": [...]}.")]
 pub struct LogprobsArgs {
-    /// Hugging Face model folder (config.json, *.safetensors, tokenizer.json).
-    #[arg(long)]
+    #[arg(long, help = MODEL_HELP)]
     pub model: PathBuf,
+    #[arg(long, help = ADAPTER_HELP)]
+    pub adapter: Option<PathBuf>,
     /// Text the completion is conditioned on.
     #[arg(long)]
     pub prompt: String,
@@ -53,7 +55,7 @@ impl ModelCommand for LogprobsArgs {
 }
 
 fn logprobs<B: Backend>(args: LogprobsArgs, device: &B::Device) -> anyhow::Result<()> {
-    let ckpt = Checkpoint::<B>::load(&args.model, device)?.for_inference_in(args.precision);
+    let ckpt = load_checkpoint::<B>(&args.model, args.adapter.as_deref(), args.precision, device)?;
     let prompt = ckpt.tokenizer.encode(&args.prompt, false)?;
     let joint = ckpt.tokenizer.encode(&format!("{}{}", args.prompt, args.completion), false)?;
     anyhow::ensure!(

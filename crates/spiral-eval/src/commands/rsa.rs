@@ -86,6 +86,7 @@ fn rsa<B: Backend>(args: RsaArgs, device: &B::Device) -> anyhow::Result<()> {
         let c = &args.common;
         let config = json!({
             "model": c.model.display().to_string(),
+            "adapter": c.adapter.as_ref().map(|a| a.display().to_string()),
             "data": c.data.display().to_string(),
             "task": c.task.name(),
             "problems": problems.len(),
@@ -97,7 +98,7 @@ fn rsa<B: Backend>(args: RsaArgs, device: &B::Device) -> anyhow::Result<()> {
             "rsa": options.rsa,
             "aggregation": outcome.aggregation,
         });
-        let title = format!("RSA: {} on {}", name(&c.model), name(&c.data));
+        let title = format!("RSA: {} on {}", name(c.label()), name(&c.data));
         let command = std::env::args().collect::<Vec<_>>().join(" ");
         let commit = git_commit(env!("CARGO_MANIFEST_DIR").as_ref());
         let report = rsa_report(

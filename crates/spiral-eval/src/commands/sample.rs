@@ -16,16 +16,21 @@ use spiral_model::{Checkpoint, DeviceSpec, Precision};
 use spiral_rewards::{FieldNames, PromptStyle, Task};
 use spiral_rollout::SamplingParams;
 
+use super::{ADAPTER_HELP, MODEL_HELP, load_checkpoint};
 use crate::device::{ModelCommand, run_model_command};
 
 /// The model, data and sampling flags shared by `sample` and `rsa`.
 #[derive(clap::Args)]
 pub struct ModelDataArgs {
-    /// Hugging Face model folder (config.json, *.safetensors, tokenizer.json).
-    #[arg(long)]
+    #[arg(long, help = MODEL_HELP)]
     pub model: PathBuf,
+    #[arg(long, help = ADAPTER_HELP)]
+    pub adapter: Option<PathBuf>,
     /// JSONL dataset, one problem per line (fields as `spiral-eval score` reads them; an `id`
-    /// field names the problem, else its line number).
+    /// field names the problem, else its line number), or Parquet: a `.parquet` file, a folder
+    /// or a glob of shards read in name order, problems named by row number. Field names may be
+    /// dotted paths (`reward_model.ground_truth`); a field of chat messages gives its one user
+    /// message.
     #[arg(long)]
     pub data: PathBuf,
     /// The task: `math`, `countdown` or `arith` (picks the fields and the reward).
@@ -88,8 +93,14 @@ impl ModelDataArgs {
         if problems.is_empty() {
             anyhow::bail!("{}: no problems", self.data.display());
         }
-        let ckpt = Checkpoint::<B>::load(&self.model, device)?.for_inference_in(self.precision);
+        let ckpt =
+            load_checkpoint::<B>(&self.model, self.adapter.as_deref(), self.precision, device)?;
         Ok((ckpt, problems))
+    }
+
+    /// What reports call the model: the adapter when there is one, else the model.
+    pub fn label(&self) -> &Path {
+        self.adapter.as_deref().unwrap_or(&self.model)
     }
 
     /// The sampler settings of the flags.

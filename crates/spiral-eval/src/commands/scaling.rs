@@ -12,8 +12,9 @@ use spiral_eval::{
     ModelScaling, SCALING_EFFICIENCY_DEFINITION, ScalingOptions, git_commit, run_scaling,
     scaling_efficiencies, scaling_report,
 };
-use spiral_model::{Checkpoint, DeviceSpec};
+use spiral_model::DeviceSpec;
 
+use crate::commands::load_checkpoint;
 use crate::commands::sample::ModelDataArgs;
 use crate::device::{ModelCommand, run_model_command};
 
@@ -32,9 +33,13 @@ Without --json, tables. With --out DIR: DIR/report.md and DIR/{parallel,tokens,s
 pub struct ScalingArgs {
     #[command(flatten)]
     pub common: ModelDataArgs,
-    /// Baseline model folder: its curves too, and the model's scaling efficiency over it.
+    /// Baseline model (a folder or cached hub id, as --model): its curves too, and the model's
+    /// scaling efficiency over it.
     #[arg(long)]
     pub baseline: Option<PathBuf>,
+    /// PEFT adapter loaded onto --baseline (as --adapter onto --model).
+    #[arg(long, requires = "baseline")]
+    pub baseline_adapter: Option<PathBuf>,
     /// Traces per problem for the parallel curves (N = 1, 2, 4, ... up to it).
     #[arg(long, default_value_t = 8)]
     pub n_max: usize,
@@ -79,12 +84,13 @@ fn scaling<B: Backend>(args: ScalingArgs, device: &B::Device) -> anyhow::Result<
     };
     let settings = c.settings();
     let model =
-        run_scaling(name(&c.model), &ckpt.model, &ckpt.tokenizer, &settings, &problems, &options)?;
+        run_scaling(name(c.label()), &ckpt.model, &ckpt.tokenizer, &settings, &problems, &options)?;
     drop(ckpt);
     let baseline = match &args.baseline {
         Some(dir) => {
-            let base = Checkpoint::<B>::load(dir, device)?.for_inference_in(c.precision);
-            let label = format!("{} (baseline)", name(dir));
+            let adapter = args.baseline_adapter.as_deref();
+            let base = load_checkpoint::<B>(dir, adapter, c.precision, device)?;
+            let label = format!("{} (baseline)", name(adapter.unwrap_or(dir)));
             Some(run_scaling(label, &base.model, &base.tokenizer, &settings, &problems, &options)?)
         }
         None => None,
@@ -94,7 +100,9 @@ fn scaling<B: Backend>(args: ScalingArgs, device: &B::Device) -> anyhow::Result<
     if let Some(dir) = &args.out {
         let config = json!({
             "model": c.model.display().to_string(),
+            "adapter": c.adapter.as_ref().map(|a| a.display().to_string()),
             "baseline": args.baseline.as_ref().map(|b| b.display().to_string()),
+            "baseline_adapter": args.baseline_adapter.as_ref().map(|a| a.display().to_string()),
             "data": c.data.display().to_string(),
             "task": c.task.name(),
             "problems": problems.len(),
@@ -107,7 +115,7 @@ fn scaling<B: Backend>(args: ScalingArgs, device: &B::Device) -> anyhow::Result<
         });
         let mut models: Vec<&ModelScaling> = vec![&model];
         models.extend(baseline.as_ref());
-        let title = format!("Scaling: {} on {}", name(&c.model), name(&c.data));
+        let title = format!("Scaling: {} on {}", name(c.label()), name(&c.data));
         let command = std::env::args().collect::<Vec<_>>().join(" ");
         let commit = git_commit(env!("CARGO_MANIFEST_DIR").as_ref());
         let report = scaling_report(

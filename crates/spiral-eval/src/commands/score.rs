@@ -131,9 +131,7 @@ mod tests {
             lines[0],
             r#"{"reward":1.0,"extracted":"\\frac{1}{2}","failure":null,"line":1}"#
         );
-        assert!(
-            lines[1].starts_with(r#"{"reward":0.0,"extracted":null,"failure":"no final answer"#)
-        );
+        assert!(lines[1].starts_with(r#"{"reward":0.0,"extracted":"3","failure":"#));
     }
 
     #[test]

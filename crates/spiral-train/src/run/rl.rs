@@ -98,12 +98,14 @@ fn with_adapters<Train: AutodiffBackend>(
             );
             // The base stays frozen from here on; it is saved once, unless it is the
             // pretrained folder itself.
-            state.base_model = Some(match (&config.model.checkpoint, config.warm_start.steps) {
-                (Some(dir), 0) => std::path::absolute(dir)?,
-                // Rank 0 writes the run folder; the others record the same (relative) name.
-                _ if !run.control.world.is_root() => checkpoint::base_name(),
-                _ => checkpoint::save_base(&run.checkpoints, &model, &run.data.tokenizer)?,
-            });
+            state.base_model =
+                Some(match (&config.model.checkpoint, config.warm_start.total_steps()) {
+                    // The folder itself, so that a hub id resumes from the snapshot it started on.
+                    (Some(name), 0) => std::path::absolute(spiral_model::resolve_model(name)?)?,
+                    // Rank 0 writes the run folder; the others record the same (relative) name.
+                    _ if !run.control.world.is_root() => checkpoint::base_name(),
+                    _ => checkpoint::save_base(&run.checkpoints, &model, &run.data.tokenizer)?,
+                });
             let model = model.with_lora(&lora, stream_seed(rl_seed, purpose::LORA_INIT, 0))?;
             eprintln!("{}", lora_summary(&model));
             Ok(model)
@@ -117,6 +119,12 @@ fn with_adapters<Train: AutodiffBackend>(
                 wanted == found,
                 "[lora] asks for {wanted:?} but the checkpoint's adapters are {found:?}"
             );
+            if state.base_model.is_none() {
+                // A `model.adapter` loaded onto `model.checkpoint`: RL goes on training it, and
+                // its checkpoints name that base.
+                let base = config.model.checkpoint.as_ref().context("model.adapter's base")?;
+                state.base_model = Some(std::path::absolute(spiral_model::resolve_model(base)?)?);
+            }
             Ok(model)
         }
         (None, None) => Ok(model),

@@ -39,18 +39,17 @@ pub(super) fn start<'a, Train: AutodiffBackend>(
     // A pretrained model's weights are read only when starting; a resumed run takes them from
     // its own checkpoint and needs only the tokenizer.
     let pretrained = match (&config.model.checkpoint, &resume_from) {
-        (Some(dir), None) => {
-            Some(Checkpoint::<Train>::load(dir, device).with_context(|| source(dir))?)
-        }
+        (Some(dir), None) => Some(load_pretrained::<Train>(config, dir, device)?),
         _ => None,
     };
     let tokenizer = match (&pretrained, &config.model.checkpoint) {
         (Some(c), _) => Some(c.tokenizer.clone()),
-        (None, Some(dir)) => {
+        (None, Some(name)) => {
+            let dir = spiral_model::resolve_model(name).with_context(|| source(name))?;
             let eos = ModelConfig::from_file(dir.join("config.json"))
-                .with_context(|| source(dir))?
+                .with_context(|| source(name))?
                 .eos_token_ids;
-            Some(TextTokenizer::from_dir(dir, &eos).with_context(|| source(dir))?)
+            Some(TextTokenizer::from_dir(&dir, &eos).with_context(|| source(name))?)
         }
         (None, None) => None,
     };
@@ -144,6 +143,48 @@ fn check_context(data: &TaskData, config: &RunConfig, context: usize) -> anyhow:
     Ok(aggregation + length)
 }
 
+/// The pretrained model of `model.checkpoint`, with `model.adapter` loaded onto it when set.
+/// The adapter must have the shape `[lora]` describes, so that the resolved config says what is
+/// trained; its dropout is `lora.dropout`'s.
+fn load_pretrained<Train: AutodiffBackend>(
+    config: &RunConfig,
+    base: &Path,
+    device: &Train::Device,
+) -> anyhow::Result<Checkpoint<Train>> {
+    let source = format!("model.checkpoint = {}", base.display());
+    let Some(adapter) = &config.model.adapter else {
+        return Checkpoint::<Train>::load(base, device).context(source);
+    };
+    let source = format!("{source}, model.adapter = {}", adapter.display());
+    let checkpoint =
+        Checkpoint::<Train>::load_with_adapter(base, adapter, device).context(source.clone())?;
+    let (Some(found), Some(wanted)) = (checkpoint.model.lora(), config.lora.config()) else {
+        anyhow::bail!("{source}: the adapter did not load as LoRA adapters");
+    };
+    let shape = |c: &spiral_model::LoraConfig| (c.rank, c.alpha, c.use_rslora, c.targets.clone());
+    if shape(found) != shape(&wanted) {
+        let targets: Vec<&str> = found.targets.iter().map(|p| p.name()).collect();
+        anyhow::bail!(
+            "{source}: the adapter has rank {}, alpha {}, rslora {} and targets {targets:?}, but \
+             [lora] says rank {}, alpha {}, rslora {}, targets {:?}; set them to the adapter's \
+             (--set lora.rank={} --set lora.alpha={} --set lora.rslora={} --set \
+             'lora.targets={targets:?}')",
+            found.rank,
+            found.alpha,
+            found.use_rslora,
+            wanted.rank,
+            wanted.alpha,
+            wanted.use_rslora,
+            wanted.targets.iter().map(|p| p.name()).collect::<Vec<_>>(),
+            found.rank,
+            found.alpha,
+            found.use_rslora,
+        );
+    }
+    let model = checkpoint.model.with_lora_dropout(wanted.dropout);
+    Ok(Checkpoint { model, ..checkpoint })
+}
+
 /// Refuses a run whose training micro-batch of the longest sequences (`longest` tokens each)
 /// would need more memory than the machine has available ([`spiral_model::memory`]), naming
 /// the options that lower it.
@@ -152,7 +193,7 @@ fn check_memory(config: &RunConfig, model: &ModelConfig, longest: usize) -> anyh
     let shape = PassShape { sequences, tokens: longest, scored: sequences * longest };
     let checkpointing = config.train.activation_checkpointing;
     // The warm start trains every weight, LoRA or not.
-    let lora = config.lora.enabled && config.warm_start.steps == 0;
+    let lora = config.lora.enabled && config.warm_start.total_steps() == 0;
     let needed = memory::training_bytes(model, shape, checkpointing, lora);
     let advice = format!(
         "lower train.micro_batch (now {sequences}), rollout.max_new_tokens or algorithm.n{}",
