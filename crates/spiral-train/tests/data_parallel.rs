@@ -225,7 +225,7 @@ fn spiral_train_on_ranks_matches_one_process() {
     let stderr = String::from_utf8_lossy(&status.stderr);
     assert!(!status.status.success() && stderr.contains("micro_batch"), "{stderr}");
     // Every rank read the same bad value; the error is printed once.
-    assert_eq!(stderr.matches("train.micro_batch must be").count(), 1, "{stderr}");
+    assert_eq!(stderr.matches("train.micro_batch = 0 is out of range").count(), 1, "{stderr}");
 }
 
 /// Runs `spiral-train args` under `mpirun -n ranks`.
