@@ -262,7 +262,7 @@ pub fn reproduce(
             .model
             .config()
             .num_parameters();
-    let gate = warm_start_gate(&warm, &measured[0])?;
+    let (gate, gate_diagnosis) = warm_start_gate(&warm, &measured[0])?;
     let plateaued = baselines_plateaued(&runs)?;
     let inputs = report::Inputs {
         options,
@@ -272,6 +272,7 @@ pub fn reproduce(
         problems: problems.len(),
         parameters,
         gate: &gate,
+        gate_diagnosis,
         baselines_plateaued: plateaued,
     };
     report::write(&inputs, out)
@@ -327,9 +328,12 @@ pub fn write_verdict(dir: &Path) -> anyhow::Result<String> {
     Ok(text)
 }
 
-/// The aggregator gate of the warm start in `warm`: its evaluation before RL, and the RSA rounds
-/// measured on it.
-fn warm_start_gate(warm: &Path, measured: &Measured) -> anyhow::Result<Vec<gate::Criterion>> {
+/// The aggregator gate of the warm start in `warm` (its evaluation before RL, and the RSA rounds
+/// measured on it), and its diagnosis.
+fn warm_start_gate(
+    warm: &Path,
+    measured: &Measured,
+) -> anyhow::Result<(Vec<gate::Criterion>, Option<String>)> {
     let records = spiral_train::read_metrics(&warm.join("metrics.jsonl"))?;
     let before = records
         .iter()
@@ -340,7 +344,7 @@ fn warm_start_gate(warm: &Path, measured: &Measured) -> anyhow::Result<Vec<gate:
         })
         .with_context(|| format!("{}: no evaluation before RL", warm.display()))?;
     let rsa: Vec<f64> = measured.curves.rsa_pass_at_1.points.iter().map(|p| p.y).collect();
-    Ok(gate::gate(&before, Some(&rsa)))
+    Ok((gate::gate(&before, Some(&rsa)), gate::diagnosis(&before)))
 }
 
 /// Whether every baseline run's held-out pass@1, averaged over its seeds, moved by under a

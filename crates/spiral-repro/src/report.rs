@@ -137,6 +137,8 @@ pub struct Inputs<'a> {
     pub parameters: usize,
     /// The aggregator gate before RL.
     pub gate: &'a [spiral_train::gate::Criterion],
+    /// Why the aggregator falls short, when the evaluation counted its picks.
+    pub gate_diagnosis: Option<String>,
     /// Whether the baselines' accuracy stopped moving ([`crate::decision`]).
     pub baselines_plateaued: Option<bool>,
 }
@@ -162,6 +164,7 @@ fn primary_differences(measured: &[Measured]) -> Vec<(&'static str, Difference)>
 /// Writes `out/report.md`, its figures, `out/results.json` and `out/configs/*.toml`.
 pub fn write(inputs: &Inputs<'_>, out: &Path) -> anyhow::Result<PathBuf> {
     let Inputs { options, base, configs, measured, problems, parameters, gate, .. } = *inputs;
+    let gate_diagnosis = inputs.gate_diagnosis.as_deref().unwrap_or_default();
     let m = &options.measure;
     let primary = primary_differences(measured);
     let mut primary_text = format!(
@@ -293,7 +296,7 @@ pub fn write(inputs: &Inputs<'_>, out: &Path) -> anyhow::Result<PathBuf> {
                 "Measured on the warm start before any RL (its evaluation over `eval.n` traces \
                  per problem, and RSA's rounds above). A study whose warm start fails the gate \
                  cannot tell set RL from no set RL: its verdict is inconclusive whatever the RL \
-                 numbers.\n\n{}\nThe gate {}.",
+                 numbers.\n\n{}\nThe gate {}. {gate_diagnosis}",
                 spiral_train::gate::markdown(gate),
                 if spiral_train::gate::passes(gate) { "passes" } else { "does not pass" }
             ),

@@ -15,7 +15,7 @@ use spiral_rollout::stream_seed;
 
 use crate::config::RunConfig;
 use crate::distributed::{World, share};
-use crate::task::{TaskData, reward};
+use crate::task::TaskData;
 
 /// One evaluation.
 #[derive(Debug, Clone, Serialize)]
@@ -41,6 +41,12 @@ pub struct EvalMetrics {
     /// Accuracy of the aggregation on problems whose n traces are all wrong (how often it
     /// repairs them).
     pub agg_given_none: Option<f64>,
+    /// Share of aggregation traces whose answer (as the verifier reads it) is one of their
+    /// candidates' answers: how often the aggregator selects rather than writes its own.
+    pub agg_picks: Option<f64>,
+    /// Accuracy of those that select: against pass@1, a candidate drawn at random, it says
+    /// whether the aggregator selects better than chance.
+    pub agg_given_pick: Option<f64>,
     /// What the model wrote for each evaluated problem, for people to read.
     #[serde(skip)]
     pub transcripts: Vec<Transcript>,
@@ -90,7 +96,7 @@ pub fn evaluate_on<B: Backend>(
     // Sums over problems, then over ranks.
     let mut sums = local.sums.clone();
     world.0.sum_f64(&mut sums);
-    let Sums { correct, pass_at_k, maj, given_correct, given_none } = Sums::read(&sums, n);
+    let Sums { correct, pass_at_k, maj, given_correct, given_none, picks } = Sums::read(&sums, n);
     let mut transcripts = Vec::with_capacity(all.len());
     for part in world.0.gather_bytes(&serde_json::to_vec(&local.transcripts)?) {
         transcripts.extend(serde_json::from_slice::<Vec<Transcript>>(&part)?);
@@ -106,6 +112,8 @@ pub fn evaluate_on<B: Backend>(
         n,
         agg_given_correct: rate(given_correct),
         agg_given_none: rate(given_none),
+        agg_picks: rate((picks.0, picks.2)),
+        agg_given_pick: rate((picks.1, picks.0)),
         transcripts,
     })
 }
@@ -119,13 +127,15 @@ struct Share {
 
 /// The sums an evaluation adds up over problems (and ranks), flattened as `[correct traces,
 /// pass@k for k = 2, 4, .. (one each), majority hits, aggregation hits and problems given a
-/// correct trace, the same given none]`.
+/// correct trace, the same given none, then aggregation traces that pick a candidate's answer,
+/// those of them that are correct, and aggregation traces]`.
 struct Sums {
     correct: f64,
     pass_at_k: Vec<(usize, f64)>,
     maj: f64,
     given_correct: (f64, f64),
     given_none: (f64, f64),
+    picks: (f64, f64, f64),
 }
 
 impl Sums {
@@ -134,6 +144,7 @@ impl Sums {
         out.extend(self.pass_at_k.iter().map(|&(_, x)| x));
         out.extend([self.maj, self.given_correct.0, self.given_correct.1]);
         out.extend([self.given_none.0, self.given_none.1]);
+        out.extend([self.picks.0, self.picks.1, self.picks.2]);
         out
     }
 
@@ -146,6 +157,7 @@ impl Sums {
             maj: at(ks + 1),
             given_correct: (at(ks + 2), at(ks + 3)),
             given_none: (at(ks + 4), at(ks + 5)),
+            picks: (at(ks + 6), at(ks + 7), at(ks + 8)),
         }
     }
 }
@@ -168,6 +180,7 @@ fn evaluate_share<B: Backend>(
             maj: 0.0,
             given_correct: (0.0, 0.0),
             given_none: (0.0, 0.0),
+            picks: (0.0, 0.0, 0.0),
         };
         return Ok(Share { sums: empty.flatten(), transcripts: Vec::new() });
     }
@@ -223,8 +236,21 @@ fn evaluate_share<B: Backend>(
     // (correct aggregations, problems) when some trace is correct, and when none is; each
     // problem counts the mean accuracy of its aggregation samples.
     let (mut given_correct, mut given_none) = ((0.0, 0.0), (0.0, 0.0));
+    // (aggregation traces answering with a candidate's answer, those correct, all of them).
+    let mut picks = (0.0, 0.0, 0.0);
     for (p, (problem, completions)) in problems.iter().zip(aggregations).enumerate() {
-        let scores: Vec<f64> = completions.iter().map(|c| reward(problem, &c.text)).collect();
+        let candidates: Vec<&str> =
+            scored[p * n..(p + 1) * n].iter().filter_map(|s| s.extracted.as_deref()).collect();
+        let judged: Vec<Scored> =
+            completions.iter().map(|c| TaskReward::default().score(problem, &c.text)).collect();
+        for s in &judged {
+            if s.extracted.as_deref().is_some_and(|answer| candidates.contains(&answer)) {
+                picks.0 += 1.0;
+                picks.1 += s.reward;
+            }
+            picks.2 += 1.0;
+        }
+        let scores: Vec<f64> = judged.iter().map(|s| s.reward).collect();
         let group = &correct[p * n..(p + 1) * n];
         let bucket =
             if group.iter().any(|&r| r > 0.0) { &mut given_correct } else { &mut given_none };
@@ -237,6 +263,7 @@ fn evaluate_share<B: Backend>(
             aggregation: (completions[0].text.clone(), scores[0] > 0.0),
         });
     }
-    let sums = Sums { correct: correct.iter().sum(), pass_at_k, maj, given_correct, given_none };
+    let sums =
+        Sums { correct: correct.iter().sum(), pass_at_k, maj, given_correct, given_none, picks };
     Ok(Share { sums: sums.flatten(), transcripts })
 }

@@ -51,6 +51,32 @@ pub fn passes(criteria: &[Criterion]) -> bool {
     criteria.iter().all(|c| c.passes() == Some(true))
 }
 
+/// Why an aggregator falls short, in words (not a criterion): how often its answer is one of its
+/// candidates' and how often such a pick is right, against pass@1, the accuracy of a candidate
+/// drawn at random. `None` for evaluations recorded without these counts.
+pub fn diagnosis(before_rl: &EvalRecord) -> Option<String> {
+    let (picks, accuracy) = (before_rl.agg_picks?, before_rl.agg_given_pick);
+    let accuracy = match accuracy {
+        Some(a) => format!(
+            "those picks are correct {a:.3} of the time, against {:.3} for a candidate drawn at \
+             random (pass@1): {}",
+            before_rl.pass_at_1,
+            if a > before_rl.pass_at_1 + 0.02 {
+                "it selects better than chance"
+            } else {
+                "it does not select better than chance, so it cannot tell right candidates from \
+                 wrong ones"
+            }
+        ),
+        None => "it never picks one".into(),
+    };
+    Some(format!(
+        "Diagnosis (not a criterion): {:.1}% of aggregation traces answer with one of their \
+         candidates' answers, the rest with an answer of their own; {accuracy}.",
+        100.0 * picks
+    ))
+}
+
 /// The gate as a Markdown table, with a verdict line.
 pub fn markdown(criteria: &[Criterion]) -> String {
     let mut text = String::from("| criterion | measured | needed | holds |\n|---|---|---|---|\n");
@@ -81,6 +107,8 @@ mod tests {
             agg_at_1: agg,
             agg_given_correct: given,
             agg_given_none: None,
+            agg_picks: None,
+            agg_given_pick: None,
             n: 4,
             problems: 100,
             pass_at_k: Default::default(),
@@ -100,5 +128,19 @@ mod tests {
         let unmeasured = gate(&record(0.10, 0.14, 0.20, Some(0.7)), None);
         assert!(!passes(&unmeasured));
         assert!(markdown(&unmeasured).contains("not measured"));
+    }
+
+    #[test]
+    fn the_diagnosis_compares_picks_with_chance() {
+        let mut e = record(0.20, 0.25, 0.15, Some(0.3));
+        assert_eq!(diagnosis(&e), None, "older records have no counts");
+        e.agg_picks = Some(0.8);
+        e.agg_given_pick = Some(0.19);
+        let text = diagnosis(&e).unwrap();
+        assert!(text.contains("80.0%") && text.contains("not select better than chance"), "{text}");
+        e.agg_given_pick = Some(0.35);
+        assert!(diagnosis(&e).unwrap().contains("selects better than chance"));
+        e.agg_given_pick = None;
+        assert!(diagnosis(&e).unwrap().contains("never picks"));
     }
 }

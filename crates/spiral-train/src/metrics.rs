@@ -172,6 +172,12 @@ pub struct EvalRecord {
     /// The same on problems with no correct trace.
     #[serde(rename = "agg@1|none_correct")]
     pub agg_given_none: Option<f64>,
+    /// Share of aggregation traces that answer with one of their candidates' answers.
+    #[serde(rename = "agg_picks_candidate", default)]
+    pub agg_picks: Option<f64>,
+    /// Accuracy of those aggregation traces.
+    #[serde(rename = "agg@1|picks_candidate", default)]
+    pub agg_given_pick: Option<f64>,
     /// Traces per problem.
     pub n: usize,
     /// Problems evaluated.
@@ -193,6 +199,8 @@ impl EvalRecord {
             agg_at_1: e.agg_at_1,
             agg_given_correct: e.agg_given_correct,
             agg_given_none: e.agg_given_none,
+            agg_picks: e.agg_picks,
+            agg_given_pick: e.agg_given_pick,
             n: e.n,
             problems: e.problems,
             pass_at_k,
@@ -311,6 +319,8 @@ mod tests {
                 n: 4,
                 agg_given_correct: Some(0.5),
                 agg_given_none: None,
+                agg_picks: Some(0.75),
+                agg_given_pick: Some(0.4),
                 transcripts: vec![],
             },
         );

@@ -137,9 +137,10 @@ pub fn write_report(out: &Path, config: &RunConfig) -> anyhow::Result<()> {
                         format!(
                             "Whether the model RL starts from aggregates well enough for set RL \
                              to have something to learn from (`spiral_train::gate`); RSA's \
-                             rounds are measured by `cargo xtask repro`.\n\n{}\nagg@1 {} \
+                             rounds are measured by `cargo xtask repro`.\n\n{}\n{}\n\nagg@1 {} \
                              maj@n ({:.3} against {:.3}).",
                             crate::gate::markdown(&criteria),
+                            crate::gate::diagnosis(before).unwrap_or_default(),
                             if before.agg_at_1 > before.maj_at_n {
                                 "is above"
                             } else {
