@@ -1,46 +1,69 @@
 //! RL on pretrained Hugging Face checkpoints: the tiny Qwen3 fixture trained on JSONL math
 //! problems through its chat template, and a PEFT adapter loaded onto it trained further.
 
+use std::path::{Path, PathBuf};
+
 use spiral_train::{Outcome, RunConfig, RunControl, run};
 
-#[test]
-fn a_pretrained_checkpoint_trains_on_a_jsonl_math_task() {
-    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../spiral-model/tests/fixtures/qwen3");
-    let dir = tempfile::tempdir().unwrap();
-    let data = |name: &str, lines: &[(&str, &str)]| {
-        let path = dir.path().join(name);
-        let text: String = lines
-            .iter()
-            .map(|(q, a)| format!("{}\n", serde_json::json!({"problem": q, "answer": a})))
-            .collect();
+/// A fixture checkpoint or adapter of `spiral-model`'s tests.
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../spiral-model/tests/fixtures").join(name)
+}
+
+/// The repository's config for math on a pretrained Qwen3, which these runs shrink.
+fn gpu_math_config() -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/gpu-qwen3-0.6b-math.toml");
+    std::fs::read_to_string(path).unwrap()
+}
+
+/// Writes a train file of two questions and a test file of one into `dir`, each row made by
+/// `row(question, answer)`; returns their paths.
+fn write_math_data(dir: &Path, row: impl Fn(&str, &str) -> serde_json::Value) -> [PathBuf; 2] {
+    let write = |name: &str, rows: &[(&str, &str)]| {
+        let path = dir.join(name);
+        let text: String = rows.iter().map(|(q, a)| format!("{}\n", row(q, a))).collect();
         std::fs::write(&path, text).unwrap();
         path
     };
-    let train = data("train.jsonl", &[("What is 2+3?", "5"), ("What is 7*6?", "42")]);
-    let test = data("test.jsonl", &[("What is 9-4?", "5")]);
-    let text = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../configs/gpu-qwen3-0.6b-math.toml"),
-    )
-    .unwrap();
-    let overrides: Vec<String> = [
-        format!("model.checkpoint={:?}", fixture.display().to_string()),
-        format!("task.train_file={:?}", train.display().to_string()),
-        format!("task.test_file={:?}", test.display().to_string()),
-        "task.train_problems=2".into(),
-        "task.test_problems=1".into(),
-        "algorithm.n1=4".into(),
-        "algorithm.n=2".into(),
-        "algorithm.k=2".into(),
-        "algorithm.n2=2".into(),
-        "rollout.max_new_tokens=6".into(),
-        "train.steps=1".into(),
-        "train.problems_per_step=2".into(),
-        "eval.problems=1".into(),
-        "eval.n=2".into(),
+    [
+        write("train.jsonl", &[("What is 2+3?", "5"), ("What is 7*6?", "42")]),
+        write("test.jsonl", &[("What is 9-4?", "5")]),
     ]
-    .to_vec();
+}
+
+/// Overrides that shrink the math config to one RL step of two problems from `base`, trained
+/// on `train` and evaluated on the one problem of `test`.
+fn tiny_math_run(base: &Path, [train, test]: &[PathBuf; 2]) -> Vec<String> {
+    let quoted = |p: &Path| format!("{:?}", p.display().to_string());
+    let sizes = [
+        "task.train_problems=2",
+        "task.test_problems=1",
+        "algorithm.n1=4",
+        "algorithm.n=2",
+        "algorithm.k=2",
+        "algorithm.n2=2",
+        "rollout.max_new_tokens=6",
+        "train.steps=1",
+        "train.problems_per_step=2",
+        "eval.problems=1",
+        "eval.n=2",
+    ];
+    [
+        format!("model.checkpoint={}", quoted(base)),
+        format!("task.train_file={}", quoted(train)),
+        format!("task.test_file={}", quoted(test)),
+    ]
+    .into_iter()
+    .chain(sizes.iter().map(|s| s.to_string()))
+    .collect()
+}
+
+#[test]
+fn a_pretrained_checkpoint_trains_on_a_jsonl_math_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write_math_data(dir.path(), |q, a| serde_json::json!({"problem": q, "answer": a}));
+    let text = gpu_math_config();
+    let overrides = tiny_math_run(&fixture("qwen3"), &data);
     let config = RunConfig::from_toml(&text, "gpu config", &overrides).unwrap();
     let out = dir.path().join("run");
     let Outcome::Finished(last) = run(&config, &out, &RunControl::default()).unwrap() else {
@@ -79,60 +102,29 @@ fn a_pretrained_checkpoint_trains_on_a_jsonl_math_task() {
 /// naming both.
 #[test]
 fn a_peft_adapter_on_a_pretrained_base_goes_on_training() {
-    let fixtures =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../spiral-model/tests/fixtures");
-    let (base, adapter) = (fixtures.join("qwen3"), fixtures.join("qwen3_lora"));
+    let (base, adapter) = (fixture("qwen3"), fixture("qwen3_lora"));
     let dir = tempfile::tempdir().unwrap();
-    let data = |name: &str, rows: &[(&str, &str)]| {
-        let path = dir.path().join(name);
-        let text: String = rows
-            .iter()
-            .map(|(q, a)| {
-                let row = serde_json::json!({
-                    "data_source": "tiny",
-                    "prompt": [{"role": "user", "content": q}],
-                    "reward_model": {"style": "rule", "ground_truth": a},
-                });
-                format!("{row}\n")
-            })
-            .collect();
-        std::fs::write(&path, text).unwrap();
-        path
-    };
-    let train = data("train.jsonl", &[("What is 2+3?", "5"), ("What is 7*6?", "42")]);
-    let test = data("test.jsonl", &[("What is 9-4?", "5")]);
-    let text = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../configs/gpu-qwen3-0.6b-math.toml"),
-    )
-    .unwrap();
-    let quoted = |p: &std::path::Path| format!("{:?}", p.display().to_string());
+    let data = write_math_data(dir.path(), |q, a| {
+        serde_json::json!({
+            "data_source": "tiny",
+            "prompt": [{"role": "user", "content": q}],
+            "reward_model": {"style": "rule", "ground_truth": a},
+        })
+    });
+    let text = gpu_math_config();
     let overrides = |extra: &[&str]| -> Vec<String> {
-        [
-            format!("model.checkpoint={}", quoted(&base)),
-            format!("model.adapter={}", quoted(&adapter)),
-            format!("task.train_file={}", quoted(&train)),
-            format!("task.test_file={}", quoted(&test)),
-            "task.fields.problem=\"prompt\"".into(),
-            "task.fields.answer=\"reward_model.ground_truth\"".into(),
-            "task.train_problems=2".into(),
-            "task.test_problems=1".into(),
-            "algorithm.n1=4".into(),
-            "algorithm.n=2".into(),
-            "algorithm.k=2".into(),
-            "algorithm.n2=2".into(),
-            "rollout.max_new_tokens=6".into(),
-            "train.steps=1".into(),
-            "train.problems_per_step=2".into(),
-            "eval.problems=1".into(),
-            "eval.n=2".into(),
-            "lora.enabled=true".into(),
-            "lora.rank=4".into(),
-            "lora.alpha=8".into(),
-        ]
-        .into_iter()
-        .chain(extra.iter().map(|s| s.to_string()))
-        .collect()
+        let adapter = format!("model.adapter={:?}", adapter.display().to_string());
+        let fields = [
+            "task.fields.problem=\"prompt\"",
+            "task.fields.answer=\"reward_model.ground_truth\"",
+            "lora.enabled=true",
+            "lora.rank=4",
+            "lora.alpha=8",
+        ];
+        let mut all = tiny_math_run(&base, &data);
+        all.push(adapter);
+        all.extend(fields.iter().chain(extra).map(|s| s.to_string()));
+        all
     };
     let config = RunConfig::from_toml(&text, "gpu config", &overrides(&[])).unwrap();
     let out = dir.path().join("run");
@@ -141,7 +133,7 @@ fn a_peft_adapter_on_a_pretrained_base_goes_on_training() {
     let saved: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(step.join("adapter_config.json")).unwrap())
             .unwrap();
-    let named = std::path::PathBuf::from(saved["base_model_name_or_path"].as_str().unwrap());
+    let named = PathBuf::from(saved["base_model_name_or_path"].as_str().unwrap());
     assert_eq!(named.canonicalize().unwrap(), base.canonicalize().unwrap());
     // The trained adapter moved from the loaded one by one small step: it is near the fixture's,
     // where a fresh adapter (B = 0) would be far from it.
@@ -149,7 +141,7 @@ fn a_peft_adapter_on_a_pretrained_base_goes_on_training() {
         spiral_model::Checkpoint::<burn::backend::Flex>::load(&base, &Default::default())
             .unwrap()
             .model;
-    let tensors = |dir: &std::path::Path| {
+    let tensors = |dir: &Path| {
         let adapted = base_model.clone().load_adapter(dir).unwrap();
         let mut out: Vec<(String, Vec<f32>)> = adapted
             .adapter_tensors()
