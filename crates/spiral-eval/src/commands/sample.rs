@@ -33,7 +33,7 @@ pub struct ModelDataArgs {
     /// message.
     #[arg(long)]
     pub data: PathBuf,
-    /// The task: `math`, `countdown` or `arith` (picks the fields and the reward).
+    /// The task: `math`, `countdown`, `arith` or `combination` (picks the fields and the reward).
     #[arg(long, value_parser = parse_task)]
     pub task: Task,
     /// Field holding the problem (default: `problem`; `nums` for countdown).
