@@ -156,6 +156,24 @@ pub struct WarmStartSection {
     /// Share of search examples in the second stage's batches.
     #[serde(default = "half")]
     pub aggregator_search_fraction: f64,
+    /// What the second stage trains when none of an aggregation example's candidates is
+    /// correct.
+    #[serde(default)]
+    pub aggregator_unsolved: UnsolvedSets,
+}
+
+/// The second warm-start stage's target for an aggregation prompt whose candidates are all
+/// wrong.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnsolvedSets {
+    /// A correct solution written after the prompt: the aggregator also learns to answer on its
+    /// own, which it cannot tell apart from copying when it cannot check candidates.
+    #[default]
+    Solution,
+    /// The example becomes a search example of the same problem: the aggregator only ever
+    /// learns to copy a correct candidate.
+    Search,
 }
 
 fn half() -> f64 {
@@ -197,6 +215,7 @@ impl Default for WarmStartSection {
             aggregation_fraction: 0.3,
             aggregator_steps: 0,
             aggregator_search_fraction: 0.5,
+            aggregator_unsolved: UnsolvedSets::Solution,
         }
     }
 }

@@ -5,8 +5,10 @@
 //! of RL it tends to answer worse than copying any one of them. Stage two samples `n` traces per
 //! problem from the stage-one model (frozen: `checkpoints/warm-start-search`), builds the
 //! aggregation prompt over them, and trains the answer a good aggregator gives: a correct
-//! candidate copied when one exists, else a correct solution. A share of each batch stays
-//! search examples so that search is not forgotten.
+//! candidate copied when one exists, else a correct solution (or, with `aggregator_unsolved =
+//! "search"`, a search example of the problem instead, so that the aggregator never learns to
+//! write past its candidates). A share of each batch stays search examples so that search is not
+//! forgotten.
 //!
 //! Every draw is keyed by (seed, step, example), and each rank samples the candidates of its
 //! share of the batch only, with the sample streams the whole batch would use, so the stage is
@@ -20,7 +22,7 @@ use spiral_rewards::Problem;
 use spiral_rollout::{RolloutEngine, RolloutRequest, stream_seed};
 
 use super::purpose;
-use crate::config::RunConfig;
+use crate::config::{RunConfig, UnsolvedSets};
 use crate::distributed::{World, share};
 use crate::learner::TrainSequence;
 use crate::task::{EOS, TaskData, reward};
@@ -86,7 +88,11 @@ pub(super) fn aggregator_examples<B: Backend>(
             let mut shuffle =
                 StdRng::seed_from_u64(stream_seed(seed, purpose::AGGREGATOR_START, example as u64));
             let prompt = data.aggregation_prompt(spec.problem, &texts, &mut shuffle);
-            (prompt, correct.unwrap_or(solution))
+            match (correct, w.aggregator_unsolved) {
+                (Some(copy), _) => (prompt, copy),
+                (None, UnsolvedSets::Solution) => (prompt, solution),
+                (None, UnsolvedSets::Search) => (data.search_prompt(spec.problem), solution),
+            }
         } else {
             (data.search_prompt(spec.problem), solution)
         };
@@ -96,4 +102,43 @@ pub(super) fn aggregator_examples<B: Backend>(
         ));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A random model never writes a correct candidate, so every aggregation example has an
+    /// unsolved set: answered with the solution after its aggregation prompt by default, and
+    /// turned into a search example with `aggregator_unsolved = "search"`.
+    #[test]
+    fn unsolved_sets_are_answered_or_become_search_examples() {
+        let overrides = [
+            "task.kind=\"combination\"",
+            "task.combination.parts=2",
+            "task.train_problems=20",
+            "task.test_problems=4",
+            "eval.problems=4",
+            "rollout.max_new_tokens=8",
+            "warm_start.batch_size=8",
+            "warm_start.aggregator_search_fraction=0",
+        ]
+        .map(String::from);
+        let mut config = RunConfig::default_with(&overrides).unwrap();
+        let data = TaskData::new(&config.task, None, 1).unwrap();
+        let model_config = spiral_model::ModelConfig::small(data.tokenizer.vocab_size(), 16, 1, 2);
+        let device = Default::default();
+        let model =
+            CausalLm::<burn::backend::Flex>::random(model_config, 3, 0.02, &device).unwrap();
+        let examples = |config: &RunConfig| {
+            let batch = aggregator_examples(&model, &data, config, &World::default(), 0).unwrap();
+            assert_eq!(batch.len(), 8);
+            batch.iter().map(|s| data.decode(&s.tokens[..s.prompt_len])).collect::<Vec<_>>()
+        };
+        let answered = examples(&config);
+        assert!(answered.iter().all(|p| p.contains("Candidates:")), "{answered:?}");
+        config.warm_start.aggregator_unsolved = UnsolvedSets::Search;
+        let searched = examples(&config);
+        assert!(searched.iter().all(|p| !p.contains("Candidates:")), "{searched:?}");
+    }
 }
