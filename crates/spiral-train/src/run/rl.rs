@@ -100,8 +100,7 @@ fn with_adapters<Train: AutodiffBackend>(
             // pretrained folder itself.
             state.base_model =
                 Some(match (&config.model.checkpoint, config.warm_start.total_steps()) {
-                    // The folder itself, so that a hub id resumes from the snapshot it started on.
-                    (Some(name), 0) => std::path::absolute(spiral_model::resolve_model(name)?)?,
+                    (Some(name), 0) => base_folder(name)?,
                     // Rank 0 writes the run folder; the others record the same (relative) name.
                     _ if !run.control.world.is_root() => checkpoint::base_name(),
                     _ => checkpoint::save_base(&run.checkpoints, &model, &run.data.tokenizer)?,
@@ -123,12 +122,19 @@ fn with_adapters<Train: AutodiffBackend>(
                 // A `model.adapter` loaded onto `model.checkpoint`: RL goes on training it, and
                 // its checkpoints name that base.
                 let base = config.model.checkpoint.as_ref().context("model.adapter's base")?;
-                state.base_model = Some(std::path::absolute(spiral_model::resolve_model(base)?)?);
+                state.base_model = Some(base_folder(base)?);
             }
             Ok(model)
         }
         (None, None) => Ok(model),
     }
+}
+
+/// The folder a LoRA run's checkpoints name as their base when it is `model.checkpoint` itself:
+/// absolute, and for a hub id its snapshot, so that a resumed run reads the weights it started
+/// from whatever the cache's refs say by then.
+fn base_folder(name: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
+    Ok(std::path::absolute(spiral_model::resolve_model(name)?)?)
 }
 
 /// The RL steps left in `state`, then the report; returns the last evaluation (`last_eval`, the
