@@ -83,6 +83,18 @@ pub struct ReproOptions {
 }
 
 impl ReproOptions {
+    /// These options measuring traces as `run` samples them: its `rollout.max_new_tokens` and
+    /// temperature, the sequential curve's budgets scaled by the same factor as the length.
+    pub fn sampling_as(&self, run: &RunConfig) -> Self {
+        let mut out = self.clone();
+        let (from, to) = (self.measure.max_new_tokens.max(1), run.rollout.max_new_tokens);
+        out.measure.budgets = self.measure.budgets.iter().map(|b| (b * to / from).max(1)).collect();
+        out.measure.budgets.dedup();
+        out.measure.max_new_tokens = to;
+        out.measure.temperature = run.rollout.temperature;
+        out
+    }
+
     /// The full reproduction: 3 seeds, the default run's warm start and RL steps, 200
     /// problems, pass@k to k = 64, RSA over 5 rounds.
     pub fn full() -> Self {
@@ -190,6 +202,7 @@ pub fn reproduce(
     // The report names the code that ran, read now rather than when it is written.
     checkout_commit();
     let base = RunConfig::default_with(&options.overrides)?;
+    let options = &options.sampling_as(&base);
     std::fs::create_dir_all(work).with_context(|| format!("creating {}", work.display()))?;
 
     // The shared warm start.

@@ -109,3 +109,19 @@ fn a_lora_reproduction_gives_every_run_the_frozen_base() {
     assert!(run.join("base/model.safetensors").exists());
     assert!(run.join("step-1/adapter_model.safetensors").exists());
 }
+
+#[test]
+fn measurements_sample_traces_as_long_as_the_runs_do() {
+    let full = ReproOptions::full();
+    let run = spiral_train::RunConfig::default_with(&[
+        "rollout.max_new_tokens=96".into(),
+        "rollout.temperature=0.7".into(),
+    ])
+    .unwrap();
+    let measured = full.sampling_as(&run);
+    assert_eq!(measured.measure.max_new_tokens, 96);
+    assert_eq!(measured.measure.temperature, 0.7);
+    assert_eq!(measured.measure.budgets, [24, 48, 72, 96]);
+    let same = full.sampling_as(&spiral_train::RunConfig::default_with(&[]).unwrap());
+    assert_eq!(same, full);
+}

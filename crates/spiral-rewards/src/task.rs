@@ -242,7 +242,7 @@ mod tests {
         assert_eq!(json, r#"{"task":"combination","modulus":10,"parts":[{"a":3,"b":4,"c":5}]}"#);
         assert_eq!(serde_json::from_str::<Problem>(&json).unwrap(), p);
         assert_eq!(p.task(), Task::Combination);
-        let problems: Vec<Problem> = CombinationConfig { parts: 4, modulus: 13 }
+        let problems: Vec<Problem> = CombinationConfig { parts: 4, modulus: 13, tries: 0 }
             .generate(100, 1)
             .unwrap()
             .into_iter()

@@ -88,6 +88,11 @@ pub const RANGES: &[(&str, Range, &str)] = &[
     ("task.arith.max_operand", Range::at_least(1.0), "largest operand"),
     ("task.combination.parts", Range::closed(1.0, 8.0), "independent parts per problem"),
     ("task.combination.modulus", Range::closed(2.0, 50.0), "modulus of every part"),
+    (
+        "task.combination.tries",
+        Range::closed(0.0, 50.0),
+        "values a warm-start trace tries per part (0: direct); at most the modulus",
+    ),
     ("model.hidden_size", Range::at_least(1.0), "width"),
     ("model.num_layers", Range::at_least(1.0), "decoder layers"),
     ("model.num_heads", Range::at_least(1.0), "attention heads"),

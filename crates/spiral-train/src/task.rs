@@ -42,6 +42,9 @@ pub struct TaskData {
     style: PromptStyle,
     /// Whether prompts go through the tokenizer's chat template.
     chat: bool,
+    /// Values a combination trace tries per part (`task.combination.tries`); 0 for direct traces
+    /// and for the other tasks.
+    tries: usize,
 }
 
 impl TaskData {
@@ -70,7 +73,8 @@ impl TaskData {
             }
         };
         let chat = pretrained && tokenizer.chat_template().is_some();
-        Ok(Self { train, test, tokenizer, aggregation, style, chat })
+        let tries = if task.kind == Task::Combination { task.combination.tries } else { 0 };
+        Ok(Self { train, test, tokenizer, aggregation, style, chat, tries })
     }
 
     /// Sampling and stop settings of every rollout in the run: the configured temperature and
@@ -111,6 +115,34 @@ impl TaskData {
         self.wrap(&problem.prompt(self.style))
     }
 
+    /// The trace a warm start teaches for `problem`: a trial-and-error trace for a combination
+    /// task with `task.combination.tries > 0` (drawn with `rng`), else the solution trace. `None`
+    /// for problems without one (math).
+    pub fn trace(&self, problem: &Problem, rng: &mut StdRng) -> Option<String> {
+        match problem {
+            Problem::Combination(p) if self.tries > 0 => p.trial_trace(self.tries, rng),
+            _ => problem.solution_trace(),
+        }
+    }
+
+    /// The answer an aggregator is taught over `candidates` when the task assembles it part by
+    /// part (combination with trial traces: `CombinationProblem::assemble`); `None` for the
+    /// others, whose aggregator copies a correct candidate.
+    pub fn assembled_answer(
+        &self,
+        problem: &Problem,
+        candidates: &[String],
+        rng: &mut StdRng,
+    ) -> Option<String> {
+        match problem {
+            Problem::Combination(p) if self.tries > 0 => {
+                let texts: Vec<&str> = candidates.iter().map(String::as_str).collect();
+                p.assemble(&texts, self.tries, rng)
+            }
+            _ => None,
+        }
+    }
+
     /// The aggregation prompt over `candidates` (decoded traces), shuffled with `rng`.
     pub fn aggregation_prompt(
         &self,
@@ -134,7 +166,9 @@ impl TaskData {
     }
 
     /// Warm-start examples: `count` sequences, a fraction `aggregation_fraction` of them
-    /// aggregation prompts over `n` candidates (some corrupted) answered with a correct trace.
+    /// aggregation prompts over `n` candidates (correct and corrupted traces, answered with a
+    /// correct trace; or, with trial traces, independent trial traces answered with the answer
+    /// assembled from them).
     pub fn warm_start_examples(
         &self,
         count: usize,
@@ -145,22 +179,29 @@ impl TaskData {
         let mut out = Vec::with_capacity(count);
         while out.len() < count {
             let p = &self.train[rng.random_range(0..self.train.len())];
-            let Some(trace) = p.solution_trace() else { continue };
-            let prompt = if rng.random::<f64>() < aggregation_fraction {
-                // Mostly wrong candidates, as a weak policy writes them: the aggregator learns to
-                // check each one rather than to copy any of them.
-                let candidates: Vec<String> = (0..n)
-                    .map(|_| match (rng.random::<f64>(), p) {
-                        (u, _) if u < CORRECT_CANDIDATE_RATE => trace.clone(),
-                        (_, Problem::Countdown(c)) if rng.random::<bool>() => fabricate(c, rng),
-                        _ => corrupt(&trace, rng),
-                    })
-                    .collect();
-                self.aggregation_prompt(p, &candidates, rng)
+            let Some(trace) = self.trace(p, rng) else { continue };
+            let (prompt, target) = if rng.random::<f64>() < aggregation_fraction {
+                let candidates: Vec<String> = if self.tries > 0 {
+                    // Trial traces as the warm-started model will write them: each solves a part
+                    // `tries / modulus` of the time, and the answer combines their solved parts.
+                    (0..n).map(|_| self.trace(p, rng).unwrap_or_default()).collect()
+                } else {
+                    // Mostly wrong candidates, as a weak policy writes them: the aggregator
+                    // learns to check each one rather than to copy any of them.
+                    (0..n)
+                        .map(|_| match (rng.random::<f64>(), p) {
+                            (u, _) if u < CORRECT_CANDIDATE_RATE => trace.clone(),
+                            (_, Problem::Countdown(c)) if rng.random::<bool>() => fabricate(c, rng),
+                            _ => corrupt(&trace, rng),
+                        })
+                        .collect()
+                };
+                let answer = self.assembled_answer(p, &candidates, rng).unwrap_or(trace);
+                (self.aggregation_prompt(p, &candidates, rng), answer)
             } else {
-                self.search_prompt(p)
+                (self.search_prompt(p), trace)
             };
-            out.push(supervised(self.encode(&prompt), self.encode(&format!("{trace}{EOS}"))));
+            out.push(supervised(self.encode(&prompt), self.encode(&format!("{target}{EOS}"))));
         }
         out
     }
@@ -315,14 +356,14 @@ fn corrupt(trace: &str, rng: &mut StdRng) -> String {
 
 #[cfg(test)]
 mod tests {
-    use spiral_rewards::CountdownConfig;
+    use spiral_rewards::{CombinationConfig, CountdownConfig};
 
     use super::*;
 
-    #[test]
-    fn traces_are_correct_and_corruptions_are_not() {
-        let task = TaskSection {
-            kind: Task::Countdown,
+    /// 50 training and 10 test problems of `kind`, default generators.
+    fn section(kind: Task) -> TaskSection {
+        TaskSection {
+            kind,
             train_problems: 50,
             test_problems: 10,
             countdown: CountdownConfig::default(),
@@ -331,8 +372,45 @@ mod tests {
             train_file: None,
             test_file: None,
             fields: None,
-        };
+        }
+    }
+
+    /// With `task.combination.tries`, warm-start traces try values and aggregation examples are
+    /// answered with the answer assembled from their candidates, which is right whenever some
+    /// candidate is; the other tasks keep their solution traces.
+    #[test]
+    fn combination_trial_traces_teach_assembled_answers() {
+        let mut task = section(Task::Combination);
+        task.combination = CombinationConfig { parts: 2, modulus: 10, tries: 3 };
         let data = TaskData::new(&task, None, 1).unwrap();
+        let mut rng = StdRng::seed_from_u64(0);
+        let (mut single, mut assembled) = (0.0, 0.0);
+        for p in &data.train {
+            let trace = data.trace(p, &mut rng).unwrap();
+            assert!(trace.lines().all(|l| (2..=4).contains(&l.split(' ').count())), "{trace}");
+            let candidates: Vec<String> =
+                (0..4).map(|_| data.trace(p, &mut rng).unwrap()).collect();
+            let answer = data.assembled_answer(p, &candidates, &mut rng).unwrap();
+            single += candidates.iter().map(|c| reward(p, c)).sum::<f64>() / 4.0;
+            assembled += reward(p, &answer);
+            if candidates.iter().any(|c| reward(p, c) == 1.0) {
+                assert_eq!(reward(p, &answer), 1.0, "{answer}\n{candidates:?}");
+            }
+            let ids = data.encode(&format!("{}{trace}{EOS}", data.search_prompt(p)));
+            assert!(!ids.contains(&0), "no character maps to unk");
+        }
+        assert!(assembled > 2.0 * single, "assembled {assembled}, single {single}");
+        let examples = data.warm_start_examples(20, 4, 1.0, &mut rng);
+        assert!(examples.iter().all(|e| data.decode(&e.tokens).contains("Candidates")));
+        let direct = TaskData::new(&section(Task::Countdown), None, 1).unwrap();
+        let p = &direct.train[0];
+        assert_eq!(direct.trace(p, &mut rng), p.solution_trace());
+        assert_eq!(direct.assembled_answer(p, &["x".into()], &mut rng), None);
+    }
+
+    #[test]
+    fn traces_are_correct_and_corruptions_are_not() {
+        let data = TaskData::new(&section(Task::Countdown), None, 1).unwrap();
         let mut rng = StdRng::seed_from_u64(0);
         for p in &data.train {
             let trace = p.solution_trace().unwrap();

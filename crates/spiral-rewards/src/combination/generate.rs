@@ -28,13 +28,20 @@ pub struct CombinationConfig {
     pub parts: usize,
     /// The modulus shared by every part (2 to 50); each answer is one of `modulus` values.
     pub modulus: u32,
+    /// How the warm start's traces find each part: 0 states the solution (one substitution per
+    /// part); `k >= 1` tries up to `k` values in a random order, each substituted and checked, and
+    /// answers the first that checks or the last tried
+    /// ([`CombinationProblem::trial_trace`]), so that a part is solved `k / modulus` of the time
+    /// and a wrong line shows its failed check. At most `modulus`. Problems are drawn the same
+    /// whatever its value.
+    pub tries: usize,
 }
 
 impl Default for CombinationConfig {
     /// Three parts modulo 10: a single guess solves a part one time in ten, a whole problem one
     /// time in a thousand, so complementary candidates are worth combining.
     fn default() -> Self {
-        Self { parts: 3, modulus: 10 }
+        Self { parts: 3, modulus: 10, tries: 0 }
     }
 }
 
@@ -56,6 +63,12 @@ impl CombinationConfig {
                 MODULI.start(),
                 MODULI.end(),
                 self.modulus
+            ));
+        }
+        if self.tries > self.modulus as usize {
+            return fail(format!(
+                "tries must be within 0..=modulus ({}), got {}",
+                self.modulus, self.tries
             ));
         }
         Ok(())
@@ -111,9 +124,9 @@ mod tests {
     fn generated_problems_follow_the_config_and_have_unique_solutions() {
         for cfg in [
             CombinationConfig::default(),
-            CombinationConfig { parts: 1, modulus: 2 },
-            CombinationConfig { parts: 8, modulus: 50 },
-            CombinationConfig { parts: 5, modulus: 7 },
+            CombinationConfig { parts: 1, modulus: 2, tries: 0 },
+            CombinationConfig { parts: 8, modulus: 50, tries: 0 },
+            CombinationConfig { parts: 5, modulus: 7, tries: 0 },
         ] {
             let count = if cfg.modulus == 2 { 4 } else { 300 };
             let problems = cfg.generate(count, 1).unwrap();
@@ -143,7 +156,8 @@ mod tests {
 
     #[test]
     fn solutions_are_spread_over_the_residues() {
-        let problems = CombinationConfig { parts: 8, modulus: 10 }.generate(500, 2).unwrap();
+        let problems =
+            CombinationConfig { parts: 8, modulus: 10, tries: 0 }.generate(500, 2).unwrap();
         let mut counts = [0usize; 10];
         for p in &problems {
             for x in p.solutions() {
@@ -174,9 +188,14 @@ mod tests {
             err(CombinationConfig { modulus: 51, ..d.clone() }),
             "invalid combination config: modulus must be within 2..=50, got 51"
         );
+        assert_eq!(
+            err(CombinationConfig { modulus: 7, tries: 8, ..d.clone() }),
+            "invalid combination config: tries must be within 0..=modulus (7), got 8"
+        );
+        assert!(CombinationConfig { modulus: 7, tries: 7, ..d.clone() }.validate().is_ok());
         assert!(d.validate().is_ok());
         // Modulus 2, one part: only four problems exist.
-        let tiny = CombinationConfig { parts: 1, modulus: 2 };
+        let tiny = CombinationConfig { parts: 1, modulus: 2, tries: 0 };
         let msg = tiny.generate(5, 0).unwrap_err().to_string();
         assert!(msg.contains("only 4 distinct problems"), "{msg}");
         let msg = tiny.generate(usize::MAX, 0).unwrap_err().to_string();
@@ -186,9 +205,9 @@ mod tests {
     #[test]
     fn config_keys_and_defaults() {
         let cfg: CombinationConfig = serde_json::from_str(r#"{"parts": 5}"#).unwrap();
-        assert_eq!(cfg, CombinationConfig { parts: 5, modulus: 10 });
+        assert_eq!(cfg, CombinationConfig { parts: 5, modulus: 10, tries: 0 });
         let cfg: CombinationConfig = serde_json::from_str(r#"{"modulus": 7}"#).unwrap();
-        assert_eq!(cfg, CombinationConfig { parts: 3, modulus: 7 });
+        assert_eq!(cfg, CombinationConfig { parts: 3, modulus: 7, tries: 0 });
         let err = serde_json::from_str::<CombinationConfig>(r#"{"part": 5}"#).unwrap_err();
         assert!(err.to_string().contains("unknown field `part`"), "{err}");
     }

@@ -28,6 +28,7 @@
 //! Reading is one pass over the response with memory bounded by the number of parts.
 
 mod generate;
+mod trials;
 mod verify;
 
 use std::fmt::Write as _;
@@ -291,8 +292,8 @@ mod tests {
         let reward = CombinationReward::default();
         for cfg in [
             CombinationConfig::default(),
-            CombinationConfig { parts: 8, modulus: 50 },
-            CombinationConfig { parts: 1, modulus: 2 },
+            CombinationConfig { parts: 8, modulus: 50, tries: 0 },
+            CombinationConfig { parts: 1, modulus: 2, tries: 0 },
         ] {
             let count = if cfg.modulus == 2 { 4 } else { 200 };
             for p in cfg.generate(count, 3).unwrap() {

@@ -7,8 +7,10 @@
 //! aggregation prompt over them, and trains the answer a good aggregator gives: a correct
 //! candidate copied when one exists, else a correct solution (or, with `aggregator_unsolved =
 //! "search"`, a search example of the problem instead, so that the aggregator never learns to
-//! write past its candidates). A share of each batch stays search examples so that search is not
-//! forgotten.
+//! write past its candidates). With combination trial traces (`task.combination.tries > 0`) the
+//! answer is assembled part by part instead: each part copied from a candidate that solved it,
+//! the others searched again among the values no candidate tried. A share of each batch stays
+//! search examples so that search is not forgotten.
 //!
 //! Every draw is keyed by (seed, step, example), and each rank samples the candidates of its
 //! share of the batch only, with the sample streams the whole batch would use, so the stage is
@@ -73,10 +75,12 @@ pub(super) fn aggregator_examples<B: Backend>(
     let mut candidates = samples.chunks(n.max(1));
     let mut out = Vec::with_capacity(mine.len());
     for (i, spec) in mine.iter().enumerate() {
-        let solution = spec.problem.solution_trace().ok_or_else(|| {
+        let example = here.start + i;
+        let mut rng =
+            StdRng::seed_from_u64(stream_seed(seed, purpose::AGGREGATOR_START, example as u64));
+        let solution = data.trace(spec.problem, &mut rng).ok_or_else(|| {
             anyhow::anyhow!("the aggregator warm start needs solution traces (synthetic tasks)")
         })?;
-        let example = here.start + i;
         let (prompt, target) = if spec.aggregation {
             let texts: Vec<String> = candidates
                 .next()
@@ -84,14 +88,14 @@ pub(super) fn aggregator_examples<B: Backend>(
                 .iter()
                 .map(|s| data.decode(&s.tokens))
                 .collect();
+            let assembled = data.assembled_answer(spec.problem, &texts, &mut rng);
             let correct = texts.iter().find(|t| reward(spec.problem, t) > 0.0).cloned();
-            let mut shuffle =
-                StdRng::seed_from_u64(stream_seed(seed, purpose::AGGREGATOR_START, example as u64));
-            let prompt = data.aggregation_prompt(spec.problem, &texts, &mut shuffle);
-            match (correct, w.aggregator_unsolved) {
-                (Some(copy), _) => (prompt, copy),
-                (None, UnsolvedSets::Solution) => (prompt, solution),
-                (None, UnsolvedSets::Search) => (data.search_prompt(spec.problem), solution),
+            let prompt = data.aggregation_prompt(spec.problem, &texts, &mut rng);
+            match (assembled, correct, w.aggregator_unsolved) {
+                (Some(answer), _, _) => (prompt, answer),
+                (None, Some(copy), _) => (prompt, copy),
+                (None, None, UnsolvedSets::Solution) => (prompt, solution),
+                (None, None, UnsolvedSets::Search) => (data.search_prompt(spec.problem), solution),
             }
         } else {
             (data.search_prompt(spec.problem), solution)
