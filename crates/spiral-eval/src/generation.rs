@@ -152,6 +152,9 @@ pub struct Completion {
     pub text: String,
     /// Generated tokens (the stop token included).
     pub tokens: usize,
+    /// `log p` of the generated tokens under the sampling distribution, summed: minus it over
+    /// `tokens` estimates the policy's per-token entropy (the mean surprise of its own samples).
+    pub logprob: f64,
     /// Why it ended.
     pub finish: FinishReason,
 }
@@ -279,8 +282,12 @@ impl<'a, B: Backend> ModelSampler<'a, B> {
         let mut grouped: Vec<Vec<Completion>> = (0..prompts.len()).map(|_| Vec::new()).collect();
         for sample in out.samples {
             let text = self.tokenizer.decode(&sample.tokens, true)?;
-            let completion =
-                Completion { text, tokens: sample.tokens.len(), finish: sample.finish };
+            let completion = Completion {
+                text,
+                tokens: sample.tokens.len(),
+                logprob: sample.logprobs.iter().map(|&l| f64::from(l)).sum(),
+                finish: sample.finish,
+            };
             grouped[sample.prompt_index].push(completion);
         }
         Ok(grouped)

@@ -80,6 +80,10 @@ pub struct ReproOptions {
     pub problems: usize,
     /// What is measured on each model.
     pub measure: MeasureOptions,
+    /// RL steps between a run's held-out evaluations; `None` evaluates at its last step only
+    /// (every model is measured afterwards anyway).
+    #[serde(default)]
+    pub eval_every: Option<usize>,
 }
 
 impl ReproOptions {
@@ -117,6 +121,7 @@ impl ReproOptions {
                 seed: 7,
                 pipeline_n: 4,
             },
+            eval_every: None,
         }
     }
 
@@ -134,13 +139,13 @@ impl ReproOptions {
             overrides: [
                 "warm_start.aggregator_steps=200",
                 "train.steps=300",
-                "eval.every=50",
                 "task.test_problems=500",
                 "eval.problems=500",
             ]
             .map(String::from)
             .to_vec(),
             problems: 500,
+            eval_every: Some(50),
             ..full
         }
     }
@@ -167,8 +172,22 @@ impl ReproOptions {
                 rsa_rounds: 2,
                 ..full.measure
             },
+            eval_every: None,
         }
     }
+}
+
+/// The settings a task is studied with, applied before the command line's `--set`s: combination
+/// problems of 2 parts whose warm-start traces try up to 4 values per part (so a part is solved
+/// 40% of the time and a wrong line shows its failed check) in traces of up to 120 tokens.
+pub fn task_overrides(task: &str) -> Vec<String> {
+    let settings: &[&str] = match task {
+        "combination" => {
+            &["task.combination.parts=2", "task.combination.tries=4", "rollout.max_new_tokens=120"]
+        }
+        _ => &[],
+    };
+    settings.iter().map(|s| s.to_string()).collect()
 }
 
 /// One trained (or warm-start) model of the reproduction.
@@ -221,7 +240,7 @@ pub fn reproduce(
             let mut config = base.clone();
             config.algorithm = shipped.algorithm.clone();
             config.train.seed = Some(seed);
-            config.eval.every = config.train.steps.max(1);
+            config.eval.every = options.eval_every.unwrap_or(config.train.steps).max(1);
             config.validate()?;
             let dir = work.join(format!("{}-seed{seed}", run_prefix(setting)));
             if !dir.exists() {

@@ -29,7 +29,8 @@ struct Cli {
     #[arg(long, conflicts_with = "quick")]
     study: bool,
     /// The task: `countdown` (default), `combination` or `arith`; its runs go to their own work
-    /// folder.
+    /// folder. Combination is studied with 2 parts, trial-and-error traces of up to 4 tries per
+    /// part and 120-token traces (`--set` changes any of them).
     #[arg(long)]
     task: Option<String>,
     /// The algorithm settings to run, by config stem: grpo, dr_grpo, paragator, multitask,
@@ -87,6 +88,7 @@ fn main() -> ExitCode {
     }
     let task = cli.task.unwrap_or_else(|| "countdown".into());
     options.overrides.push(format!("task.kind={task:?}"));
+    options.overrides.extend(spiral_repro::task_overrides(&task));
     options.overrides.extend(cli.overrides);
     let work = cli.work.unwrap_or_else(|| match (cli.quick, cli.study) {
         (true, _) => PathBuf::from(format!("runs/repro-quick-{task}")),

@@ -41,6 +41,7 @@ fn tiny() -> ReproOptions {
             seed: 3,
             pipeline_n: 2,
         },
+        eval_every: None,
     }
 }
 
@@ -124,4 +125,26 @@ fn measurements_sample_traces_as_long_as_the_runs_do() {
     assert_eq!(measured.measure.budgets, [24, 48, 72, 96]);
     let same = full.sampling_as(&spiral_train::RunConfig::default_with(&[]).unwrap());
     assert_eq!(same, full);
+}
+
+/// The combination study's traces fit its token limit: the longest trial trace (every part
+/// failing all its tries on two-digit values) and its end-of-sequence token.
+#[test]
+fn the_combination_setting_fits_its_longest_trace() {
+    use rand::SeedableRng;
+    let overrides = spiral_repro::task_overrides("combination");
+    let config = spiral_train::RunConfig::default_with(&overrides).unwrap();
+    let c = &config.task.combination;
+    assert_eq!((c.parts, c.tries), (2, 4));
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    let mut longest = 0;
+    for p in c.generate(2000, 1).unwrap() {
+        for _ in 0..4 {
+            longest = longest.max(p.trial_trace(c.tries, &mut rng).unwrap().chars().count());
+        }
+    }
+    // Characters are tokens for a model trained from scratch; one more for the end token.
+    assert!(longest + 1 <= config.rollout.max_new_tokens, "{longest}");
+    assert!(longest + 1 > config.rollout.max_new_tokens - 10, "{longest}: the limit is loose");
+    assert!(spiral_repro::task_overrides("countdown").is_empty());
 }

@@ -47,6 +47,12 @@ pub struct EvalMetrics {
     /// Accuracy of those that select: against pass@1, a candidate drawn at random, it says
     /// whether the aggregator selects better than chance.
     pub agg_given_pick: Option<f64>,
+    /// Entropy of the search policy in nats per token, estimated by the mean surprise
+    /// `-log p` of its sampled search-trace tokens: how widely it still searches.
+    pub search_entropy: Option<f64>,
+    /// Distinct answers among a problem's n traces, averaged over problems (an unreadable
+    /// answer counts as one more): how different the parallel traces are.
+    pub distinct_answers: f64,
     /// What the model wrote for each evaluated problem, for people to read.
     #[serde(skip)]
     pub transcripts: Vec<Transcript>,
@@ -96,7 +102,8 @@ pub fn evaluate_on<B: Backend>(
     // Sums over problems, then over ranks.
     let mut sums = local.sums.clone();
     world.0.sum_f64(&mut sums);
-    let Sums { correct, pass_at_k, maj, given_correct, given_none, picks } = Sums::read(&sums, n);
+    let Sums { correct, pass_at_k, maj, given_correct, given_none, picks, surprise, distinct } =
+        Sums::read(&sums, n);
     let mut transcripts = Vec::with_capacity(all.len());
     for part in world.0.gather_bytes(&serde_json::to_vec(&local.transcripts)?) {
         transcripts.extend(serde_json::from_slice::<Vec<Transcript>>(&part)?);
@@ -114,6 +121,8 @@ pub fn evaluate_on<B: Backend>(
         agg_given_none: rate(given_none),
         agg_picks: rate((picks.0, picks.2)),
         agg_given_pick: rate((picks.1, picks.0)),
+        search_entropy: rate(surprise),
+        distinct_answers: distinct / count,
         transcripts,
     })
 }
@@ -128,7 +137,8 @@ struct Share {
 /// The sums an evaluation adds up over problems (and ranks), flattened as `[correct traces,
 /// pass@k for k = 2, 4, .. (one each), majority hits, aggregation hits and problems given a
 /// correct trace, the same given none, then aggregation traces that pick a candidate's answer,
-/// those of them that are correct, and aggregation traces]`.
+/// those of them that are correct, and aggregation traces, then the search traces' summed
+/// surprise and tokens, and distinct answers]`.
 struct Sums {
     correct: f64,
     pass_at_k: Vec<(usize, f64)>,
@@ -136,6 +146,8 @@ struct Sums {
     given_correct: (f64, f64),
     given_none: (f64, f64),
     picks: (f64, f64, f64),
+    surprise: (f64, f64),
+    distinct: f64,
 }
 
 impl Sums {
@@ -145,6 +157,7 @@ impl Sums {
         out.extend([self.maj, self.given_correct.0, self.given_correct.1]);
         out.extend([self.given_none.0, self.given_none.1]);
         out.extend([self.picks.0, self.picks.1, self.picks.2]);
+        out.extend([self.surprise.0, self.surprise.1, self.distinct]);
         out
     }
 
@@ -158,6 +171,8 @@ impl Sums {
             given_correct: (at(ks + 2), at(ks + 3)),
             given_none: (at(ks + 4), at(ks + 5)),
             picks: (at(ks + 6), at(ks + 7), at(ks + 8)),
+            surprise: (at(ks + 9), at(ks + 10)),
+            distinct: at(ks + 11),
         }
     }
 }
@@ -181,6 +196,8 @@ fn evaluate_share<B: Backend>(
             given_correct: (0.0, 0.0),
             given_none: (0.0, 0.0),
             picks: (0.0, 0.0, 0.0),
+            surprise: (0.0, 0.0),
+            distinct: 0.0,
         };
         return Ok(Share { sums: empty.flatten(), transcripts: Vec::new() });
     }
@@ -192,8 +209,11 @@ fn evaluate_share<B: Backend>(
         SamplerSettings { sampling, max_new_tokens: stop.max_new_tokens, chat: ChatMode::Off };
     let sampler = ModelSampler::new(model, &data.tokenizer, &settings)?;
     let prompts: Vec<String> = problems.iter().map(|p| data.search_prompt(p)).collect();
-    let texts: Vec<String> =
-        sampler.generate(&prompts, n, seed)?.into_iter().flatten().map(|c| c.text).collect();
+    let completions: Vec<_> = sampler.generate(&prompts, n, seed)?.into_iter().flatten().collect();
+    let surprise = completions
+        .iter()
+        .fold((0.0, 0.0), |(nats, tokens), c| (nats - c.logprob, tokens + c.tokens as f64));
+    let texts: Vec<String> = completions.into_iter().map(|c| c.text).collect();
     // The verifier's reading of each trace: its reward, and the answer it found (what the
     // majority vote counts, so that a vote is over answers the task recognises).
     let scored: Vec<Scored> = texts
@@ -217,6 +237,7 @@ fn evaluate_share<B: Backend>(
         .collect::<anyhow::Result<Vec<_>>>()?;
 
     let mut maj = 0.0;
+    let mut distinct = 0.0;
     let mut agg_prompts = Vec::with_capacity(problems.len());
     for (p, problem) in problems.iter().enumerate() {
         // Each problem's own stream (ties of the vote, order of the candidates), keyed by its
@@ -225,6 +246,13 @@ fn evaluate_share<B: Backend>(
         let group = &texts[p * n..(p + 1) * n];
         let answers: Vec<Option<&str>> =
             scored[p * n..(p + 1) * n].iter().map(|s| s.extracted.as_deref()).collect();
+        let mut seen: Vec<Option<&str>> = Vec::with_capacity(n);
+        for a in &answers {
+            if !seen.contains(a) {
+                seen.push(*a);
+            }
+        }
+        distinct += seen.len() as f64;
         if let Some(vote) = majority_vote(&answers, &mut rng) {
             maj += correct[p * n + vote.winner];
         }
@@ -263,7 +291,15 @@ fn evaluate_share<B: Backend>(
             aggregation: (completions[0].text.clone(), scores[0] > 0.0),
         });
     }
-    let sums =
-        Sums { correct: correct.iter().sum(), pass_at_k, maj, given_correct, given_none, picks };
+    let sums = Sums {
+        correct: correct.iter().sum(),
+        pass_at_k,
+        maj,
+        given_correct,
+        given_none,
+        picks,
+        surprise,
+        distinct,
+    };
     Ok(Share { sums: sums.flatten(), transcripts })
 }

@@ -109,6 +109,8 @@ mod tests {
             agg_given_none: None,
             agg_picks: None,
             agg_given_pick: None,
+            search_entropy: None,
+            distinct_answers: None,
             n: 4,
             problems: 100,
             pass_at_k: Default::default(),

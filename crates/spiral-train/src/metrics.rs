@@ -178,6 +178,12 @@ pub struct EvalRecord {
     /// Accuracy of those aggregation traces.
     #[serde(rename = "agg@1|picks_candidate", default)]
     pub agg_given_pick: Option<f64>,
+    /// The search policy's entropy, nats per token (mean surprise of its sampled tokens).
+    #[serde(default)]
+    pub search_entropy: Option<f64>,
+    /// Distinct answers among a problem's n traces, averaged over problems.
+    #[serde(default)]
+    pub distinct_answers: Option<f64>,
     /// Traces per problem.
     pub n: usize,
     /// Problems evaluated.
@@ -201,6 +207,8 @@ impl EvalRecord {
             agg_given_none: e.agg_given_none,
             agg_picks: e.agg_picks,
             agg_given_pick: e.agg_given_pick,
+            search_entropy: e.search_entropy,
+            distinct_answers: Some(e.distinct_answers),
             n: e.n,
             problems: e.problems,
             pass_at_k,
@@ -321,6 +329,8 @@ mod tests {
                 agg_given_none: None,
                 agg_picks: Some(0.75),
                 agg_given_pick: Some(0.4),
+                search_entropy: Some(0.9),
+                distinct_answers: 2.5,
                 transcripts: vec![],
             },
         );

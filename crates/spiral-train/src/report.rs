@@ -59,11 +59,15 @@ pub fn write_report(out: &Path, config: &RunConfig) -> anyhow::Result<()> {
         ("agg@1", |e| Some(e.agg_at_1)),
         ("agg@1|some_correct", |e| e.agg_given_correct),
     ];
+    // Table only: not accuracies, so not on the accuracy figure.
+    let diversity_columns: [(&str, Column); 2] =
+        [("search entropy", |e| e.search_entropy), ("distinct answers", |e| e.distinct_answers)];
     let ks: Vec<usize> =
         evals.first().map(|e| e.pass_at_k().iter().map(|&(k, _)| k).collect()).unwrap_or_default();
     let mut columns = vec!["step".to_string()];
     columns.extend(eval_columns.iter().map(|(name, _)| name.to_string()));
     columns.extend(ks.iter().map(|k| format!("pass@{k}")));
+    columns.extend(diversity_columns.iter().map(|(name, _)| name.to_string()));
     let rows = evals
         .iter()
         .map(|e| {
@@ -72,7 +76,8 @@ pub fn write_report(out: &Path, config: &RunConfig) -> anyhow::Result<()> {
             let cells = eval_columns
                 .iter()
                 .map(|(_, value)| value(e))
-                .chain(ks.iter().map(|k| pass_at_k.iter().find(|(j, _)| j == k).map(|&(_, v)| v)));
+                .chain(ks.iter().map(|k| pass_at_k.iter().find(|(j, _)| j == k).map(|&(_, v)| v)))
+                .chain(diversity_columns.iter().map(|(_, value)| value(e)));
             let cells = cells.map(|v| v.map_or("-".into(), |v| format!("{v:.3}")));
             std::iter::once(label).chain(cells).collect()
         })
@@ -120,7 +125,10 @@ pub fn write_report(out: &Path, config: &RunConfig) -> anyhow::Result<()> {
                      of the n traces. `agg@1`: accuracy of one aggregation trace that reads the \
                      same n traces (mean over the aggregation samples); `agg@1|some_correct`: the same on the \
                      problems where at least one trace is correct (how well the model picks). \
-                     `pass@k`: unbiased estimate from the n traces.",
+                     `pass@k`: unbiased estimate from the n traces. `search entropy`: the search \
+                     policy's entropy in nats per token (the mean `-log p` of its sampled \
+                     tokens); `distinct answers`: different answers among a problem's n traces, \
+                     on average (how far apart the parallel traces search).",
                     e.problems,
                     config.task.kind.name(),
                     e.n

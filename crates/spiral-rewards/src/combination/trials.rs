@@ -6,16 +6,17 @@
 //! lines state false arithmetic (`3*7+4=26=6 x1=7` would read `...=5`), and nobody reading the
 //! trace can tell a wrong line from a right one without redoing the multiplication. A trial trace
 //! makes the check part of the trace: each part tries values in a random order, substituting each
-//! one honestly, `a*x+b=<value>=<value mod m>`, and stops at the first whose residue is `c`; when
-//! `tries` values have failed it answers the last one tried. So a model trained on trial traces
+//! one honestly and writing the residue wanted beside the one found,
+//! `a*x+b=<value>=<value mod m>:<c>`, and stops at the first whose residue is `c`; when `tries`
+//! values have failed it answers the last one tried. So a model trained on trial traces
 //! solves a part with probability `tries / m` before any RL, and a wrong answer line shows its own
 //! failed check (its last residue is not `c`):
 //!
 //! ```text
 //! 3x+4=5 (mod 10)
 //! 7x+1=2 (mod 10)
-//! 3*2+4=10=0 3*7+4=25=5 x1=7        <- 2 fails, 7 checks: x1=7
-//! 7*0+1=1=1 7*5+1=36=6 7*8+1=57=7 x2=8   <- three fails: x2=8, visibly wrong
+//! 3*2+4=10=0:5 3*7+4=25=5:5 x1=7             <- 2 fails, 7 checks: x1=7
+//! 7*0+1=1=1:2 7*5+1=36=6:2 7*8+1=57=7:2 x2=8  <- three fails: x2=8, visibly wrong
 //! ```
 //!
 //! The order is uniform, so the traces carry no knowledge of modular inverses: how often the warm
@@ -65,7 +66,7 @@ impl CombinationProblem {
     /// let first = "3*7+4=25=5 x1=7\n7*5+1=36=6 x2=5"; // part 1 right
     /// let second = "3*1+4=7=7 x1=1\n7*3+1=22=2 x2=3"; // part 2 right
     /// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
-    /// let answer = p.assemble(&[first, second], 2, &mut rng).unwrap();
+    /// let answer = p.assemble(&[first, second], 2, &mut rng).unwrap(); // lines copied as written
     /// assert_eq!(answer, "3*7+4=25=5 x1=7\n7*3+1=22=2 x2=3");
     /// ```
     pub fn assemble<R: Rng + ?Sized>(
@@ -134,6 +135,9 @@ fn trial_line<R: Rng + ?Sized>(
             line.push(' ');
         }
         line.push_str(&substitution(part, x, modulus));
+        // The residue wanted, beside the residue found: whether to stop is then a comparison of
+        // neighbouring numbers, not of a number with one far back in the prompt.
+        line.push_str(&format!(":{}", part.c));
         last = x;
         if part.holds(modulus, u64::from(x)) {
             break;
@@ -187,7 +191,8 @@ mod tests {
                     let mut seen = Vec::new();
                     for (k, w) in work.iter().enumerate() {
                         let n: Vec<u64> =
-                            w.split(['*', '+', '=']).map(|n| n.parse().unwrap()).collect();
+                            w.split(['*', '+', '=', ':']).map(|n| n.parse().unwrap()).collect();
+                        assert_eq!(n[5], u64::from(part.c), "{line}");
                         assert_eq!((n[0], n[2]), (u64::from(part.a), u64::from(part.b)), "{line}");
                         assert_eq!(n[0] * n[1] + n[2], n[3], "{line}");
                         assert_eq!(n[3] % 10, n[4], "{line}");
