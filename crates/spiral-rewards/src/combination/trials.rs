@@ -23,9 +23,10 @@
 //! start solves a part is set by `tries`, not by how long it trains, and RL has a proposal
 //! distribution to improve.
 //!
-//! The aggregation answer over candidates ([`CombinationProblem::assemble`]) copies, for each part,
-//! the first candidate line that answers it correctly; a part no candidate solves is searched
-//! again among the values no candidate tried. This is what "complementary candidates can be
+//! The aggregation answer over candidates ([`CombinationProblem::assemble`]) gives, for each part
+//! some candidate answers correctly, the try that checks (`3*7+4=25=5:5 x1=7`, the candidate's
+//! failed tries left out: a short copy of the one try whose residues agree); a part no candidate
+//! solves is searched again among the values no candidate tried. This is what "complementary candidates can be
 //! combined" means for this task: the answer can be right when no single candidate is.
 
 use rand::Rng;
@@ -53,8 +54,9 @@ impl CombinationProblem {
         self.assemble(&[], tries, rng)
     }
 
-    /// The answer an aggregator should give over `candidates` (module docs): each part's line
-    /// copied from the first candidate that answers it correctly, else a fresh trial line of at
+    /// The answer an aggregator should give over `candidates` (module docs): for each part that
+    /// some candidate answers correctly, the try that checks and the answer (a direct line when
+    /// `tries = 0`), else a fresh trial line of at
     /// most `tries` values none of the candidates tried for it (a direct solution line when
     /// `tries = 0`). `None` when there are no parts or some part has no unique solution.
     ///
@@ -63,11 +65,11 @@ impl CombinationProblem {
     /// use spiral_rewards::{CombinationProblem, Congruence};
     ///
     /// let p = CombinationProblem::new(10, vec![Congruence { a: 3, b: 4, c: 5 }, Congruence { a: 7, b: 1, c: 2 }]);
-    /// let first = "3*7+4=25=5 x1=7\n7*5+1=36=6 x2=5"; // part 1 right
-    /// let second = "3*1+4=7=7 x1=1\n7*3+1=22=2 x2=3"; // part 2 right
+    /// let first = "3*1+4=7=7:5 3*7+4=25=5:5 x1=7\n7*5+1=36=6:2 x2=5"; // part 1 right
+    /// let second = "3*1+4=7=7:5 x1=1\n7*3+1=22=2:2 x2=3"; // part 2 right
     /// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
-    /// let answer = p.assemble(&[first, second], 2, &mut rng).unwrap(); // lines copied as written
-    /// assert_eq!(answer, "3*7+4=25=5 x1=7\n7*3+1=22=2 x2=3");
+    /// let answer = p.assemble(&[first, second], 2, &mut rng).unwrap();
+    /// assert_eq!(answer, "3*7+4=25=5:5 x1=7\n7*3+1=22=2:2 x2=3");
     /// ```
     pub fn assemble<R: Rng + ?Sized>(
         &self,
@@ -82,13 +84,16 @@ impl CombinationProblem {
         for (i, part) in self.parts.iter().enumerate() {
             let solution = part.solution(self.modulus)?;
             let label = i + 1;
-            let solved = candidates.iter().flat_map(|c| c.lines()).find(|line| {
-                answer_line(line).is_some_and(|(l, x)| {
-                    l.parse() == Ok(label) && x.parse().is_ok_and(|x| part.holds(self.modulus, x))
-                })
+            let solved = candidates.iter().flat_map(|c| c.lines()).find_map(|line| {
+                let (l, x) = answer_line(line)?;
+                let x = x.parse().ok().filter(|&x| part.holds(self.modulus, u64::from(x)))?;
+                (l.parse() == Ok(label)).then_some(x)
             });
             let line = match solved {
-                Some(line) => line.trim().to_string(),
+                // The try that checks, and the answer: what the candidate found, without the
+                // failed tries before it.
+                Some(x) if tries > 0 => trial(part, x, self.modulus) + &answer(label, x),
+                Some(x) => substitution(part, x, self.modulus) + &answer(label, x),
                 None if tries == 0 => {
                     substitution(part, solution, self.modulus) + &answer(label, solution)
                 }
@@ -110,6 +115,13 @@ impl CombinationProblem {
 fn substitution(part: &Congruence, x: u32, modulus: u32) -> String {
     let value = u64::from(part.a) * u64::from(x) + u64::from(part.b);
     format!("{}*{x}+{}={value}={}", part.a, part.b, value % u64::from(modulus))
+}
+
+/// One try of a trial line, `a*x+b=<value>=<residue>:<c>`: the residue wanted beside the residue
+/// found, so that whether to stop is a comparison of neighbouring numbers, not of a number with
+/// one far back in the prompt.
+fn trial(part: &Congruence, x: u32, modulus: u32) -> String {
+    format!("{}:{}", substitution(part, x, modulus), part.c)
 }
 
 /// ` x<label>=<x>`: the end of an answer line.
@@ -134,10 +146,7 @@ fn trial_line<R: Rng + ?Sized>(
         if !line.is_empty() {
             line.push(' ');
         }
-        line.push_str(&substitution(part, x, modulus));
-        // The residue wanted, beside the residue found: whether to stop is then a comparison of
-        // neighbouring numbers, not of a number with one far back in the prompt.
-        line.push_str(&format!(":{}", part.c));
+        line.push_str(&trial(part, x, modulus));
         last = x;
         if part.holds(modulus, u64::from(x)) {
             break;
@@ -243,7 +252,10 @@ mod tests {
             let refs: Vec<&str> = candidates.iter().map(String::as_str).collect();
             let answer = p.assemble(&refs, 3, &mut rng).unwrap();
             for (label, line) in (1..).zip(answer.lines()) {
-                let from_candidate = refs.iter().flat_map(|c| c.lines()).any(|l| l == line);
+                // Its first try is a candidate's checking try.
+                let first = line.split(' ').next().unwrap();
+                let from_candidate =
+                    refs.iter().flat_map(|c| c.split_whitespace()).any(|w| w == first);
                 let x = p.parts[label - 1].solution(10).unwrap();
                 let solved_before = refs.iter().flat_map(|c| c.lines()).any(|l| {
                     answer_line(l)
