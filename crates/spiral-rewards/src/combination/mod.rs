@@ -31,8 +31,6 @@ mod generate;
 mod trials;
 mod verify;
 
-use std::fmt::Write as _;
-
 use serde::{Deserialize, Serialize};
 
 use crate::prompt::PromptStyle;
@@ -158,16 +156,16 @@ impl CombinationProblem {
         if self.parts.is_empty() {
             return None;
         }
-        let mut trace = String::new();
+        let mut lines = Vec::with_capacity(self.parts.len());
         for (i, part) in self.parts.iter().enumerate() {
-            let x = part.solution(self.modulus)?;
-            let value = u64::from(part.a) * u64::from(x) + u64::from(part.b);
-            if i > 0 {
-                trace.push('\n');
-            }
-            let _ = write!(trace, "{}*{x}+{}={value}={} x{}={x}", part.a, part.b, part.c, i + 1);
+            lines.push(trials::direct_line(
+                part,
+                part.solution(self.modulus)?,
+                self.modulus,
+                i + 1,
+            ));
         }
-        Some(trace)
+        Some(lines.join("\n"))
     }
 
     /// How many parts `response` answers correctly (module docs), from 0 to the number of parts.

@@ -26,8 +26,9 @@
 //! The aggregation answer over candidates ([`CombinationProblem::assemble`]) gives, for each part
 //! some candidate answers correctly, the try that checks (`3*7+4=25=5:5 x1=7`, the candidate's
 //! failed tries left out: a short copy of the one try whose residues agree); a part no candidate
-//! solves is searched again among the values no candidate tried. This is what "complementary candidates can be
-//! combined" means for this task: the answer can be right when no single candidate is.
+//! solves is searched again among the values no candidate tried. This is what "complementary
+//! candidates can be combined" means for this task: the answer can be right when no single
+//! candidate is.
 
 use rand::Rng;
 use rand::seq::SliceRandom;
@@ -55,10 +56,10 @@ impl CombinationProblem {
     }
 
     /// The answer an aggregator should give over `candidates` (module docs): for each part that
-    /// some candidate answers correctly, the try that checks and the answer (a direct line when
-    /// `tries = 0`), else a fresh trial line of at
-    /// most `tries` values none of the candidates tried for it (a direct solution line when
-    /// `tries = 0`). `None` when there are no parts or some part has no unique solution.
+    /// some candidate answers correctly, the try that checks and the answer, else a fresh trial
+    /// line of at most `tries` values none of the candidates tried for it; with `tries = 0`, the
+    /// direct solution trace. `None` when there are no parts or some part has no unique
+    /// solution.
     ///
     /// ```
     /// use rand::SeedableRng;
@@ -77,6 +78,9 @@ impl CombinationProblem {
         tries: usize,
         rng: &mut R,
     ) -> Option<String> {
+        if tries == 0 {
+            return self.solution_trace();
+        }
         if self.parts.is_empty() {
             return None;
         }
@@ -84,26 +88,21 @@ impl CombinationProblem {
         for (i, part) in self.parts.iter().enumerate() {
             let solution = part.solution(self.modulus)?;
             let label = i + 1;
-            let solved = candidates.iter().flat_map(|c| c.lines()).find_map(|line| {
-                let (l, x) = answer_line(line)?;
-                let x = x.parse().ok().filter(|&x| part.holds(self.modulus, u64::from(x)))?;
-                (l.parse() == Ok(label)).then_some(x)
+            // A part has exactly one solution, so a candidate that answers it correctly found
+            // `solution`.
+            let solved = candidates.iter().flat_map(|c| c.lines()).any(|line| {
+                answer_line(line)
+                    .is_some_and(|(l, x)| l.parse() == Ok(label) && x.parse() == Ok(solution))
             });
-            let line = match solved {
+            let line = if solved {
                 // The try that checks, and the answer: what the candidate found, without the
                 // failed tries before it.
-                Some(x) if tries > 0 => trial(part, x, self.modulus) + &answer(label, x),
-                Some(x) => substitution(part, x, self.modulus) + &answer(label, x),
-                None if tries == 0 => {
-                    substitution(part, solution, self.modulus) + &answer(label, solution)
-                }
-                None => {
-                    let tried = tried_values(candidates, label);
-                    let untried: Vec<u32> = (0..self.modulus)
-                        .filter(|x| *x == solution || !tried.contains(x))
-                        .collect();
-                    trial_line(part, self.modulus, label, tries, untried, rng)
-                }
+                trial(part, solution, self.modulus) + &answer(label, solution)
+            } else {
+                let tried = tried_values(candidates, label);
+                let untried: Vec<u32> =
+                    (0..self.modulus).filter(|x| *x == solution || !tried.contains(x)).collect();
+                trial_line(part, self.modulus, label, tries, untried, rng)
             };
             lines.push(line);
         }
@@ -115,6 +114,12 @@ impl CombinationProblem {
 fn substitution(part: &Congruence, x: u32, modulus: u32) -> String {
     let value = u64::from(part.a) * u64::from(x) + u64::from(part.b);
     format!("{}*{x}+{}={value}={}", part.a, part.b, value % u64::from(modulus))
+}
+
+/// A direct trace's line for part `label` (`CombinationProblem::solution_trace`): the
+/// substitution of `x` and the answer, `3*7+4=25=5 x1=7`.
+pub(super) fn direct_line(part: &Congruence, x: u32, modulus: u32, label: usize) -> String {
+    substitution(part, x, modulus) + &answer(label, x)
 }
 
 /// One try of a trial line, `a*x+b=<value>=<residue>:<c>`: the residue wanted beside the residue
