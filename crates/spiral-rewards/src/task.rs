@@ -126,6 +126,15 @@ impl Problem {
         }
     }
 
+    /// For a problem of independently checked parts (combination), whether `response` answers
+    /// each part correctly; `None` for tasks with one answer.
+    pub fn parts_answered(&self, response: &str) -> Option<Vec<bool>> {
+        match self {
+            Problem::Combination(p) => Some(p.parts_answered(response)),
+            Problem::Math(_) | Problem::Countdown(_) | Problem::Arith(_) => None,
+        }
+    }
+
     /// The reference answer as text: the math answer, the Countdown target, the arithmetic value,
     /// the combination answers (`x1=7 x2=3`, `?` for a part without a unique solution).
     pub fn reference(&self) -> String {

@@ -47,6 +47,11 @@ pub struct EvalMetrics {
     /// Accuracy of those that select: against pass@1, a candidate drawn at random, it says
     /// whether the aggregator selects better than chance.
     pub agg_given_pick: Option<f64>,
+    /// For problems of independently checked parts (combination): the aggregation's accuracy on
+    /// the parts that at least one of its candidates answers correctly, `None` for other tasks.
+    /// A combination answer can take each part from another candidate, so this, not
+    /// `agg_picks`, says how well the aggregator finds what its candidates solved.
+    pub agg_part_given_solved: Option<f64>,
     /// Entropy of the search policy in nats per token, estimated by the mean surprise
     /// `-log p` of its sampled search-trace tokens: how widely it still searches.
     pub search_entropy: Option<f64>,
@@ -102,8 +107,17 @@ pub fn evaluate_on<B: Backend>(
     // Sums over problems, then over ranks.
     let mut sums = local.sums.clone();
     world.0.sum_f64(&mut sums);
-    let Sums { correct, pass_at_k, maj, given_correct, given_none, picks, surprise, distinct } =
-        Sums::read(&sums, n);
+    let Sums {
+        correct,
+        pass_at_k,
+        maj,
+        given_correct,
+        given_none,
+        picks,
+        solved_parts,
+        surprise,
+        distinct,
+    } = Sums::read(&sums, n);
     let mut transcripts = Vec::with_capacity(all.len());
     for part in world.0.gather_bytes(&serde_json::to_vec(&local.transcripts)?) {
         transcripts.extend(serde_json::from_slice::<Vec<Transcript>>(&part)?);
@@ -121,6 +135,7 @@ pub fn evaluate_on<B: Backend>(
         agg_given_none: rate(given_none),
         agg_picks: rate((picks.0, picks.2)),
         agg_given_pick: rate((picks.1, picks.0)),
+        agg_part_given_solved: rate((solved_parts.1, solved_parts.0)),
         search_entropy: rate(surprise),
         distinct_answers: distinct / count,
         transcripts,
@@ -137,7 +152,8 @@ struct Share {
 /// The sums an evaluation adds up over problems (and ranks), flattened as `[correct traces,
 /// pass@k for k = 2, 4, .. (one each), majority hits, aggregation hits and problems given a
 /// correct trace, the same given none, then aggregation traces that pick a candidate's answer,
-/// those of them that are correct, and aggregation traces, then the search traces' summed
+/// those of them that are correct, and aggregation traces, then parts some trace answers
+/// correctly and the aggregations' mean accuracy on them, then the search traces' summed
 /// surprise and tokens, and distinct answers]`.
 struct Sums {
     correct: f64,
@@ -146,6 +162,7 @@ struct Sums {
     given_correct: (f64, f64),
     given_none: (f64, f64),
     picks: (f64, f64, f64),
+    solved_parts: (f64, f64),
     surprise: (f64, f64),
     distinct: f64,
 }
@@ -157,6 +174,7 @@ impl Sums {
         out.extend([self.maj, self.given_correct.0, self.given_correct.1]);
         out.extend([self.given_none.0, self.given_none.1]);
         out.extend([self.picks.0, self.picks.1, self.picks.2]);
+        out.extend([self.solved_parts.0, self.solved_parts.1]);
         out.extend([self.surprise.0, self.surprise.1, self.distinct]);
         out
     }
@@ -171,8 +189,9 @@ impl Sums {
             given_correct: (at(ks + 2), at(ks + 3)),
             given_none: (at(ks + 4), at(ks + 5)),
             picks: (at(ks + 6), at(ks + 7), at(ks + 8)),
-            surprise: (at(ks + 9), at(ks + 10)),
-            distinct: at(ks + 11),
+            solved_parts: (at(ks + 9), at(ks + 10)),
+            surprise: (at(ks + 11), at(ks + 12)),
+            distinct: at(ks + 13),
         }
     }
 }
@@ -196,6 +215,7 @@ fn evaluate_share<B: Backend>(
             given_correct: (0.0, 0.0),
             given_none: (0.0, 0.0),
             picks: (0.0, 0.0, 0.0),
+            solved_parts: (0.0, 0.0),
             surprise: (0.0, 0.0),
             distinct: 0.0,
         };
@@ -266,6 +286,8 @@ fn evaluate_share<B: Backend>(
     let (mut given_correct, mut given_none) = ((0.0, 0.0), (0.0, 0.0));
     // (aggregation traces answering with a candidate's answer, those correct, all of them).
     let mut picks = (0.0, 0.0, 0.0);
+    // (parts some trace answers correctly, the aggregations' mean accuracy on them).
+    let mut solved_parts = (0.0, 0.0);
     for (p, (problem, completions)) in problems.iter().zip(aggregations).enumerate() {
         let candidates: Vec<&str> =
             scored[p * n..(p + 1) * n].iter().filter_map(|s| s.extracted.as_deref()).collect();
@@ -277,6 +299,15 @@ fn evaluate_share<B: Backend>(
                 picks.1 += s.reward;
             }
             picks.2 += 1.0;
+        }
+        if let Some(solved) = solved_by_some(problem, &texts[p * n..(p + 1) * n]) {
+            let answered: Vec<Vec<bool>> =
+                completions.iter().filter_map(|c| problem.parts_answered(&c.text)).collect();
+            for (part, _) in solved.iter().enumerate().filter(|&(_, &s)| s) {
+                let hits = answered.iter().filter(|a| a[part]).count();
+                solved_parts.0 += 1.0;
+                solved_parts.1 += hits as f64 / per_problem as f64;
+            }
         }
         let scores: Vec<f64> = judged.iter().map(|s| s.reward).collect();
         let group = &correct[p * n..(p + 1) * n];
@@ -298,8 +329,41 @@ fn evaluate_share<B: Backend>(
         given_correct,
         given_none,
         picks,
+        solved_parts,
         surprise,
         distinct,
     };
     Ok(Share { sums: sums.flatten(), transcripts })
+}
+
+/// For a problem of independently checked parts, whether each part is answered correctly by at
+/// least one of `traces`; `None` for tasks with one answer.
+fn solved_by_some(problem: &Problem, traces: &[String]) -> Option<Vec<bool>> {
+    let mut solved = problem.parts_answered("")?;
+    for trace in traces {
+        let answered = problem.parts_answered(trace)?;
+        solved.iter_mut().zip(answered).for_each(|(s, a)| *s |= a);
+    }
+    Some(solved)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use spiral_rewards::{CombinationProblem, Congruence, CountdownProblem};
+
+    #[test]
+    fn a_part_is_solved_when_any_trace_answers_it() {
+        let parts = vec![Congruence { a: 3, b: 4, c: 5 }, Congruence { a: 7, b: 1, c: 2 }];
+        let problem = Problem::Combination(CombinationProblem::new(10, parts));
+        let traces = |t: &[&str]| t.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        // x1 = 7 and x2 = 3 solve it; each trace has one part right.
+        let complementary = traces(&["x1=7\nx2=4", "x1=1\nx2=3"]);
+        assert_eq!(solved_by_some(&problem, &complementary), Some(vec![true, true]));
+        let one = traces(&["x1=2\nx2=4", "x1=1\nx2=3", "no answer"]);
+        assert_eq!(solved_by_some(&problem, &one), Some(vec![false, true]));
+        assert_eq!(solved_by_some(&problem, &[]), Some(vec![false, false]));
+        let countdown = Problem::Countdown(CountdownProblem { numbers: vec![3, 4], target: 7 });
+        assert_eq!(solved_by_some(&countdown, &traces(&["3+4=7"])), None);
+    }
 }

@@ -53,7 +53,8 @@ pub fn passes(criteria: &[Criterion]) -> bool {
 
 /// Why an aggregator falls short, in words (not a criterion): how often its answer is one of its
 /// candidates' and how often such a pick is right, against pass@1, the accuracy of a candidate
-/// drawn at random. `None` for evaluations recorded without these counts.
+/// drawn at random; for problems of parts, how often it gets right a part that some candidate
+/// solved. `None` for evaluations recorded without these counts.
 pub fn diagnosis(before_rl: &EvalRecord) -> Option<String> {
     let (picks, accuracy) = (before_rl.agg_picks?, before_rl.agg_given_pick);
     let accuracy = match accuracy {
@@ -70,9 +71,17 @@ pub fn diagnosis(before_rl: &EvalRecord) -> Option<String> {
         ),
         None => "it never picks one".into(),
     };
+    // An answer assembled part by part from several candidates is no one candidate's answer,
+    // so on such tasks the part-level rate is the one that says whether it selects.
+    let parts = before_rl.agg_part_given_solved.map_or(String::new(), |rate| {
+        format!(
+            " Part by part, it answers {:.1}% of the parts that some candidate solved correctly.",
+            100.0 * rate
+        )
+    });
     Some(format!(
         "Diagnosis (not a criterion): {:.1}% of aggregation traces answer with one of their \
-         candidates' answers, the rest with an answer of their own; {accuracy}.",
+         candidates' answers, the rest with an answer of their own; {accuracy}.{parts}",
         100.0 * picks
     ))
 }
@@ -109,6 +118,7 @@ mod tests {
             agg_given_none: None,
             agg_picks: None,
             agg_given_pick: None,
+            agg_part_given_solved: None,
             search_entropy: None,
             distinct_answers: None,
             n: 4,
@@ -144,5 +154,8 @@ mod tests {
         assert!(diagnosis(&e).unwrap().contains("selects better than chance"));
         e.agg_given_pick = None;
         assert!(diagnosis(&e).unwrap().contains("never picks"));
+        assert!(!diagnosis(&e).unwrap().contains("Part by part"), "only for tasks of parts");
+        e.agg_part_given_solved = Some(0.25);
+        assert!(diagnosis(&e).unwrap().contains("25.0% of the parts that some candidate solved"));
     }
 }

@@ -178,6 +178,10 @@ pub struct EvalRecord {
     /// Accuracy of those aggregation traces.
     #[serde(rename = "agg@1|picks_candidate", default)]
     pub agg_given_pick: Option<f64>,
+    /// Combination only: accuracy of the aggregation on the parts some candidate answers
+    /// correctly.
+    #[serde(rename = "agg@1|part_solved", default)]
+    pub agg_part_given_solved: Option<f64>,
     /// The search policy's entropy, nats per token (mean surprise of its sampled tokens).
     #[serde(default)]
     pub search_entropy: Option<f64>,
@@ -207,6 +211,7 @@ impl EvalRecord {
             agg_given_none: e.agg_given_none,
             agg_picks: e.agg_picks,
             agg_given_pick: e.agg_given_pick,
+            agg_part_given_solved: e.agg_part_given_solved,
             search_entropy: e.search_entropy,
             distinct_answers: Some(e.distinct_answers),
             n: e.n,
@@ -329,6 +334,7 @@ mod tests {
                 agg_given_none: None,
                 agg_picks: Some(0.75),
                 agg_given_pick: Some(0.4),
+                agg_part_given_solved: Some(0.6),
                 search_entropy: Some(0.9),
                 distinct_answers: 2.5,
                 transcripts: vec![],

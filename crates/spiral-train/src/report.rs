@@ -53,12 +53,17 @@ pub fn write_report(out: &Path, config: &RunConfig) -> anyhow::Result<()> {
         .filter_map(|r| if let Record::Train(t) = r { Some(t) } else { None })
         .collect();
 
-    let eval_columns: [(&str, Column); 4] = [
+    let mut eval_columns: Vec<(&str, Column)> = vec![
         ("pass@1", |e| Some(e.pass_at_1)),
         ("maj@n", |e| Some(e.maj_at_n)),
         ("agg@1", |e| Some(e.agg_at_1)),
         ("agg@1|some_correct", |e| e.agg_given_correct),
     ];
+    // Tasks of parts only (combination).
+    let parts = evals.iter().any(|e| e.agg_part_given_solved.is_some());
+    if parts {
+        eval_columns.push(("agg@1|part_solved", |e| e.agg_part_given_solved));
+    }
     // Table only: not accuracies, so not on the accuracy figure.
     let diversity_columns: [(&str, Column); 2] =
         [("search entropy", |e| e.search_entropy), ("distinct answers", |e| e.distinct_answers)];
@@ -125,13 +130,20 @@ pub fn write_report(out: &Path, config: &RunConfig) -> anyhow::Result<()> {
                      of the n traces. `agg@1`: accuracy of one aggregation trace that reads the \
                      same n traces (mean over the aggregation samples); `agg@1|some_correct`: the same on the \
                      problems where at least one trace is correct (how well the model picks). \
-                     `pass@k`: unbiased estimate from the n traces. `search entropy`: the search \
+                     {}`pass@k`: unbiased estimate from the n traces. `search entropy`: the search \
                      policy's entropy in nats per token (the mean `-log p` of its sampled \
                      tokens); `distinct answers`: different answers among a problem's n traces, \
                      on average (how far apart the parallel traces search).",
                     e.problems,
                     config.task.kind.name(),
-                    e.n
+                    e.n,
+                    if parts {
+                        "`agg@1|part_solved`: the aggregation's accuracy on the parts that some \
+                         trace answers correctly (an answer may take each part from another \
+                         trace). "
+                    } else {
+                        ""
+                    }
                 ),
                 table: Some(Table { columns, rows }),
                 efficiencies: vec![],

@@ -182,6 +182,20 @@ impl CombinationProblem {
         verify::read(self, response).correct
     }
 
+    /// Whether `response` answers each part correctly, in part order: what an aggregator can
+    /// take from a candidate that solves some parts and not others.
+    ///
+    /// ```
+    /// use spiral_rewards::{CombinationProblem, Congruence};
+    ///
+    /// let p = CombinationProblem::new(10, vec![Congruence { a: 3, b: 4, c: 5 }, Congruence { a: 7, b: 1, c: 2 }]);
+    /// assert_eq!(p.parts_answered("x1=7\nx2=4"), [true, false]);
+    /// assert_eq!(p.parts_answered("x2=3"), [false, true]);
+    /// ```
+    pub fn parts_answered(&self, response: &str) -> Vec<bool> {
+        verify::read(self, response).right
+    }
+
     /// The answers as text, `x1=7 x2=3`, with `?` for a part without a unique solution.
     pub(crate) fn reference(&self) -> String {
         let answers: Vec<String> = self

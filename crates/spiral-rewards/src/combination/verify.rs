@@ -75,6 +75,8 @@ impl Reward for CombinationReward {
 pub(super) struct Reading<'a> {
     /// Parts answered correctly (module docs of [`combination`](super)).
     pub(super) correct: usize,
+    /// Whether each part, in order, is answered correctly.
+    pub(super) right: Vec<bool>,
     /// Answer lines found.
     lines: usize,
     /// The first label naming no part, as written (cut to [`MAX_QUOTED`] bytes).
@@ -140,6 +142,7 @@ pub(super) fn read<'a>(problem: &CombinationProblem, response: &'a str) -> Readi
     }
     let mut reading = Reading {
         correct: 0,
+        right: Vec::with_capacity(n),
         lines,
         stray,
         missing: None,
@@ -158,9 +161,9 @@ pub(super) fn read<'a>(problem: &CombinationProblem, response: &'a str) -> Readi
             reading.out_of_order.get_or_insert(label);
         }
         let value = state.value.filter(|_| state.count == 1);
-        if state.in_order && value.is_some_and(|x| congruence.holds(problem.modulus, x)) {
-            reading.correct += 1;
-        }
+        let right = state.in_order && value.is_some_and(|x| congruence.holds(problem.modulus, x));
+        reading.right.push(right);
+        reading.correct += usize::from(right);
         if i > 0 {
             reading.extracted.push(' ');
         }
