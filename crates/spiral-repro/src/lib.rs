@@ -84,6 +84,11 @@ pub struct ReproOptions {
     /// (every model is measured afterwards anyway).
     #[serde(default)]
     pub eval_every: Option<usize>,
+    /// Run the RL settings even when the warm start fails the aggregator gate. By default they
+    /// are not started then: the verdict of such a study is inconclusive whatever they measure,
+    /// and they are most of its CPU time.
+    #[serde(default)]
+    pub ignore_gate: bool,
 }
 
 impl ReproOptions {
@@ -122,6 +127,7 @@ impl ReproOptions {
                 pipeline_n: 4,
             },
             eval_every: None,
+            ignore_gate: false,
         }
     }
 
@@ -173,6 +179,7 @@ impl ReproOptions {
                 ..full.measure
             },
             eval_every: None,
+            ignore_gate: false,
         }
     }
 }
@@ -230,28 +237,7 @@ pub fn reproduce(
     warm_config.train.steps = 0;
     run_once(&warm_config, &warm, stop)?;
 
-    // Every algorithm and seed from a copy of its checkpoint.
-    let mut runs = Vec::new();
-    for stem in &options.variants {
-        let setting = variant(stem)?;
-        let config_path = configs.join(format!("{stem}.toml"));
-        let shipped = RunConfig::from_file(&config_path, &[])?;
-        for &seed in &options.seeds {
-            let mut config = base.clone();
-            config.algorithm = shipped.algorithm.clone();
-            config.train.seed = Some(seed);
-            config.eval.every = options.eval_every.unwrap_or(config.train.steps).max(1);
-            config.validate()?;
-            let dir = work.join(format!("{}-seed{seed}", run_prefix(setting)));
-            if !dir.exists() {
-                fork_warm_start(&warm, &dir)?;
-            }
-            run_once(&config, &dir, stop)?;
-            runs.push((setting, dir, config));
-        }
-    }
-
-    // Measurements, on the warm start's held-out problems.
+    // Measurements, on the warm start's held-out problems; the warm start's first, for its gate.
     let data = TaskData::new(&base.task, None, base.run.seed)?;
     let problems: Vec<DatasetProblem> = data
         .test
@@ -270,6 +256,37 @@ pub fn reproduce(
         options,
         &measure_dir,
     )?];
+    let (gate, gate_diagnosis) = warm_start_gate(&warm, &measured[0])?;
+    let rl_skipped = !options.variants.is_empty() && !options.ignore_gate && !gate::passes(&gate);
+    if rl_skipped {
+        eprintln!(
+            "the warm start fails the aggregator gate, so the RL runs are not started (the \
+             verdict would be inconclusive whatever they measure); --ignore-gate runs them"
+        );
+    }
+
+    // Every algorithm and seed from a copy of its checkpoint.
+    let mut runs = Vec::new();
+    let variants = if rl_skipped { &[][..] } else { &options.variants[..] };
+    for stem in variants {
+        let setting = variant(stem)?;
+        let config_path = configs.join(format!("{stem}.toml"));
+        let shipped = RunConfig::from_file(&config_path, &[])?;
+        for &seed in &options.seeds {
+            let mut config = base.clone();
+            config.algorithm = shipped.algorithm.clone();
+            config.train.seed = Some(seed);
+            config.eval.every = options.eval_every.unwrap_or(config.train.steps).max(1);
+            config.validate()?;
+            let dir = work.join(format!("{}-seed{seed}", run_prefix(setting)));
+            if !dir.exists() {
+                fork_warm_start(&warm, &dir)?;
+            }
+            run_once(&config, &dir, stop)?;
+            runs.push((setting, dir, config));
+        }
+    }
+
     for (setting, dir, config) in &runs {
         let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("run").to_string();
         let checkpoint = dir.join(format!("checkpoints/step-{}", config.train.steps));
@@ -294,7 +311,6 @@ pub fn reproduce(
             .model
             .config()
             .num_parameters();
-    let (gate, gate_diagnosis) = warm_start_gate(&warm, &measured[0])?;
     let plateaued = baselines_plateaued(&runs)?;
     let inputs = report::Inputs {
         options,
@@ -305,6 +321,7 @@ pub fn reproduce(
         parameters,
         gate: &gate,
         gate_diagnosis,
+        rl_skipped,
         baselines_plateaued: plateaued,
     };
     report::write(&inputs, out)

@@ -38,6 +38,10 @@ struct Cli {
     /// alone and its gate. Default: every setting of the mode.
     #[arg(long, value_delimiter = ',')]
     algorithms: Option<Vec<String>>,
+    /// Start the RL runs even when the warm start fails the aggregator gate (by default they are
+    /// skipped then: such a study's verdict is inconclusive whatever they measure).
+    #[arg(long)]
+    ignore_gate: bool,
     /// RL seeds (default 1,2,3; quick: 1; study: 1-5).
     #[arg(long, value_delimiter = ',')]
     seeds: Option<Vec<u64>>,
@@ -79,6 +83,7 @@ fn main() -> ExitCode {
         (_, true) => ReproOptions::study(),
         _ => ReproOptions::full(),
     };
+    options.ignore_gate = cli.ignore_gate;
     if let Some(seeds) = cli.seeds {
         options.seeds = seeds;
     }

@@ -139,6 +139,8 @@ pub struct Inputs<'a> {
     pub gate: &'a [spiral_train::gate::Criterion],
     /// Why the aggregator falls short, when the evaluation counted its picks.
     pub gate_diagnosis: Option<String>,
+    /// Whether the RL settings asked for were not started because the gate failed.
+    pub rl_skipped: bool,
     /// Whether the baselines' accuracy stopped moving ([`crate::decision`]).
     pub baselines_plateaued: Option<bool>,
 }
@@ -296,9 +298,15 @@ pub fn write(inputs: &Inputs<'_>, out: &Path) -> anyhow::Result<PathBuf> {
                 "Measured on the warm start before any RL (its evaluation over `eval.n` traces \
                  per problem, and RSA's rounds above). A study whose warm start fails the gate \
                  cannot tell set RL from no set RL: its verdict is inconclusive whatever the RL \
-                 numbers.\n\n{}\nThe gate {}. {gate_diagnosis}",
+                 numbers.\n\n{}\nThe gate {}. {gate_diagnosis}{}",
                 spiral_train::gate::markdown(gate),
-                if spiral_train::gate::passes(gate) { "passes" } else { "does not pass" }
+                if spiral_train::gate::passes(gate) { "passes" } else { "does not pass" },
+                if inputs.rl_skipped {
+                    "\n\nThe RL settings asked for were therefore not started (`--ignore-gate` \
+                     runs them anyway)."
+                } else {
+                    ""
+                }
             ),
             ..Default::default()
         },

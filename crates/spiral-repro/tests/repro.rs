@@ -42,6 +42,8 @@ fn tiny() -> ReproOptions {
             pipeline_n: 2,
         },
         eval_every: None,
+        // A two-step warm start fails the gate; these tests are about what runs after it.
+        ignore_gate: true,
     }
 }
 
@@ -92,6 +94,30 @@ fn a_tiny_reproduction_writes_its_report_and_resumes_without_redoing_work() {
     let before = std::fs::metadata(&measured).unwrap().modified().unwrap();
     reproduce(&tiny(), &configs, &work, &out, &stop).unwrap();
     assert_eq!(std::fs::metadata(&measured).unwrap().modified().unwrap(), before);
+}
+
+/// A warm start that fails the aggregator gate starts no RL run unless asked to, and its report
+/// says so; the warm start is still measured.
+#[test]
+fn a_failed_gate_starts_no_rl_run() {
+    let configs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+    let dir = tempfile::tempdir().unwrap();
+    let (work, out) = (dir.path().join("work"), dir.path().join("out"));
+    let mut options = tiny();
+    options.ignore_gate = false;
+    options.seeds = vec![1];
+    let stop = Arc::new(AtomicBool::new(false));
+    let report = reproduce(&options, &configs, &work, &out, &stop).unwrap();
+    let text = std::fs::read_to_string(&report).unwrap();
+    assert!(text.contains("The gate does not pass"), "{text}");
+    assert!(text.contains("were therefore not started"), "{text}");
+    assert!(work.join("measure/warm-start.json").exists());
+    let runs: Vec<_> = std::fs::read_dir(&work)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.ends_with("-seed1"))
+        .collect();
+    assert!(runs.is_empty(), "{runs:?}");
 }
 
 #[test]
