@@ -93,9 +93,13 @@ pub struct ReproOptions {
 
 impl ReproOptions {
     /// These options measuring traces as `run` samples them: its `rollout.max_new_tokens` and
-    /// temperature, the sequential curve's budgets scaled by the same factor as the length.
+    /// temperature, the sequential curve's budgets scaled by the same factor as the length, and
+    /// aggregation over at most the `algorithm.n` traces its sets hold (an aggregator is not
+    /// judged on prompts longer than any it was trained on), the primary budget at that size.
     pub fn sampling_as(&self, run: &RunConfig) -> Self {
         let mut out = self.clone();
+        out.measure.n_max = self.measure.n_max.min(run.algorithm.n);
+        out.measure.pipeline_n = run.algorithm.n;
         let (from, to) = (self.measure.max_new_tokens.max(1), run.rollout.max_new_tokens);
         out.measure.budgets = self.measure.budgets.iter().map(|b| (b * to / from).max(1)).collect();
         out.measure.budgets.dedup();

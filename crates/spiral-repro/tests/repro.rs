@@ -21,6 +21,8 @@ fn tiny() -> ReproOptions {
         "train.problems_per_step=1",
         "eval.problems=2",
         "eval.n=2",
+        // Sets of 2: what the measurements aggregate over.
+        "algorithm.n=2",
     ];
     ReproOptions {
         mode: "test".into(),
@@ -149,8 +151,19 @@ fn measurements_sample_traces_as_long_as_the_runs_do() {
     assert_eq!(measured.measure.max_new_tokens, 96);
     assert_eq!(measured.measure.temperature, 0.7);
     assert_eq!(measured.measure.budgets, [24, 48, 72, 96]);
-    let same = full.sampling_as(&spiral_train::RunConfig::default_with(&[]).unwrap());
-    assert_eq!(same, full);
+    // Aggregation over the trained set size at most (4 traces per set by default).
+    assert_eq!(
+        (full.measure.n_max, measured.measure.n_max, measured.measure.pipeline_n),
+        (16, 4, 4)
+    );
+    let wider = full.sampling_as(
+        &spiral_train::RunConfig::default_with(&["algorithm.n1=16".into(), "algorithm.n=8".into()])
+            .unwrap(),
+    );
+    assert_eq!((wider.measure.n_max, wider.measure.pipeline_n), (8, 8));
+    let default = spiral_train::RunConfig::default_with(&[]).unwrap();
+    let same = full.sampling_as(&default);
+    assert_eq!(same.measure, MeasureOptions { n_max: 4, ..full.measure });
 }
 
 /// The combination study's traces fit its token limit: the longest trial trace (every part
