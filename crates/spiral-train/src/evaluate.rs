@@ -8,7 +8,9 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 use spiral_aggregation::majority_vote;
-use spiral_eval::{ChatMode, ModelSampler, ProblemSamples, SamplerSettings, pass_at_k_per_problem};
+use spiral_eval::{
+    ChatMode, Completion, ModelSampler, ProblemSamples, SamplerSettings, pass_at_k_per_problem,
+};
 use spiral_model::CausalLm;
 use spiral_rewards::{Problem, Reward, Scored, TaskReward};
 use spiral_rollout::stream_seed;
@@ -52,6 +54,13 @@ pub struct EvalMetrics {
     /// A combination answer can take each part from another candidate, so this, not
     /// `agg_picks`, says how well the aggregator finds what its candidates solved.
     pub agg_part_given_solved: Option<f64>,
+    /// With [`ReferenceCandidates::Measure`]: agg@1 over candidates the task makes up as the
+    /// warm start's aggregation examples are (`TaskData::reference_candidates`) instead of the
+    /// model's own traces. Far above `agg_at_1`, the aggregator works and the search traces it
+    /// reads are what falls short; near it, the aggregator itself does.
+    pub agg_reference: Option<f64>,
+    /// The same, part by part, on the parts some made-up candidate solved (combination).
+    pub agg_part_reference: Option<f64>,
     /// Entropy of the search policy in nats per token, estimated by the mean surprise
     /// `-log p` of its sampled search-trace tokens: how widely it still searches.
     pub search_entropy: Option<f64>,
@@ -62,6 +71,20 @@ pub struct EvalMetrics {
     #[serde(skip)]
     pub transcripts: Vec<Transcript>,
 }
+
+/// Whether an evaluation also aggregates over made-up candidates ([`EvalMetrics::agg_reference`]):
+/// one more aggregation pass, measured where the aggregator is judged (before RL).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReferenceCandidates {
+    /// Aggregate over the model's own traces only.
+    Skip,
+    /// Also over made-up candidates.
+    Measure,
+}
+
+/// The stream of the made-up candidates of evaluated problem `i` (apart from the stream of its
+/// vote and prompt order).
+const REFERENCE_STREAM: u64 = 1;
 
 /// One evaluated problem: its search traces and the aggregation over them.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -86,8 +109,9 @@ pub fn evaluate<B: Backend>(
     data: &TaskData,
     config: &RunConfig,
     seed: u64,
+    reference: ReferenceCandidates,
 ) -> anyhow::Result<EvalMetrics> {
-    evaluate_on(model, data, config, seed, &World::default())
+    evaluate_on(model, data, config, seed, &World::default(), reference)
 }
 
 /// [`evaluate`] split across the ranks of `world`: each samples its share of the problems, with
@@ -99,11 +123,13 @@ pub fn evaluate_on<B: Backend>(
     config: &RunConfig,
     seed: u64,
     world: &World,
+    reference: ReferenceCandidates,
 ) -> anyhow::Result<EvalMetrics> {
     let n = config.eval.n;
     let all: Vec<&Problem> = data.test.iter().take(config.eval.problems).collect();
     let here = share(all.len(), world.0.rank(), world.0.world_size());
-    let local = evaluate_share(model, data, config, seed, &all[here.clone()], here.start)?;
+    let problems = &all[here.clone()];
+    let local = evaluate_share(model, data, config, seed, problems, here.start, reference)?;
     // Sums over problems, then over ranks.
     let mut sums = local.sums.clone();
     world.0.sum_f64(&mut sums);
@@ -115,6 +141,7 @@ pub fn evaluate_on<B: Backend>(
         given_none,
         picks,
         solved_parts,
+        made_up,
         surprise,
         distinct,
     } = Sums::read(&sums, n);
@@ -136,6 +163,8 @@ pub fn evaluate_on<B: Backend>(
         agg_picks: rate((picks.0, picks.2)),
         agg_given_pick: rate((picks.1, picks.0)),
         agg_part_given_solved: rate((solved_parts.1, solved_parts.0)),
+        agg_reference: rate((made_up.whole.1, made_up.whole.0)),
+        agg_part_reference: rate((made_up.parts.1, made_up.parts.0)),
         search_entropy: rate(surprise),
         distinct_answers: distinct / count,
         transcripts,
@@ -153,8 +182,9 @@ struct Share {
 /// pass@k for k = 2, 4, .. (one each), majority hits, aggregation hits and problems given a
 /// correct trace, the same given none, then aggregation traces that pick a candidate's answer,
 /// those of them that are correct, and aggregation traces, then parts some trace answers
-/// correctly and the aggregations' mean accuracy on them, then the search traces' summed
-/// surprise and tokens, and distinct answers]`.
+/// correctly and the aggregations' mean accuracy on them, then the same four over made-up
+/// candidates ([`Aggregated`]), then the search traces' summed surprise and tokens, and
+/// distinct answers]`.
 struct Sums {
     correct: f64,
     pass_at_k: Vec<(usize, f64)>,
@@ -163,8 +193,17 @@ struct Sums {
     given_none: (f64, f64),
     picks: (f64, f64, f64),
     solved_parts: (f64, f64),
+    made_up: Aggregated,
     surprise: (f64, f64),
     distinct: f64,
+}
+
+/// How aggregations over some candidate sets scored: (problems, summed mean accuracy) and
+/// (parts some candidate solved, summed mean accuracy on them).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Aggregated {
+    whole: (f64, f64),
+    parts: (f64, f64),
 }
 
 impl Sums {
@@ -175,6 +214,8 @@ impl Sums {
         out.extend([self.given_none.0, self.given_none.1]);
         out.extend([self.picks.0, self.picks.1, self.picks.2]);
         out.extend([self.solved_parts.0, self.solved_parts.1]);
+        let m = &self.made_up;
+        out.extend([m.whole.0, m.whole.1, m.parts.0, m.parts.1]);
         out.extend([self.surprise.0, self.surprise.1, self.distinct]);
         out
     }
@@ -190,8 +231,12 @@ impl Sums {
             given_none: (at(ks + 4), at(ks + 5)),
             picks: (at(ks + 6), at(ks + 7), at(ks + 8)),
             solved_parts: (at(ks + 9), at(ks + 10)),
-            surprise: (at(ks + 11), at(ks + 12)),
-            distinct: at(ks + 13),
+            made_up: Aggregated {
+                whole: (at(ks + 11), at(ks + 12)),
+                parts: (at(ks + 13), at(ks + 14)),
+            },
+            surprise: (at(ks + 15), at(ks + 16)),
+            distinct: at(ks + 17),
         }
     }
 }
@@ -204,6 +249,7 @@ fn evaluate_share<B: Backend>(
     seed: u64,
     problems: &[&Problem],
     first: usize,
+    reference: ReferenceCandidates,
 ) -> anyhow::Result<Share> {
     let n = config.eval.n;
     let ks: Vec<usize> = (1..=n.ilog2()).map(|e| 1usize << e).collect();
@@ -216,6 +262,7 @@ fn evaluate_share<B: Backend>(
             given_none: (0.0, 0.0),
             picks: (0.0, 0.0, 0.0),
             solved_parts: (0.0, 0.0),
+            made_up: Aggregated::default(),
             surprise: (0.0, 0.0),
             distinct: 0.0,
         };
@@ -300,15 +347,10 @@ fn evaluate_share<B: Backend>(
             }
             picks.2 += 1.0;
         }
-        if let Some(solved) = solved_by_some(problem, &texts[p * n..(p + 1) * n]) {
-            let answered: Vec<Vec<bool>> =
-                completions.iter().filter_map(|c| problem.parts_answered(&c.text)).collect();
-            for (part, _) in solved.iter().enumerate().filter(|&(_, &s)| s) {
-                let hits = answered.iter().filter(|a| a[part]).count();
-                solved_parts.0 += 1.0;
-                solved_parts.1 += hits as f64 / per_problem as f64;
-            }
-        }
+        let (parts, hits) =
+            part_accuracy(problem, &texts[p * n..(p + 1) * n], &completions, per_problem);
+        solved_parts.0 += parts;
+        solved_parts.1 += hits;
         let scores: Vec<f64> = judged.iter().map(|s| s.reward).collect();
         let group = &correct[p * n..(p + 1) * n];
         let bucket =
@@ -322,6 +364,12 @@ fn evaluate_share<B: Backend>(
             aggregation: (completions[0].text.clone(), scores[0] > 0.0),
         });
     }
+    let made_up = match reference {
+        ReferenceCandidates::Skip => Aggregated::default(),
+        ReferenceCandidates::Measure => {
+            aggregate_made_up(&sampler, data, problems, first, n, per_problem, seed)?
+        }
+    };
     let sums = Sums {
         correct: correct.iter().sum(),
         pass_at_k,
@@ -330,6 +378,7 @@ fn evaluate_share<B: Backend>(
         given_none,
         picks,
         solved_parts,
+        made_up,
         surprise,
         distinct,
     };
@@ -345,6 +394,67 @@ fn solved_by_some(problem: &Problem, traces: &[String]) -> Option<Vec<bool>> {
         solved.iter_mut().zip(answered).for_each(|(s, a)| *s |= a);
     }
     Some(solved)
+}
+
+/// Aggregations over candidates the task makes up for each of `problems` (the first of them
+/// problem `first` of the evaluation), `per_problem` each, scored as [`Aggregated`]; nothing for
+/// tasks without made-up candidates (math).
+fn aggregate_made_up<B: Backend>(
+    sampler: &ModelSampler<'_, B>,
+    data: &TaskData,
+    problems: &[&Problem],
+    first: usize,
+    n: usize,
+    per_problem: usize,
+    seed: u64,
+) -> anyhow::Result<Aggregated> {
+    let mut sets = Vec::with_capacity(problems.len());
+    let mut prompts = Vec::with_capacity(problems.len());
+    for (p, problem) in problems.iter().enumerate() {
+        let stream = stream_seed(seed, REFERENCE_STREAM, (first + p) as u64);
+        let mut rng = StdRng::seed_from_u64(stream);
+        // Every synthetic problem has a trace, so prompt p stays problem p (the sampler's
+        // streams); math has none at all.
+        let Some(candidates) = data.reference_candidates(problem, n, &mut rng) else {
+            return Ok(Aggregated::default());
+        };
+        prompts.push(data.aggregation_prompt(problem, &candidates, &mut rng));
+        sets.push(candidates);
+    }
+    let mut out = Aggregated::default();
+    let aggregations = sampler.generate(&prompts, per_problem, seed ^ 0x4EF)?;
+    for ((problem, candidates), completions) in problems.iter().zip(&sets).zip(aggregations) {
+        let accuracy = completions
+            .iter()
+            .map(|c| TaskReward::default().score(problem, &c.text).reward)
+            .sum::<f64>()
+            / per_problem as f64;
+        out.whole.0 += 1.0;
+        out.whole.1 += accuracy;
+        let (parts, hits) = part_accuracy(problem, candidates, &completions, per_problem);
+        out.parts.0 += parts;
+        out.parts.1 += hits;
+    }
+    Ok(out)
+}
+
+/// For a problem of parts: how many parts some of `candidates` answers correctly, and the
+/// aggregations' summed mean accuracy on those parts; (0, 0) for other tasks.
+fn part_accuracy(
+    problem: &Problem,
+    candidates: &[String],
+    aggregations: &[Completion],
+    per_problem: usize,
+) -> (f64, f64) {
+    let Some(solved) = solved_by_some(problem, candidates) else { return (0.0, 0.0) };
+    let answered: Vec<Vec<bool>> =
+        aggregations.iter().filter_map(|c| problem.parts_answered(&c.text)).collect();
+    let mut out = (0.0, 0.0);
+    for (part, _) in solved.iter().enumerate().filter(|&(_, &s)| s) {
+        out.0 += 1.0;
+        out.1 += answered.iter().filter(|a| a[part]).count() as f64 / per_problem as f64;
+    }
+    out
 }
 
 #[cfg(test)]

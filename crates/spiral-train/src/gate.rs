@@ -54,7 +54,8 @@ pub fn passes(criteria: &[Criterion]) -> bool {
 /// Why an aggregator falls short, in words (not a criterion): how often its answer is one of its
 /// candidates' and how often such a pick is right, against pass@1, the accuracy of a candidate
 /// drawn at random; for problems of parts, how often it gets right a part that some candidate
-/// solved. `None` for evaluations recorded without these counts.
+/// solved; and, where measured, how it aggregates candidates the task makes up, which tells a
+/// weak aggregator from weak candidates. `None` for evaluations recorded without these counts.
 pub fn diagnosis(before_rl: &EvalRecord) -> Option<String> {
     let (picks, accuracy) = (before_rl.agg_picks?, before_rl.agg_given_pick);
     let accuracy = match accuracy {
@@ -79,9 +80,24 @@ pub fn diagnosis(before_rl: &EvalRecord) -> Option<String> {
             100.0 * rate
         )
     });
+    let made_up = before_rl.agg_reference.map_or(String::new(), |rate| {
+        let parts = before_rl.agg_part_reference.map_or(String::new(), |p| {
+            format!(", {:.1}% of the parts some candidate solved", 100.0 * p)
+        });
+        let verdict = if rate >= before_rl.agg_at_1 + 0.05 {
+            "the aggregator works on such candidates, so its own search traces are what it \
+             cannot use"
+        } else {
+            "no better than on its own traces, so the aggregator itself falls short"
+        };
+        format!(
+            " Over candidates made up as the warm start's aggregation examples are, agg@1 is \
+             {rate:.3}{parts}: {verdict}."
+        )
+    });
     Some(format!(
         "Diagnosis (not a criterion): {:.1}% of aggregation traces answer with one of their \
-         candidates' answers, the rest with an answer of their own; {accuracy}.{parts}",
+         candidates' answers, the rest with an answer of their own; {accuracy}.{parts}{made_up}",
         100.0 * picks
     ))
 }
@@ -119,6 +135,8 @@ mod tests {
             agg_picks: None,
             agg_given_pick: None,
             agg_part_given_solved: None,
+            agg_reference: None,
+            agg_part_reference: None,
             search_entropy: None,
             distinct_answers: None,
             n: 4,
@@ -157,5 +175,13 @@ mod tests {
         assert!(!diagnosis(&e).unwrap().contains("Part by part"), "only for tasks of parts");
         e.agg_part_given_solved = Some(0.25);
         assert!(diagnosis(&e).unwrap().contains("25.0% of the parts that some candidate solved"));
+        // Made-up candidates read far better than its own traces: the search side falls short.
+        e.agg_reference = Some(0.5);
+        e.agg_part_reference = Some(0.8);
+        let text = diagnosis(&e).unwrap();
+        assert!(text.contains("agg@1 is 0.500, 80.0% of the parts"), "{text}");
+        assert!(text.contains("its own search traces are what it cannot use"), "{text}");
+        e.agg_reference = Some(0.17);
+        assert!(diagnosis(&e).unwrap().contains("the aggregator itself falls short"));
     }
 }

@@ -182,6 +182,16 @@ pub struct EvalRecord {
     /// correctly.
     #[serde(rename = "agg@1|part_solved", default)]
     pub agg_part_given_solved: Option<f64>,
+    /// agg@1 over candidates the task makes up, where measured (the evaluation before RL).
+    #[serde(rename = "agg@1|made_up", default, skip_serializing_if = "Option::is_none")]
+    pub agg_reference: Option<f64>,
+    /// The same part by part, on the parts some made-up candidate solved (combination).
+    #[serde(
+        rename = "agg@1|part_solved_made_up",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub agg_part_reference: Option<f64>,
     /// The search policy's entropy, nats per token (mean surprise of its sampled tokens).
     #[serde(default)]
     pub search_entropy: Option<f64>,
@@ -212,6 +222,8 @@ impl EvalRecord {
             agg_picks: e.agg_picks,
             agg_given_pick: e.agg_given_pick,
             agg_part_given_solved: e.agg_part_given_solved,
+            agg_reference: e.agg_reference,
+            agg_part_reference: e.agg_part_reference,
             search_entropy: e.search_entropy,
             distinct_answers: Some(e.distinct_answers),
             n: e.n,
@@ -335,6 +347,8 @@ mod tests {
                 agg_picks: Some(0.75),
                 agg_given_pick: Some(0.4),
                 agg_part_given_solved: Some(0.6),
+                agg_reference: None,
+                agg_part_reference: None,
                 search_entropy: Some(0.9),
                 distinct_answers: 2.5,
                 transcripts: vec![],

@@ -27,7 +27,7 @@ use spiral_rollout::stream_seed;
 use crate::checkpoint::{self, TrainerState};
 use crate::config::RunConfig;
 use crate::distributed::World;
-use crate::evaluate::{EvalMetrics, evaluate_on};
+use crate::evaluate::{EvalMetrics, ReferenceCandidates, evaluate_on};
 use crate::learner::Learner;
 use crate::metrics::{EvalRecord, MetricsWriter, Record};
 use crate::task::TaskData;
@@ -204,13 +204,14 @@ impl<Train: AutodiffBackend> Run<'_, Train> {
     }
 
     /// Evaluates `model` on the held-out problems (always the same draws, so evaluations compare
-    /// across steps and runs).
+    /// across steps and runs); `reference` as [`evaluate_on`] takes it.
     fn evaluate(
         &self,
         model: &spiral_model::CausalLm<Train::InnerBackend>,
+        reference: ReferenceCandidates,
     ) -> anyhow::Result<EvalMetrics> {
         let seed = stream_seed(self.config.run.seed, purpose::EVAL, 0);
-        evaluate_on(model, &self.data, self.config, seed, &self.control.world)
+        evaluate_on(model, &self.data, self.config, seed, &self.control.world, reference)
     }
 
     /// Records evaluation `e` at RL step `step` and writes what the model wrote to

@@ -165,6 +165,46 @@ impl TaskData {
         self.tokenizer.prompt_text(&messages, self.chat).unwrap_or_else(|_| format!("{text}\n"))
     }
 
+    /// `n` candidates for an aggregation prompt of `problem` made up from the task rather than
+    /// sampled from a model, as the warm start's aggregation examples are; `trace` is the
+    /// problem's warm-start trace ([`Self::trace`]).
+    fn made_up_candidates(
+        &self,
+        problem: &Problem,
+        trace: &str,
+        n: usize,
+        rng: &mut StdRng,
+    ) -> Vec<String> {
+        if self.tries > 0 {
+            // Trial traces as the warm-started model will write them: each solves a part
+            // `tries / modulus` of the time, and the answer combines their solved parts.
+            return (0..n).map(|_| self.trace(problem, rng).unwrap_or_default()).collect();
+        }
+        // Mostly wrong candidates, as a weak policy writes them: the aggregator learns to check
+        // each one rather than to copy any of them.
+        (0..n)
+            .map(|_| match (rng.random::<f64>(), problem) {
+                (u, _) if u < CORRECT_CANDIDATE_RATE => trace.to_string(),
+                (_, Problem::Countdown(c)) if rng.random::<bool>() => fabricate(c, rng),
+                _ => corrupt(trace, rng),
+            })
+            .collect()
+    }
+
+    /// Candidates for an aggregation prompt of `problem` made up as the warm start's aggregation
+    /// examples are, not written by the model: how well an aggregator reads these, against its
+    /// own search traces, tells a weak aggregator from weak candidates. `None` for problems
+    /// without a warm-start trace (math).
+    pub fn reference_candidates(
+        &self,
+        problem: &Problem,
+        n: usize,
+        rng: &mut StdRng,
+    ) -> Option<Vec<String>> {
+        let trace = self.trace(problem, rng)?;
+        Some(self.made_up_candidates(problem, &trace, n, rng))
+    }
+
     /// Warm-start examples: `count` sequences, a fraction `aggregation_fraction` of them
     /// aggregation prompts over `n` candidates (correct and corrupted traces, answered with a
     /// correct trace; or, with trial traces, independent trial traces answered with the answer
@@ -181,21 +221,7 @@ impl TaskData {
             let p = &self.train[rng.random_range(0..self.train.len())];
             let Some(trace) = self.trace(p, rng) else { continue };
             let (prompt, target) = if rng.random::<f64>() < aggregation_fraction {
-                let candidates: Vec<String> = if self.tries > 0 {
-                    // Trial traces as the warm-started model will write them: each solves a part
-                    // `tries / modulus` of the time, and the answer combines their solved parts.
-                    (0..n).map(|_| self.trace(p, rng).unwrap_or_default()).collect()
-                } else {
-                    // Mostly wrong candidates, as a weak policy writes them: the aggregator
-                    // learns to check each one rather than to copy any of them.
-                    (0..n)
-                        .map(|_| match (rng.random::<f64>(), p) {
-                            (u, _) if u < CORRECT_CANDIDATE_RATE => trace.clone(),
-                            (_, Problem::Countdown(c)) if rng.random::<bool>() => fabricate(c, rng),
-                            _ => corrupt(&trace, rng),
-                        })
-                        .collect()
-                };
+                let candidates = self.made_up_candidates(p, &trace, n, rng);
                 let answer = self.assembled_answer(p, &candidates, rng).unwrap_or(trace);
                 (self.aggregation_prompt(p, &candidates, rng), answer)
             } else {
@@ -406,6 +432,35 @@ mod tests {
         let p = &direct.train[0];
         assert_eq!(direct.trace(p, &mut rng), p.solution_trace());
         assert_eq!(direct.assembled_answer(p, &["x".into()], &mut rng), None);
+    }
+
+    /// The made-up candidates an evaluation aggregates over are the warm start's kind: about
+    /// `CORRECT_CANDIDATE_RATE` correct traces among corruptions, or independent trial traces;
+    /// none for a problem without a trace.
+    #[test]
+    fn made_up_candidates_are_the_warm_starts_kind() {
+        let mut rng = StdRng::seed_from_u64(3);
+        let data = TaskData::new(&section(Task::Countdown), None, 1).unwrap();
+        let (mut correct, mut total) = (0.0, 0.0);
+        for p in &data.train {
+            let candidates = data.reference_candidates(p, 4, &mut rng).unwrap();
+            assert_eq!(candidates.len(), 4);
+            correct += candidates.iter().map(|c| reward(p, c)).sum::<f64>();
+            total += 4.0;
+        }
+        let rate = correct / total;
+        assert!((rate - CORRECT_CANDIDATE_RATE).abs() < 0.05, "{rate}");
+        let math = Problem::Math(spiral_rewards::MathProblem::new("What is 2+2?", "4"));
+        assert_eq!(data.reference_candidates(&math, 4, &mut rng), None);
+
+        let mut task = section(Task::Combination);
+        task.combination = CombinationConfig { parts: 2, modulus: 10, tries: 3 };
+        let trials = TaskData::new(&task, None, 1).unwrap();
+        for p in &trials.train {
+            for c in trials.reference_candidates(p, 4, &mut rng).unwrap() {
+                assert!(c.lines().all(|l| (2..=4).contains(&l.split(' ').count())), "{c}");
+            }
+        }
     }
 
     #[test]
