@@ -54,13 +54,14 @@ pub struct EvalMetrics {
     /// A combination answer can take each part from another candidate, so this, not
     /// `agg_picks`, says how well the aggregator finds what its candidates solved.
     pub agg_part_given_solved: Option<f64>,
-    /// With [`ReferenceCandidates::Measure`]: agg@1 over candidates the task makes up as the
-    /// warm start's aggregation examples are (`TaskData::reference_candidates`) instead of the
-    /// model's own traces. Far above `agg_at_1`, the aggregator works and the search traces it
-    /// reads are what falls short; near it, the aggregator itself does.
-    pub agg_reference: Option<f64>,
-    /// The same, part by part, on the parts some made-up candidate solved (combination).
-    pub agg_part_reference: Option<f64>,
+    /// With [`MadeUpCandidates::Measure`]: `agg_given_correct` over candidates the task makes
+    /// up as the warm start's aggregation examples are ([`TaskData::made_up_candidates`])
+    /// instead of the model's own traces: the aggregation's accuracy on sets that hold a correct
+    /// one. Far above `agg_given_correct`, the aggregator works and the search traces it reads
+    /// are what it cannot use; near it, the aggregator itself falls short.
+    pub agg_made_up_given_correct: Option<f64>,
+    /// The same as `agg_part_given_solved` over made-up candidates (combination).
+    pub agg_part_made_up: Option<f64>,
     /// Entropy of the search policy in nats per token, estimated by the mean surprise
     /// `-log p` of its sampled search-trace tokens: how widely it still searches.
     pub search_entropy: Option<f64>,
@@ -72,10 +73,11 @@ pub struct EvalMetrics {
     pub transcripts: Vec<Transcript>,
 }
 
-/// Whether an evaluation also aggregates over made-up candidates ([`EvalMetrics::agg_reference`]):
-/// one more aggregation pass, measured where the aggregator is judged (before RL).
+/// Whether an evaluation also aggregates over made-up candidates
+/// ([`EvalMetrics::agg_made_up_given_correct`]): one more aggregation pass, measured where the
+/// aggregator is judged (before RL).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReferenceCandidates {
+pub enum MadeUpCandidates {
     /// Aggregate over the model's own traces only.
     Skip,
     /// Also over made-up candidates.
@@ -84,7 +86,7 @@ pub enum ReferenceCandidates {
 
 /// The stream of the made-up candidates of evaluated problem `i` (apart from the stream of its
 /// vote and prompt order).
-const REFERENCE_STREAM: u64 = 1;
+const MADE_UP_STREAM: u64 = 1;
 
 /// One evaluated problem: its search traces and the aggregation over them.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -109,7 +111,7 @@ pub fn evaluate<B: Backend>(
     data: &TaskData,
     config: &RunConfig,
     seed: u64,
-    reference: ReferenceCandidates,
+    reference: MadeUpCandidates,
 ) -> anyhow::Result<EvalMetrics> {
     evaluate_on(model, data, config, seed, &World::default(), reference)
 }
@@ -123,7 +125,7 @@ pub fn evaluate_on<B: Backend>(
     config: &RunConfig,
     seed: u64,
     world: &World,
-    reference: ReferenceCandidates,
+    reference: MadeUpCandidates,
 ) -> anyhow::Result<EvalMetrics> {
     let n = config.eval.n;
     let all: Vec<&Problem> = data.test.iter().take(config.eval.problems).collect();
@@ -163,8 +165,8 @@ pub fn evaluate_on<B: Backend>(
         agg_picks: rate((picks.0, picks.2)),
         agg_given_pick: rate((picks.1, picks.0)),
         agg_part_given_solved: rate((solved_parts.1, solved_parts.0)),
-        agg_reference: rate((made_up.whole.1, made_up.whole.0)),
-        agg_part_reference: rate((made_up.parts.1, made_up.parts.0)),
+        agg_made_up_given_correct: rate((made_up.given_correct.1, made_up.given_correct.0)),
+        agg_part_made_up: rate((made_up.parts.1, made_up.parts.0)),
         search_entropy: rate(surprise),
         distinct_answers: distinct / count,
         transcripts,
@@ -198,11 +200,11 @@ struct Sums {
     distinct: f64,
 }
 
-/// How aggregations over some candidate sets scored: (problems, summed mean accuracy) and
-/// (parts some candidate solved, summed mean accuracy on them).
+/// How aggregations over some candidate sets scored: (sets holding a correct candidate, summed
+/// mean accuracy on them) and (parts some candidate solved, summed mean accuracy on them).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 struct Aggregated {
-    whole: (f64, f64),
+    given_correct: (f64, f64),
     parts: (f64, f64),
 }
 
@@ -215,7 +217,7 @@ impl Sums {
         out.extend([self.picks.0, self.picks.1, self.picks.2]);
         out.extend([self.solved_parts.0, self.solved_parts.1]);
         let m = &self.made_up;
-        out.extend([m.whole.0, m.whole.1, m.parts.0, m.parts.1]);
+        out.extend([m.given_correct.0, m.given_correct.1, m.parts.0, m.parts.1]);
         out.extend([self.surprise.0, self.surprise.1, self.distinct]);
         out
     }
@@ -232,7 +234,7 @@ impl Sums {
             picks: (at(ks + 6), at(ks + 7), at(ks + 8)),
             solved_parts: (at(ks + 9), at(ks + 10)),
             made_up: Aggregated {
-                whole: (at(ks + 11), at(ks + 12)),
+                given_correct: (at(ks + 11), at(ks + 12)),
                 parts: (at(ks + 13), at(ks + 14)),
             },
             surprise: (at(ks + 15), at(ks + 16)),
@@ -249,7 +251,7 @@ fn evaluate_share<B: Backend>(
     seed: u64,
     problems: &[&Problem],
     first: usize,
-    reference: ReferenceCandidates,
+    reference: MadeUpCandidates,
 ) -> anyhow::Result<Share> {
     let n = config.eval.n;
     let ks: Vec<usize> = (1..=n.ilog2()).map(|e| 1usize << e).collect();
@@ -365,8 +367,8 @@ fn evaluate_share<B: Backend>(
         });
     }
     let made_up = match reference {
-        ReferenceCandidates::Skip => Aggregated::default(),
-        ReferenceCandidates::Measure => {
+        MadeUpCandidates::Skip => Aggregated::default(),
+        MadeUpCandidates::Measure => {
             aggregate_made_up(&sampler, data, problems, first, n, per_problem, seed)?
         }
     };
@@ -411,11 +413,11 @@ fn aggregate_made_up<B: Backend>(
     let mut sets = Vec::with_capacity(problems.len());
     let mut prompts = Vec::with_capacity(problems.len());
     for (p, problem) in problems.iter().enumerate() {
-        let stream = stream_seed(seed, REFERENCE_STREAM, (first + p) as u64);
+        let stream = stream_seed(seed, MADE_UP_STREAM, (first + p) as u64);
         let mut rng = StdRng::seed_from_u64(stream);
         // Every synthetic problem has a trace, so prompt p stays problem p (the sampler's
         // streams); math has none at all.
-        let Some(candidates) = data.reference_candidates(problem, n, &mut rng) else {
+        let Some(candidates) = data.made_up_candidates(problem, n, &mut rng) else {
             return Ok(Aggregated::default());
         };
         prompts.push(data.aggregation_prompt(problem, &candidates, &mut rng));
@@ -424,13 +426,12 @@ fn aggregate_made_up<B: Backend>(
     let mut out = Aggregated::default();
     let aggregations = sampler.generate(&prompts, per_problem, seed ^ 0x4EF)?;
     for ((problem, candidates), completions) in problems.iter().zip(&sets).zip(aggregations) {
-        let accuracy = completions
-            .iter()
-            .map(|c| TaskReward::default().score(problem, &c.text).reward)
-            .sum::<f64>()
-            / per_problem as f64;
-        out.whole.0 += 1.0;
-        out.whole.1 += accuracy;
+        let right = |text: &str| TaskReward::default().score(problem, text).reward;
+        if candidates.iter().any(|c| right(c) > 0.0) {
+            let accuracy = completions.iter().map(|c| right(&c.text)).sum::<f64>();
+            out.given_correct.0 += 1.0;
+            out.given_correct.1 += accuracy / per_problem as f64;
+        }
         let (parts, hits) = part_accuracy(problem, candidates, &completions, per_problem);
         out.parts.0 += parts;
         out.parts.1 += hits;

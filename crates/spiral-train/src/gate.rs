@@ -76,23 +76,32 @@ pub fn diagnosis(before_rl: &EvalRecord) -> Option<String> {
     // so on such tasks the part-level rate is the one that says whether it selects.
     let parts = before_rl.agg_part_given_solved.map_or(String::new(), |rate| {
         format!(
-            " Part by part, it answers {:.1}% of the parts that some candidate solved correctly.",
+            " Part by part, it answers correctly {:.1}% of the parts that some candidate solved.",
             100.0 * rate
         )
     });
-    let made_up = before_rl.agg_reference.map_or(String::new(), |rate| {
-        let parts = before_rl.agg_part_reference.map_or(String::new(), |p| {
-            format!(", {:.1}% of the parts some candidate solved", 100.0 * p)
-        });
-        let verdict = if rate >= before_rl.agg_at_1 + 0.05 {
+    // Made-up candidates hold correct ones more or less often than the model's own traces, so
+    // the comparison is on sets (or parts) that hold one: there the aggregator only has to find it.
+    let e = before_rl;
+    let made_up = match (e.agg_part_made_up, e.agg_part_given_solved) {
+        (Some(made_up), Some(own)) => Some(("parts some candidate solved", made_up, own)),
+        _ => e
+            .agg_made_up_given_correct
+            .zip(e.agg_given_correct)
+            .map(|(made_up, own)| ("sets holding a correct candidate", made_up, own)),
+    };
+    let made_up = made_up.map_or(String::new(), |(what, made_up, own)| {
+        let verdict = if made_up >= own + 0.05 {
             "the aggregator works on such candidates, so its own search traces are what it \
              cannot use"
         } else {
             "no better than on its own traces, so the aggregator itself falls short"
         };
         format!(
-            " Over candidates made up as the warm start's aggregation examples are, agg@1 is \
-             {rate:.3}{parts}: {verdict}."
+            " Over candidates made up as the warm start's aggregation examples are, it answers \
+             correctly {:.1}% of the {what} (against {:.1}% over its own traces): {verdict}.",
+            100.0 * made_up,
+            100.0 * own
         )
     });
     Some(format!(
@@ -135,8 +144,8 @@ mod tests {
             agg_picks: None,
             agg_given_pick: None,
             agg_part_given_solved: None,
-            agg_reference: None,
-            agg_part_reference: None,
+            agg_made_up_given_correct: None,
+            agg_part_made_up: None,
             search_entropy: None,
             distinct_answers: None,
             n: 4,
@@ -176,12 +185,17 @@ mod tests {
         e.agg_part_given_solved = Some(0.25);
         assert!(diagnosis(&e).unwrap().contains("25.0% of the parts that some candidate solved"));
         // Made-up candidates read far better than its own traces: the search side falls short.
-        e.agg_reference = Some(0.5);
-        e.agg_part_reference = Some(0.8);
+        e.agg_made_up_given_correct = Some(0.5);
+        e.agg_part_made_up = Some(0.8);
         let text = diagnosis(&e).unwrap();
-        assert!(text.contains("agg@1 is 0.500, 80.0% of the parts"), "{text}");
+        assert!(text.contains("80.0% of the parts some candidate solved (against 25.0%"), "{text}");
         assert!(text.contains("its own search traces are what it cannot use"), "{text}");
-        e.agg_reference = Some(0.17);
-        assert!(diagnosis(&e).unwrap().contains("the aggregator itself falls short"));
+        // Without parts, sets holding a correct candidate are compared (0.3 over its own).
+        e.agg_part_given_solved = None;
+        e.agg_part_made_up = None;
+        e.agg_made_up_given_correct = Some(0.32);
+        let text = diagnosis(&e).unwrap();
+        assert!(text.contains("32.0% of the sets holding a correct candidate"), "{text}");
+        assert!(text.contains("the aggregator itself falls short"), "{text}");
     }
 }

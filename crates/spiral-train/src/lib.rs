@@ -43,7 +43,7 @@ pub use algorithm::{AggregationAdvantage, Algorithm, Credit, GroupAdvantage, Sea
 pub use checkpoint::{Phase, TrainerState, latest as latest_checkpoint};
 pub use collect::{Collected, Draws, OverlongConfig, collect};
 pub use config::{DEFAULT_CONFIG, RunConfig};
-pub use evaluate::{EvalMetrics, ReferenceCandidates, Transcript, evaluate, evaluate_on};
+pub use evaluate::{EvalMetrics, MadeUpCandidates, Transcript, evaluate, evaluate_on};
 pub use learner::{Learner, StepStats, TrainError, TrainSequence};
 pub use metrics::{EvalRecord, Record, TrainRecord, WarmStartRecord, read_metrics};
 pub use report::{checkout_commit, write_report};

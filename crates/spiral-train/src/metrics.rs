@@ -182,16 +182,21 @@ pub struct EvalRecord {
     /// correctly.
     #[serde(rename = "agg@1|part_solved", default)]
     pub agg_part_given_solved: Option<f64>,
-    /// agg@1 over candidates the task makes up, where measured (the evaluation before RL).
-    #[serde(rename = "agg@1|made_up", default, skip_serializing_if = "Option::is_none")]
-    pub agg_reference: Option<f64>,
-    /// The same part by part, on the parts some made-up candidate solved (combination).
+    /// `agg@1|some_correct` over candidates the task makes up, where measured (the evaluation
+    /// before RL).
+    #[serde(
+        rename = "agg@1|some_correct_made_up",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub agg_made_up_given_correct: Option<f64>,
+    /// `agg@1|part_solved` over candidates the task makes up (combination).
     #[serde(
         rename = "agg@1|part_solved_made_up",
         default,
         skip_serializing_if = "Option::is_none"
     )]
-    pub agg_part_reference: Option<f64>,
+    pub agg_part_made_up: Option<f64>,
     /// The search policy's entropy, nats per token (mean surprise of its sampled tokens).
     #[serde(default)]
     pub search_entropy: Option<f64>,
@@ -222,8 +227,8 @@ impl EvalRecord {
             agg_picks: e.agg_picks,
             agg_given_pick: e.agg_given_pick,
             agg_part_given_solved: e.agg_part_given_solved,
-            agg_reference: e.agg_reference,
-            agg_part_reference: e.agg_part_reference,
+            agg_made_up_given_correct: e.agg_made_up_given_correct,
+            agg_part_made_up: e.agg_part_made_up,
             search_entropy: e.search_entropy,
             distinct_answers: Some(e.distinct_answers),
             n: e.n,
@@ -347,8 +352,8 @@ mod tests {
                 agg_picks: Some(0.75),
                 agg_given_pick: Some(0.4),
                 agg_part_given_solved: Some(0.6),
-                agg_reference: None,
-                agg_part_reference: None,
+                agg_made_up_given_correct: None,
+                agg_part_made_up: None,
                 search_entropy: Some(0.9),
                 distinct_answers: 2.5,
                 transcripts: vec![],

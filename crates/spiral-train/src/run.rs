@@ -27,7 +27,7 @@ use spiral_rollout::stream_seed;
 use crate::checkpoint::{self, TrainerState};
 use crate::config::RunConfig;
 use crate::distributed::World;
-use crate::evaluate::{EvalMetrics, ReferenceCandidates, evaluate_on};
+use crate::evaluate::{EvalMetrics, MadeUpCandidates, evaluate_on};
 use crate::learner::Learner;
 use crate::metrics::{EvalRecord, MetricsWriter, Record};
 use crate::task::TaskData;
@@ -208,7 +208,7 @@ impl<Train: AutodiffBackend> Run<'_, Train> {
     fn evaluate(
         &self,
         model: &spiral_model::CausalLm<Train::InnerBackend>,
-        reference: ReferenceCandidates,
+        reference: MadeUpCandidates,
     ) -> anyhow::Result<EvalMetrics> {
         let seed = stream_seed(self.config.run.seed, purpose::EVAL, 0);
         evaluate_on(model, &self.data, self.config, seed, &self.control.world, reference)

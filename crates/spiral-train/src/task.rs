@@ -168,7 +168,7 @@ impl TaskData {
     /// `n` candidates for an aggregation prompt of `problem` made up from the task rather than
     /// sampled from a model, as the warm start's aggregation examples are; `trace` is the
     /// problem's warm-start trace ([`Self::trace`]).
-    fn made_up_candidates(
+    fn made_up_around(
         &self,
         problem: &Problem,
         trace: &str,
@@ -195,14 +195,14 @@ impl TaskData {
     /// examples are, not written by the model: how well an aggregator reads these, against its
     /// own search traces, tells a weak aggregator from weak candidates. `None` for problems
     /// without a warm-start trace (math).
-    pub fn reference_candidates(
+    pub fn made_up_candidates(
         &self,
         problem: &Problem,
         n: usize,
         rng: &mut StdRng,
     ) -> Option<Vec<String>> {
         let trace = self.trace(problem, rng)?;
-        Some(self.made_up_candidates(problem, &trace, n, rng))
+        Some(self.made_up_around(problem, &trace, n, rng))
     }
 
     /// Warm-start examples: `count` sequences, a fraction `aggregation_fraction` of them
@@ -221,7 +221,7 @@ impl TaskData {
             let p = &self.train[rng.random_range(0..self.train.len())];
             let Some(trace) = self.trace(p, rng) else { continue };
             let (prompt, target) = if rng.random::<f64>() < aggregation_fraction {
-                let candidates = self.made_up_candidates(p, &trace, n, rng);
+                let candidates = self.made_up_around(p, &trace, n, rng);
                 let answer = self.assembled_answer(p, &candidates, rng).unwrap_or(trace);
                 (self.aggregation_prompt(p, &candidates, rng), answer)
             } else {
@@ -443,7 +443,7 @@ mod tests {
         let data = TaskData::new(&section(Task::Countdown), None, 1).unwrap();
         let (mut correct, mut total) = (0.0, 0.0);
         for p in &data.train {
-            let candidates = data.reference_candidates(p, 4, &mut rng).unwrap();
+            let candidates = data.made_up_candidates(p, 4, &mut rng).unwrap();
             assert_eq!(candidates.len(), 4);
             correct += candidates.iter().map(|c| reward(p, c)).sum::<f64>();
             total += 4.0;
@@ -451,13 +451,13 @@ mod tests {
         let rate = correct / total;
         assert!((rate - CORRECT_CANDIDATE_RATE).abs() < 0.05, "{rate}");
         let math = Problem::Math(spiral_rewards::MathProblem::new("What is 2+2?", "4"));
-        assert_eq!(data.reference_candidates(&math, 4, &mut rng), None);
+        assert_eq!(data.made_up_candidates(&math, 4, &mut rng), None);
 
         let mut task = section(Task::Combination);
         task.combination = CombinationConfig { parts: 2, modulus: 10, tries: 3 };
         let trials = TaskData::new(&task, None, 1).unwrap();
         for p in &trials.train {
-            for c in trials.reference_candidates(p, 4, &mut rng).unwrap() {
+            for c in trials.made_up_candidates(p, 4, &mut rng).unwrap() {
                 assert!(c.lines().all(|l| (2..=4).contains(&l.split(' ').count())), "{c}");
             }
         }

@@ -20,7 +20,7 @@ use crate::checkpoint::{self, TrainerState};
 use crate::collect::Collected;
 use crate::distributed::World;
 use crate::evaluate::EvalMetrics;
-use crate::evaluate::ReferenceCandidates;
+use crate::evaluate::MadeUpCandidates;
 use crate::learner::{Learner, StepStats};
 use crate::metrics::{Record, TrainRecord};
 
@@ -226,7 +226,7 @@ pub(super) fn train<Train: AutodiffBackend>(
                 .map_or("none".into(), |p| p.display().to_string())
         );
         if step % config.eval.every == 0 || step == tr.steps {
-            let e = run.evaluate(&learner.inference_model(), ReferenceCandidates::Skip)?;
+            let e = run.evaluate(&learner.inference_model(), MadeUpCandidates::Skip)?;
             run.log_eval(step, &e)?;
             progress.println(format!("step {step}: {}", summary(&e)));
             last_eval = Some(e);
@@ -250,7 +250,7 @@ pub(super) fn train<Train: AutodiffBackend>(
     let last = match last_eval {
         Some(e) => e,
         // Resumed after the last step: evaluate the final model again (same seed, same numbers).
-        None => run.evaluate(&learner.inference_model(), ReferenceCandidates::Skip)?,
+        None => run.evaluate(&learner.inference_model(), MadeUpCandidates::Skip)?,
     };
     Ok(PhaseEnd::Done(last))
 }

@@ -19,7 +19,7 @@ use super::aggregator_start::aggregator_examples;
 use super::{PhaseEnd, Run, purpose, summary};
 use crate::checkpoint::{self, TrainerState};
 use crate::distributed::share;
-use crate::evaluate::{EvalMetrics, ReferenceCandidates};
+use crate::evaluate::{EvalMetrics, MadeUpCandidates};
 use crate::learner::Learner;
 use crate::metrics::{Record, WarmStartRecord};
 use crate::schedule::OptimConfig;
@@ -123,7 +123,7 @@ pub(super) fn warm_start<Train: AutodiffBackend>(
     }
     progress.finish();
     // The evaluation the aggregator gate reads: also over made-up candidates, for its diagnosis.
-    let eval = run.evaluate(&learner.inference_model(), ReferenceCandidates::Measure)?;
+    let eval = run.evaluate(&learner.inference_model(), MadeUpCandidates::Measure)?;
     run.log_eval(0, &eval)?;
     eprintln!("warm start: {}", summary(&eval));
     // The RL phase starts from here with a fresh optimiser; every algorithm trained from this
