@@ -279,6 +279,12 @@ pub fn reproduce(
         for &seed in &options.seeds {
             let mut config = base.clone();
             config.algorithm = shipped.algorithm.clone();
+            // The shipped budgets are sized for the shipped trace length: scaled with it, a
+            // setting still generates at most the tokens of its traces at full length.
+            config.algorithm.tokens_per_problem = shipped
+                .algorithm
+                .tokens_per_problem
+                .map(|t| t * base.rollout.max_new_tokens / shipped.rollout.max_new_tokens.max(1));
             config.train.seed = Some(seed);
             config.eval.every = options.eval_every.unwrap_or(config.train.steps).max(1);
             config.validate()?;

@@ -90,6 +90,8 @@ fn a_tiny_reproduction_writes_its_report_and_resumes_without_redoing_work() {
     // The algorithm configs were applied.
     let grpo = std::fs::read_to_string(work.join("grpo-seed1/config.toml")).unwrap();
     assert!(grpo.contains("n1 = 24") && grpo.contains("seed = 1"), "{grpo}");
+    // 24 traces of the run's 8 tokens, not of the shipped config's 48.
+    assert!(grpo.contains("tokens_per_problem = 192"), "{grpo}");
 
     // Run again: nothing is retrained or remeasured (the measurements are read back).
     let measured = work.join("measure/spiral-seed1.json");
