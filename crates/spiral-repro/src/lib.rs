@@ -190,12 +190,20 @@ impl ReproOptions {
 
 /// The settings a task is studied with, applied before the command line's `--set`s: combination
 /// problems of 2 parts whose warm-start traces try up to 4 values per part (so a part is solved
-/// 40% of the time and a wrong line shows its failed check) in traces of up to 120 tokens.
+/// 40% of the time and a wrong line shows its failed check) in traces of up to 120 tokens, and
+/// a warm start of 2,000 steps, half of them aggregation examples, without a second stage: the
+/// first warm start measured to learn both when a trace should stop and how to copy the try
+/// that checks (`docs/results/trial-traces-2026-12-03.md`).
 pub fn task_overrides(task: &str) -> Vec<String> {
     let settings: &[&str] = match task {
-        "combination" => {
-            &["task.combination.parts=2", "task.combination.tries=4", "rollout.max_new_tokens=120"]
-        }
+        "combination" => &[
+            "task.combination.parts=2",
+            "task.combination.tries=4",
+            "rollout.max_new_tokens=120",
+            "warm_start.steps=2000",
+            "warm_start.aggregation_fraction=0.5",
+            "warm_start.aggregator_steps=0",
+        ],
         _ => &[],
     };
     settings.iter().map(|s| s.to_string()).collect()

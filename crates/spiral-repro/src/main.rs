@@ -30,7 +30,7 @@ struct Cli {
     study: bool,
     /// The task: `countdown` (default), `combination` or `arith`; its runs go to their own work
     /// folder. Combination is studied with 2 parts, trial-and-error traces of up to 4 tries per
-    /// part and 120-token traces (`--set` changes any of them).
+    /// part, 120-token traces and a 2,000-step warm start (`--set` changes any of them).
     #[arg(long)]
     task: Option<String>,
     /// The algorithm settings to run, by config stem: grpo, dr_grpo, paragator, multitask,

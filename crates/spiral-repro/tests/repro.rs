@@ -177,6 +177,7 @@ fn the_combination_setting_fits_its_longest_trace() {
     let config = spiral_train::RunConfig::default_with(&overrides).unwrap();
     let c = &config.task.combination;
     assert_eq!((c.parts, c.tries), (2, 4));
+    assert_eq!((config.warm_start.steps, config.warm_start.aggregator_steps), (2000, 0));
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
     let mut longest = 0;
     for p in c.generate(2000, 1).unwrap() {
