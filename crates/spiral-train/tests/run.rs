@@ -414,6 +414,15 @@ fn the_aggregator_stage_runs_reports_its_gate_and_resumes_exactly() {
     assert!(dir.path().join("checkpoints/warm-start-search").is_dir());
     let report = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
     assert!(report.contains("Aggregator gate") && report.contains("agg@1 >= maj@n"), "{report}");
+    // The evaluation before RL alone also aggregates over made-up candidates (which solve
+    // parts, where the tiny model itself solves none).
+    let evals: Vec<EvalRecord> = read_metrics(&dir.path().join("metrics.jsonl"))
+        .unwrap()
+        .into_iter()
+        .filter_map(|r| if let Record::Eval(e) = r { Some(e) } else { None })
+        .collect();
+    assert!(evals[0].agg_part_made_up.is_some(), "{:?}", evals[0]);
+    assert!(evals[1..].iter().all(|e| e.agg_part_made_up.is_none()), "{evals:?}");
     assert_resumed_run_matches(config, "model.safetensors");
 }
 
