@@ -263,7 +263,7 @@ pub fn write(inputs: &Inputs<'_>, out: &Path) -> anyhow::Result<PathBuf> {
         budget = configs
             .iter()
             .find_map(|(_, c)| c.algorithm.tokens_per_problem)
-            .unwrap_or(base.algorithm.n1 * base.rollout.max_new_tokens),
+            .unwrap_or(base.traces_per_problem() * base.rollout.max_new_tokens),
         grpo_n = configs.iter().find(|(name, _)| name == "grpo").map_or(
             String::new(),
             |(_, c)| format!("; GRPO and Dr.GRPO {} traces", c.algorithm.n1)
