@@ -135,18 +135,7 @@ pub fn evaluate_on<B: Backend>(
     // Sums over problems, then over ranks.
     let mut sums = local.sums.clone();
     world.0.sum_f64(&mut sums);
-    let Sums {
-        correct,
-        pass_at_k,
-        maj,
-        given_correct,
-        given_none,
-        picks,
-        solved_parts,
-        made_up,
-        surprise,
-        distinct,
-    } = Sums::read(&sums, n);
+    let totals = Sums::read(&sums, n);
     let mut transcripts = Vec::with_capacity(all.len());
     for part in world.0.gather_bytes(&serde_json::to_vec(&local.transcripts)?) {
         transcripts.extend(serde_json::from_slice::<Vec<Transcript>>(&part)?);
@@ -154,21 +143,24 @@ pub fn evaluate_on<B: Backend>(
     let rate = |(hits, total): (f64, f64)| (total > 0.0).then(|| hits / total);
     let count = all.len().max(1) as f64;
     Ok(EvalMetrics {
-        pass_at_1: correct / (count * n as f64),
-        pass_at_k: pass_at_k.into_iter().map(|(k, sum)| (k, sum / count)).collect(),
-        maj_at_n: maj / count,
-        agg_at_1: (given_correct.0 + given_none.0) / count,
+        pass_at_1: totals.correct / (count * n as f64),
+        pass_at_k: totals.pass_at_k.into_iter().map(|(k, sum)| (k, sum / count)).collect(),
+        maj_at_n: totals.maj / count,
+        agg_at_1: (totals.given_correct.0 + totals.given_none.0) / count,
         problems: all.len(),
         n,
-        agg_given_correct: rate(given_correct),
-        agg_given_none: rate(given_none),
-        agg_picks: rate((picks.0, picks.2)),
-        agg_given_pick: rate((picks.1, picks.0)),
-        agg_part_given_solved: rate((solved_parts.1, solved_parts.0)),
-        agg_made_up_given_correct: rate((made_up.given_correct.1, made_up.given_correct.0)),
-        agg_part_made_up: rate((made_up.parts.1, made_up.parts.0)),
-        search_entropy: rate(surprise),
-        distinct_answers: distinct / count,
+        agg_given_correct: rate(totals.given_correct),
+        agg_given_none: rate(totals.given_none),
+        agg_picks: rate((totals.picks.0, totals.picks.2)),
+        agg_given_pick: rate((totals.picks.1, totals.picks.0)),
+        agg_part_given_solved: rate((totals.solved_parts.1, totals.solved_parts.0)),
+        agg_made_up_given_correct: rate((
+            totals.made_up.given_correct.1,
+            totals.made_up.given_correct.0,
+        )),
+        agg_part_made_up: rate((totals.made_up.parts.1, totals.made_up.parts.0)),
+        search_entropy: rate(totals.surprise),
+        distinct_answers: totals.distinct / count,
         transcripts,
     })
 }
