@@ -102,6 +102,10 @@ pub fn measure<B: Backend>(
     };
     let sampler = ModelSampler::new(model, tokenizer, &settings)?;
     let bootstrap = BootstrapOptions::default();
+    // Each part takes minutes to hours on a CPU: say which is running, and how long each took.
+    let started = std::time::Instant::now();
+    let step = |what: &str| eprintln!("   {what} ({:.0} s in)", started.elapsed().as_secs_f64());
+    step(&format!("pass@k: {} traces for each of {} problems", options.k_max, problems.len()));
 
     let mut samples = Vec::with_capacity(problems.len());
     sample_problems(&sampler, problems, options.k_max, style, |records| {
@@ -122,6 +126,7 @@ pub fn measure<B: Backend>(
         budgets: options.budgets.clone(),
         style,
     };
+    step(&format!("parallel and sequential scaling, N up to {}", options.n_max));
     let scaling = run_scaling("model", model, tokenizer, &settings, problems, &scaling_options)?;
 
     let rsa_options = RsaOptions {
@@ -134,7 +139,9 @@ pub fn measure<B: Backend>(
         },
         style,
     };
+    step(&format!("RSA: population {}, {} rounds", options.rsa_population, options.rsa_rounds));
     let rsa = run_rsa(&sampler, problems, &rsa_options)?;
+    step("done");
     let [rsa_pass_at_1, _, _] = rsa_curves(&rsa.run, &bootstrap);
 
     let n = options.pipeline_n;
