@@ -206,7 +206,9 @@ pub fn write(inputs: &Inputs<'_>, out: &Path) -> anyhow::Result<PathBuf> {
     let first = measured.first().map(|w| &w.curves);
 
     let mut headline = String::new();
-    let intervals = if options.seeds.len() > 1 {
+    let intervals = if measured.len() < 2 {
+        "No RL run measured yet: the warm start alone".to_string()
+    } else if options.seeds.len() > 1 {
         format!(
             "Means over {} RL seeds with 95% Student-t intervals over seeds (in brackets)",
             options.seeds.len()

@@ -115,6 +115,7 @@ fn a_failed_gate_starts_no_rl_run() {
     let text = std::fs::read_to_string(&report).unwrap();
     assert!(text.contains("The gate does not pass"), "{text}");
     assert!(text.contains("were therefore not started"), "{text}");
+    assert!(text.contains("No RL run measured yet"), "{text}");
     assert!(work.join("measure/warm-start.json").exists());
     let runs: Vec<_> = std::fs::read_dir(&work)
         .unwrap()
