@@ -455,6 +455,27 @@ mod tests {
     use super::*;
     use spiral_rewards::{CombinationProblem, Congruence, CountdownProblem};
 
+    /// A model whose weights are all zero gives every token the same logit, so every sampled
+    /// token's surprise is `ln V` and so is the search entropy, whatever was sampled.
+    #[test]
+    fn the_search_entropy_of_a_uniform_policy_is_the_log_of_the_vocabulary() {
+        let overrides = ["task.train_problems=8", "task.test_problems=3", "eval.problems=3"]
+            .into_iter()
+            .chain(["eval.n=2", "rollout.max_new_tokens=5"])
+            .map(String::from)
+            .collect::<Vec<_>>();
+        let config = RunConfig::default_with(&overrides).unwrap();
+        let data = TaskData::new(&config.task, None, 1).unwrap();
+        let vocab = data.tokenizer.vocab_size();
+        let model_config = spiral_model::ModelConfig::small(vocab, 16, 1, 2);
+        let model =
+            CausalLm::<burn::backend::Flex>::random(model_config, 0, 0.0, &Default::default())
+                .unwrap();
+        let e = evaluate(&model, &data, &config, 7, MadeUpCandidates::Skip).unwrap();
+        let entropy = e.search_entropy.unwrap();
+        assert!((entropy - (vocab as f64).ln()).abs() < 1e-4, "{entropy} against ln {vocab}");
+    }
+
     #[test]
     fn a_part_is_solved_when_any_trace_answers_it() {
         let parts = vec![Congruence { a: 3, b: 4, c: 5 }, Congruence { a: 7, b: 1, c: 2 }];
