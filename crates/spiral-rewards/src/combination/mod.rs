@@ -179,7 +179,7 @@ impl CombinationProblem {
     /// assert_eq!(p.correct_parts("x2=3\nx1=7"), 0);
     /// ```
     pub fn correct_parts(&self, response: &str) -> usize {
-        verify::read(self, response).correct
+        verify::read(self, response).right.iter().filter(|&&right| right).count()
     }
 
     /// Whether `response` answers each part correctly, in part order: what an aggregator can

@@ -63,7 +63,7 @@ impl Reward for CombinationReward {
         if let Some(reason) = reason {
             return Scored::incorrect(0.0, Some(r.extracted), Failure::Malformed { reason });
         }
-        if r.correct == n {
+        if r.right.iter().all(|&right| right) {
             Scored::correct(r.extracted)
         } else {
             Scored::incorrect(self.format_score, Some(r.extracted), Failure::WrongAnswer)
@@ -73,9 +73,8 @@ impl Reward for CombinationReward {
 
 /// What a response answers.
 pub(super) struct Reading<'a> {
-    /// Parts answered correctly (module docs of [`combination`](super)).
-    pub(super) correct: usize,
-    /// Whether each part, in order, is answered correctly.
+    /// Whether each part, in order, is answered correctly (module docs of
+    /// [`combination`](super)).
     pub(super) right: Vec<bool>,
     /// Answer lines found.
     lines: usize,
@@ -141,7 +140,6 @@ pub(super) fn read<'a>(problem: &CombinationProblem, response: &'a str) -> Readi
         }
     }
     let mut reading = Reading {
-        correct: 0,
         right: Vec::with_capacity(n),
         lines,
         stray,
@@ -163,7 +161,6 @@ pub(super) fn read<'a>(problem: &CombinationProblem, response: &'a str) -> Readi
         let value = state.value.filter(|_| state.count == 1);
         let right = state.in_order && value.is_some_and(|x| congruence.holds(problem.modulus, x));
         reading.right.push(right);
-        reading.correct += usize::from(right);
         if i > 0 {
             reading.extracted.push(' ');
         }

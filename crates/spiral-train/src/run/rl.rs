@@ -19,8 +19,7 @@ use super::{PhaseEnd, Run, purpose, summary};
 use crate::checkpoint::{self, TrainerState};
 use crate::collect::Collected;
 use crate::distributed::World;
-use crate::evaluate::EvalMetrics;
-use crate::evaluate::MadeUpCandidates;
+use crate::evaluate::{EvalMetrics, MadeUpCandidates};
 use crate::learner::{Learner, StepStats};
 use crate::metrics::{Record, TrainRecord};
 
