@@ -42,8 +42,8 @@ pub struct TaskData {
     style: PromptStyle,
     /// Whether prompts go through the tokenizer's chat template.
     chat: bool,
-    /// Values a combination trace tries per part (`task.combination.tries`); 0 for direct traces
-    /// and for the other tasks.
+    /// Tries a warm-start trace makes (`task.combination.tries` per part,
+    /// `task.countdown.tries` per problem); 0 for solution traces and for the other tasks.
     tries: usize,
 }
 
@@ -73,7 +73,11 @@ impl TaskData {
             }
         };
         let chat = pretrained && tokenizer.chat_template().is_some();
-        let tries = if task.kind == Task::Combination { task.combination.tries } else { 0 };
+        let tries = match task.kind {
+            Task::Combination => task.combination.tries,
+            Task::Countdown => task.countdown.tries,
+            Task::Arith | Task::Math => 0,
+        };
         Ok(Self { train, test, tokenizer, aggregation, style, chat, tries })
     }
 
@@ -116,18 +120,20 @@ impl TaskData {
     }
 
     /// The trace a warm start teaches for `problem`: a trial-and-error trace for a combination
-    /// task with `task.combination.tries > 0` (drawn with `rng`), else the solution trace. `None`
-    /// for problems without one (math).
+    /// or Countdown task with `tries > 0` (drawn with `rng`), else the solution trace. `None` for
+    /// problems without one (math).
     pub fn trace(&self, problem: &Problem, rng: &mut StdRng) -> Option<String> {
         match problem {
             Problem::Combination(p) if self.tries > 0 => p.trial_trace(self.tries, rng),
+            Problem::Countdown(p) if self.tries > 0 => p.trial_trace(self.tries, rng),
             _ => problem.solution_trace(),
         }
     }
 
-    /// The answer an aggregator is taught over `candidates` when the task assembles it part by
-    /// part (combination with trial traces: `CombinationProblem::assemble`); `None` for the
-    /// others, whose aggregator copies a correct candidate.
+    /// The answer an aggregator is taught over `candidates` when trial traces are taught: a
+    /// candidate's try that checks, or a new search where none does (`assemble` of
+    /// `CombinationProblem`, part by part, and of `CountdownProblem`); `None` for the others,
+    /// whose aggregator copies a correct candidate.
     pub fn assembled_answer(
         &self,
         problem: &Problem,
@@ -135,10 +141,9 @@ impl TaskData {
         rng: &mut StdRng,
     ) -> Option<String> {
         match problem {
-            Problem::Combination(p) if self.tries > 0 => {
-                let texts: Vec<&str> = candidates.iter().map(String::as_str).collect();
-                p.assemble(&texts, self.tries, rng)
-            }
+            _ if self.tries == 0 => None,
+            Problem::Combination(p) => p.assemble(&texts(candidates), self.tries, rng),
+            Problem::Countdown(p) => p.assemble(&texts(candidates), self.tries, rng),
             _ => None,
         }
     }
@@ -176,8 +181,8 @@ impl TaskData {
         rng: &mut StdRng,
     ) -> Vec<String> {
         if self.tries > 0 {
-            // Trial traces as the warm-started model will write them: each solves a part
-            // `tries / modulus` of the time, and the answer combines their solved parts.
+            // Trial traces as the warm-started model will write them (a combination trace solves
+            // a part `tries / modulus` of the time); the answer copies their checking tries.
             return (0..n).map(|_| self.trace(problem, rng).unwrap_or_default()).collect();
         }
         // Mostly wrong candidates, as a weak policy writes them: the aggregator learns to check
@@ -231,6 +236,10 @@ impl TaskData {
         }
         out
     }
+}
+
+fn texts(candidates: &[String]) -> Vec<&str> {
+    candidates.iter().map(String::as_str).collect()
 }
 
 /// The training and test problems: generated for synthetic tasks (distinct, the test problems
@@ -401,19 +410,13 @@ mod tests {
         }
     }
 
-    /// With `task.combination.tries`, warm-start traces try values and aggregation examples are
-    /// answered with the answer assembled from their candidates, which is right whenever some
-    /// candidate is; the other tasks keep their solution traces.
-    #[test]
-    fn combination_trial_traces_teach_assembled_answers() {
-        let mut task = section(Task::Combination);
-        task.combination = CombinationConfig { parts: 2, modulus: 10, tries: 3 };
-        let data = TaskData::new(&task, None, 1).unwrap();
+    /// Over trial traces, the assembled answer is right whenever some candidate is, and right
+    /// more than twice as often as one candidate; every character is in the vocabulary. Returns
+    /// the traces drawn.
+    fn assembled_answers_beat_single_traces(data: &TaskData) -> Vec<String> {
         let mut rng = StdRng::seed_from_u64(0);
-        let (mut single, mut assembled) = (0.0, 0.0);
+        let (mut single, mut assembled, mut traces) = (0.0, 0.0, Vec::new());
         for p in &data.train {
-            let trace = data.trace(p, &mut rng).unwrap();
-            assert!(trace.lines().all(|l| (2..=4).contains(&l.split(' ').count())), "{trace}");
             let candidates: Vec<String> =
                 (0..4).map(|_| data.trace(p, &mut rng).unwrap()).collect();
             let answer = data.assembled_answer(p, &candidates, &mut rng).unwrap();
@@ -422,12 +425,49 @@ mod tests {
             if candidates.iter().any(|c| reward(p, c) == 1.0) {
                 assert_eq!(reward(p, &answer), 1.0, "{answer}\n{candidates:?}");
             }
-            let ids = data.encode(&format!("{}{trace}{EOS}", data.search_prompt(p)));
+            let ids = data.encode(&format!("{}{}{EOS}", data.search_prompt(p), candidates[0]));
             assert!(!ids.contains(&0), "no character maps to unk");
+            traces.push(candidates[0].clone());
         }
         assert!(assembled > 2.0 * single, "assembled {assembled}, single {single}");
         let examples = data.warm_start_examples(20, 4, 1.0, &mut rng);
         assert!(examples.iter().all(|e| data.decode(&e.tokens).contains("Candidates")));
+        traces
+    }
+
+    /// With `task.combination.tries`, warm-start traces try values, and aggregation examples are
+    /// answered with the answer assembled from their candidates; without, solution traces.
+    #[test]
+    fn combination_trial_traces_teach_assembled_answers() {
+        let mut task = section(Task::Combination);
+        task.combination = CombinationConfig { parts: 2, modulus: 10, tries: 3 };
+        let data = TaskData::new(&task, None, 1).unwrap();
+        for trace in assembled_answers_beat_single_traces(&data) {
+            assert!(trace.lines().all(|l| (2..=4).contains(&l.split(' ').count())), "{trace}");
+        }
+        let mut rng = StdRng::seed_from_u64(0);
+        let direct = TaskData::new(&section(Task::Combination), None, 1).unwrap();
+        let p = &direct.train[0];
+        assert_eq!(direct.trace(p, &mut rng), p.solution_trace());
+        assert_eq!(direct.assembled_answer(p, &["x".into()], &mut rng), None);
+    }
+
+    /// With `task.countdown.tries`, each line but the box is a try checked against the target;
+    /// without, the solver's solution trace.
+    #[test]
+    fn countdown_trial_traces_teach_assembled_answers() {
+        let mut task = section(Task::Countdown);
+        task.countdown.tries = 4;
+        let data = TaskData::new(&task, None, 1).unwrap();
+        for (trace, p) in assembled_answers_beat_single_traces(&data).iter().zip(&data.train) {
+            let Problem::Countdown(p) = p else { panic!("a countdown problem") };
+            let (boxed, tries) =
+                trace.lines().collect::<Vec<_>>().split_last().map(|(b, t)| (*b, t.len())).unwrap();
+            assert!(boxed.starts_with("\\boxed{") && (1..=4).contains(&tries), "{trace}");
+            let target = format!(":{}", p.target);
+            assert!(trace.lines().take(tries).all(|l| l.ends_with(&target)), "{trace}");
+        }
+        let mut rng = StdRng::seed_from_u64(0);
         let direct = TaskData::new(&section(Task::Countdown), None, 1).unwrap();
         let p = &direct.train[0];
         assert_eq!(direct.trace(p, &mut rng), p.solution_trace());

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::CountdownProblem;
 use super::solve::{MAX_SOLVER_NUMBERS, Op, combine};
+use super::trials::MAX_TRIES;
 use crate::distinct::draw_distinct;
 use crate::error::RewardError;
 
@@ -35,6 +36,13 @@ pub struct CountdownConfig {
     pub min_target: u64,
     /// Largest target.
     pub max_target: u64,
+    /// How the warm start's traces find a solution: 0 writes the solver's solution; `k >= 1`
+    /// makes up to `k` random tries, each computed honestly and its result written beside the
+    /// target, and boxes the first that reaches it or the last made
+    /// ([`CountdownProblem::trial_trace`]), so that how often a trace is right is set by `k` and
+    /// a wrong trace shows its failed check. At most 64. Problems are drawn the same whatever its
+    /// value.
+    pub tries: usize,
 }
 
 impl Default for CountdownConfig {
@@ -47,6 +55,7 @@ impl Default for CountdownConfig {
             max_number: 20,
             min_target: 10,
             max_target: 100,
+            tries: 0,
         }
     }
 }
@@ -81,6 +90,9 @@ impl CountdownConfig {
                 "targets must satisfy 1 <= min_target <= max_target <= 1000000000, got {}..={}",
                 self.min_target, self.max_target
             ));
+        }
+        if self.tries > MAX_TRIES {
+            return fail(format!("tries must be within 0..={MAX_TRIES}, got {}", self.tries));
         }
         Ok(())
     }
@@ -242,6 +254,7 @@ mod tests {
                 .contains("min_numbers")
         );
         assert!(bad(CountdownConfig { min_number: 0, ..d.clone() }).contains("min_number"));
+        assert!(bad(CountdownConfig { tries: 65, ..d.clone() }).contains("tries"));
         assert!(
             bad(CountdownConfig { min_target: 50, max_target: 10, ..d.clone() })
                 .contains("min_target")
@@ -254,6 +267,7 @@ mod tests {
             max_number: 1,
             min_target: 3,
             max_target: 3,
+            tries: 0,
         };
         assert!(bad(tiny).contains("reachable"));
         let few = CountdownConfig {

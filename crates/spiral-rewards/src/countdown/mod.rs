@@ -13,10 +13,13 @@
 //! ```
 //!
 //! Each line depends only on the previous one and one new number, and the boxed expression is
-//! the lines read back with each result replaced by its parenthesised line.
+//! the lines read back with each result replaced by its parenthesised line. Trial-and-error
+//! traces (`trials`), where each line is one try checked against the target, are the other kind
+//! a warm start can teach.
 
 mod generate;
 mod solve;
+mod trials;
 mod verify;
 
 use serde::{Deserialize, Serialize};

@@ -83,20 +83,31 @@ pub(crate) fn combine(a: i64, op: Op, b: i64) -> Option<i64> {
     (r > 0 && r <= MAX_VALUE).then_some(r)
 }
 
+/// A given number as the search uses it: positive and within the search bound.
+pub(super) fn to_value(n: u64) -> Option<i64> {
+    i64::try_from(n).ok().filter(|&v| v > 0 && v <= MAX_VALUE)
+}
+
 /// A value being built: its number and the expression that produced it.
 #[derive(Clone, Debug)]
-struct Item {
-    value: i64,
-    expr: String,
+pub(super) struct Item {
+    pub(super) value: i64,
+    pub(super) expr: String,
     atom: bool,
 }
 
 impl Item {
+    /// A given number.
+    pub(super) fn number(value: i64) -> Self {
+        Item { value, expr: value.to_string(), atom: true }
+    }
+
     fn operand(&self) -> String {
         if self.atom { self.expr.clone() } else { format!("({})", self.expr) }
     }
 
-    fn apply(&self, op: Op, other: &Item) -> Option<(Item, Step)> {
+    /// `self op other` and its step, when the result is a positive integer in bounds.
+    pub(super) fn apply(&self, op: Op, other: &Item) -> Option<(Item, Step)> {
         let result = combine(self.value, op, other.value)?;
         let step = Step { left: self.value, op, right: other.value, result };
         let expr = format!("{}{}{}", self.operand(), op.symbol(), other.operand());
@@ -119,12 +130,9 @@ pub fn solve(numbers: &[u64], target: u64) -> Option<Solution> {
     if numbers.is_empty() || numbers.len() > MAX_SOLVER_NUMBERS {
         return None;
     }
-    let to_i64 = |n: u64| i64::try_from(n).ok().filter(|&v| v > 0 && v <= MAX_VALUE);
-    let target = to_i64(target)?;
-    let items: Vec<Item> = numbers
-        .iter()
-        .map(|&n| to_i64(n).map(|v| Item { value: v, expr: v.to_string(), atom: true }))
-        .collect::<Option<_>>()?;
+    let target = to_value(target)?;
+    let items: Vec<Item> =
+        numbers.iter().map(|&n| to_value(n).map(Item::number)).collect::<Option<_>>()?;
     if items.len() == 1 {
         return (items[0].value == target)
             .then(|| Solution { steps: Vec::new(), expression: items[0].expr.clone() });
