@@ -247,6 +247,7 @@ pub fn reproduce(
     let warm = work.join("warm-start");
     let mut warm_config = base.clone();
     warm_config.train.steps = 0;
+    warm_config.run.name = run_name(&base, &warm);
     run_once(&warm_config, &warm, stop)?;
 
     // Measurements, on the warm start's held-out problems; the warm start's first, for its gate.
@@ -297,6 +298,7 @@ pub fn reproduce(
             config.eval.every = options.eval_every.unwrap_or(config.train.steps).max(1);
             config.validate()?;
             let dir = work.join(format!("{}-seed{seed}", run_prefix(setting)));
+            config.run.name = run_name(&base, &dir);
             if !dir.exists() {
                 fork_warm_start(&warm, &dir)?;
             }
@@ -466,6 +468,13 @@ fn run_once(config: &RunConfig, dir: &Path, stop: &Arc<AtomicBool>) -> anyhow::R
             anyhow::bail!("stopped at {}; run the same command again to continue", at.display())
         }
     }
+}
+
+/// The name a run's report is titled with: the task and the run folder (`combination-grpo-seed1`),
+/// not the base config's name, which names the default task.
+fn run_name(base: &RunConfig, dir: &Path) -> String {
+    let folder = dir.file_name().and_then(|n| n.to_str()).unwrap_or("run");
+    format!("{}-{folder}", base.task.kind.name())
 }
 
 /// Whether the run in `dir` has checkpointed its last RL step.

@@ -92,6 +92,8 @@ fn a_tiny_reproduction_writes_its_report_and_resumes_without_redoing_work() {
     assert!(grpo.contains("n1 = 24") && grpo.contains("seed = 1"), "{grpo}");
     // 24 traces of the run's 8 tokens, not of the shipped config's 48.
     assert!(grpo.contains("tokens_per_problem = 192"), "{grpo}");
+    // Titled by its task and folder, not by the base config's name.
+    assert!(grpo.contains("name = \"countdown-grpo-seed1\""), "{grpo}");
 
     // Run again: nothing is retrained or remeasured (the measurements are read back).
     let measured = work.join("measure/spiral-seed1.json");
@@ -174,6 +176,7 @@ fn measurements_sample_traces_as_long_as_the_runs_do() {
 #[test]
 fn the_combination_setting_fits_its_longest_trace() {
     use rand::SeedableRng;
+    use spiral_rewards::TrialTraces;
     let overrides = spiral_repro::task_overrides("combination");
     let config = spiral_train::RunConfig::default_with(&overrides).unwrap();
     let c = &config.task.combination;

@@ -93,6 +93,7 @@ mod prompt;
 mod reward;
 mod score;
 mod task;
+mod trials;
 
 pub use arith::{ArithConfig, ArithProblem, ArithReward, ArithStep, evaluate_steps};
 pub use combination::{CombinationConfig, CombinationProblem, CombinationReward, Congruence};
@@ -111,3 +112,4 @@ pub use prompt::PromptStyle;
 pub use reward::{Failure, Reward, Scored};
 pub use score::{ScoreOptions, ScoreSummary, score_jsonl};
 pub use task::{Problem, Task, TaskReward};
+pub use trials::TrialTraces;

@@ -14,7 +14,8 @@ use rand::{Rng, SeedableRng};
 use spiral_aggregation::{AggregationConfig, PromptBuilder, PromptTemplate};
 use spiral_model::{TextTokenizer, char_tokenizer};
 use spiral_rewards::{
-    CountdownProblem, FieldNames, Problem, PromptStyle, Reward, Task, TaskReward, load_jsonl,
+    CountdownProblem, FieldNames, Problem, PromptStyle, Reward, Task, TaskReward, TrialTraces,
+    load_jsonl,
 };
 
 use spiral_rollout::{SamplingParams, StopConditions};
@@ -119,33 +120,25 @@ impl TaskData {
         self.wrap(&problem.prompt(self.style))
     }
 
-    /// The trace a warm start teaches for `problem`: a trial-and-error trace for a combination
-    /// or Countdown task with `tries > 0` (drawn with `rng`), else the solution trace. `None` for
-    /// problems without one (math).
+    /// The trace a warm start teaches for `problem`: a trial-and-error trace when the task's
+    /// `tries > 0` (combination, Countdown; drawn with `rng`), else the solution trace. `None`
+    /// for problems without one (math).
     pub fn trace(&self, problem: &Problem, rng: &mut StdRng) -> Option<String> {
-        match problem {
-            Problem::Combination(p) if self.tries > 0 => p.trial_trace(self.tries, rng),
-            Problem::Countdown(p) if self.tries > 0 => p.trial_trace(self.tries, rng),
-            _ => problem.solution_trace(),
-        }
+        if self.tries > 0 { problem.trial_trace(self.tries, rng) } else { problem.solution_trace() }
     }
 
     /// The answer an aggregator is taught over `candidates` when trial traces are taught: a
-    /// candidate's try that checks, or a new search where none does (`assemble` of
-    /// `CombinationProblem`, part by part, and of `CountdownProblem`); `None` for the others,
-    /// whose aggregator copies a correct candidate.
+    /// candidate's try that checks, or a new search where none does
+    /// ([`TrialTraces::assemble`]); `None` without trial traces, where the aggregator copies a
+    /// correct candidate.
     pub fn assembled_answer(
         &self,
         problem: &Problem,
         candidates: &[String],
         rng: &mut StdRng,
     ) -> Option<String> {
-        match problem {
-            _ if self.tries == 0 => None,
-            Problem::Combination(p) => p.assemble(&texts(candidates), self.tries, rng),
-            Problem::Countdown(p) => p.assemble(&texts(candidates), self.tries, rng),
-            _ => None,
-        }
+        let texts: Vec<&str> = candidates.iter().map(String::as_str).collect();
+        (self.tries > 0).then(|| problem.assemble(&texts, self.tries, rng))?
     }
 
     /// The aggregation prompt over `candidates` (decoded traces), shuffled with `rng`.
@@ -236,10 +229,6 @@ impl TaskData {
         }
         out
     }
-}
-
-fn texts(candidates: &[String]) -> Vec<&str> {
-    candidates.iter().map(String::as_str).collect()
 }
 
 /// The training and test problems: generated for synthetic tasks (distinct, the test problems

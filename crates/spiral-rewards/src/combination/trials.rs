@@ -23,7 +23,7 @@
 //! start solves a part is set by `tries`, not by how long it trains, and RL has a proposal
 //! distribution to improve.
 //!
-//! The aggregation answer over candidates ([`CombinationProblem::assemble`]) gives, for each part
+//! The aggregation answer over candidates ([`TrialTraces::assemble`]) gives, for each part
 //! some candidate answers correctly, the try that checks (`3*7+4=25=5:5 x1=7`, the candidate's
 //! failed tries left out: a short copy of the one try whose residues agree); a part no candidate
 //! solves is searched again among the values no candidate tried. This is what "complementary
@@ -35,26 +35,9 @@ use rand::seq::SliceRandom;
 
 use super::verify::answer_line;
 use super::{CombinationProblem, Congruence};
+use crate::trials::TrialTraces;
 
-impl CombinationProblem {
-    /// A trial-and-error trace (module docs) trying at most `tries` values per part; with
-    /// `tries = 0`, the direct [`solution_trace`](Self::solution_trace). `None` when there are no
-    /// parts or some part has no unique solution.
-    ///
-    /// ```
-    /// use rand::SeedableRng;
-    /// use spiral_rewards::{CombinationProblem, CombinationReward, Congruence, Reward};
-    ///
-    /// let p = CombinationProblem::new(10, vec![Congruence { a: 3, b: 4, c: 5 }, Congruence { a: 7, b: 1, c: 2 }]);
-    /// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
-    /// let sure = p.trial_trace(10, &mut rng).unwrap(); // every value may be tried: always right
-    /// assert!(CombinationReward::default().score(&p, &sure).is_correct());
-    /// assert_eq!(p.trial_trace(0, &mut rng), p.solution_trace());
-    /// ```
-    pub fn trial_trace<R: Rng + ?Sized>(&self, tries: usize, rng: &mut R) -> Option<String> {
-        self.assemble(&[], tries, rng)
-    }
-
+impl TrialTraces for CombinationProblem {
     /// The answer an aggregator should give over `candidates` (module docs): for each part that
     /// some candidate answers correctly, the try that checks and the answer, else a fresh trial
     /// line of at most `tries` values none of the candidates tried for it; with `tries = 0`, the
@@ -63,7 +46,7 @@ impl CombinationProblem {
     ///
     /// ```
     /// use rand::SeedableRng;
-    /// use spiral_rewards::{CombinationProblem, Congruence};
+    /// use spiral_rewards::{CombinationProblem, CombinationReward, Congruence, Reward, TrialTraces};
     ///
     /// let p = CombinationProblem::new(10, vec![Congruence { a: 3, b: 4, c: 5 }, Congruence { a: 7, b: 1, c: 2 }]);
     /// let first = "3*1+4=7=7:5 3*7+4=25=5:5 x1=7\n7*5+1=36=6:2 x2=5"; // part 1 right
@@ -71,8 +54,12 @@ impl CombinationProblem {
     /// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
     /// let answer = p.assemble(&[first, second], 2, &mut rng).unwrap();
     /// assert_eq!(answer, "3*7+4=25=5:5 x1=7\n7*3+1=22=2:2 x2=3");
+    /// // A trial trace is the answer over no candidates; trying every value always solves.
+    /// let sure = p.trial_trace(10, &mut rng).unwrap();
+    /// assert!(CombinationReward::default().score(&p, &sure).is_correct());
+    /// assert_eq!(p.trial_trace(0, &mut rng), p.solution_trace());
     /// ```
-    pub fn assemble<R: Rng + ?Sized>(
+    fn assemble<R: Rng + ?Sized>(
         &self,
         candidates: &[&str],
         tries: usize,

@@ -23,7 +23,7 @@
 //! start solves a problem is set by `tries`, and RL has a proposal distribution to improve. With
 //! three numbers every expression is such a chain; with more, only chains are tried.
 //!
-//! The aggregation answer over candidates ([`CountdownProblem::assemble`]) copies a try of some
+//! The aggregation answer over candidates ([`TrialTraces::assemble`]) copies a try of some
 //! candidate that checks (every step honest, every number used once, the result the target) and
 //! boxes it; when no candidate has one, it searches again among the tries no candidate wrote.
 
@@ -32,6 +32,7 @@ use rand::seq::{IndexedRandom, SliceRandom};
 
 use super::CountdownProblem;
 use super::solve::{Item, Op, Step, to_value};
+use crate::trials::TrialTraces;
 
 /// The most tries a trace may make (`task.countdown.tries`).
 pub const MAX_TRIES: usize = 64;
@@ -60,33 +61,15 @@ fn step_text(s: &Step) -> String {
     format!("{}{}{}={}", s.left, s.op.symbol(), s.right, s.result)
 }
 
-impl CountdownProblem {
-    /// A trial-and-error trace (module docs) of at most `tries` tries; with `tries = 0`, the
-    /// [`solution_trace`](Self::solution_trace). `None` for fewer than two numbers, or a number
-    /// or target the solver does not accept.
-    ///
-    /// ```
-    /// use rand::SeedableRng;
-    /// use spiral_rewards::{CountdownProblem, CountdownReward, Reward};
-    ///
-    /// let p = CountdownProblem::new(vec![8, 5, 12], 36);
-    /// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
-    /// let sure = p.trial_trace(64, &mut rng).unwrap(); // every try may be made: always right
-    /// assert!(CountdownReward::default().score(&p, &sure).is_correct());
-    /// assert_eq!(p.trial_trace(0, &mut rng), p.solution_trace());
-    /// ```
-    pub fn trial_trace<R: Rng + ?Sized>(&self, tries: usize, rng: &mut R) -> Option<String> {
-        self.assemble(&[], tries, rng)
-    }
-
+impl TrialTraces for CountdownProblem {
     /// The answer an aggregator should give over `candidates` (module docs): a candidate's try
     /// that checks, boxed; else a fresh trial trace of at most `tries` tries that no candidate
-    /// wrote. With `tries = 0`, the solution trace. `None` as for
-    /// [`trial_trace`](Self::trial_trace).
+    /// wrote. With `tries = 0`, the solution trace. `None` for fewer than two numbers, or a
+    /// number or target the solver does not accept.
     ///
     /// ```
     /// use rand::SeedableRng;
-    /// use spiral_rewards::CountdownProblem;
+    /// use spiral_rewards::{CountdownProblem, CountdownReward, Reward, TrialTraces};
     ///
     /// let p = CountdownProblem::new(vec![8, 5, 12], 36);
     /// let wrong = "8+5=13 13*12=156:36\n\\boxed{(8+5)*12}";
@@ -95,8 +78,12 @@ impl CountdownProblem {
     /// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
     /// let answer = p.assemble(&[wrong, bent, right], 4, &mut rng).unwrap();
     /// assert_eq!(answer, "8-5=3 3*12=36:36\n\\boxed{(8-5)*12}");
+    /// // A trial trace is the answer over no candidates; with every try allowed, it solves.
+    /// let sure = p.trial_trace(64, &mut rng).unwrap();
+    /// assert!(CountdownReward::default().score(&p, &sure).is_correct());
+    /// assert_eq!(p.trial_trace(0, &mut rng), p.solution_trace());
     /// ```
-    pub fn assemble<R: Rng + ?Sized>(
+    fn assemble<R: Rng + ?Sized>(
         &self,
         candidates: &[&str],
         tries: usize,
