@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use spiral_eval::DatasetProblem;
 use spiral_model::{Checkpoint, DeviceSpec};
 
+use spiral_rewards::Task;
 use spiral_train::gate;
 use spiral_train::{
     Outcome, Phase, RunConfig, RunControl, TaskData, TrainerState, checkout_commit,
@@ -270,7 +271,11 @@ pub fn reproduce(
         &measure_dir,
     )?];
     let (gate, gate_diagnosis) = warm_start_gate(&warm, &measured[0])?;
-    let rl_skipped = !options.variants.is_empty() && !options.ignore_gate && !gate::passes(&gate);
+    // Arith, the control, is studied whatever its gate: there checking a candidate is as hard
+    // as writing one, and the decision rule asks of it only that SPIRAL not win.
+    let gated = base.task.kind != Task::Arith;
+    let rl_skipped =
+        gated && !options.variants.is_empty() && !options.ignore_gate && !gate::passes(&gate);
     if rl_skipped {
         eprintln!(
             "the warm start fails the aggregator gate, so the RL runs are not started (the \

@@ -39,7 +39,8 @@ struct Cli {
     #[arg(long, value_delimiter = ',')]
     algorithms: Option<Vec<String>>,
     /// Start the RL runs even when the warm start fails the aggregator gate (by default they are
-    /// skipped then: such a study's verdict is inconclusive whatever they measure).
+    /// skipped then: such a study's verdict is inconclusive whatever they measure). Arith, the
+    /// control task, runs them whatever its gate.
     #[arg(long)]
     ignore_gate: bool,
     /// RL seeds (default 1,2,3; quick: 1; study: 1-5).

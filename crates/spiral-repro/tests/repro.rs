@@ -127,6 +127,25 @@ fn a_failed_gate_starts_no_rl_run() {
     assert!(runs.is_empty(), "{runs:?}");
 }
 
+/// Arith, the control task, starts its RL runs whatever its gate says.
+#[test]
+fn the_control_task_runs_whatever_its_gate() {
+    let configs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+    let dir = tempfile::tempdir().unwrap();
+    let (work, out) = (dir.path().join("work"), dir.path().join("out"));
+    let mut options = tiny();
+    options.ignore_gate = false;
+    options.seeds = vec![1];
+    options.variants = vec!["grpo".into()];
+    options.overrides.push("task.kind=\"arith\"".into());
+    let stop = Arc::new(AtomicBool::new(false));
+    let report = reproduce(&options, &configs, &work, &out, &stop).unwrap();
+    let text = std::fs::read_to_string(&report).unwrap();
+    assert!(text.contains("The gate does not pass"), "{text}");
+    assert!(!text.contains("were therefore not started"), "{text}");
+    assert!(work.join("grpo-seed1/checkpoints/step-1").exists());
+}
+
 #[test]
 fn a_lora_reproduction_gives_every_run_the_frozen_base() {
     let configs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
