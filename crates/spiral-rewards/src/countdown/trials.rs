@@ -20,7 +20,8 @@
 //! Each try is drawn at random: an order of the numbers and, at each step, one of the operations
 //! that keeps the running result a positive integer (`-` and `/` with the new number on either
 //! side). So the traces carry no knowledge of which tries reach the target: how often a warm
-//! start solves a problem is set by `tries`, and RL has a proposal distribution to improve. With
+//! start solves a problem is set by `tries` (four tries solve about one problem in five of three
+//! numbers from 1-12 and targets from 10-60), and RL has a proposal distribution to improve. With
 //! three numbers every expression is such a chain; with more, only chains are tried.
 //!
 //! The aggregation answer over candidates ([`TrialTraces::assemble`]) copies a try of some
@@ -260,7 +261,8 @@ mod tests {
     }
 
     /// More tries solve more problems, and enough of them solve every three-number problem
-    /// (each has a chain that reaches its target).
+    /// (each has a chain that reaches its target). Four tries solve about one problem in five
+    /// (the module docs' figure; 1,000 traces, standard error 0.013).
     #[test]
     fn more_tries_solve_more_problems() {
         let reward = CountdownReward::default();
@@ -276,6 +278,7 @@ mod tests {
         let (one, four, all) = (rate(1), rate(4), rate(MAX_TRIES));
         assert!(0.0 < one && one < four && four < all, "{one} {four} {all}");
         assert!(all > 0.99, "{all}");
+        assert!((0.17..0.27).contains(&four), "{four}");
     }
 
     /// The answer copies a candidate's checking try when there is one, so it is right whenever
