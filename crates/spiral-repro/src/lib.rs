@@ -27,8 +27,8 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use spiral_eval::DatasetProblem;
 use spiral_model::{Checkpoint, DeviceSpec};
-
 use spiral_rewards::Task;
+
 use spiral_train::gate;
 use spiral_train::{
     Outcome, Phase, RunConfig, RunControl, TaskData, TrainerState, checkout_commit,
