@@ -7,15 +7,22 @@
 //! one without redoing every step. A trial trace makes the check part of the trace: each line is
 //! one try, a chain of operations using every number once (the running result with one new
 //! number per step), computed honestly, its result written beside the target,
-//! `<result>:<target>`. The trace stops at the first try that reaches the target and boxes its
-//! expression; when `tries` tries have failed, it boxes the last one:
+//! `<result>:<target>`, and ` ok` after a try whose result is the target. The trace stops at the
+//! first try that reaches the target and boxes its expression; when `tries` tries have failed, it
+//! boxes the last one:
 //!
 //! ```text
 //! Use 8 5 12 to make 36.
 //! 8+5=13 13*12=156:36          <- fails
-//! 8-5=3 3*12=36:36             <- checks
+//! 8-5=3 3*12=36:36 ok          <- checks
 //! \boxed{(8-5)*12}
 //! ```
+//!
+//! The verdict word puts the comparison of two numbers in one place, right after them, where the
+//! search decides whether to stop; and it makes a checking try a line an aggregator can find by
+//! one word among its candidates' lines rather than by comparing every line's numbers (a model
+//! taught without it stopped after 69% of its tries that checked and copied one of its
+//! candidates' checking tries 19% of the time).
 //!
 //! Each try is drawn at random: an order of the numbers and, at each step, one of the operations
 //! that keeps the running result a positive integer (`-` and `/` with the new number on either
@@ -35,6 +42,9 @@ use super::CountdownProblem;
 use super::solve::{Item, Op, Step, to_value};
 use crate::trials::TrialTraces;
 
+/// What follows a try whose result is the target.
+const CHECKS: &str = " ok";
+
 /// The most tries a trace may make (`task.countdown.tries`).
 pub const MAX_TRIES: usize = 64;
 
@@ -50,11 +60,12 @@ struct Try {
 }
 
 impl Try {
-    /// `8-5=3 3*12=36:36`: the steps, then the target beside the result, so that whether to
-    /// stop is a comparison of neighbouring numbers.
+    /// `8-5=3 3*12=36:36 ok`: the steps, then the target beside the result, so that whether to
+    /// stop is a comparison of neighbouring numbers, and its verdict when it checks.
     fn line(&self, target: i64) -> String {
         let steps: Vec<String> = self.steps.iter().map(step_text).collect();
-        format!("{}:{target}", steps.join(" "))
+        let verdict = if self.result.value == target { CHECKS } else { "" };
+        format!("{}:{target}{verdict}", steps.join(" "))
     }
 }
 
@@ -74,11 +85,11 @@ impl TrialTraces for CountdownProblem {
     ///
     /// let p = CountdownProblem::new(vec![8, 5, 12], 36);
     /// let wrong = "8+5=13 13*12=156:36\n\\boxed{(8+5)*12}";
-    /// let right = "12+8=20 20-5=15:36\n8-5=3 3*12=36:36\n\\boxed{(8-5)*12}";
-    /// let bent = "8+12=20 20+5=36:36\n\\boxed{(8+12)+5}"; // 20+5 is not 36
+    /// let right = "12+8=20 20-5=15:36\n8-5=3 3*12=36:36 ok\n\\boxed{(8-5)*12}";
+    /// let bent = "8+12=20 20+5=36:36 ok\n\\boxed{(8+12)+5}"; // 20+5 is not 36
     /// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
     /// let answer = p.assemble(&[wrong, bent, right], 4, &mut rng).unwrap();
-    /// assert_eq!(answer, "8-5=3 3*12=36:36\n\\boxed{(8-5)*12}");
+    /// assert_eq!(answer, "8-5=3 3*12=36:36 ok\n\\boxed{(8-5)*12}");
     /// // A trial trace is the answer over no candidates; with every try allowed, it solves.
     /// let sure = p.trial_trace(64, &mut rng).unwrap();
     /// assert!(CountdownReward::default().score(&p, &sure).is_correct());
@@ -161,7 +172,8 @@ fn random_try<R: Rng + ?Sized>(numbers: &[i64], rng: &mut R) -> Option<Try> {
 
 /// `line` read as a try over `numbers` when it is one: a chain of honest steps that uses every
 /// number exactly once, its first step two numbers, each next one the previous result and a
-/// new number, ending `:<target>` (the target is not checked here: a try that fails is one too).
+/// new number, ending `:<target>` and maybe its verdict (neither is checked here: a try that
+/// fails is one too, and whether it checks is recomputed).
 fn read_try(line: &str, numbers: &[i64]) -> Option<Try> {
     let (work, _target) = line.trim().rsplit_once(':')?;
     let mut unused = numbers.to_vec();
@@ -244,8 +256,9 @@ mod tests {
                 let read: Vec<Try> =
                     work.iter().map(|l| read_try(l, &numbers(&p)).expect(l)).collect();
                 for (k, (t, line)) in read.iter().zip(work).enumerate() {
-                    assert!(line.ends_with(&format!(":{}", p.target)), "{trace}");
                     let checks = t.result.value == p.target as i64;
+                    let verdict = if checks { CHECKS } else { "" };
+                    assert!(line.ends_with(&format!(":{}{verdict}", p.target)), "{trace}");
                     assert_eq!(checks, checks && k + 1 == read.len(), "{trace}");
                     assert!(read[..k].iter().all(|u| u.steps != t.steps), "{trace}");
                 }
@@ -320,7 +333,8 @@ mod tests {
     #[test]
     fn dishonest_or_foreign_lines_are_not_tries() {
         let n = [8, 5, 12];
-        assert!(read_try("8-5=3 3*12=36:36", &n).is_some());
+        assert!(read_try("8-5=3 3*12=36:36 ok", &n).is_some());
+        assert!(read_try("8-5=3 3*12=36:36", &n).is_some(), "without its verdict");
         assert!(read_try("12-5=7 8*7=56:36", &n).is_some(), "the result on the right");
         assert!(read_try("8+5=13 13*12=150:36", &n).is_none(), "false arithmetic");
         assert!(read_try("8-5=3 3*11=33:36", &n).is_none(), "a number not given");
