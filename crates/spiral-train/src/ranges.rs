@@ -83,6 +83,11 @@ pub const RANGES: &[(&str, Range, &str)] = &[
     ("task.countdown.max_number", Range::at_least(1.0), "largest number"),
     ("task.countdown.min_target", Range::at_least(1.0), "smallest target"),
     ("task.countdown.max_target", Range::at_least(1.0), "largest target"),
+    (
+        "task.countdown.tries",
+        Range::closed(0.0, 64.0),
+        "tries a warm-start trace makes, each checked against the target (0: the solver's solution)",
+    ),
     ("task.arith.min_operands", Range::at_least(1.0), "operands per expression, fewest"),
     ("task.arith.max_operands", Range::at_least(1.0), "operands per expression, most"),
     ("task.arith.max_operand", Range::at_least(1.0), "largest operand"),
