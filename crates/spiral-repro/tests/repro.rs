@@ -1,6 +1,7 @@
 //! The reproduction end to end on a tiny config: the shared warm start, every algorithm from a
 //! copy of it, the measurements, and the report; run again, it redoes nothing.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
@@ -102,20 +103,31 @@ fn a_tiny_reproduction_writes_its_report_and_resumes_without_redoing_work() {
     assert_eq!(std::fs::metadata(&measured).unwrap().modified().unwrap(), before);
 }
 
-/// A warm start that fails the aggregator gate starts no RL run unless asked to, and its report
-/// says so; the warm start is still measured.
-#[test]
-fn a_failed_gate_starts_no_rl_run() {
+/// The tiny reproduction with one seed and its gate enforced (its two-step warm start fails
+/// it), changed by `adjust`: the work folder (kept while the returned directory lives) and the
+/// report's text.
+fn gated_reproduction(
+    adjust: impl FnOnce(&mut ReproOptions),
+) -> (tempfile::TempDir, PathBuf, String) {
     let configs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
     let dir = tempfile::tempdir().unwrap();
     let (work, out) = (dir.path().join("work"), dir.path().join("out"));
     let mut options = tiny();
     options.ignore_gate = false;
     options.seeds = vec![1];
+    adjust(&mut options);
     let stop = Arc::new(AtomicBool::new(false));
     let report = reproduce(&options, &configs, &work, &out, &stop).unwrap();
     let text = std::fs::read_to_string(&report).unwrap();
     assert!(text.contains("The gate does not pass"), "{text}");
+    (dir, work, text)
+}
+
+/// A warm start that fails the aggregator gate starts no RL run unless asked to, and its report
+/// says so; the warm start is still measured.
+#[test]
+fn a_failed_gate_starts_no_rl_run() {
+    let (_dir, work, text) = gated_reproduction(|_| {});
     assert!(text.contains("were therefore not started"), "{text}");
     assert!(text.contains("No RL run measured yet"), "{text}");
     assert!(work.join("measure/warm-start.json").exists());
@@ -130,18 +142,10 @@ fn a_failed_gate_starts_no_rl_run() {
 /// Arith, the control task, starts its RL runs whatever its gate says.
 #[test]
 fn the_control_task_runs_whatever_its_gate() {
-    let configs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
-    let dir = tempfile::tempdir().unwrap();
-    let (work, out) = (dir.path().join("work"), dir.path().join("out"));
-    let mut options = tiny();
-    options.ignore_gate = false;
-    options.seeds = vec![1];
-    options.variants = vec!["grpo".into()];
-    options.overrides.push("task.kind=\"arith\"".into());
-    let stop = Arc::new(AtomicBool::new(false));
-    let report = reproduce(&options, &configs, &work, &out, &stop).unwrap();
-    let text = std::fs::read_to_string(&report).unwrap();
-    assert!(text.contains("The gate does not pass"), "{text}");
+    let (_dir, work, text) = gated_reproduction(|options| {
+        options.variants = vec!["grpo".into()];
+        options.overrides.push("task.kind=\"arith\"".into());
+    });
     assert!(!text.contains("were therefore not started"), "{text}");
     assert!(work.join("grpo-seed1/checkpoints/step-1").exists());
 }
