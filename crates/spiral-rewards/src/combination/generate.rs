@@ -31,9 +31,9 @@ pub struct CombinationConfig {
     /// How the warm start's traces find each part: 0 states the solution (one substitution per
     /// part); `k >= 1` tries up to `k` values in a random order, each substituted and checked, and
     /// answers the first that checks or the last tried
-    /// ([`TrialTraces::trial_trace`](crate::TrialTraces::trial_trace)), so that a part is solved `k / modulus` of the time
-    /// and a wrong line shows its failed check. At most `modulus`. Problems are drawn the same
-    /// whatever its value.
+    /// ([`TrialTraces::trial_trace`](crate::TrialTraces::trial_trace)), so that a part is
+    /// solved `k / modulus` of the time and a wrong line shows its failed check. At most
+    /// `modulus`. Problems are drawn the same whatever its value.
     pub tries: usize,
 }
 

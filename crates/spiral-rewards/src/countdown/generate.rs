@@ -39,9 +39,9 @@ pub struct CountdownConfig {
     /// How the warm start's traces find a solution: 0 writes the solver's solution; `k >= 1`
     /// makes up to `k` random tries, each computed honestly and its result written beside the
     /// target, and boxes the first that reaches it or the last made
-    /// ([`TrialTraces::trial_trace`](crate::TrialTraces::trial_trace)), so that how often a trace is right is set by `k` and
-    /// a wrong trace shows its failed check. At most 64. Problems are drawn the same whatever its
-    /// value.
+    /// ([`TrialTraces::trial_trace`](crate::TrialTraces::trial_trace)), so that how often a
+    /// trace is right is set by `k` and a wrong trace shows its failed check. At most 64.
+    /// Problems are drawn the same whatever its value.
     pub tries: usize,
 }
 
