@@ -137,8 +137,11 @@ impl TaskData {
         candidates: &[String],
         rng: &mut StdRng,
     ) -> Option<String> {
+        if self.tries == 0 {
+            return None;
+        }
         let texts: Vec<&str> = candidates.iter().map(String::as_str).collect();
-        (self.tries > 0).then(|| problem.assemble(&texts, self.tries, rng))?
+        problem.assemble(&texts, self.tries, rng)
     }
 
     /// The aggregation prompt over `candidates` (decoded traces), shuffled with `rng`.
@@ -424,6 +427,15 @@ mod tests {
         traces
     }
 
+    /// Without tries, `kind`'s warm start teaches solution traces and assembles no answer.
+    fn without_tries_solution_traces(kind: Task) {
+        let mut rng = StdRng::seed_from_u64(0);
+        let direct = TaskData::new(&section(kind), None, 1).unwrap();
+        let p = &direct.train[0];
+        assert_eq!(direct.trace(p, &mut rng), p.solution_trace());
+        assert_eq!(direct.assembled_answer(p, &["x".into()], &mut rng), None);
+    }
+
     /// With `task.combination.tries`, warm-start traces try values, and aggregation examples are
     /// answered with the answer assembled from their candidates; without, solution traces.
     #[test]
@@ -434,11 +446,7 @@ mod tests {
         for trace in assembled_answers_beat_single_traces(&data) {
             assert!(trace.lines().all(|l| (2..=4).contains(&l.split(' ').count())), "{trace}");
         }
-        let mut rng = StdRng::seed_from_u64(0);
-        let direct = TaskData::new(&section(Task::Combination), None, 1).unwrap();
-        let p = &direct.train[0];
-        assert_eq!(direct.trace(p, &mut rng), p.solution_trace());
-        assert_eq!(direct.assembled_answer(p, &["x".into()], &mut rng), None);
+        without_tries_solution_traces(Task::Combination);
     }
 
     /// With `task.countdown.tries`, each line but the box is a try checked against the target;
@@ -457,11 +465,7 @@ mod tests {
             let checked = |l: &str| l.ends_with(&target) || l.ends_with(&format!("{target} ok"));
             assert!(trace.lines().take(tries).all(checked), "{trace}");
         }
-        let mut rng = StdRng::seed_from_u64(0);
-        let direct = TaskData::new(&section(Task::Countdown), None, 1).unwrap();
-        let p = &direct.train[0];
-        assert_eq!(direct.trace(p, &mut rng), p.solution_trace());
-        assert_eq!(direct.assembled_answer(p, &["x".into()], &mut rng), None);
+        without_tries_solution_traces(Task::Countdown);
     }
 
     /// The made-up candidates an evaluation aggregates over are the warm start's kind: about

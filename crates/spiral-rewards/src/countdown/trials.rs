@@ -112,7 +112,7 @@ impl TrialTraces for CountdownProblem {
         let lines = candidates.iter().flat_map(|c| c.lines());
         let written: Vec<Try> = lines.filter_map(|l| read_try(l, &numbers)).collect();
         if let Some(checking) = written.iter().find(|t| t.result.value == target) {
-            return Some(boxed(&[checking], target));
+            return Some(boxed(std::slice::from_ref(checking), target));
         }
         let mut made: Vec<Try> = Vec::new();
         for _ in 0..tries * DRAWS_PER_TRY {
@@ -133,12 +133,12 @@ impl TrialTraces for CountdownProblem {
             // The candidates wrote every try there is: try one of them again.
             made.push(random_try(&numbers, rng)?);
         }
-        Some(boxed(&made.iter().collect::<Vec<_>>(), target))
+        Some(boxed(&made, target))
     }
 }
 
 /// The tries one per line, then the last one's expression boxed.
-fn boxed(tries: &[&Try], target: i64) -> String {
+fn boxed(tries: &[Try], target: i64) -> String {
     let mut out: Vec<String> = tries.iter().map(|t| t.line(target)).collect();
     let last = tries.last().expect("at least one try");
     out.push(format!("\\boxed{{{}}}", last.result.expr));
