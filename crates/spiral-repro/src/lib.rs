@@ -240,7 +240,9 @@ pub fn reproduce(
 ) -> anyhow::Result<PathBuf> {
     // The report names the code that ran, read now rather than when it is written.
     checkout_commit();
-    let base = RunConfig::default_with(&options.overrides)?;
+    let mut base = RunConfig::default_with(&options.overrides)?;
+    // The report prints this config: named for what it sets up, not the default run's name.
+    base.run.name = format!("{}-{}", base.task.kind.name(), options.mode);
     let options = &options.sampling_as(&base);
     std::fs::create_dir_all(work).with_context(|| format!("creating {}", work.display()))?;
 

@@ -94,7 +94,11 @@ fn main() -> ExitCode {
     }
     let task = cli.task.unwrap_or_else(|| "countdown".into());
     options.overrides.push(format!("task.kind={task:?}"));
-    options.overrides.extend(spiral_repro::task_overrides(&task));
+    // The task's settings override a study's but not a quick check's, which keeps its short
+    // warm start and few steps whatever the task.
+    let settings = spiral_repro::task_overrides(&task);
+    let at = if cli.quick { 0 } else { options.overrides.len() };
+    options.overrides.splice(at..at, settings);
     options.overrides.extend(cli.overrides);
     let work = cli.work.unwrap_or_else(|| match (cli.quick, cli.study) {
         (true, _) => PathBuf::from(format!("runs/repro-quick-{task}")),
