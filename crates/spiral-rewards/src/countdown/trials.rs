@@ -83,9 +83,9 @@ fn step_text(s: &Step) -> String {
 
 impl TrialTraces for CountdownProblem {
     /// The answer an aggregator should give over `candidates` (module docs): `ok` and the boxed
-    /// expression of a candidate's try that checks; else a fresh trial trace of at most `tries` tries that no candidate
-    /// wrote. With `tries = 0`, the solution trace. `None` for fewer than two numbers, or a
-    /// number or target the solver does not accept.
+    /// expression of a candidate's try that checks; else a fresh trial trace of at most `tries`
+    /// tries that no candidate wrote. With `tries = 0`, the solution trace. `None` for fewer than
+    /// two numbers, or a number or target the solver does not accept.
     ///
     /// ```
     /// use rand::SeedableRng;
