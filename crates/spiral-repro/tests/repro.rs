@@ -194,26 +194,49 @@ fn measurements_sample_traces_as_long_as_the_runs_do() {
     assert_eq!(same.measure, MeasureOptions { n_max: 4, ..full.measure });
 }
 
-/// The combination study's traces fit its token limit: the longest trial trace (every part
-/// failing all its tries on two-digit values) and its end-of-sequence token.
-#[test]
-fn the_combination_setting_fits_its_longest_trace() {
+/// A task's study traces fit its token limit: the longest of 8,000 trial traces (for
+/// combination, every part failing all its tries on two-digit values; for Countdown, four tries
+/// on large numbers) and its end-of-sequence token, with the limit not much looser than that.
+fn longest_trace_fits(task: &str) -> spiral_train::RunConfig {
     use rand::SeedableRng;
     use spiral_rewards::TrialTraces;
-    let overrides = spiral_repro::task_overrides("combination");
+    let mut overrides = spiral_repro::task_overrides(task);
+    overrides.push(format!("task.kind={task:?}"));
     let config = spiral_train::RunConfig::default_with(&overrides).unwrap();
-    let c = &config.task.combination;
-    assert_eq!((c.parts, c.tries), (2, 4));
-    assert_eq!((config.warm_start.steps, config.warm_start.aggregator_steps), (2000, 0));
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
     let mut longest = 0;
-    for p in c.generate(2000, 1).unwrap() {
-        for _ in 0..4 {
-            longest = longest.max(p.trial_trace(c.tries, &mut rng).unwrap().chars().count());
+    let mut measure = |trace: Option<String>| {
+        longest = longest.max(trace.unwrap().chars().count());
+    };
+    let t = &config.task;
+    match task {
+        "combination" => t.combination.generate(2000, 1).unwrap().iter().for_each(|p| {
+            (0..4).for_each(|_| measure(p.trial_trace(t.combination.tries, &mut rng)))
+        }),
+        _ => {
+            t.countdown.generate(2000, 1).unwrap().iter().for_each(|p| {
+                (0..4).for_each(|_| measure(p.trial_trace(t.countdown.tries, &mut rng)))
+            })
         }
     }
     // Characters are tokens for a model trained from scratch; one more for the end token.
-    assert!(longest < config.rollout.max_new_tokens, "{longest}");
-    assert!(longest + 1 > config.rollout.max_new_tokens - 10, "{longest}: the limit is loose");
-    assert!(spiral_repro::task_overrides("countdown").is_empty());
+    assert!(longest < config.rollout.max_new_tokens, "{task}: {longest}");
+    assert!(longest + 1 > config.rollout.max_new_tokens - 10, "{task}: {longest}, a loose limit");
+    config
+}
+
+#[test]
+fn the_combination_setting_fits_its_longest_trace() {
+    let config = longest_trace_fits("combination");
+    let c = &config.task.combination;
+    assert_eq!((c.parts, c.tries), (2, 4));
+    assert_eq!((config.warm_start.steps, config.warm_start.aggregator_steps), (2000, 0));
+}
+
+#[test]
+fn the_countdown_setting_fits_its_longest_trace() {
+    let config = longest_trace_fits("countdown");
+    assert_eq!(config.task.countdown.tries, 4);
+    assert_eq!((config.warm_start.steps, config.warm_start.aggregator_steps), (3000, 0));
+    assert!(spiral_repro::task_overrides("arith").is_empty());
 }

@@ -14,9 +14,9 @@ use crate::task::Problem;
 /// A problem whose warm-start traces can search by trial and error.
 pub trait TrialTraces {
     /// The answer an aggregator is taught over `candidates` (the texts of traces): a try of
-    /// theirs that checks, copied (for Countdown, its verdict and boxed expression); where none
-    /// checks, a new search of at most `tries` tries among those no candidate made. With
-    /// `tries = 0`, the solution trace. `None` when the problem has no such trace.
+    /// theirs that checks, copied; where none checks, a new search of at most `tries` tries
+    /// among those no candidate made. With `tries = 0`, the solution trace. `None` when the
+    /// problem has no such trace.
     fn assemble<R: Rng + ?Sized>(
         &self,
         candidates: &[&str],

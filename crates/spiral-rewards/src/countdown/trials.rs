@@ -31,17 +31,9 @@
 //! numbers from 1-12 and targets from 10-60), and RL has a proposal distribution to improve. With
 //! three numbers every expression is such a chain; with more, only chains are tried.
 //!
-//! The aggregation answer over candidates ([`TrialTraces::assemble`]), when some candidate has a
-//! try that checks (every step honest, every number used once, the result the target), is the
-//! verdict and that try's expression boxed, `ok\n\boxed{(8-5)*12}`: the end of the candidate from
-//! its ` ok`, without the try's line. Copying the whole line meant finding where a line starts
-//! from the word at its end, and a four-layer model taught so copied a checking try in 45% of the
-//! sets that held one, often starting on the right line and drifting onto a neighbour sharing its
-//! first step; the box after ` ok` is anchored by the word just before it, and each candidate has
-//! one box against about four lines. Keeping the word keeps the anchor in the answer too, so a
-//! later round of aggregation over such answers (RSA) finds the box to copy the same way. When
-//! no candidate has a checking try, the answer searches again among the tries no candidate
-//! wrote.
+//! The aggregation answer over candidates ([`TrialTraces::assemble`]) copies a try of some
+//! candidate that checks (every step honest, every number used once, the result the target) and
+//! boxes it; when no candidate has one, it searches again among the tries no candidate wrote.
 
 use rand::Rng;
 use rand::seq::{IndexedRandom, SliceRandom};
@@ -82,10 +74,10 @@ fn step_text(s: &Step) -> String {
 }
 
 impl TrialTraces for CountdownProblem {
-    /// The answer an aggregator should give over `candidates` (module docs): `ok` and the boxed
-    /// expression of a candidate's try that checks; else a fresh trial trace of at most `tries`
-    /// tries that no candidate wrote. With `tries = 0`, the solution trace. `None` for fewer than
-    /// two numbers, or a number or target the solver does not accept.
+    /// The answer an aggregator should give over `candidates` (module docs): a candidate's try
+    /// that checks, boxed; else a fresh trial trace of at most `tries` tries that no candidate
+    /// wrote. With `tries = 0`, the solution trace. `None` for fewer than two numbers, or a
+    /// number or target the solver does not accept.
     ///
     /// ```
     /// use rand::SeedableRng;
@@ -97,7 +89,7 @@ impl TrialTraces for CountdownProblem {
     /// let bent = "8+12=20 20+5=36:36 ok\n\\boxed{(8+12)+5}"; // 20+5 is not 36
     /// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
     /// let answer = p.assemble(&[wrong, bent, right], 4, &mut rng).unwrap();
-    /// assert_eq!(answer, "ok\n\\boxed{(8-5)*12}");
+    /// assert_eq!(answer, "8-5=3 3*12=36:36 ok\n\\boxed{(8-5)*12}");
     /// // A trial trace is the answer over no candidates; with every try allowed, it solves.
     /// let sure = p.trial_trace(64, &mut rng).unwrap();
     /// assert!(CountdownReward::default().score(&p, &sure).is_correct());
@@ -120,7 +112,7 @@ impl TrialTraces for CountdownProblem {
         let lines = candidates.iter().flat_map(|c| c.lines());
         let written: Vec<Try> = lines.filter_map(|l| read_try(l, &numbers)).collect();
         if let Some(checking) = written.iter().find(|t| t.result.value == target) {
-            return Some(format!("{}\n\\boxed{{{}}}", CHECKS.trim(), checking.result.expr));
+            return Some(boxed(std::slice::from_ref(checking), target));
         }
         let mut made: Vec<Try> = Vec::new();
         for _ in 0..tries * DRAWS_PER_TRY {
@@ -302,10 +294,10 @@ mod tests {
         assert!((0.17..0.27).contains(&four), "{four}");
     }
 
-    /// The answer boxes a candidate's checking try when there is one, so it is right whenever
+    /// The answer copies a candidate's checking try when there is one, so it is right whenever
     /// some candidate is; otherwise it searches only tries no candidate wrote.
     #[test]
-    fn assembly_boxes_a_checking_try_and_searches_the_unwritten_ones() {
+    fn assembly_copies_a_checking_try_and_searches_the_unwritten_ones() {
         let reward = CountdownReward::default();
         let mut rng = StdRng::seed_from_u64(3);
         let mut better = 0;
@@ -315,23 +307,20 @@ mod tests {
             let refs: Vec<&str> = candidates.iter().map(String::as_str).collect();
             let answer = p.assemble(&refs, 3, &mut rng).unwrap();
             let any_right = refs.iter().any(|c| reward.score(&p, c).is_correct());
-            let written: Vec<Try> = refs
+            let written: Vec<Vec<Step>> = refs
                 .iter()
                 .flat_map(|c| c.lines())
                 .filter_map(|l| read_try(l, &numbers(&p)))
+                .map(|t| t.steps)
                 .collect();
             let tries: Vec<Try> =
                 answer.lines().filter_map(|l| read_try(l, &numbers(&p))).collect();
             if any_right {
                 assert!(reward.score(&p, &answer).is_correct(), "{answer}\n{candidates:?}");
-                let boxes = |t: &Try| answer == format!("ok\n\\boxed{{{}}}", t.result.expr);
-                let checking = written.iter().filter(|t| t.result.value == p.target as i64);
-                assert!(tries.is_empty() && checking.clone().any(boxes), "{answer}");
-                // It is the end of a candidate, from its ` ok`.
-                assert!(candidates.iter().any(|c| c.ends_with(&format!(" {answer}"))), "{answer}");
+                assert_eq!(tries.len(), 1, "{answer}");
+                assert!(written.contains(&tries[0].steps), "{answer}");
             } else {
-                let written: Vec<&Vec<Step>> = written.iter().map(|t| &t.steps).collect();
-                assert!(tries.iter().all(|t| !written.contains(&&t.steps)), "{answer}");
+                assert!(tries.iter().all(|t| !written.contains(&t.steps)), "{answer}");
                 better += usize::from(reward.score(&p, &answer).is_correct());
             }
         }
