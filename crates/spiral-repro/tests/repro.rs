@@ -213,11 +213,12 @@ fn longest_trace_fits(task: &str) -> spiral_train::RunConfig {
         "combination" => t.combination.generate(2000, 1).unwrap().iter().for_each(|p| {
             (0..4).for_each(|_| measure(p.trial_trace(t.combination.tries, &mut rng)))
         }),
-        _ => {
+        "countdown" => {
             t.countdown.generate(2000, 1).unwrap().iter().for_each(|p| {
                 (0..4).for_each(|_| measure(p.trial_trace(t.countdown.tries, &mut rng)))
             })
         }
+        other => panic!("{other} has no trial traces"),
     }
     // Characters are tokens for a model trained from scratch; one more for the end token.
     assert!(longest < config.rollout.max_new_tokens, "{task}: {longest}");
