@@ -187,6 +187,16 @@ impl ReproOptions {
             ignore_gate: false,
         }
     }
+
+    /// Studies `task`: its kind, its settings ([`task_overrides`]) and then `extra` (the command
+    /// line's `--set`s), each overriding what comes before. A task's settings override a study's
+    /// but not a quick check's, which keeps its short warm start and few steps whatever the task.
+    pub fn set_task(&mut self, task: &str, extra: &[String]) {
+        self.overrides.push(format!("task.kind={task:?}"));
+        let at = if self.mode == "quick" { 0 } else { self.overrides.len() };
+        self.overrides.splice(at..at, task_overrides(task));
+        self.overrides.extend_from_slice(extra);
+    }
 }
 
 /// The settings a task is studied with, applied before the command line's `--set`s: trial

@@ -93,13 +93,7 @@ fn main() -> ExitCode {
         options.variants = algorithms.into_iter().filter(|a| a != "none").collect();
     }
     let task = cli.task.unwrap_or_else(|| "countdown".into());
-    options.overrides.push(format!("task.kind={task:?}"));
-    // The task's settings override a study's but not a quick check's, which keeps its short
-    // warm start and few steps whatever the task.
-    let settings = spiral_repro::task_overrides(&task);
-    let at = if cli.quick { 0 } else { options.overrides.len() };
-    options.overrides.splice(at..at, settings);
-    options.overrides.extend(cli.overrides);
+    options.set_task(&task, &cli.overrides);
     let work = cli.work.unwrap_or_else(|| match (cli.quick, cli.study) {
         (true, _) => PathBuf::from(format!("runs/repro-quick-{task}")),
         (_, true) => PathBuf::from(format!("runs/study-{task}")),

@@ -241,3 +241,23 @@ fn the_countdown_setting_fits_its_longest_trace() {
     assert_eq!((config.warm_start.steps, config.warm_start.aggregator_steps), (3000, 0));
     assert!(spiral_repro::task_overrides("arith").is_empty());
 }
+
+/// A task's settings override a study's (combination trains no aggregator stage, though the
+/// study's default has one) but not a quick check's short warm start; `--set` overrides both.
+#[test]
+fn task_settings_sit_between_the_mode_and_the_command_line() {
+    let config = |mut options: ReproOptions, task: &str, extra: &[&str]| {
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        options.set_task(task, &extra);
+        spiral_train::RunConfig::default_with(&options.overrides).unwrap()
+    };
+    let study = config(ReproOptions::study(), "combination", &[]);
+    assert_eq!(study.task.kind.name(), "combination");
+    assert_eq!((study.warm_start.steps, study.warm_start.aggregator_steps), (2000, 0));
+    assert_eq!(study.train.steps, 300);
+    let quick = config(ReproOptions::quick(), "countdown", &[]);
+    assert_eq!((quick.warm_start.steps, quick.train.steps), (150, 8));
+    assert_eq!(quick.task.countdown.tries, 4);
+    let set = config(ReproOptions::study(), "countdown", &["warm_start.steps=6000"]);
+    assert_eq!(set.warm_start.steps, 6000);
+}
