@@ -7,10 +7,12 @@
 //! aggregation prompt over them, and trains the answer a good aggregator gives: a correct
 //! candidate copied when one exists, else a correct solution (or, with `aggregator_unsolved =
 //! "search"`, a search example of the problem instead, so that the aggregator never learns to
-//! write past its candidates). With combination trial traces (`task.combination.tries > 0`) the
-//! answer is assembled part by part instead: each part copied from a candidate that solved it,
-//! the others searched again among the values no candidate tried. A share of each batch stays
-//! search examples so that search is not forgotten.
+//! write past its candidates). With trial traces the answer is the one `TrialTraces::assemble`
+//! gives instead: for combination (`task.combination.tries > 0`) each part copied from a
+//! candidate that solved it, the others searched again among the values no candidate tried; for
+//! Countdown (`task.countdown.tries > 0`) a candidate's try that checks, else a new search among
+//! the tries no candidate made. A share of each batch stays search examples so that search is
+//! not forgotten.
 //!
 //! Every draw is keyed by (seed, step, example), and each rank samples the candidates of its
 //! share of the batch only, with the sample streams the whole batch would use, so the stage is
