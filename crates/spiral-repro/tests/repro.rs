@@ -194,31 +194,22 @@ fn measurements_sample_traces_as_long_as_the_runs_do() {
     assert_eq!(same.measure, MeasureOptions { n_max: 4, ..full.measure });
 }
 
-/// A task's study traces fit its token limit: the longest of 8,000 trial traces (for
-/// combination, every part failing all its tries on two-digit values; for Countdown, four tries
-/// on large numbers) and its end-of-sequence token, with the limit not much looser than that.
+/// A task's study traces fit its token limit: the longest of four warm-start traces of each of
+/// its 2,000 training problems (for combination, every part failing all its tries on two-digit
+/// values; for Countdown, four tries on large numbers) and its end-of-sequence token, with the
+/// limit not much looser than that.
 fn longest_trace_fits(task: &str) -> spiral_train::RunConfig {
     use rand::SeedableRng;
-    use spiral_rewards::TrialTraces;
     let mut overrides = spiral_repro::task_overrides(task);
     overrides.push(format!("task.kind={task:?}"));
     let config = spiral_train::RunConfig::default_with(&overrides).unwrap();
+    let data = spiral_train::TaskData::new(&config.task, None, 1).unwrap();
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
     let mut longest = 0;
-    let mut measure = |trace: Option<String>| {
-        longest = longest.max(trace.unwrap().chars().count());
-    };
-    let t = &config.task;
-    match task {
-        "combination" => t.combination.generate(2000, 1).unwrap().iter().for_each(|p| {
-            (0..4).for_each(|_| measure(p.trial_trace(t.combination.tries, &mut rng)))
-        }),
-        "countdown" => {
-            t.countdown.generate(2000, 1).unwrap().iter().for_each(|p| {
-                (0..4).for_each(|_| measure(p.trial_trace(t.countdown.tries, &mut rng)))
-            })
+    for p in &data.train {
+        for _ in 0..4 {
+            longest = longest.max(data.trace(p, &mut rng).unwrap().chars().count());
         }
-        other => panic!("{other} has no trial traces"),
     }
     // Characters are tokens for a model trained from scratch; one more for the end token.
     assert!(longest < config.rollout.max_new_tokens, "{task}: {longest}");
