@@ -8,7 +8,9 @@
 //!   [`summarize_samples`] is `spiral-eval passk`.
 //! - **Scaling curves** ([`Curve`]) for parallel, sequential, token-efficiency and RSA scaling,
 //!   and **scaling efficiency** ([`scaling_efficiency`]), printed with its definition
-//!   ([`SCALING_EFFICIENCY_DEFINITION`]).
+//!   ([`SCALING_EFFICIENCY_DEFINITION`]); a model's **best-method envelope** over its methods,
+//!   and the efficiency between two envelopes at fixed accuracy targets with intervals
+//!   ([`efficiency_at_targets`]).
 //! - **Generation** ([`ModelSampler`], [`sample_problems`], [`run_rsa`]): samples files from a
 //!   checkpoint and a dataset, and RSA with the rollout engine as the aggregator
 //!   (`spiral-eval sample`, `spiral-eval rsa`).
@@ -33,6 +35,7 @@
 //! assert_eq!(json["maj@2"].as_f64(), Some(0.25));
 //! ```
 
+mod envelope;
 mod error;
 mod generation;
 mod metrics;
@@ -40,6 +43,7 @@ mod report;
 mod scaling;
 mod scaling_run;
 
+pub use envelope::{TargetEfficiency, best_method_envelope, efficiency_at_targets};
 pub use error::EvalError;
 pub use generation::{
     ChatMode, Completion, DatasetProblem, EngineAggregator, ModelSampler, RsaOptions, RsaOutcome,

@@ -9,6 +9,9 @@
 //!   bound is below +1 point against every baseline on both tasks;
 //! - **inconclusive** otherwise, and whenever a task's gate fails or a needed number is missing.
 
+use std::path::Path;
+
+use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use crate::primary::Difference;
@@ -127,6 +130,56 @@ pub fn verdict(
         return Verdict::Refutes;
     }
     Verdict::Inconclusive("neither the confirming nor the refuting conditions all hold".into())
+}
+
+/// Applies the decision rule to `dir/study-<task>/results.json` for the three tasks, writes
+/// `dir/study-verdict.md` and returns its text.
+pub fn write_verdict(dir: &Path) -> anyhow::Result<String> {
+    let read = |task: &str| -> anyhow::Result<Option<TaskEvidence>> {
+        let path = dir.join(format!("study-{task}/results.json"));
+        if !path.is_file() {
+            return Ok(None);
+        }
+        let text = std::fs::read_to_string(&path).with_context(|| format!("{}", path.display()))?;
+        let json: serde_json::Value =
+            serde_json::from_str(&text).with_context(|| format!("{}", path.display()))?;
+        Ok(Some(TaskEvidence::from_results(&json)?))
+    };
+    let (comb, count, arith) = (read("combination")?, read("countdown")?, read("arith")?);
+    let verdict = verdict(comb.as_ref(), count.as_ref(), arith.as_ref());
+    let mut text = String::from(
+        "# Study verdict\n\nThe decision rule of `docs/study.md`, applied by `cargo xtask repro -- --verdict docs/results`.\n\n",
+    );
+    for (task, e) in [("combination", &comb), ("countdown", &count), ("arith", &arith)] {
+        match e {
+            None => text.push_str(&format!("- {task}: not run\n")),
+            Some(e) => text.push_str(&format!(
+                "- {task}: gate {}, {} primary comparisons, RSA {}, baselines {}\n",
+                if e.gate_passes { "passed" } else { "failed" },
+                e.primary.len(),
+                match e.rsa_rises {
+                    Some(true) => "rises",
+                    Some(false) => "does not rise",
+                    None => "not measured",
+                },
+                match e.baselines_plateaued {
+                    Some(true) => "plateaued",
+                    Some(false) => "still moving",
+                    None => "not measured",
+                },
+            )),
+        }
+    }
+    text.push_str(&format!(
+        "\n**Verdict: {}**\n",
+        match &verdict {
+            Verdict::Confirms => "confirms SPIRAL's advantage at this scale".to_string(),
+            Verdict::Refutes => "refutes SPIRAL's advantage at this scale".to_string(),
+            Verdict::Inconclusive(why) => format!("inconclusive ({why})"),
+        }
+    ));
+    spiral_model::write_atomically(&dir.join("study-verdict.md"), text.as_bytes())?;
+    Ok(text)
 }
 
 #[cfg(test)]

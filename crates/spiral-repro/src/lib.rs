@@ -14,10 +14,13 @@
 //! exactly, so an interrupted reproduction is continued by running it again.
 
 pub mod decision;
+pub mod envelope;
 pub mod measure;
+pub mod measured;
 pub mod primary;
 mod report;
 pub mod summary;
+mod warm_start;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -26,16 +29,16 @@ use std::sync::atomic::AtomicBool;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use spiral_eval::DatasetProblem;
-use spiral_model::{Checkpoint, DeviceSpec};
+use spiral_model::DeviceSpec;
 use spiral_rewards::Task;
 
 use spiral_train::gate;
-use spiral_train::{
-    Outcome, Phase, RunConfig, RunControl, TaskData, TrainerState, checkout_commit,
-    latest_checkpoint, run,
-};
+use spiral_train::{Outcome, RunConfig, RunControl, TaskData, checkout_commit, run};
 
-use measure::{MeasureOptions, ModelCurves, measure};
+pub use decision::write_verdict;
+use measure::MeasureOptions;
+pub use measured::Measured;
+use measured::measure_once;
 
 /// One compared setting: the `[algorithm]` section of `configs/<stem>.toml`, and its name in
 /// the report.
@@ -90,6 +93,10 @@ pub struct ReproOptions {
     /// and they are most of its CPU time.
     #[serde(default)]
     pub ignore_gate: bool,
+    /// A finished warm-start run folder to start from instead of training the warm start
+    /// (refused unless trained under the same settings).
+    #[serde(default)]
+    pub warm_start: Option<PathBuf>,
 }
 
 impl ReproOptions {
@@ -133,6 +140,7 @@ impl ReproOptions {
             },
             eval_every: None,
             ignore_gate: false,
+            warm_start: None,
         }
     }
 
@@ -185,6 +193,7 @@ impl ReproOptions {
             },
             eval_every: None,
             ignore_gate: false,
+            warm_start: None,
         }
     }
 
@@ -233,25 +242,11 @@ pub fn task_overrides(task: &str) -> Vec<String> {
     settings.iter().map(|s| s.to_string()).collect()
 }
 
-/// One trained (or warm-start) model of the reproduction.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Measured {
-    /// Run folder name (`spiral-seed1`, `warm-start`).
-    pub name: String,
-    /// The setting's config stem ([`VARIANTS`]), `None` for the warm start.
-    pub variant: Option<String>,
-    /// The checkpoint measured.
-    pub checkpoint: PathBuf,
-    /// How, and on how many problems: a saved measurement is reused only if these match.
-    pub options: MeasureOptions,
-    /// Held-out problems measured.
-    pub problems: usize,
-    /// Its curves.
-    pub curves: ModelCurves,
-}
-
 /// Runs (or resumes) the reproduction in `work` and writes the report into `out`; returns the
-/// report's path.
+/// report's path. Models measured before and kept in `out/results.json` under the same
+/// settings are carried over ([`measured`]): not trained again, and in the report beside the
+/// new ones. The report is rewritten after each model measured, so an interrupted study keeps
+/// what it measured.
 /// Setting `stop` (a Ctrl-C handler) makes the current run checkpoint and the reproduction
 /// return an error saying how to continue.
 pub fn reproduce(
@@ -274,7 +269,6 @@ pub fn reproduce(
     let mut warm_config = base.clone();
     warm_config.train.steps = 0;
     warm_config.run.name = run_name(&base, &warm);
-    run_once(&warm_config, &warm, stop)?;
 
     // Measurements, on the warm start's held-out problems; the warm start's first, for its gate.
     let data = TaskData::new(&base.task, None, base.run.seed)?;
@@ -285,17 +279,39 @@ pub fn reproduce(
         .enumerate()
         .map(|(i, p)| DatasetProblem { id: i.to_string(), line: i + 1, problem: p.clone() })
         .collect();
+    let kept = measured::carried_over(
+        measured::read_kept(out)?,
+        &warm_config,
+        &options.measure,
+        problems.len(),
+    );
+    let kept_as = |name: &str, config: &RunConfig| {
+        measured::find(&kept, name, config, &options.measure, problems.len()).cloned()
+    };
     let measure_dir = work.join("measure");
     std::fs::create_dir_all(&measure_dir)?;
-    let mut measured = vec![measure_once(
-        "warm-start",
-        None,
-        &warm.join("checkpoints/warm-start"),
-        &problems,
-        options,
-        &measure_dir,
-    )?];
-    let (gate, gate_diagnosis) = warm_start_gate(&warm, &measured[0])?;
+    // Trained here, or copied from the finished warm start `--warm-start` names.
+    let train_warm_start = || -> anyhow::Result<()> {
+        if let Some(from) = &options.warm_start {
+            warm_start::adopt(from, &warm, &warm_config)?;
+        }
+        run_once(&warm_config, &warm, stop)
+    };
+    let warm_measured = match kept_as("warm-start", &warm_config) {
+        Some(kept) => kept,
+        None => {
+            train_warm_start()?;
+            let model = measured::Model {
+                name: "warm-start",
+                variant: None,
+                checkpoint: warm.join("checkpoints/warm-start"),
+                config: &warm_config,
+                evals: measured::run_evals(&warm)?,
+            };
+            measure_once(model, &problems, &options.measure, &measure_dir)?
+        }
+    };
+    let (gate, gate_diagnosis) = warm_start_gate(&warm_measured)?;
     // Arith, the control, is studied whatever its gate: there checking a candidate is as hard
     // as writing one, and the decision rule asks of it only that SPIRAL not win.
     let gated = base.task.kind != Task::Arith;
@@ -307,11 +323,58 @@ pub fn reproduce(
              verdict would be inconclusive whatever they measure); --ignore-gate runs them"
         );
     }
+    let report = |measured: &[Measured]| {
+        report_study(
+            options,
+            &base,
+            &kept,
+            measured,
+            problems.len(),
+            &gate,
+            &gate_diagnosis,
+            rl_skipped,
+            out,
+        )
+    };
 
-    // Every algorithm and seed from a copy of its checkpoint.
-    let mut runs = Vec::new();
-    let variants = if rl_skipped { &[][..] } else { &options.variants[..] };
-    for stem in variants {
+    // Every algorithm and seed from a copy of the warm start's checkpoint, each measured once
+    // trained; one kept from before (and not begun here since) is carried over as it is.
+    let mut measured = vec![warm_measured];
+    let planned = if rl_skipped { Vec::new() } else { plan_runs(&base, options, configs, work)? };
+    for (setting, dir, config) in &planned {
+        let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("run");
+        if let Some(kept) = kept_as(name, config).filter(|_| !dir.exists()) {
+            measured.push(kept);
+            continue;
+        }
+        train_warm_start()?;
+        if !dir.exists() {
+            warm_start::fork(&warm, dir)?;
+        }
+        run_once(config, dir, stop)?;
+        let model = measured::Model {
+            name,
+            variant: Some(setting.stem),
+            checkpoint: dir.join(format!("checkpoints/step-{}", config.train.steps)),
+            config,
+            evals: measured::run_evals(dir)?,
+        };
+        measured.push(measure_once(model, &problems, &options.measure, &measure_dir)?);
+        report(&measured)?;
+    }
+    report(&measured)
+}
+
+/// Every algorithm setting and seed `options` asks for: its setting, run folder and config
+/// (the base config with the setting's `[algorithm]` section and the seed).
+fn plan_runs(
+    base: &RunConfig,
+    options: &ReproOptions,
+    configs: &Path,
+    work: &Path,
+) -> anyhow::Result<Vec<(Variant, PathBuf, RunConfig)>> {
+    let mut planned = Vec::new();
+    for stem in &options.variants {
         let setting = variant(stem)?;
         let config_path = configs.join(format!("{stem}.toml"));
         let shipped = RunConfig::from_file(&config_path, &[])?;
@@ -328,150 +391,111 @@ pub fn reproduce(
             config.eval.every = options.eval_every.unwrap_or(config.train.steps).max(1);
             config.validate()?;
             let dir = work.join(format!("{}-seed{seed}", run_prefix(setting)));
-            config.run.name = run_name(&base, &dir);
-            if !dir.exists() {
-                fork_warm_start(&warm, &dir)?;
-            }
-            run_once(&config, &dir, stop)?;
-            runs.push((setting, dir, config));
+            config.run.name = run_name(base, &dir);
+            planned.push((setting, dir, config));
         }
     }
+    Ok(planned)
+}
 
-    for (setting, dir, config) in &runs {
-        let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("run").to_string();
-        let checkpoint = dir.join(format!("checkpoints/step-{}", config.train.steps));
-        measured.push(measure_once(
-            &name,
-            Some(setting.stem.to_string()),
-            &checkpoint,
-            &problems,
-            options,
-            &measure_dir,
-        )?);
+/// Writes the report of `measured` (first the warm start) and of the models kept from before
+/// that it does not hold (measured again, a model replaces its kept measurement), in setting
+/// and seed order.
+#[allow(clippy::too_many_arguments)]
+fn report_study(
+    options: &ReproOptions,
+    base: &RunConfig,
+    kept: &[Measured],
+    measured: &[Measured],
+    problems: usize,
+    gate: &[gate::Criterion],
+    gate_diagnosis: &Option<String>,
+    rl_skipped: bool,
+    out: &Path,
+) -> anyhow::Result<PathBuf> {
+    let mut measured = measured.to_vec();
+    for m in kept {
+        if m.variant.is_some() && !measured.iter().any(|n| n.name == m.name) {
+            measured.push(m.clone());
+        }
     }
-    let configs: Vec<(String, RunConfig)> = runs
-        .iter()
-        .filter(|(_, _, c)| c.train.seed == options.seeds.first().copied())
-        .map(|(v, _, c)| (run_prefix(*v).to_string(), c.clone()))
-        .collect();
-    // A model folder, or with LoRA an adapter folder over `checkpoints/base`.
-    let warm_checkpoint = warm.join("checkpoints/warm-start");
-    let parameters =
-        Checkpoint::<burn::backend::Flex>::load(&warm_checkpoint, &Default::default())?
-            .model
-            .config()
-            .num_parameters();
-    let plateaued = baselines_plateaued(&runs)?;
+    let order = |m: &Measured| {
+        let setting = m.variant.as_deref().map(|v| VARIANTS.iter().position(|s| s.stem == v));
+        (setting, m.seed())
+    };
+    measured.sort_by_key(order);
+    // What the report holds: what was asked for now and what was carried over.
+    let mut shown = options.clone();
+    for m in measured.iter() {
+        if let Some(v) = &m.variant
+            && !shown.variants.contains(v)
+        {
+            shown.variants.push(v.clone());
+        }
+        shown.seeds.extend(m.seed());
+    }
+    shown.variants.sort_by_key(|v| VARIANTS.iter().position(|s| s.stem == v));
+    shown.seeds.sort_unstable();
+    shown.seeds.dedup();
+    // Each setting's config, that of its first seed.
+    let mut configs: Vec<(String, RunConfig)> = Vec::new();
+    for m in measured.iter() {
+        let (Some(stem), Some(config)) = (&m.variant, &m.config) else { continue };
+        let prefix = run_prefix(variant(stem)?);
+        if !configs.iter().any(|(name, _)| name == prefix) {
+            configs.push((prefix.to_string(), config.clone()));
+        }
+    }
+    let parameters = measured[0].parameters.context("the warm start's parameter count")?;
     let inputs = report::Inputs {
-        options,
-        base: &base,
+        options: &shown,
+        base,
         configs: &configs,
         measured: &measured,
-        problems: problems.len(),
+        problems,
         parameters,
-        gate: &gate,
-        gate_diagnosis,
+        gate,
+        gate_diagnosis: gate_diagnosis.clone(),
         rl_skipped,
-        baselines_plateaued: plateaued,
+        baselines_plateaued: baselines_plateaued(&measured),
     };
     report::write(&inputs, out)
 }
 
-/// Applies the decision rule to `dir/study-<task>/results.json` for the three tasks, writes
-/// `dir/study-verdict.md` and returns its text.
-pub fn write_verdict(dir: &Path) -> anyhow::Result<String> {
-    let read = |task: &str| -> anyhow::Result<Option<decision::TaskEvidence>> {
-        let path = dir.join(format!("study-{task}/results.json"));
-        if !path.is_file() {
-            return Ok(None);
-        }
-        let text = std::fs::read_to_string(&path).with_context(|| format!("{}", path.display()))?;
-        let json: serde_json::Value =
-            serde_json::from_str(&text).with_context(|| format!("{}", path.display()))?;
-        Ok(Some(decision::TaskEvidence::from_results(&json)?))
-    };
-    let (comb, count, arith) = (read("combination")?, read("countdown")?, read("arith")?);
-    let verdict = decision::verdict(comb.as_ref(), count.as_ref(), arith.as_ref());
-    let mut text = String::from(
-        "# Study verdict\n\nThe decision rule of `docs/study.md`, applied by `cargo xtask repro -- --verdict docs/results`.\n\n",
-    );
-    for (task, e) in [("combination", &comb), ("countdown", &count), ("arith", &arith)] {
-        match e {
-            None => text.push_str(&format!("- {task}: not run\n")),
-            Some(e) => text.push_str(&format!(
-                "- {task}: gate {}, {} primary comparisons, RSA {}, baselines {}\n",
-                if e.gate_passes { "passed" } else { "failed" },
-                e.primary.len(),
-                match e.rsa_rises {
-                    Some(true) => "rises",
-                    Some(false) => "does not rise",
-                    None => "not measured",
-                },
-                match e.baselines_plateaued {
-                    Some(true) => "plateaued",
-                    Some(false) => "still moving",
-                    None => "not measured",
-                },
-            )),
-        }
-    }
-    text.push_str(&format!(
-        "\n**Verdict: {}**\n",
-        match &verdict {
-            decision::Verdict::Confirms => "confirms SPIRAL's advantage at this scale".to_string(),
-            decision::Verdict::Refutes => "refutes SPIRAL's advantage at this scale".to_string(),
-            decision::Verdict::Inconclusive(why) => format!("inconclusive ({why})"),
-        }
-    ));
-    spiral_model::write_atomically(&dir.join("study-verdict.md"), text.as_bytes())?;
-    Ok(text)
-}
-
-/// The aggregator gate of the warm start in `warm` (its evaluation before RL, and the RSA rounds
+/// The aggregator gate of the warm start (its evaluation before RL, and the RSA rounds
 /// measured on it), and its diagnosis.
-fn warm_start_gate(
-    warm: &Path,
-    measured: &Measured,
-) -> anyhow::Result<(Vec<gate::Criterion>, Option<String>)> {
-    let records = spiral_train::read_metrics(&warm.join("metrics.jsonl"))?;
-    let before = records
+fn warm_start_gate(warm: &Measured) -> anyhow::Result<(Vec<gate::Criterion>, Option<String>)> {
+    let before = warm
+        .evals
         .iter()
         .rev()
-        .find_map(|r| match r {
-            spiral_train::Record::Eval(e) if e.step == 0 => Some(e.clone()),
-            _ => None,
-        })
-        .with_context(|| format!("{}: no evaluation before RL", warm.display()))?;
-    let rsa: Vec<f64> = measured.curves.rsa_pass_at_1.points.iter().map(|p| p.y).collect();
-    Ok((gate::gate(&before, Some(&rsa)), gate::diagnosis(&before)))
+        .find(|e| e.step == 0)
+        .with_context(|| format!("{}: no evaluation before RL", warm.checkpoint.display()))?;
+    let rsa: Vec<f64> = warm.curves.rsa_pass_at_1.points.iter().map(|p| p.y).collect();
+    Ok((gate::gate(before, Some(&rsa)), gate::diagnosis(before)))
 }
 
-/// Whether every baseline run's held-out pass@1, averaged over its seeds, moved by under a
-/// point between its last two evaluations; `None` with fewer than two evaluations.
-fn baselines_plateaued(runs: &[(Variant, PathBuf, RunConfig)]) -> anyhow::Result<Option<bool>> {
+/// Whether every baseline's held-out pass@1, averaged over its seeds, moved by under a point
+/// between its runs' last two evaluations; `None` while a baseline run has fewer than two.
+fn baselines_plateaued(measured: &[Measured]) -> Option<bool> {
     let mut last_two: std::collections::BTreeMap<&str, Vec<[f64; 2]>> = Default::default();
-    for (setting, dir, _) in runs {
-        if setting.label.starts_with("SPIRAL") || setting.stem == "multitask" {
+    for m in measured {
+        let Some(stem) = m.variant.as_deref() else { continue };
+        if variant(stem).is_ok_and(|v| v.label.starts_with("SPIRAL") || v.stem == "multitask") {
             continue;
         }
-        let evals: Vec<f64> = spiral_train::read_metrics(&dir.join("metrics.jsonl"))?
-            .into_iter()
-            .filter_map(|r| match r {
-                spiral_train::Record::Eval(e) if e.step > 0 => Some(e.pass_at_1),
-                _ => None,
-            })
-            .collect();
-        let [.., before, last] = evals[..] else { return Ok(None) };
-        last_two.entry(setting.stem).or_default().push([before, last]);
+        let evals: Vec<f64> = m.evals.iter().filter(|e| e.step > 0).map(|e| e.pass_at_1).collect();
+        let [.., before, last] = evals[..] else { return None };
+        last_two.entry(stem).or_default().push([before, last]);
     }
     if last_two.is_empty() {
-        return Ok(None);
+        return None;
     }
-    Ok(Some(last_two.values().all(|seeds| {
+    Some(last_two.values().all(|seeds| {
         let n = seeds.len() as f64;
         let moved = seeds.iter().map(|[b, l]| l - b).sum::<f64>() / n;
         moved.abs() < 0.01
-    })))
+    }))
 }
 
 /// The run folders' prefix of a setting: its algorithm's name for the default config.
@@ -481,7 +505,7 @@ fn run_prefix(setting: Variant) -> &'static str {
 
 /// Runs `config` in `dir` to its end, resuming whatever is there; a finished run is left alone.
 fn run_once(config: &RunConfig, dir: &Path, stop: &Arc<AtomicBool>) -> anyhow::Result<()> {
-    if finished(dir, config.train.steps) {
+    if warm_start::finished(dir, config.train.steps) {
         return Ok(());
     }
     eprintln!("== {} ({})", dir.display(), config.algorithm.name.as_str());
@@ -505,72 +529,4 @@ fn run_once(config: &RunConfig, dir: &Path, stop: &Arc<AtomicBool>) -> anyhow::R
 fn run_name(base: &RunConfig, dir: &Path) -> String {
     let folder = dir.file_name().and_then(|n| n.to_str()).unwrap_or("run");
     format!("{}-{folder}", base.task.kind.name())
-}
-
-/// Whether the run in `dir` has checkpointed its last RL step.
-fn finished(dir: &Path, steps: usize) -> bool {
-    let Ok(Some(latest)) = latest_checkpoint(&dir.join("checkpoints")) else { return false };
-    let state = std::fs::read_to_string(latest.join("trainer_state.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str::<TrainerState>(&t).ok());
-    state.is_some_and(|s| s.phase == Phase::Rl && s.step >= steps)
-}
-
-/// A new run folder that starts at `warm`'s finished warm start: its checkpoint (and, with
-/// LoRA, the frozen base it adapts), `latest` naming it, and the metrics up to it.
-fn fork_warm_start(warm: &Path, dir: &Path) -> anyhow::Result<()> {
-    for name in ["warm-start", "base"] {
-        let from = warm.join("checkpoints").join(name);
-        if from.is_dir() {
-            let to = dir.join("checkpoints").join(name);
-            std::fs::create_dir_all(&to)?;
-            for entry in
-                std::fs::read_dir(&from).with_context(|| format!("reading {}", from.display()))?
-            {
-                let entry = entry?;
-                std::fs::copy(entry.path(), to.join(entry.file_name()))?;
-            }
-        }
-    }
-    std::fs::write(dir.join("checkpoints/latest"), "warm-start")?;
-    let state_path = dir.join("checkpoints/warm-start/trainer_state.json");
-    let state: TrainerState = serde_json::from_str(&std::fs::read_to_string(state_path)?)?;
-    let metrics = std::fs::read(warm.join("metrics.jsonl"))?;
-    let keep = (state.metrics_bytes as usize).min(metrics.len());
-    std::fs::write(dir.join("metrics.jsonl"), &metrics[..keep])?;
-    Ok(())
-}
-
-/// The curves of the model in `checkpoint`, read from `dir/<name>.json` when measured before.
-fn measure_once(
-    name: &str,
-    variant: Option<String>,
-    checkpoint: &Path,
-    problems: &[DatasetProblem],
-    options: &ReproOptions,
-    dir: &Path,
-) -> anyhow::Result<Measured> {
-    let path = dir.join(format!("{name}.json"));
-    if let Ok(text) = std::fs::read_to_string(&path)
-        && let Ok(done) = serde_json::from_str::<Measured>(&text)
-        && done.checkpoint == checkpoint
-        && done.options == options.measure
-        && done.problems == problems.len()
-    {
-        return Ok(done);
-    }
-    eprintln!("== measuring {name}");
-    let ckpt = Checkpoint::<burn::backend::Flex>::load(checkpoint, &Default::default())
-        .with_context(|| format!("loading {}", checkpoint.display()))?;
-    let curves = measure(&ckpt.model, &ckpt.tokenizer, problems, &options.measure)?;
-    let measured = Measured {
-        name: name.into(),
-        variant,
-        checkpoint: checkpoint.to_path_buf(),
-        options: options.measure.clone(),
-        problems: problems.len(),
-        curves,
-    };
-    spiral_model::write_atomically(&path, serde_json::to_string_pretty(&measured)?.as_bytes())?;
-    Ok(measured)
 }

@@ -18,7 +18,11 @@ static ALLOCATOR: spiral_kernels::allocator::MiMalloc = spiral_kernels::allocato
 #[command(name = "spiral-repro", version, about, long_about = None, after_help = "\
 The work folder holds the warm start, one run per algorithm and seed, and each model's measured
 curves; running the same command again continues where it stopped (a finished run or measurement
-is not redone). The report (report.md, PNG/SVG plots, results.json, configs/) goes to --out.")]
+is not redone). The report (report.md, PNG/SVG plots, results.json, configs/) goes to --out and is
+rewritten after each model measured. Its results.json keeps every model measured with the config
+it was trained under: a later run with the same settings, even from an empty work folder or on
+another machine, carries those models over instead of training them again, so a study is built up
+over several runs with --algorithms and --seeds.")]
 struct Cli {
     /// One seed, a shorter warm start, 8 RL steps and smaller measurements: a smoke check that
     /// finishes in under 20 minutes on 2 cores.
@@ -53,6 +57,11 @@ struct Cli {
     /// Extra `section.key=value` overrides of the base config, for every run (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     overrides: Vec<String>,
+    /// A finished warm-start run folder to start from instead of training the warm start: its
+    /// config.toml, metrics.jsonl and checkpoints/ (as `--algorithms none` leaves it in the work
+    /// folder). Refused unless it was trained under the study's settings.
+    #[arg(long, value_name = "RUN_DIR")]
+    warm_start: Option<PathBuf>,
     /// Folder of the shipped configs (`<algorithm>.toml`).
     #[arg(long, default_value = "configs")]
     configs: PathBuf,
@@ -85,6 +94,7 @@ fn main() -> ExitCode {
         _ => ReproOptions::full(),
     };
     options.ignore_gate = cli.ignore_gate;
+    options.warm_start = cli.warm_start;
     if let Some(seeds) = cli.seeds {
         options.seeds = seeds;
     }

@@ -17,9 +17,10 @@ use serde::{Deserialize, Serialize};
 use spiral_aggregation::RsaConfig;
 use spiral_eval::ProblemSamples;
 use spiral_eval::{
-    BootstrapOptions, ChatMode, Curve, DatasetProblem, MajorityOptions, ModelSampler, RsaOptions,
-    SamplerSettings, ScalingOptions, maj_at_k_curve, maj_at_k_per_problem, pass_at_k_curve,
-    pass_at_k_per_problem, rsa_curves, run_rsa, run_scaling, sample_problems,
+    BootstrapOptions, ChatMode, Curve, CurvePoint, DatasetProblem, MajorityOptions, ModelSampler,
+    RsaOptions, SamplerSettings, ScalingOptions, maj_at_k_curve, maj_at_k_per_problem,
+    pass_at_k_curve, pass_at_k_per_problem, rsa_curves, rsa_token_curve, run_rsa, run_scaling,
+    sample_problems,
 };
 
 use crate::primary::PerProblem;
@@ -81,6 +82,10 @@ pub struct ModelCurves {
     /// Per-problem results at the primary budget, when `n_max` and `k_max` reach it.
     #[serde(default)]
     pub per_problem: Option<PerProblem>,
+    /// RSA pass@1 after each round against the tokens generated per problem up to it (the
+    /// initial population and every aggregation trace); `None` in older measurements.
+    #[serde(default)]
+    pub tokens_rsa: Option<Curve>,
 }
 
 /// Measures `model` on `problems` (module docs).
@@ -143,6 +148,16 @@ pub fn measure<B: Backend>(
     let rsa = run_rsa(&sampler, problems, &rsa_options)?;
     step("done");
     let [rsa_pass_at_1, _, _] = rsa_curves(&rsa.run, &bootstrap);
+    let spent = rsa_token_curve("RSA", &rsa.run);
+    let tokens_rsa = Curve {
+        label: "RSA".into(),
+        points: spent
+            .points
+            .iter()
+            .zip(&rsa_pass_at_1.points)
+            .map(|(spent, round)| CurvePoint { x: spent.x, ..*round })
+            .collect(),
+    };
 
     let n = options.pipeline_n;
     let at_n = scaling_options.ns().iter().position(|&x| x == n);
@@ -166,6 +181,7 @@ pub fn measure<B: Backend>(
         sequential: scaling.sequential,
         rsa_pass_at_1,
         per_problem,
+        tokens_rsa: Some(tokens_rsa),
     })
 }
 

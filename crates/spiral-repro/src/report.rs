@@ -11,6 +11,7 @@ use spiral_eval::{
     max_scaling_efficiency,
 };
 
+use super::envelope;
 use super::measure::ModelCurves;
 use super::primary::{self, Difference, PerProblem};
 use super::summary::{mean_curve, mean_interval};
@@ -202,6 +203,8 @@ pub fn write(inputs: &Inputs<'_>, out: &Path) -> anyhow::Result<PathBuf> {
     let agg_tokens = compare(measured, |c| &c.tokens_aggregation);
     let sequential = compare(measured, |c| &c.sequential);
     let rsa = compare(measured, |c| &c.rsa_pass_at_1);
+    let envelopes = envelope::envelopes(measured);
+    let envelope_comparisons = envelope::comparisons(&envelopes)?;
     let last = |c: &ModelCurves, f: Pick| f(c).points.len() - 1;
     let first = measured.first().map(|w| &w.curves);
 
@@ -373,6 +376,31 @@ pub fn write(inputs: &Inputs<'_>, out: &Path) -> anyhow::Result<PathBuf> {
             ],
         },
         Section {
+            heading: "Scaling efficiency at fixed accuracy targets".into(),
+            text: format!(
+                "Pre-registered: each setting's best-method envelope, the best accuracy any of \
+                 maj@N, agg@1 over N and RSA's rounds reaches within a number of generated \
+                 tokens per problem (means over seeds), and SPIRAL's scaling efficiency over \
+                 each other setting on those envelopes at accuracies fixed before the runs \
+                 ({}). Brackets: the ratios between the envelopes of the points' 95% intervals, \
+                 a conservative interval (`0` or `inf`: that band never reaches the accuracy); \
+                 `-`: an envelope never reaches it; `>=`: SPIRAL's first point already \
+                 reaches it, so its tokens are an upper bound and the ratio a lower one; `<=`: \
+                 the same for the other setting.\n\n{}",
+                SCALING_EFFICIENCY_DEFINITION,
+                envelope::table(&envelope_comparisons)
+            ),
+            figures: vec![Figure {
+                name: "envelope".into(),
+                title: "best-method envelope".into(),
+                x_label: "generated tokens per problem".into(),
+                y_label: "accuracy".into(),
+                x_scale: Scale::Log2,
+                curves: envelopes.clone(),
+            }],
+            ..Default::default()
+        },
+        Section {
             heading: "Sequential budget".into(),
             text: "Accuracy of one trace against its max-new-tokens budget.".into(),
             table: Some(Table::from_curves("max new tokens", &sequential.curves)),
@@ -424,6 +452,7 @@ pub fn write(inputs: &Inputs<'_>, out: &Path) -> anyhow::Result<PathBuf> {
         })).collect::<Vec<_>>(),
         "primary": primary,
         "baselines_plateaued": inputs.baselines_plateaued,
+        "envelope_efficiency": envelope_comparisons,
         "measured": measured,
     });
     std::fs::write(out.join("results.json"), serde_json::to_string_pretty(&results)?)?;

@@ -47,6 +47,7 @@ fn tiny() -> ReproOptions {
         eval_every: None,
         // A two-step warm start fails the gate; these tests are about what runs after it.
         ignore_gate: true,
+        warm_start: None,
     }
 }
 
@@ -66,6 +67,7 @@ fn a_tiny_reproduction_writes_its_report_and_resumes_without_redoing_work() {
         "## pass@k",
         "## Recursive self-aggregation",
         "## Sequential",
+        "## Scaling efficiency at fixed accuracy targets",
     ] {
         assert!(text.contains(heading), "{heading} missing from\n{text}");
     }
@@ -79,7 +81,12 @@ fn a_tiny_reproduction_writes_its_report_and_resumes_without_redoing_work() {
         serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
     assert_eq!(results["primary"].as_array().unwrap().len(), 3, "{}", results["primary"]);
     assert_eq!(results["gate"].as_array().unwrap().len(), 4);
-    for file in ["pass_at_k.png", "rsa.svg", "results.json", "configs/spiral.toml"] {
+    // SPIRAL's envelope against each of the three baselines, at every fixed target.
+    let envelope = results["envelope_efficiency"].as_array().unwrap();
+    assert_eq!(envelope.len(), 3, "{envelope:?}");
+    assert_eq!(envelope[0]["targets"].as_array().unwrap().len(), 4);
+    for file in ["pass_at_k.png", "rsa.svg", "envelope.svg", "results.json", "configs/spiral.toml"]
+    {
         assert!(out.join(file).exists(), "{file}");
     }
     // Every run started from the shared warm start: same warm-start metrics line.
@@ -101,6 +108,90 @@ fn a_tiny_reproduction_writes_its_report_and_resumes_without_redoing_work() {
     let before = std::fs::metadata(&measured).unwrap().modified().unwrap();
     reproduce(&tiny(), &configs, &work, &out, &stop).unwrap();
     assert_eq!(std::fs::metadata(&measured).unwrap().modified().unwrap(), before);
+}
+
+/// The names of the models `out/results.json` holds, in its order.
+fn measured_names(out: &std::path::Path) -> Vec<String> {
+    let text = std::fs::read_to_string(out.join("results.json")).unwrap();
+    let results: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let measured = results["measured"].as_array().unwrap();
+    measured.iter().map(|m| m["name"].as_str().unwrap().to_string()).collect()
+}
+
+/// A study continues from its report alone: a model kept in `results.json` is neither trained
+/// nor measured again from an empty work folder and stays in the report beside the new ones;
+/// once every model asked for is kept, not even the warm start is trained; a study with other
+/// settings carries nothing over.
+#[test]
+fn a_study_continues_from_the_models_kept_in_its_report() {
+    let configs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut options = tiny();
+    options.seeds = vec![1];
+    options.variants = vec!["grpo".into()];
+    reproduce(&options, &configs, &dir.path().join("first"), &out, &stop).unwrap();
+    let results = |out: &std::path::Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap()
+    };
+    let grpo = results(&out)["measured"][1].clone();
+    assert_eq!(grpo["name"], "grpo-seed1");
+    assert_eq!(grpo["config"]["train"]["seed"], 1, "kept with its config");
+    assert!(grpo["evals"].as_array().is_some_and(|e| !e.is_empty()), "and its evaluations");
+
+    let second = dir.path().join("second");
+    options.variants = vec!["default".into()];
+    let report = reproduce(&options, &configs, &second, &out, &stop).unwrap();
+    assert!(!second.join("grpo-seed1").exists(), "GRPO was carried over, not run again");
+    assert!(second.join("spiral-seed1/checkpoints/step-1").exists());
+    assert!(!second.join("measure/warm-start.json").exists(), "the warm start's measurement too");
+    assert_eq!(measured_names(&out), ["warm-start", "grpo-seed1", "spiral-seed1"]);
+    assert_eq!(results(&out)["measured"][1], grpo);
+    assert_eq!(results(&out)["primary"].as_array().unwrap().len(), 1, "SPIRAL against GRPO");
+    let text = std::fs::read_to_string(report).unwrap();
+    assert!(text.contains("--algorithms grpo,default --seeds 1"), "{text}");
+
+    let third = dir.path().join("third");
+    options.variants = vec!["grpo".into(), "default".into()];
+    reproduce(&options, &configs, &third, &out, &stop).unwrap();
+    assert!(!third.join("warm-start").exists(), "every model kept: nothing to train");
+    assert_eq!(measured_names(&out), ["warm-start", "grpo-seed1", "spiral-seed1"]);
+
+    let other = dir.path().join("other");
+    options.variants = vec!["grpo".into()];
+    options.overrides.push("warm_start.steps=3".into());
+    reproduce(&options, &configs, &other, &out, &stop).unwrap();
+    assert!(other.join("grpo-seed1/checkpoints/step-1").exists(), "another warm start: rerun");
+    assert_eq!(measured_names(&out), ["warm-start", "grpo-seed1"]);
+}
+
+/// A finished warm start from elsewhere stands in for training one, copied into the work
+/// folder; one trained under other settings is refused with the keys that differ.
+#[test]
+fn a_study_starts_from_a_warm_start_trained_elsewhere_under_its_settings() {
+    let configs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+    let dir = tempfile::tempdir().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut options = tiny();
+    options.seeds = vec![1];
+    options.variants = vec![];
+    let trained = dir.path().join("trained");
+    reproduce(&options, &configs, &trained, &dir.path().join("out-a"), &stop).unwrap();
+
+    options.variants = vec!["grpo".into()];
+    options.warm_start = Some(trained.join("warm-start"));
+    let work = dir.path().join("work");
+    reproduce(&options, &configs, &work, &dir.path().join("out-b"), &stop).unwrap();
+    let metrics = |run: &std::path::Path| std::fs::read(run.join("metrics.jsonl")).unwrap();
+    assert_eq!(metrics(&work.join("warm-start")), metrics(&trained.join("warm-start")));
+    assert!(work.join("grpo-seed1/checkpoints/step-1").exists());
+
+    options.overrides.push("warm_start.steps=3".into());
+    let err = reproduce(&options, &configs, &dir.path().join("w"), &dir.path().join("o"), &stop)
+        .unwrap_err();
+    let message = format!("{err:#}");
+    assert!(message.contains("differing: warm_start.steps"), "{message}");
 }
 
 /// The tiny reproduction with one seed and its gate enforced (its two-step warm start fails
