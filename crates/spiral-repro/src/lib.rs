@@ -285,6 +285,23 @@ pub fn reproduce(
         &options.measure,
         problems.len(),
     );
+    // A kept RL model stays only while this code would train it the same way (the shipped
+    // configs unchanged), whether or not it is asked for now.
+    let every_run = ReproOptions {
+        variants: VARIANTS.iter().map(|v| v.stem.to_string()).collect(),
+        seeds: kept.iter().filter_map(Measured::seed).collect(),
+        ..options.clone()
+    };
+    let current = plan_runs(&base, &every_run, configs, work)?;
+    let (kept, stale): (Vec<Measured>, Vec<Measured>) = kept.into_iter().partition(|m| {
+        m.variant.is_none() || current.iter().any(|(_, _, c)| m.config.as_ref() == Some(c))
+    });
+    for m in &stale {
+        eprintln!(
+            "{}: kept from before but trained under another config; not carried over",
+            m.name
+        );
+    }
     let kept_as = |name: &str, config: &RunConfig| {
         measured::find(&kept, name, config, &options.measure, problems.len()).cloned()
     };

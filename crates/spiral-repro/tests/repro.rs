@@ -158,6 +158,19 @@ fn a_study_continues_from_the_models_kept_in_its_report() {
     assert!(!third.join("warm-start").exists(), "every model kept: nothing to train");
     assert_eq!(measured_names(&out), ["warm-start", "grpo-seed1", "spiral-seed1"]);
 
+    // The shipped GRPO config changed since: its kept model is dropped, SPIRAL's stays.
+    let changed = dir.path().join("configs");
+    std::fs::create_dir_all(&changed).unwrap();
+    for entry in std::fs::read_dir(&configs).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, changed.join(path.file_name().unwrap())).unwrap();
+    }
+    let grpo = std::fs::read_to_string(changed.join("grpo.toml")).unwrap();
+    std::fs::write(changed.join("grpo.toml"), grpo.replace("n1 = 24", "n1 = 20")).unwrap();
+    options.variants = vec!["default".into()];
+    reproduce(&options, &changed, &dir.path().join("fourth"), &out, &stop).unwrap();
+    assert_eq!(measured_names(&out), ["warm-start", "spiral-seed1"]);
+
     let other = dir.path().join("other");
     options.variants = vec!["grpo".into()];
     options.overrides.push("warm_start.steps=3".into());
