@@ -307,10 +307,18 @@ pub fn reproduce(
     };
     let measure_dir = work.join("measure");
     std::fs::create_dir_all(&measure_dir)?;
-    // Trained here, or copied from the finished warm start `--warm-start` names.
+    // Trained here, or copied from a finished warm start: the one `--warm-start` names, else
+    // one kept beside the report (`<out>/warm-start`) if trained under these settings.
     let train_warm_start = || -> anyhow::Result<()> {
-        if let Some(from) = &options.warm_start {
-            warm_start::adopt(from, &warm, &warm_config)?;
+        let beside = out.join("warm-start");
+        match &options.warm_start {
+            Some(from) => warm_start::adopt(from, &warm, &warm_config)?,
+            None if beside.is_dir() && !warm_start::finished(&warm, 0) => {
+                if let Err(e) = warm_start::adopt(&beside, &warm, &warm_config) {
+                    eprintln!("not starting from {}: {e:#}", beside.display());
+                }
+            }
+            None => {}
         }
         run_once(&warm_config, &warm, stop)
     };

@@ -59,7 +59,8 @@ struct Cli {
     overrides: Vec<String>,
     /// A finished warm-start run folder to start from instead of training the warm start: its
     /// config.toml, metrics.jsonl and checkpoints/ (as `--algorithms none` leaves it in the work
-    /// folder). Refused unless it was trained under the study's settings.
+    /// folder). Refused unless it was trained under the study's settings. Without it, a warm
+    /// start kept in the report folder (`<out>/warm-start`) is used if trained under them.
     #[arg(long, value_name = "RUN_DIR")]
     warm_start: Option<PathBuf>,
     /// Folder of the shipped configs (`<algorithm>.toml`).

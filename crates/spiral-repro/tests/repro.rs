@@ -200,6 +200,16 @@ fn a_study_starts_from_a_warm_start_trained_elsewhere_under_its_settings() {
     assert_eq!(metrics(&work.join("warm-start")), metrics(&trained.join("warm-start")));
     assert!(work.join("grpo-seed1/checkpoints/step-1").exists());
 
+    // One kept beside the report is used without being named.
+    let out = dir.path().join("out-c");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::rename(work.join("warm-start"), out.join("warm-start")).unwrap();
+    options.warm_start = None;
+    let beside = dir.path().join("beside");
+    reproduce(&options, &configs, &beside, &out, &stop).unwrap();
+    assert_eq!(metrics(&beside.join("warm-start")), metrics(&trained.join("warm-start")));
+    options.warm_start = Some(trained.join("warm-start"));
+
     options.overrides.push("warm_start.steps=3".into());
     let err = reproduce(&options, &configs, &dir.path().join("w"), &dir.path().join("o"), &stop)
         .unwrap_err();
