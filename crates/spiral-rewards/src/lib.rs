@@ -112,4 +112,4 @@ pub use prompt::PromptStyle;
 pub use reward::{Failure, Reward, Scored};
 pub use score::{ScoreOptions, ScoreSummary, score_jsonl};
 pub use task::{Problem, Task, TaskReward};
-pub use trials::{BoxedTry, TrialTraces, Trials};
+pub use trials::TrialTraces;

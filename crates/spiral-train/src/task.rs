@@ -15,7 +15,7 @@ use spiral_aggregation::{AggregationConfig, PromptBuilder, PromptTemplate};
 use spiral_model::{TextTokenizer, char_tokenizer};
 use spiral_rewards::{
     CountdownProblem, FieldNames, Problem, PromptStyle, Reward, Task, TaskReward, TrialTraces,
-    Trials, load_jsonl,
+    load_jsonl,
 };
 
 use spiral_rollout::{SamplingParams, StopConditions};
@@ -43,10 +43,9 @@ pub struct TaskData {
     style: PromptStyle,
     /// Whether prompts go through the tokenizer's chat template.
     chat: bool,
-    /// How warm-start traces search: the tries they make (`task.combination.tries` per part,
-    /// `task.countdown.tries` per problem; none for solution traces and for the other tasks),
-    /// and which try a Countdown trace boxes (`task.countdown.boxed`).
-    trials: Trials,
+    /// Tries a warm-start trace makes (`task.combination.tries` per part,
+    /// `task.countdown.tries` per problem); 0 for solution traces and for the other tasks.
+    tries: usize,
 }
 
 impl TaskData {
@@ -75,12 +74,12 @@ impl TaskData {
             }
         };
         let chat = pretrained && tokenizer.chat_template().is_some();
-        let trials = match task.kind {
-            Task::Combination => Trials::from(task.combination.tries),
-            Task::Countdown => Trials { tries: task.countdown.tries, boxed: task.countdown.boxed },
-            Task::Arith | Task::Math => Trials::default(),
+        let tries = match task.kind {
+            Task::Combination => task.combination.tries,
+            Task::Countdown => task.countdown.tries,
+            Task::Arith | Task::Math => 0,
         };
-        Ok(Self { train, test, tokenizer, aggregation, style, chat, trials })
+        Ok(Self { train, test, tokenizer, aggregation, style, chat, tries })
     }
 
     /// Sampling and stop settings of every rollout in the run: the configured temperature and
@@ -125,11 +124,7 @@ impl TaskData {
     /// `tries > 0` (combination, Countdown; drawn with `rng`), else the solution trace. `None`
     /// for problems without one (math).
     pub fn trace(&self, problem: &Problem, rng: &mut StdRng) -> Option<String> {
-        if self.trials.tries > 0 {
-            problem.trial_trace(self.trials, rng)
-        } else {
-            problem.solution_trace()
-        }
+        if self.tries > 0 { problem.trial_trace(self.tries, rng) } else { problem.solution_trace() }
     }
 
     /// The answer an aggregator is taught over `candidates` when trial traces are taught: a
@@ -142,11 +137,11 @@ impl TaskData {
         candidates: &[String],
         rng: &mut StdRng,
     ) -> Option<String> {
-        if self.trials.tries == 0 {
+        if self.tries == 0 {
             return None;
         }
         let texts: Vec<&str> = candidates.iter().map(String::as_str).collect();
-        problem.assemble(&texts, self.trials, rng)
+        problem.assemble(&texts, self.tries, rng)
     }
 
     /// The aggregation prompt over `candidates` (decoded traces), shuffled with `rng`.
@@ -181,7 +176,7 @@ impl TaskData {
         n: usize,
         rng: &mut StdRng,
     ) -> Vec<String> {
-        if self.trials.tries > 0 {
+        if self.tries > 0 {
             // Trial traces as the warm-started model will write them (a combination trace solves
             // a part `tries / modulus` of the time); the answer copies their checking tries.
             return (0..n).map(|_| self.trace(problem, rng).unwrap_or_default()).collect();
@@ -471,33 +466,6 @@ mod tests {
             assert!(trace.lines().take(tries).all(checked), "{trace}");
         }
         without_tries_solution_traces(Task::Countdown);
-    }
-
-    /// With `task.countdown.boxed = "checking"`, a trace boxes its answer exactly when it is
-    /// right, and an aggregation example over a candidate that checks answers with the verdict
-    /// word and its box.
-    #[test]
-    fn countdown_traces_can_box_only_checking_tries() {
-        let mut task = section(Task::Countdown);
-        task.countdown.tries = 4;
-        task.countdown.boxed = spiral_rewards::BoxedTry::Checking;
-        let data = TaskData::new(&task, None, 1).unwrap();
-        let mut rng = StdRng::seed_from_u64(0);
-        let mut copies = 0;
-        for p in &data.train {
-            let candidates: Vec<String> =
-                (0..4).map(|_| data.trace(p, &mut rng).unwrap()).collect();
-            for c in &candidates {
-                assert_eq!(c.contains("\\boxed{"), reward(p, c) == 1.0, "{c}");
-            }
-            let answer = data.assembled_answer(p, &candidates, &mut rng).unwrap();
-            if candidates.iter().any(|c| reward(p, c) == 1.0) {
-                assert!(answer.starts_with("ok\n\\boxed{"), "{answer}");
-                assert_eq!(reward(p, &answer), 1.0, "{answer}");
-                copies += 1;
-            }
-        }
-        assert!(copies > data.train.len() / 4, "{copies}");
     }
 
     /// The made-up candidates an evaluation aggregates over are the warm start's kind: about

@@ -35,7 +35,7 @@ use rand::seq::SliceRandom;
 
 use super::verify::answer_line;
 use super::{CombinationProblem, Congruence};
-use crate::trials::{TrialTraces, Trials};
+use crate::trials::TrialTraces;
 
 impl TrialTraces for CombinationProblem {
     /// The answer an aggregator should give over `candidates` (module docs): for each part that
@@ -62,10 +62,9 @@ impl TrialTraces for CombinationProblem {
     fn assemble<R: Rng + ?Sized>(
         &self,
         candidates: &[&str],
-        trials: impl Into<Trials>,
+        tries: usize,
         rng: &mut R,
     ) -> Option<String> {
-        let tries = trials.into().tries;
         if tries == 0 {
             return self.solution_trace();
         }

@@ -16,7 +16,6 @@ use super::solve::{MAX_SOLVER_NUMBERS, Op, combine};
 use super::trials::MAX_TRIES;
 use crate::distinct::draw_distinct;
 use crate::error::RewardError;
-use crate::trials::BoxedTry;
 
 /// Draws of numbers tried for one problem before the configuration is declared impossible.
 const MAX_DRAWS: usize = 1000;
@@ -44,9 +43,6 @@ pub struct CountdownConfig {
     /// trace is right is set by `k` and a wrong trace shows its failed check. At most 64.
     /// Problems are drawn the same whatever its value.
     pub tries: usize,
-    /// Which try a trial trace boxes: `"last"` (checking or not) or `"checking"` (only a try
-    /// that checks, so a trace whose tries fail gives no answer; [`BoxedTry`]).
-    pub boxed: BoxedTry,
 }
 
 impl Default for CountdownConfig {
@@ -60,7 +56,6 @@ impl Default for CountdownConfig {
             min_target: 10,
             max_target: 100,
             tries: 0,
-            boxed: BoxedTry::Last,
         }
     }
 }
@@ -273,7 +268,6 @@ mod tests {
             min_target: 3,
             max_target: 3,
             tries: 0,
-            boxed: BoxedTry::Last,
         };
         assert!(bad(tiny).contains("reachable"));
         let few = CountdownConfig {

@@ -34,21 +34,13 @@
 //! The aggregation answer over candidates ([`TrialTraces::assemble`]) copies a try of some
 //! candidate that checks (every step honest, every number used once, the result the target) and
 //! boxes it; when no candidate has one, it searches again among the tries no candidate wrote.
-//!
-//! With [`BoxedTry::Checking`] only a try that checks is boxed: a trace whose tries all fail
-//! ends on its last try without an answer, and the answer over a candidate that checks is the
-//! verdict word and that try's box, `ok\n\boxed{(8-5)*12}`. A four-layer model taught to copy a
-//! checking candidate's whole line copied it in 45% of the sets that held one, drifting onto
-//! neighbouring lines that share its first steps; taught to copy its box beside the boxes of
-//! failed candidates, it wrote a box of its own more often than the checking one. Without boxes
-//! on failed traces, the only boxes an aggregator reads are right ones.
 
 use rand::Rng;
 use rand::seq::{IndexedRandom, SliceRandom};
 
 use super::CountdownProblem;
 use super::solve::{Item, Op, Step, to_value};
-use crate::trials::{BoxedTry, TrialTraces, Trials};
+use crate::trials::TrialTraces;
 
 /// What follows a try whose result is the target.
 const CHECKS: &str = " ok";
@@ -106,10 +98,9 @@ impl TrialTraces for CountdownProblem {
     fn assemble<R: Rng + ?Sized>(
         &self,
         candidates: &[&str],
-        trials: impl Into<Trials>,
+        tries: usize,
         rng: &mut R,
     ) -> Option<String> {
-        let Trials { tries, boxed: which } = trials.into();
         if tries == 0 {
             return self.solution_trace();
         }
@@ -121,12 +112,7 @@ impl TrialTraces for CountdownProblem {
         let lines = candidates.iter().flat_map(|c| c.lines());
         let written: Vec<Try> = lines.filter_map(|l| read_try(l, &numbers)).collect();
         if let Some(checking) = written.iter().find(|t| t.result.value == target) {
-            return Some(match which {
-                BoxedTry::Last => boxed(std::slice::from_ref(checking), target, which),
-                BoxedTry::Checking => {
-                    format!("{}\n\\boxed{{{}}}", CHECKS.trim(), checking.result.expr)
-                }
-            });
+            return Some(boxed(std::slice::from_ref(checking), target));
         }
         let mut made: Vec<Try> = Vec::new();
         for _ in 0..tries * DRAWS_PER_TRY {
@@ -147,18 +133,15 @@ impl TrialTraces for CountdownProblem {
             // The candidates wrote every try there is: try one of them again.
             made.push(random_try(&numbers, rng)?);
         }
-        Some(boxed(&made, target, which))
+        Some(boxed(&made, target))
     }
 }
 
-/// The tries one per line, then the last one's expression boxed (with [`BoxedTry::Checking`],
-/// only if it checks).
-fn boxed(tries: &[Try], target: i64, which: BoxedTry) -> String {
+/// The tries one per line, then the last one's expression boxed.
+fn boxed(tries: &[Try], target: i64) -> String {
     let mut out: Vec<String> = tries.iter().map(|t| t.line(target)).collect();
     let last = tries.last().expect("at least one try");
-    if which == BoxedTry::Last || last.result.value == target {
-        out.push(format!("\\boxed{{{}}}", last.result.expr));
-    }
+    out.push(format!("\\boxed{{{}}}", last.result.expr));
     out.join("\n")
 }
 
@@ -343,30 +326,6 @@ mod tests {
         }
         // Searching where the candidates did not solves problems that none of them solved.
         assert!(better > 10, "{better}");
-    }
-
-    /// Boxing only checking tries: a trace is the same trace with its box kept exactly when it
-    /// is right, so the boxes among candidates are right ones; the answer over a candidate that
-    /// checks is the verdict word and its box.
-    #[test]
-    fn only_checking_tries_are_boxed_when_asked() {
-        let reward = CountdownReward::default();
-        let checking = Trials { tries: 4, boxed: BoxedTry::Checking };
-        for p in problems() {
-            let seed = p.target;
-            let last = p.trial_trace(4, &mut StdRng::seed_from_u64(seed)).unwrap();
-            let only = p.trial_trace(checking, &mut StdRng::seed_from_u64(seed)).unwrap();
-            let right = reward.score(&p, &last).is_correct();
-            assert_eq!(only.contains("\\boxed{"), right, "{only}");
-            assert_eq!(reward.score(&p, &only).is_correct(), right, "{only}");
-            let without_box = last.rsplit_once('\n').map(|(tries, _)| tries.to_string());
-            assert_eq!(only, if right { last.clone() } else { without_box.unwrap() });
-        }
-        let p = CountdownProblem::new(vec![8, 5, 12], 36);
-        let failed = "8+5=13 13*12=156:36";
-        let right = "12+8=20 20-5=15:36\n8-5=3 3*12=36:36 ok\n\\boxed{(8-5)*12}";
-        let answer = p.assemble(&[failed, right], checking, &mut StdRng::seed_from_u64(0));
-        assert_eq!(answer.unwrap(), "ok\n\\boxed{(8-5)*12}");
     }
 
     /// A line is a try only if every step is honest, chains from the previous result and the
