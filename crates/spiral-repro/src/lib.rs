@@ -217,8 +217,8 @@ impl ReproOptions {
 ///   trace should stop and how to copy the try that checks, and to pass the aggregator gate
 ///   (`docs/results/trial-traces-2026-12-03.md`);
 /// - countdown: traces of up to 4 tries over all the numbers (one problem in five solved),
-///   up to 120 tokens, 3,000 warm-start steps: the search stops where it should, but the
-///   aggregator copies a checking try too rarely for the gate
+///   up to 120 tokens, 5,000 warm-start steps: at 3,000 the aggregator copied a checking try
+///   too rarely for the gate, at 5,000 it copies one whenever it has one
 ///   (`docs/results/countdown-trial-traces-2026-12-03.md`).
 pub fn task_overrides(task: &str) -> Vec<String> {
     let settings: &[&str] = match task {
@@ -233,7 +233,7 @@ pub fn task_overrides(task: &str) -> Vec<String> {
         "countdown" => &[
             "task.countdown.tries=4",
             "rollout.max_new_tokens=120",
-            "warm_start.steps=3000",
+            "warm_start.steps=5000",
             "warm_start.aggregation_fraction=0.5",
             "warm_start.aggregator_steps=0",
         ],

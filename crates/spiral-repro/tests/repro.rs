@@ -343,7 +343,7 @@ fn the_combination_setting_fits_its_longest_trace() {
 fn the_countdown_setting_fits_its_longest_trace() {
     let config = longest_trace_fits("countdown");
     assert_eq!(config.task.countdown.tries, 4);
-    assert_eq!((config.warm_start.steps, config.warm_start.aggregator_steps), (3000, 0));
+    assert_eq!((config.warm_start.steps, config.warm_start.aggregator_steps), (5000, 0));
     assert!(spiral_repro::task_overrides("arith").is_empty());
 }
 
