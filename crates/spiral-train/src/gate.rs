@@ -94,7 +94,9 @@ pub fn diagnosis(before_rl: &EvalRecord) -> Option<String> {
             .map(|(made_up, own)| ("sets holding a correct candidate", made_up, own)),
     };
     let made_up = made_up.map_or(String::new(), |(what, made_up, own)| {
-        let verdict = if made_up < own + 0.05 {
+        let verdict = if own >= FINDS_CORRECT {
+            "on its own traces it finds the correct candidate as the gate asks"
+        } else if made_up < own + 0.05 {
             "no better than on its own traces, so the aggregator itself falls short"
         } else if made_up >= FINDS_CORRECT {
             "the aggregator works on such candidates, so its own search traces are what it \
@@ -206,5 +208,10 @@ mod tests {
         // Better on made-up candidates, yet far from the gate's bar: both sides fall short.
         e.agg_made_up_given_correct = Some(0.45);
         assert!(diagnosis(&e).unwrap().contains("both the aggregator and its own search traces"));
+        // Finding the correct candidate on its own traces too: nothing falls short.
+        e.agg_given_correct = Some(0.99);
+        e.agg_made_up_given_correct = Some(0.98);
+        let text = diagnosis(&e).unwrap();
+        assert!(text.contains("finds the correct candidate as the gate asks"), "{text}");
     }
 }
