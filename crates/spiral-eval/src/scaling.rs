@@ -135,14 +135,22 @@ pub struct Efficiency {
     pub unit: String,
 }
 
-impl fmt::Display for Efficiency {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let bound = match (self.model.bounded, self.baseline.bounded) {
+impl Efficiency {
+    /// How the ratio is bounded, written before it: `>= ` when only the model's compute is an
+    /// upper bound, `<= ` when only the baseline's is, `~` when both are, nothing when neither.
+    pub fn bound(&self) -> &'static str {
+        match (self.model.bounded, self.baseline.bounded) {
             (true, false) => ">= ",
             (false, true) => "<= ",
             (true, true) => "~",
             (false, false) => "",
-        };
+        }
+    }
+}
+
+impl fmt::Display for Efficiency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let bound = self.bound();
         write!(
             f,
             "{bound}{:.2}x at accuracy {:.3} (baseline {:.4} {unit}, model {:.4} {unit}; {})",

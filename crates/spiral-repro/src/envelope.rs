@@ -98,14 +98,8 @@ pub fn table(comparisons: &[Against]) -> String {
 /// target.
 fn cell(at: &TargetEfficiency) -> String {
     let Some(e) = &at.efficiency else { return "-".into() };
-    let bound = match (e.model.bounded, e.baseline.bounded) {
-        (true, false) => ">=",
-        (false, true) => "<=",
-        (true, true) => "~",
-        (false, false) => "",
-    };
     let end = |v: Option<f64>, open: &str| v.map_or(open.to_string(), |v| format!("{v:.2}"));
-    format!("{bound}{:.2}x [{}, {}]", e.ratio, end(at.lo, "0"), end(at.hi, "inf"))
+    format!("{}{:.2}x [{}, {}]", e.bound(), e.ratio, end(at.lo, "0"), end(at.hi, "inf"))
 }
 
 #[cfg(test)]
