@@ -279,29 +279,18 @@ pub fn reproduce(
         .enumerate()
         .map(|(i, p)| DatasetProblem { id: i.to_string(), line: i + 1, problem: p.clone() })
         .collect();
-    let kept = measured::carried_over(
-        measured::read_kept(out)?,
-        &warm_config,
-        &options.measure,
-        problems.len(),
-    );
-    // A kept RL model stays only while this code would train it the same way (the shipped
-    // configs unchanged), whether or not it is asked for now.
-    let every_run = ReproOptions {
-        variants: VARIANTS.iter().map(|v| v.stem.to_string()).collect(),
-        seeds: kept.iter().filter_map(Measured::seed).collect(),
-        ..options.clone()
-    };
-    let current = plan_runs(&base, &every_run, configs, work)?;
-    let (kept, stale): (Vec<Measured>, Vec<Measured>) = kept.into_iter().partition(|m| {
-        m.variant.is_none() || current.iter().any(|(_, _, c)| m.config.as_ref() == Some(c))
-    });
-    for m in &stale {
-        eprintln!(
-            "{}: kept from before but trained under another config; not carried over",
-            m.name
-        );
-    }
+    // Every setting at every seed asked for or kept from before, as this code would train it:
+    // a kept model stays only while its config is among these (the shipped configs unchanged).
+    let kept = measured::read_kept(out)?;
+    let mut seeds = options.seeds.clone();
+    seeds.extend(kept.iter().filter_map(Measured::seed));
+    seeds.sort_unstable();
+    seeds.dedup();
+    let every_stem: Vec<String> = VARIANTS.iter().map(|v| v.stem.to_string()).collect();
+    let every_run = plan_runs(&base, options, &every_stem, &seeds, configs, work)?;
+    let current: Vec<&RunConfig> = every_run.iter().map(|(_, _, c)| c).collect();
+    let kept =
+        measured::carried_over(kept, &warm_config, &current, &options.measure, problems.len());
     let kept_as = |name: &str, config: &RunConfig| {
         measured::find(&kept, name, config, &options.measure, problems.len()).cloned()
     };
@@ -365,8 +354,16 @@ pub fn reproduce(
     // Every algorithm and seed from a copy of the warm start's checkpoint, each measured once
     // trained; one kept from before (and not begun here since) is carried over as it is.
     let mut measured = vec![warm_measured];
-    let planned = if rl_skipped { Vec::new() } else { plan_runs(&base, options, configs, work)? };
-    for (setting, dir, config) in &planned {
+    let mut planned = Vec::new();
+    for stem in options.variants.iter().filter(|_| !rl_skipped) {
+        let setting = variant(stem)?;
+        for &seed in &options.seeds {
+            let at =
+                every_run.iter().position(|(v, _, c)| *v == setting && c.train.seed == Some(seed));
+            planned.push(&every_run[at.expect("every setting and seed asked for is planned")]);
+        }
+    }
+    for (setting, dir, config) in planned {
         let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("run");
         if let Some(kept) = kept_as(name, config).filter(|_| !dir.exists()) {
             measured.push(kept);
@@ -390,20 +387,22 @@ pub fn reproduce(
     report(&measured)
 }
 
-/// Every algorithm setting and seed `options` asks for: its setting, run folder and config
-/// (the base config with the setting's `[algorithm]` section and the seed).
+/// Every setting of `stems` at every seed of `seeds`: its setting, run folder and config (the
+/// base config with the setting's `[algorithm]` section, the seed and `options`' evaluations).
 fn plan_runs(
     base: &RunConfig,
     options: &ReproOptions,
+    stems: &[String],
+    seeds: &[u64],
     configs: &Path,
     work: &Path,
 ) -> anyhow::Result<Vec<(Variant, PathBuf, RunConfig)>> {
     let mut planned = Vec::new();
-    for stem in &options.variants {
+    for stem in stems {
         let setting = variant(stem)?;
         let config_path = configs.join(format!("{stem}.toml"));
         let shipped = RunConfig::from_file(&config_path, &[])?;
-        for &seed in &options.seeds {
+        for &seed in seeds {
             let mut config = base.clone();
             config.algorithm = shipped.algorithm.clone();
             // The shipped budgets are sized for the shipped trace length: scaled with it, a

@@ -92,12 +92,14 @@ pub fn read_kept(out: &Path) -> anyhow::Result<Vec<Measured>> {
 }
 
 /// The measurements of `kept` that belong to the study whose warm start `warm` configures:
-/// every one, if its warm start is kept under that config and measured as `options` says on
-/// `problems` problems; none otherwise (a study with other settings, whose models this one
-/// cannot be compared with).
+/// if its warm start is kept under that config and measured as `options` says on `problems`
+/// problems, every model measured so whose config is among `current` (the configs the code
+/// would now train each setting and seed under); none otherwise (a study with other settings,
+/// whose models this one cannot be compared with).
 pub fn carried_over(
     kept: Vec<Measured>,
     warm: &RunConfig,
+    current: &[&RunConfig],
     options: &MeasureOptions,
     problems: usize,
 ) -> Vec<Measured> {
@@ -113,9 +115,18 @@ pub fn carried_over(
         }
         return Vec::new();
     }
-    kept.into_iter()
-        .filter(|m| m.config.is_some() && &m.options == options && m.problems == problems)
-        .collect()
+    let (kept, stale): (Vec<Measured>, Vec<Measured>) = kept.into_iter().partition(|m| {
+        let trained_so =
+            m.variant.is_none() || current.iter().any(|c| m.config.as_ref() == Some(*c));
+        m.config.is_some() && trained_so && &m.options == options && m.problems == problems
+    });
+    for m in &stale {
+        eprintln!(
+            "{}: kept from before but trained or measured otherwise; not carried over",
+            m.name
+        );
+    }
+    kept
 }
 
 /// The kept measurement of the model `config` trains in the run folder `name`, if any.
