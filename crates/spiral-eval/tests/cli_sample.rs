@@ -151,10 +151,12 @@ fn rsa_runs_rounds_in_one_engine_call_each_and_writes_a_report() {
     let dir = tempfile::tempdir().unwrap();
     let data = data(dir.path(), DATA);
     let out_dir = dir.path().join("report");
+    let traces = dir.path().join("traces.jsonl");
+    let (out_arg, traces_arg) = (out_dir.to_str().unwrap(), traces.to_str().unwrap());
     let out = rsa(
         &data,
         "2",
-        &["--rounds", "2", "--seed", "1", "--json", "--out", out_dir.to_str().unwrap()],
+        &["--rounds", "2", "--seed", "1", "--json", "--out", out_arg, "--traces", traces_arg],
     );
     let json: Value = serde_json::from_str(&ok(&out)).unwrap();
     let rounds = json["rounds"].as_array().unwrap();
@@ -177,6 +179,30 @@ fn rsa_runs_rounds_in_one_engine_call_each_and_writes_a_report() {
     }
     for image in ["rsa.png", "rsa.svg"] {
         assert!(std::fs::metadata(out_dir.join(image)).unwrap().len() > 1000, "{image}");
+    }
+    // The traces hold every population, round by round and problem by problem; their rewards
+    // average to the round's pass@1.
+    let lines: Vec<Value> = std::fs::read_to_string(&traces)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3 * 3);
+    for (t, r) in rounds.iter().enumerate() {
+        let round = &lines[3 * t..3 * (t + 1)];
+        let mut rewards = 0.0;
+        for (i, line) in round.iter().enumerate() {
+            let id = ["first", "2", "4"][i]; // the `id` field, else the line number
+            assert_eq!((line["round"].as_u64(), line["id"].as_str()), (Some(t as u64), Some(id)));
+            assert_eq!(line["prompt_tokens"].as_u64().unwrap() > 0, t > 0, "{line}");
+            let members = line["members"].as_array().unwrap();
+            assert_eq!(members.len(), 4);
+            for m in members {
+                assert!(m["text"].is_string() && m["tokens"].as_u64().unwrap() >= 1, "{m}");
+                rewards += m["reward"].as_f64().unwrap() / 4.0;
+            }
+        }
+        assert!((rewards / 3.0 - r["pass@1"].as_f64().unwrap()).abs() < 1e-9, "round {t}");
     }
     // The same seed gives the same run; the table prints one row per round.
     let again: Value =

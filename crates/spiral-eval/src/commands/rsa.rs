@@ -4,12 +4,18 @@
 //! round and, with `--out`, writes a report with the RSA curve. The work is the library's
 //! (`spiral_eval::{run_rsa, rsa_report}`); this file parses the arguments and prints.
 
-use std::path::PathBuf;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
 
 use burn::tensor::backend::Backend;
 use serde_json::json;
-use spiral_aggregation::{RsaConfig, SetSampling};
-use spiral_eval::{ModelSampler, RsaOptions, git_commit, rsa_report, rsa_summary_json, run_rsa};
+use spiral_aggregation::{RsaConfig, RsaRun, SetSampling};
+use spiral_eval::{
+    DatasetProblem, ModelSampler, RsaOptions, git_commit, rsa_report, rsa_summary_json, run_rsa,
+};
 use spiral_model::DeviceSpec;
 
 use crate::commands::sample::ModelDataArgs;
@@ -23,7 +29,10 @@ Output with --json, one object:
    \"generated_tokens\": ..., \"prompt_tokens\": ...}, ...], \"problems\": P, \"population\": N,
    \"k\": K, \"engine_calls\": [prompts per aggregation round]}
 round 0 is the initial population; token counts are means per problem. Without --json, a table.
-With --out DIR: DIR/report.md, DIR/rsa.png and DIR/rsa.svg (95% bootstrap intervals).")]
+With --out DIR: DIR/report.md, DIR/rsa.png and DIR/rsa.svg (95% bootstrap intervals).
+With --traces FILE, every population as JSONL, one line per round and problem:
+  {\"round\": 1, \"id\": \"...\", \"prompt_tokens\": ..., \"vote\": i|null,
+   \"members\": [{\"text\": ..., \"tokens\": ..., \"reward\": ..., \"answer\": ...}, ...]}")]
 pub struct RsaArgs {
     #[command(flatten)]
     pub common: ModelDataArgs,
@@ -42,6 +51,9 @@ pub struct RsaArgs {
     /// Print one JSON object instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// Write every round's population to this JSONL file, to read what the aggregations wrote.
+    #[arg(long)]
+    pub traces: Option<PathBuf>,
 }
 
 /// Runs the command.
@@ -111,6 +123,10 @@ fn rsa<B: Backend>(args: RsaArgs, device: &B::Device) -> anyhow::Result<()> {
         let path = report.write(dir)?;
         eprintln!("wrote {}", path.display());
     }
+    if let Some(path) = &args.traces {
+        write_traces(path, &outcome.run, &problems)?;
+        eprintln!("wrote {}", path.display());
+    }
     if args.json {
         println!("{summary}");
     } else {
@@ -122,6 +138,31 @@ fn rsa<B: Backend>(args: RsaArgs, device: &B::Device) -> anyhow::Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+/// Every round's population, one JSON line per round and problem (the `--traces` format), written
+/// to a temporary file renamed into place so that an interrupted write leaves no partial file.
+fn write_traces(path: &Path, run: &RsaRun, problems: &[DatasetProblem]) -> anyhow::Result<()> {
+    let partial = path.with_extension("jsonl.partial");
+    let file = File::create(&partial).with_context(|| format!("creating {}", partial.display()))?;
+    let mut out = BufWriter::new(file);
+    for (r, round) in run.rounds.iter().enumerate() {
+        for (problem, population) in problems.iter().zip(&round.problems) {
+            let line = json!({
+                "round": r,
+                "id": problem.id,
+                "prompt_tokens": population.prompt_tokens,
+                "vote": population.vote,
+                "members": population.members,
+            });
+            writeln!(out, "{line}")?;
+        }
+    }
+    out.flush().with_context(|| format!("writing {}", partial.display()))?;
+    drop(out);
+    std::fs::rename(&partial, path)
+        .with_context(|| format!("renaming {} to {}", partial.display(), path.display()))?;
     Ok(())
 }
 
