@@ -4,8 +4,6 @@
 //! round and, with `--out`, writes a report with the RSA curve. The work is the library's
 //! (`spiral_eval::{run_rsa, rsa_report}`); this file parses the arguments and prints.
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -16,7 +14,7 @@ use spiral_aggregation::{RsaConfig, RsaRun, SetSampling};
 use spiral_eval::{
     DatasetProblem, ModelSampler, RsaOptions, git_commit, rsa_report, rsa_summary_json, run_rsa,
 };
-use spiral_model::DeviceSpec;
+use spiral_model::{DeviceSpec, write_atomically};
 
 use crate::commands::sample::ModelDataArgs;
 use crate::device::{ModelCommand, run_model_command};
@@ -141,12 +139,10 @@ fn rsa<B: Backend>(args: RsaArgs, device: &B::Device) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Every round's population, one JSON line per round and problem (the `--traces` format), written
-/// to a temporary file renamed into place so that an interrupted write leaves no partial file.
+/// Every round's population, one JSON line per round and problem (the `--traces` format),
+/// written atomically.
 fn write_traces(path: &Path, run: &RsaRun, problems: &[DatasetProblem]) -> anyhow::Result<()> {
-    let partial = path.with_extension("jsonl.partial");
-    let file = File::create(&partial).with_context(|| format!("creating {}", partial.display()))?;
-    let mut out = BufWriter::new(file);
+    let mut text = String::new();
     for (r, round) in run.rounds.iter().enumerate() {
         for (problem, population) in problems.iter().zip(&round.problems) {
             let line = json!({
@@ -156,14 +152,10 @@ fn write_traces(path: &Path, run: &RsaRun, problems: &[DatasetProblem]) -> anyho
                 "vote": population.vote,
                 "members": population.members,
             });
-            writeln!(out, "{line}")?;
+            text.push_str(&format!("{line}\n"));
         }
     }
-    out.flush().with_context(|| format!("writing {}", partial.display()))?;
-    drop(out);
-    std::fs::rename(&partial, path)
-        .with_context(|| format!("renaming {} to {}", partial.display(), path.display()))?;
-    Ok(())
+    write_atomically(path, text.as_bytes()).with_context(|| format!("writing {}", path.display()))
 }
 
 /// The last component of a path, for titles.
