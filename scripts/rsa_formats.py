@@ -88,7 +88,7 @@ def formats(args):
     columns = [
         ("in_format", "in the trained format"),
         ("truncated", "cut off at the token limit"),
-        ("missing", "a part's answer line missing or out of order"),
+        ("missing", "not one answer line per part, in order"),
         ("over", f"more than {args.tries} tries on a line"),
         ("repeats", "a value tried twice on a line"),
         ("other_part", "a try of another part's congruence"),
