@@ -8,12 +8,18 @@
 //! - **refutes** if the gate passed, the baselines have plateaued, and the interval's upper
 //!   bound is below +1 point against every baseline on both tasks;
 //! - **inconclusive** otherwise, and whenever a task's gate fails or a needed number is missing.
+//!
+//! The rule reads a task only once every setting of [`ReproOptions::study`] is measured at every
+//! one of its seeds: a difference against some baselines, or over one seed whose interval holds
+//! no seed-to-seed variation, would decide on less than the study registered.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
+use crate::ReproOptions;
 use crate::primary::Difference;
 
 /// What one task's study measured, as the rule reads it.
@@ -27,6 +33,8 @@ pub struct TaskEvidence {
     pub rsa_rises: Option<bool>,
     /// Whether every baseline's accuracy changed by under a point over its last evaluations.
     pub baselines_plateaued: Option<bool>,
+    /// How many RL seeds each setting was measured at, by config stem.
+    pub seeds: BTreeMap<String, usize>,
 }
 
 impl TaskEvidence {
@@ -41,6 +49,20 @@ impl TaskEvidence {
 
     fn against(&self, label: &str) -> Option<&Difference> {
         self.primary.iter().find(|(l, _)| l == label).map(|(_, d)| d)
+    }
+
+    /// The settings the study registered that are measured at fewer of its seeds, each with
+    /// its count (`grpo 1/5`); empty once the task is complete.
+    fn missing(&self) -> Vec<String> {
+        let study = ReproOptions::study();
+        study
+            .variants
+            .iter()
+            .filter_map(|stem| {
+                let have = self.seeds.get(stem).copied().unwrap_or(0);
+                (have < study.seeds.len()).then(|| format!("{stem} {have}/{}", study.seeds.len()))
+            })
+            .collect()
     }
 }
 
@@ -80,11 +102,28 @@ impl TaskEvidence {
             let at = |i: usize| rounds.iter().map(|r| r[i]).sum::<f64>() / rounds.len() as f64;
             at(rounds[0].len() - 1) > at(0)
         });
+        let mut seeds_of: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+        for m in results["measured"].as_array().map(Vec::as_slice).unwrap_or_default() {
+            if let (Some(stem), Some(seed)) =
+                (m["variant"].as_str(), m["config"]["train"]["seed"].as_u64())
+            {
+                seeds_of.entry(stem.to_string()).or_default().push(seed);
+            }
+        }
+        let seeds = seeds_of
+            .into_iter()
+            .map(|(stem, mut seeds)| {
+                seeds.sort_unstable();
+                seeds.dedup();
+                (stem, seeds.len())
+            })
+            .collect();
         Ok(Self {
             gate_passes,
             primary,
             rsa_rises,
             baselines_plateaued: results["baselines_plateaued"].as_bool(),
+            seeds,
         })
     }
 }
@@ -112,14 +151,22 @@ pub fn verdict(
     if !(comb.gate_passes && count.gate_passes) {
         return Verdict::Inconclusive("the aggregator gate failed before RL".into());
     }
-    if comb.baselines().count() == 0 || count.baselines().count() == 0 {
-        return Verdict::Inconclusive("SPIRAL and its baselines were not all measured".into());
+    let missing: Vec<String> = [("combination", comb), ("countdown", count)]
+        .into_iter()
+        .filter(|(_, e)| !e.missing().is_empty())
+        .map(|(task, e)| format!("{task}: {}", e.missing().join(", ")))
+        .collect();
+    if !missing.is_empty() {
+        return Verdict::Inconclusive(format!(
+            "not every setting is measured at every seed; seeds measured of those registered: {}",
+            missing.join("; ")
+        ));
     }
     let confirms = comb.baselines().all(|d| d.mean >= 0.03 && d.lo > 0.0)
         && count.baselines().all(|d| d.mean >= 0.0)
         && comb.against("Multitask").is_some_and(|d| d.lo > 0.0)
         && comb.rsa_rises == Some(true)
-        && arith.is_some_and(|a| a.baselines().count() > 0 && a.baselines().all(|d| d.lo <= 0.0));
+        && arith.is_some_and(|a| a.missing().is_empty() && a.baselines().all(|d| d.lo <= 0.0));
     if confirms {
         return Verdict::Confirms;
     }
@@ -202,6 +249,7 @@ mod tests {
             ],
             rsa_rises: Some(true),
             baselines_plateaued: Some(true),
+            seeds: ReproOptions::study().variants.into_iter().map(|stem| (stem, 5)).collect(),
         }
     }
 
@@ -220,5 +268,34 @@ mod tests {
         };
         assert!(why.contains("gate"), "{why}");
         assert!(matches!(verdict(None, Some(&even), None), Verdict::Inconclusive(_)));
+    }
+
+    #[test]
+    fn a_task_short_of_a_setting_or_a_seed_decides_nothing() {
+        let even = task(true, d(0.0, -0.01, 0.005), d(0.0, -0.01, 0.01));
+        let mut one_seed = even.clone();
+        one_seed.seeds.insert("paragator".into(), 1);
+        one_seed.seeds.remove("multitask");
+        let Verdict::Inconclusive(why) = verdict(Some(&even), Some(&one_seed), None) else {
+            panic!("a refutation on one seed of ParaGator and no multitask control");
+        };
+        assert!(why.contains("countdown: paragator 1/5, multitask 0/5"), "{why}");
+        assert!(!why.contains("combination"), "{why}");
+    }
+
+    #[test]
+    fn seeds_are_counted_from_the_measured_runs_configs() {
+        let results = serde_json::json!({
+            "gate": [{"holds": true}],
+            "measured": [
+                {"variant": null, "config": {"train": {"seed": 0}}},
+                {"variant": "grpo", "config": {"train": {"seed": 1}}},
+                {"variant": "grpo", "config": {"train": {"seed": 2}}},
+                {"variant": "default", "config": {"train": {"seed": 1}}},
+            ],
+        });
+        let e = TaskEvidence::from_results(&results).unwrap();
+        assert_eq!(e.seeds, BTreeMap::from([("default".into(), 1), ("grpo".into(), 2)]));
+        assert!(e.missing().contains(&"grpo 2/5".to_string()), "{:?}", e.missing());
     }
 }

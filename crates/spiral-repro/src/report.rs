@@ -289,6 +289,7 @@ pub fn write(inputs: &Inputs<'_>, out: &Path) -> anyhow::Result<PathBuf> {
         mj = first.map_or(f64::NAN, |c| c.parallel_majority.points.last().map_or(0.0, |p| p.y)),
         runs = match options.variants.len() * options.seeds.len() {
             0 => "the RL runs that start from it".to_string(),
+            1 => "a study that trains a model per algorithm and seed".to_string(),
             runs => format!("a study that trains {runs} models"),
         },
     );
