@@ -13,7 +13,7 @@
 //! one of its seeds: a difference against some baselines, or over one seed whose interval holds
 //! no seed-to-seed variation, would decide on less than the study registered.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use anyhow::Context;
@@ -102,22 +102,15 @@ impl TaskEvidence {
             let at = |i: usize| rounds.iter().map(|r| r[i]).sum::<f64>() / rounds.len() as f64;
             at(rounds[0].len() - 1) > at(0)
         });
-        let mut seeds_of: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+        let mut seeds_of: BTreeMap<String, BTreeSet<u64>> = BTreeMap::new();
         for m in results["measured"].as_array().map(Vec::as_slice).unwrap_or_default() {
             if let (Some(stem), Some(seed)) =
                 (m["variant"].as_str(), m["config"]["train"]["seed"].as_u64())
             {
-                seeds_of.entry(stem.to_string()).or_default().push(seed);
+                seeds_of.entry(stem.to_string()).or_default().insert(seed);
             }
         }
-        let seeds = seeds_of
-            .into_iter()
-            .map(|(stem, mut seeds)| {
-                seeds.sort_unstable();
-                seeds.dedup();
-                (stem, seeds.len())
-            })
-            .collect();
+        let seeds = seeds_of.into_iter().map(|(stem, seeds)| (stem, seeds.len())).collect();
         Ok(Self {
             gate_passes,
             primary,
@@ -153,8 +146,10 @@ pub fn verdict(
     }
     let missing: Vec<String> = [("combination", comb), ("countdown", count)]
         .into_iter()
-        .filter(|(_, e)| !e.missing().is_empty())
-        .map(|(task, e)| format!("{task}: {}", e.missing().join(", ")))
+        .filter_map(|(task, e)| {
+            let missing = e.missing();
+            (!missing.is_empty()).then(|| format!("{task}: {}", missing.join(", ")))
+        })
         .collect();
     if !missing.is_empty() {
         return Verdict::Inconclusive(format!(
