@@ -8,13 +8,17 @@
 //! - `<algorithm>-seed<s>/`: a run started from a copy of that warm-start checkpoint, with the
 //!   algorithm's `[algorithm]` section from `configs/<algorithm>.toml` and `train.seed = s`
 //!   (the run seed, hence the task data and evaluation problems, stays the warm start's);
-//! - `measure/<name>.json`: one model's curves, written once measured.
+//! - `measure/<name>.json`: one model's curves, written once measured;
+//! - `<run>.lock`: the lock of a run folder while a process trains it ([`lock`]).
 //!
 //! A run or a measurement that exists is not redone, and a run interrupted half-way resumes
-//! exactly, so an interrupted reproduction is continued by running it again.
+//! exactly, so an interrupted reproduction is continued by running it again. Several
+//! invocations may share a work folder and a report folder at once, each with its own settings
+//! or seeds: they wait for one another's warm start and merge their models into one report.
 
 pub mod decision;
 pub mod envelope;
+mod lock;
 pub mod measure;
 pub mod measured;
 pub mod primary;
@@ -297,8 +301,10 @@ pub fn reproduce(
     let measure_dir = work.join("measure");
     std::fs::create_dir_all(&measure_dir)?;
     // Trained here, or copied from a finished warm start: the one `--warm-start` names, else
-    // one kept beside the report (`<out>/warm-start`) if trained under these settings.
-    let train_warm_start = || -> anyhow::Result<()> {
+    // one kept beside the report (`<out>/warm-start`) if trained under these settings. Another
+    // process training it is waited for; the returned claim keeps it until dropped.
+    let train_warm_start = || -> anyhow::Result<std::fs::File> {
+        let claim = lock::wait_for_run(&warm)?;
         let beside = out.join("warm-start");
         match &options.warm_start {
             Some(from) => warm_start::adopt(from, &warm, &warm_config)?,
@@ -309,12 +315,14 @@ pub fn reproduce(
             }
             None => {}
         }
-        run_once(&warm_config, &warm, stop)
+        run_once(&warm_config, &warm, stop)?;
+        Ok(claim)
     };
     let warm_measured = match kept_as("warm-start", &warm_config) {
         Some(kept) => kept,
         None => {
-            train_warm_start()?;
+            // Held while measuring: a process that waited for it finds the measurement saved.
+            let _claim = train_warm_start()?;
             let model = measured::Model {
                 name: "warm-start",
                 variant: None,
@@ -338,6 +346,16 @@ pub fn reproduce(
         );
     }
     let report = |measured: &[Measured]| {
+        // Another invocation may have measured models into the same report since this one
+        // read it: read it again under the folder's lock, so that neither drops the other's.
+        let _lock = lock::ReportLock::acquire(out)?;
+        let (kept, _) = measured::split_kept(
+            measured::read_kept(out)?,
+            &warm_config,
+            &current,
+            &options.measure,
+            problems.len(),
+        );
         report_study(
             options,
             &base,
@@ -369,11 +387,13 @@ pub fn reproduce(
             measured.push(kept);
             continue;
         }
-        train_warm_start()?;
+        drop(train_warm_start()?);
+        let claim = lock::claim_run(dir)?;
         if !dir.exists() {
             warm_start::fork(&warm, dir)?;
         }
         run_once(config, dir, stop)?;
+        drop(claim);
         let model = measured::Model {
             name,
             variant: Some(setting.stem),

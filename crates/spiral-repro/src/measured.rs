@@ -95,7 +95,7 @@ pub fn read_kept(out: &Path) -> anyhow::Result<Vec<Measured>> {
 /// if its warm start is kept under that config and measured as `options` says on `problems`
 /// problems, every model measured so whose config is among `current` (the configs the code
 /// would now train each setting and seed under); none otherwise (a study with other settings,
-/// whose models this one cannot be compared with).
+/// whose models this one cannot be compared with). Says on stderr what it leaves out.
 pub fn carried_over(
     kept: Vec<Measured>,
     warm: &RunConfig,
@@ -103,30 +103,42 @@ pub fn carried_over(
     options: &MeasureOptions,
     problems: usize,
 ) -> Vec<Measured> {
-    let same_study =
-        kept.iter().any(|m| m.variant.is_none() && m.stands_for(warm, options, problems));
-    if !same_study {
-        if !kept.is_empty() {
-            eprintln!(
-                "the report folder's results.json measured a study with other settings: its \
-                 {} models are not carried over, and the new report replaces it",
-                kept.len()
-            );
-        }
-        return Vec::new();
+    let (carried, left) = split_kept(kept, warm, current, options, problems);
+    // The warm start is carried whenever the study is the same one.
+    if carried.is_empty() && !left.is_empty() {
+        eprintln!(
+            "the report folder's results.json measured a study with other settings: its {} \
+             models are not carried over, and the new report replaces it",
+            left.len()
+        );
     }
-    let (kept, stale): (Vec<Measured>, Vec<Measured>) = kept.into_iter().partition(|m| {
-        let trained_so =
-            m.variant.is_none() || current.iter().any(|c| m.config.as_ref() == Some(*c));
-        m.config.is_some() && trained_so && &m.options == options && m.problems == problems
-    });
-    for m in &stale {
+    for m in left.iter().filter(|_| !carried.is_empty()) {
         eprintln!(
             "{}: kept from before but trained or measured otherwise; not carried over",
             m.name
         );
     }
-    kept
+    carried
+}
+
+/// [`carried_over`]'s split of `kept`, silently: what belongs to the study, and what does not.
+pub fn split_kept(
+    kept: Vec<Measured>,
+    warm: &RunConfig,
+    current: &[&RunConfig],
+    options: &MeasureOptions,
+    problems: usize,
+) -> (Vec<Measured>, Vec<Measured>) {
+    let same_study =
+        kept.iter().any(|m| m.variant.is_none() && m.stands_for(warm, options, problems));
+    if !same_study {
+        return (Vec::new(), kept);
+    }
+    kept.into_iter().partition(|m| {
+        let trained_so =
+            m.variant.is_none() || current.iter().any(|c| m.config.as_ref() == Some(*c));
+        m.config.is_some() && trained_so && &m.options == options && m.problems == problems
+    })
 }
 
 /// The kept measurement of the model `config` trains in the run folder `name`, if any.

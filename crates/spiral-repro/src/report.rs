@@ -456,6 +456,10 @@ pub fn write(inputs: &Inputs<'_>, out: &Path) -> anyhow::Result<PathBuf> {
         "envelope_efficiency": envelope_comparisons,
         "measured": measured,
     });
-    std::fs::write(out.join("results.json"), serde_json::to_string_pretty(&results)?)?;
+    // Every measurement kept so far is in this one file: a crash while writing must not lose it.
+    spiral_model::write_atomically(
+        &out.join("results.json"),
+        serde_json::to_string_pretty(&results)?.as_bytes(),
+    )?;
     Ok(path)
 }

@@ -366,3 +366,42 @@ fn task_settings_sit_between_the_mode_and_the_command_line() {
     let set = config(ReproOptions::study(), "countdown", &["warm_start.steps=6000"]);
     assert_eq!(set.warm_start.steps, 6000);
 }
+
+/// Two invocations at once on one work folder and one report, with different settings: one
+/// trains the shared warm start while the other waits for it, and the report ends with both
+/// models, whichever wrote it last.
+#[test]
+fn invocations_running_at_once_share_the_warm_start_and_the_report() {
+    let configs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+    let dir = tempfile::tempdir().unwrap();
+    let (work, out) = (dir.path().join("work"), dir.path().join("out"));
+    let stop = Arc::new(AtomicBool::new(false));
+    std::thread::scope(|scope| {
+        let calls: Vec<_> = ["grpo", "dr_grpo"]
+            .into_iter()
+            .map(|setting| {
+                let mut options = tiny();
+                options.seeds = vec![1];
+                options.variants = vec![setting.into()];
+                let (configs, work, out, stop) = (&configs, &work, &out, &stop);
+                scope.spawn(move || reproduce(&options, configs, work, out, stop))
+            })
+            .collect();
+        for call in calls {
+            call.join().unwrap().unwrap();
+        }
+    });
+    assert_eq!(measured_names(&out), ["warm-start", "grpo-seed1", "dr_grpo-seed1"]);
+
+    // The same run asked of a second process while the first trains it is refused by name.
+    let mut options = tiny();
+    options.seeds = vec![2];
+    options.variants = vec!["grpo".into()];
+    let held = std::fs::File::create(work.join("grpo-seed2.lock")).unwrap();
+    held.lock().unwrap();
+    let err = reproduce(&options, &configs, &work, &out, &stop).unwrap_err();
+    assert!(
+        format!("{err:#}").contains("grpo-seed2 is being trained by another process"),
+        "{err:#}"
+    );
+}
