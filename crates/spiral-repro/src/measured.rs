@@ -105,18 +105,21 @@ pub fn carried_over(
 ) -> Vec<Measured> {
     let (carried, left) = split_kept(kept, warm, current, options, problems);
     // The warm start is carried whenever the study is the same one.
-    if carried.is_empty() && !left.is_empty() {
-        eprintln!(
-            "the report folder's results.json measured a study with other settings: its {} \
-             models are not carried over, and the new report replaces it",
-            left.len()
-        );
-    }
-    for m in left.iter().filter(|_| !carried.is_empty()) {
-        eprintln!(
-            "{}: kept from before but trained or measured otherwise; not carried over",
-            m.name
-        );
+    if carried.is_empty() {
+        if !left.is_empty() {
+            eprintln!(
+                "the report folder's results.json measured a study with other settings: its {} \
+                 models are not carried over, and the new report replaces it",
+                left.len()
+            );
+        }
+    } else {
+        for m in &left {
+            eprintln!(
+                "{}: kept from before but trained or measured otherwise; not carried over",
+                m.name
+            );
+        }
     }
     carried
 }
