@@ -304,7 +304,7 @@ pub fn reproduce(
     // one kept beside the report (`<out>/warm-start`) if trained under these settings. Another
     // process training it is waited for; the returned claim keeps it until dropped.
     let train_warm_start = || -> anyhow::Result<std::fs::File> {
-        let claim = lock::wait_for_run(&warm)?;
+        let claim = lock::wait_for_run(&warm, stop)?;
         let beside = out.join("warm-start");
         match &options.warm_start {
             Some(from) => warm_start::adopt(from, &warm, &warm_config)?,

@@ -16,6 +16,8 @@
 
 use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 
@@ -49,20 +51,29 @@ pub fn claim_run(dir: &Path) -> anyhow::Result<File> {
     }
 }
 
-/// Takes the lock of the run folder `dir`, waiting while another process holds it.
-pub fn wait_for_run(dir: &Path) -> anyhow::Result<File> {
+/// Takes the lock of the run folder `dir`, waiting while another process holds it; an error
+/// once `stop` is set (Ctrl-C) while waiting.
+pub fn wait_for_run(dir: &Path, stop: &AtomicBool) -> anyhow::Result<File> {
     let (file, path) = run_lock_file(dir)?;
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(TryLockError::WouldBlock) => {
+    let mut said = false;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(TryLockError::WouldBlock) => {}
+            Err(TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("locking {}", path.display()));
+            }
+        }
+        if !said {
             eprintln!("waiting for another process to finish {}", dir.display());
-            file.lock().with_context(|| format!("locking {}", path.display()))?;
+            said = true;
         }
-        Err(TryLockError::Error(e)) => {
-            return Err(e).with_context(|| format!("locking {}", path.display()));
+        if stop.load(Ordering::Relaxed) {
+            bail!("stopped while waiting for another process to finish {}", dir.display());
         }
+        // Polled rather than blocked on, so that Ctrl-C is noticed.
+        std::thread::sleep(Duration::from_millis(500));
     }
-    Ok(file)
 }
 
 /// The exclusive lock of a report folder, held while it lives.
@@ -97,6 +108,15 @@ mod tests {
         assert!(claim_run(&work.path().join("grpo-seed2")).is_ok(), "other runs stay free");
         drop(first);
         assert!(claim_run(&run).is_ok(), "free again once released");
+    }
+
+    #[test]
+    fn waiting_for_a_run_ends_when_stopped() {
+        let work = tempfile::tempdir().unwrap();
+        let run = work.path().join("warm-start");
+        let _held = claim_run(&run).unwrap();
+        let err = wait_for_run(&run, &AtomicBool::new(true)).unwrap_err().to_string();
+        assert!(err.contains("stopped while waiting"), "{err}");
     }
 
     #[test]
