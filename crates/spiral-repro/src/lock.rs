@@ -33,22 +33,30 @@ fn run_lock_file(dir: &Path) -> anyhow::Result<(File, PathBuf)> {
     Ok((file, path))
 }
 
-/// Takes the lock of the run folder `dir`, held until the returned file is dropped; an error
-/// if another process holds it.
-pub fn claim_run(dir: &Path) -> anyhow::Result<File> {
-    let (file, path) = run_lock_file(dir)?;
+/// Takes `file`'s lock if it is free: `false` while another holder has it.
+fn try_take(file: &File, path: &Path) -> anyhow::Result<bool> {
     match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(TryLockError::WouldBlock) => bail!(
-            "{} is being trained by another process (it holds {}); give each process other \
-             --algorithms or --seeds",
-            dir.display(),
-            path.display()
-        ),
+        Ok(()) => Ok(true),
+        Err(TryLockError::WouldBlock) => Ok(false),
         Err(TryLockError::Error(e)) => {
             Err(e).with_context(|| format!("locking {}", path.display()))
         }
     }
+}
+
+/// Takes the lock of the run folder `dir`, held until the returned file is dropped; an error
+/// if another process holds it.
+pub fn claim_run(dir: &Path) -> anyhow::Result<File> {
+    let (file, path) = run_lock_file(dir)?;
+    if !try_take(&file, &path)? {
+        bail!(
+            "{} is being trained by another process (it holds {}); give each process other \
+             --algorithms or --seeds",
+            dir.display(),
+            path.display()
+        );
+    }
+    Ok(file)
 }
 
 /// Takes the lock of the run folder `dir`, waiting while another process holds it; an error
@@ -56,14 +64,7 @@ pub fn claim_run(dir: &Path) -> anyhow::Result<File> {
 pub fn wait_for_run(dir: &Path, stop: &AtomicBool) -> anyhow::Result<File> {
     let (file, path) = run_lock_file(dir)?;
     let mut said = false;
-    loop {
-        match file.try_lock() {
-            Ok(()) => return Ok(file),
-            Err(TryLockError::WouldBlock) => {}
-            Err(TryLockError::Error(e)) => {
-                return Err(e).with_context(|| format!("locking {}", path.display()));
-            }
-        }
+    while !try_take(&file, &path)? {
         if !said {
             eprintln!("waiting for another process to finish {}", dir.display());
             said = true;
@@ -74,6 +75,7 @@ pub fn wait_for_run(dir: &Path, stop: &AtomicBool) -> anyhow::Result<File> {
         // Polled rather than blocked on, so that Ctrl-C is noticed.
         std::thread::sleep(Duration::from_millis(500));
     }
+    Ok(file)
 }
 
 /// The exclusive lock of a report folder, held while it lives.
@@ -129,10 +131,10 @@ mod tests {
             let _lock = ReportLock::acquire(&path).unwrap();
             tx.send(()).unwrap();
         });
-        std::thread::sleep(std::time::Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(100));
         assert!(rx.try_recv().is_err(), "acquired while another holder had it");
         drop(held);
-        rx.recv_timeout(std::time::Duration::from_secs(10)).expect("never acquired");
+        rx.recv_timeout(Duration::from_secs(10)).expect("never acquired");
         waiter.join().unwrap();
     }
 }
