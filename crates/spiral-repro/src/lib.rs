@@ -11,6 +11,9 @@
 //! - `measure/<name>.json`: one model's curves, written once measured;
 //! - `<run>.lock`: the lock of a run folder while a process trains it ([`lock`]).
 //!
+//! A run stopped half-way is also kept beside the report (`<out>/unfinished/<run>/`, see
+//! [`unfinished`]), so that a later call resumes it even from an empty work folder.
+//!
 //! A run or a measurement that exists is not redone, and a run interrupted half-way resumes
 //! exactly, so an interrupted reproduction is continued by running it again. Several
 //! invocations may share a work folder and a report folder at once, each with its own settings
@@ -24,11 +27,12 @@ pub mod measured;
 pub mod primary;
 mod report;
 pub mod summary;
+mod unfinished;
 mod warm_start;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
@@ -389,10 +393,16 @@ pub fn reproduce(
         }
         drop(train_warm_start()?);
         let claim = lock::claim_run(dir)?;
-        if !dir.exists() {
+        if !dir.exists() && !unfinished::restore(out, dir, config)? {
             warm_start::fork(&warm, dir)?;
         }
-        run_once(config, dir, stop)?;
+        if let Err(e) = run_once(config, dir, stop) {
+            // Stopped: kept beside the report too, so that any later call resumes it.
+            if stop.load(Ordering::SeqCst) {
+                unfinished::keep(dir, out)?;
+            }
+            return Err(e);
+        }
         drop(claim);
         let model = measured::Model {
             name,
@@ -403,6 +413,7 @@ pub fn reproduce(
         };
         measured.push(measure_once(model, &problems, &options.measure, &measure_dir)?);
         report(&measured)?;
+        unfinished::discard(out, dir)?;
     }
     report(&measured)
 }

@@ -32,19 +32,9 @@ pub fn adopt(from: &Path, warm: &Path, config: &RunConfig) -> anyhow::Result<()>
     if finished(warm, 0) {
         return Ok(());
     }
-    let config_path = from.join("config.toml");
-    let mut theirs = RunConfig::from_file(&config_path, &[])
-        .with_context(|| format!("reading the warm start in {}", from.display()))?;
-    theirs.run.name.clone_from(&config.run.name);
-    // Compared as read back: reading a config resolves its RL schedule's length.
-    let mut ours = config.clone();
-    ours.train.optim = config.rl_optim();
-    if theirs != ours {
+    if let Err(e) = same_settings(from, config) {
         anyhow::bail!(
-            "{}: trained under other settings than this study's warm start ({}); train it \
-             again without --warm-start, or match its settings with --set",
-            config_path.display(),
-            differing_keys(&theirs.to_toml(), &ours.to_toml())
+            "{e:#}; train it again without --warm-start, or match its settings with --set"
         );
     }
     anyhow::ensure!(
@@ -72,6 +62,25 @@ pub fn adopt(from: &Path, warm: &Path, config: &RunConfig) -> anyhow::Result<()>
     Ok(())
 }
 
+/// Refused unless the run folder `from` was trained under `config` (its run name aside); the
+/// error names its `config.toml` and the keys that differ.
+pub fn same_settings(from: &Path, config: &RunConfig) -> anyhow::Result<()> {
+    let config_path = from.join("config.toml");
+    let mut theirs = RunConfig::from_file(&config_path, &[])
+        .with_context(|| format!("reading the run in {}", from.display()))?;
+    theirs.run.name.clone_from(&config.run.name);
+    // Compared as read back: reading a config resolves its RL schedule's length.
+    let mut ours = config.clone();
+    ours.train.optim = config.rl_optim();
+    anyhow::ensure!(
+        theirs == ours,
+        "{}: trained under other settings than this study's ({})",
+        config_path.display(),
+        differing_keys(&theirs.to_toml(), &ours.to_toml())
+    );
+    Ok(())
+}
+
 /// A new run folder that starts at `warm`'s finished warm start: its checkpoint (and, with
 /// LoRA, the frozen base it adapts), `latest` naming it, and the metrics up to it.
 pub fn fork(warm: &Path, dir: &Path) -> anyhow::Result<()> {
@@ -91,7 +100,7 @@ pub fn fork(warm: &Path, dir: &Path) -> anyhow::Result<()> {
 }
 
 /// Copies the file or folder `from` to `to`, creating what is missing above it.
-fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
+pub fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
     if let Some(parent) = to.parent() {
         std::fs::create_dir_all(parent)?;
     }

@@ -217,6 +217,48 @@ fn a_study_starts_from_a_warm_start_trained_elsewhere_under_its_settings() {
     assert!(message.contains("differing: warm_start.steps"), "{message}");
 }
 
+/// A run stopped half-way is kept beside the report; a later call from an empty work folder
+/// resumes it there and ends with the weights of a run never stopped, then drops the copy.
+#[test]
+fn a_stopped_run_resumes_from_its_copy_beside_the_report() {
+    let configs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = tiny();
+    options.seeds = vec![1];
+    options.variants = vec!["grpo".into()];
+    options.overrides.push("train.steps=2".into());
+    let weights = |work: &std::path::Path| {
+        std::fs::read(work.join("grpo-seed1/checkpoints/step-2/model.safetensors")).unwrap()
+    };
+    let unstopped = dir.path().join("unstopped");
+    let calm = Arc::new(AtomicBool::new(false));
+    reproduce(&options, &configs, &unstopped, &dir.path().join("out-a"), &calm).unwrap();
+
+    // The warm start first, then the RL run asked to stop: it ends after its first step.
+    let out = dir.path().join("out");
+    let first = dir.path().join("first");
+    let mut warm_only = options.clone();
+    warm_only.variants = vec![];
+    reproduce(&warm_only, &configs, &first, &out, &calm).unwrap();
+    let stopping = Arc::new(AtomicBool::new(true));
+    let err = reproduce(&options, &configs, &first, &out, &stopping).unwrap_err();
+    assert!(format!("{err:#}").contains("run the same command again"), "{err:#}");
+    let kept = out.join("unfinished/grpo-seed1");
+    assert!(kept.join("checkpoints/step-1/model.safetensors").exists());
+    assert_eq!(std::fs::read_to_string(kept.join("checkpoints/latest")).unwrap(), "step-1");
+
+    let second = dir.path().join("second");
+    reproduce(&options, &configs, &second, &out, &calm).unwrap();
+    assert!(second.join("grpo-seed1/checkpoints/step-1").exists(), "resumed, not restarted");
+    assert_eq!(
+        weights(&second),
+        weights(&unstopped),
+        "the resumed run ends where one never stopped"
+    );
+    assert!(!kept.exists(), "a measured run's copy is dropped");
+    assert_eq!(measured_names(&out), ["warm-start", "grpo-seed1"]);
+}
+
 /// The tiny reproduction with one seed and its gate enforced (its two-step warm start fails
 /// it), changed by `adjust`: the work folder (kept while the returned directory lives) and the
 /// report's text.

@@ -1,0 +1,82 @@
+//! RL runs stopped before their last step, kept beside the report (`<out>/unfinished/<run>/`):
+//! a run's config, metrics and latest checkpoint. A study interrupted on one machine resumes
+//! that run on another, or from a fresh work folder, at the step it stopped at: a checkpoint
+//! resumes exactly, so the run ends as it would have without the interruption. A run's kept
+//! copy is dropped once the run is measured.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use spiral_train::{RunConfig, latest_checkpoint};
+
+use crate::warm_start::{copy_tree, same_settings};
+
+/// Where the run folder `dir`'s unfinished copy is kept beside the report in `out`.
+fn kept_dir(out: &Path, dir: &Path) -> PathBuf {
+    out.join("unfinished").join(dir.file_name().unwrap_or(dir.as_os_str()))
+}
+
+/// Keeps a copy of the stopped run in `dir` beside the report in `out`: its config, metrics,
+/// latest checkpoint and, with LoRA, the frozen base. Copied beside and renamed into place, so
+/// an interrupted copy is never taken for one; an older copy is replaced.
+pub fn keep(dir: &Path, out: &Path) -> anyhow::Result<()> {
+    let checkpoints = dir.join("checkpoints");
+    let Some(latest) = latest_checkpoint(&checkpoints)? else { return Ok(()) };
+    let name = latest.file_name().context("a checkpoint folder without a name")?;
+    let kept = kept_dir(out, dir);
+    let partial = kept.with_extension("partial");
+    if partial.exists() {
+        std::fs::remove_dir_all(&partial)?;
+    }
+    let items = [
+        PathBuf::from("config.toml"),
+        PathBuf::from("metrics.jsonl"),
+        PathBuf::from("checkpoints/latest"),
+        Path::new("checkpoints").join(name),
+        PathBuf::from("checkpoints/base"),
+    ];
+    for item in items {
+        let source = dir.join(&item);
+        if source.exists() {
+            copy_tree(&source, &partial.join(&item))
+                .with_context(|| format!("copying {}", source.display()))?;
+        }
+    }
+    if kept.exists() {
+        std::fs::remove_dir_all(&kept)?;
+    }
+    std::fs::rename(&partial, &kept)?;
+    eprintln!("kept {} as {} (a later call resumes it from there)", dir.display(), kept.display());
+    Ok(())
+}
+
+/// Makes the missing run folder `dir` a copy of its run kept unfinished beside the report in
+/// `out`, when there is one trained under `config`; whether it did. A kept run under other
+/// settings is left where it is and named, and the run starts afresh.
+pub fn restore(out: &Path, dir: &Path, config: &RunConfig) -> anyhow::Result<bool> {
+    let kept = kept_dir(out, dir);
+    if dir.exists() || !kept.is_dir() {
+        return Ok(false);
+    }
+    if let Err(e) = same_settings(&kept, config) {
+        eprintln!("not resuming {}: {e:#}", kept.display());
+        return Ok(false);
+    }
+    let partial = dir.with_extension("partial");
+    if partial.exists() {
+        std::fs::remove_dir_all(&partial)?;
+    }
+    copy_tree(&kept, &partial).with_context(|| format!("copying {}", kept.display()))?;
+    std::fs::rename(&partial, dir)?;
+    eprintln!("== {} (resuming the run kept in {})", dir.display(), kept.display());
+    Ok(true)
+}
+
+/// Drops the run folder `dir`'s copy kept beside the report in `out`, if any: its run is done.
+pub fn discard(out: &Path, dir: &Path) -> anyhow::Result<()> {
+    let kept = kept_dir(out, dir);
+    if kept.exists() {
+        std::fs::remove_dir_all(&kept).with_context(|| format!("removing {}", kept.display()))?;
+    }
+    Ok(())
+}
