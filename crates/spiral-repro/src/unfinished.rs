@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use spiral_train::{RunConfig, latest_checkpoint};
 
-use crate::warm_start::{copy_tree, same_settings};
+use crate::warm_start::{copy_into_place, same_settings};
 
 /// Where the run folder `dir`'s unfinished copy is kept beside the report in `out`.
 fn kept_dir(out: &Path, dir: &Path) -> PathBuf {
@@ -17,35 +17,16 @@ fn kept_dir(out: &Path, dir: &Path) -> PathBuf {
 }
 
 /// Keeps a copy of the stopped run in `dir` beside the report in `out`: its config, metrics,
-/// latest checkpoint and, with LoRA, the frozen base. Copied beside and renamed into place, so
-/// an interrupted copy is never taken for one; an older copy is replaced.
+/// latest checkpoint and, with LoRA, the frozen base; an older copy is replaced.
 pub fn keep(dir: &Path, out: &Path) -> anyhow::Result<()> {
-    let checkpoints = dir.join("checkpoints");
-    let Some(latest) = latest_checkpoint(&checkpoints)? else { return Ok(()) };
+    let Some(latest) = latest_checkpoint(&dir.join("checkpoints"))? else { return Ok(()) };
     let name = latest.file_name().context("a checkpoint folder without a name")?;
     let kept = kept_dir(out, dir);
-    let partial = kept.with_extension("partial");
-    if partial.exists() {
-        std::fs::remove_dir_all(&partial)?;
-    }
-    let items = [
-        PathBuf::from("config.toml"),
-        PathBuf::from("metrics.jsonl"),
-        PathBuf::from("checkpoints/latest"),
-        Path::new("checkpoints").join(name),
-        PathBuf::from("checkpoints/base"),
-    ];
-    for item in items {
-        let source = dir.join(&item);
-        if source.exists() {
-            copy_tree(&source, &partial.join(&item))
-                .with_context(|| format!("copying {}", source.display()))?;
-        }
-    }
-    if kept.exists() {
-        std::fs::remove_dir_all(&kept)?;
-    }
-    std::fs::rename(&partial, &kept)?;
+    let items = ["config.toml", "metrics.jsonl", "checkpoints/latest", "checkpoints/base"]
+        .map(PathBuf::from)
+        .into_iter()
+        .chain([Path::new("checkpoints").join(name)]);
+    copy_into_place(dir, items, &kept)?;
     eprintln!("kept {} as {} (a later call resumes it from there)", dir.display(), kept.display());
     Ok(())
 }
@@ -62,12 +43,11 @@ pub fn restore(out: &Path, dir: &Path, config: &RunConfig) -> anyhow::Result<boo
         eprintln!("not resuming {}: {e:#}", kept.display());
         return Ok(false);
     }
-    let partial = dir.with_extension("partial");
-    if partial.exists() {
-        std::fs::remove_dir_all(&partial)?;
-    }
-    copy_tree(&kept, &partial).with_context(|| format!("copying {}", kept.display()))?;
-    std::fs::rename(&partial, dir)?;
+    let items = std::fs::read_dir(&kept)
+        .with_context(|| format!("reading {}", kept.display()))?
+        .map(|entry| Ok(PathBuf::from(entry?.file_name())))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    copy_into_place(&kept, items, dir)?;
     eprintln!("== {} (resuming the run kept in {})", dir.display(), kept.display());
     Ok(true)
 }

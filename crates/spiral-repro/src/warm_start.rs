@@ -2,7 +2,7 @@
 //! warm start trained elsewhere (`--warm-start`, e.g. the one a study keeps beside its report)
 //! can stand in for training one, after a check that it was trained under the same settings.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use spiral_train::{Phase, RunConfig, TrainerState, latest_checkpoint};
@@ -42,22 +42,7 @@ pub fn adopt(from: &Path, warm: &Path, config: &RunConfig) -> anyhow::Result<()>
         "{}: not a finished warm start (its latest checkpoint is not the end of its warm start)",
         from.display()
     );
-    // Copied beside and renamed into place, so an interrupted copy is never taken for one.
-    let partial = warm.with_extension("partial");
-    if partial.exists() {
-        std::fs::remove_dir_all(&partial)?;
-    }
-    for item in KEPT {
-        let source = from.join(item);
-        if source.exists() {
-            copy_tree(&source, &partial.join(item))
-                .with_context(|| format!("copying {}", source.display()))?;
-        }
-    }
-    if warm.exists() {
-        std::fs::remove_dir_all(warm)?;
-    }
-    std::fs::rename(&partial, warm)?;
+    copy_into_place(from, KEPT.map(PathBuf::from), warm)?;
     eprintln!("== {} (the warm start of {})", warm.display(), from.display());
     Ok(())
 }
@@ -99,8 +84,34 @@ pub fn fork(warm: &Path, dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Makes `to` a copy of those of `items` (paths inside the folder `from`) that exist, replacing
+/// what was there. Copied into a folder beside `to` and renamed into place, so that an
+/// interrupted copy is never taken for a finished one.
+pub fn copy_into_place(
+    from: &Path,
+    items: impl IntoIterator<Item = PathBuf>,
+    to: &Path,
+) -> anyhow::Result<()> {
+    let partial = to.with_extension("partial");
+    if partial.exists() {
+        std::fs::remove_dir_all(&partial)?;
+    }
+    std::fs::create_dir_all(&partial)?;
+    for item in items {
+        let source = from.join(&item);
+        if source.exists() {
+            copy_tree(&source, &partial.join(&item))
+                .with_context(|| format!("copying {}", source.display()))?;
+        }
+    }
+    if to.exists() {
+        std::fs::remove_dir_all(to)?;
+    }
+    std::fs::rename(&partial, to).with_context(|| format!("renaming into {}", to.display()))
+}
+
 /// Copies the file or folder `from` to `to`, creating what is missing above it.
-pub fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
+fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
     if let Some(parent) = to.parent() {
         std::fs::create_dir_all(parent)?;
     }
