@@ -27,6 +27,7 @@ pub mod measured;
 pub mod primary;
 mod report;
 pub mod summary;
+pub mod training;
 mod unfinished;
 mod warm_start;
 
@@ -333,6 +334,7 @@ pub fn reproduce(
                 checkpoint: warm.join("checkpoints/warm-start"),
                 config: &warm_config,
                 evals: measured::run_evals(&warm)?,
+                training: None,
             };
             measure_once(model, &problems, &options.measure, &measure_dir)?
         }
@@ -410,6 +412,7 @@ pub fn reproduce(
             checkpoint: dir.join(format!("checkpoints/step-{}", config.train.steps)),
             config,
             evals: measured::run_evals(dir)?,
+            training: training::read(dir)?,
         };
         measured.push(measure_once(model, &problems, &options.measure, &measure_dir)?);
         report(&measured)?;
@@ -479,15 +482,20 @@ fn report_study(
         (setting, m.seed())
     };
     measured.sort_by_key(order);
-    // What the report holds: what was asked for now and what was carried over.
+    // What the report holds: the settings asked for now and those carried over, and the seeds
+    // measured (those asked for only while none is: a report over one seed must not read as
+    // one over the five the study registers).
     let mut shown = options.clone();
+    let seeds: Vec<u64> = measured.iter().filter_map(Measured::seed).collect();
+    if !seeds.is_empty() {
+        shown.seeds = seeds;
+    }
     for m in measured.iter() {
         if let Some(v) = &m.variant
             && !shown.variants.contains(v)
         {
             shown.variants.push(v.clone());
         }
-        shown.seeds.extend(m.seed());
     }
     shown.variants.sort_by_key(|v| VARIANTS.iter().position(|s| s.stem == v));
     shown.seeds.sort_unstable();

@@ -18,6 +18,7 @@ use spiral_model::Checkpoint;
 use spiral_train::{EvalRecord, Record, RunConfig, checkout_commit, read_metrics};
 
 use crate::measure::{MeasureOptions, ModelCurves, measure};
+use crate::training::TrainingSummary;
 
 /// One trained (or warm-start) model of the reproduction.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -50,6 +51,10 @@ pub struct Measured {
     /// The commit of the code that trained and measured it, where known.
     #[serde(default)]
     pub commit: Option<String>,
+    /// What its RL run did while it trained (`None` for the warm start, and for runs measured
+    /// before this was kept).
+    #[serde(default)]
+    pub training: Option<TrainingSummary>,
 }
 
 impl Measured {
@@ -166,8 +171,8 @@ pub fn run_evals(run: &Path) -> anyhow::Result<Vec<EvalRecord>> {
         .collect())
 }
 
-/// What identifies one model to measure: its run folder name, setting, checkpoint, config and
-/// evaluations during training.
+/// What identifies one model to measure: its run folder name, setting, checkpoint, config,
+/// evaluations during training and training summary.
 pub struct Model<'a> {
     /// Its run folder's name, which names its measurement file.
     pub name: &'a str,
@@ -179,6 +184,8 @@ pub struct Model<'a> {
     pub config: &'a RunConfig,
     /// Its held-out evaluations during training ([`run_evals`]).
     pub evals: Vec<EvalRecord>,
+    /// Its RL run's training ([`crate::training::read`]); `None` for the warm start.
+    pub training: Option<TrainingSummary>,
 }
 
 /// The curves of `model`, read from `dir/<name>.json` when measured before (from the same
@@ -216,6 +223,7 @@ pub fn measure_once(
                 parameters: Some(ckpt.model.config().num_parameters()),
                 evals: Vec::new(),
                 commit: checkout_commit(),
+                training: None,
             }
         }
     };
@@ -225,6 +233,7 @@ pub fn measure_once(
     }
     measured.config = Some(model.config.clone());
     measured.evals = model.evals;
+    measured.training = model.training;
     // Compared as text: a measurement holding NaN never equals itself.
     let json = serde_json::to_string_pretty(&measured)?;
     if json != text {

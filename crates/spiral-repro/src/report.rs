@@ -15,6 +15,7 @@ use super::envelope;
 use super::measure::ModelCurves;
 use super::primary::{self, Difference, PerProblem};
 use super::summary::{mean_curve, mean_interval};
+use super::training;
 use super::{Measured, ReproOptions, VARIANTS};
 use spiral_train::{RunConfig, checkout_commit};
 
@@ -413,6 +414,7 @@ pub fn write(inputs: &Inputs<'_>, out: &Path) -> anyhow::Result<PathBuf> {
                 Scale::Log2,
             )],
         },
+        training::section(measured),
     ];
     let report = Report {
         title: format!(

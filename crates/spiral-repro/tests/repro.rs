@@ -68,6 +68,7 @@ fn a_tiny_reproduction_writes_its_report_and_resumes_without_redoing_work() {
         "## Recursive self-aggregation",
         "## Sequential",
         "## Scaling efficiency at fixed accuracy targets",
+        "## Training",
     ] {
         assert!(text.contains(heading), "{heading} missing from\n{text}");
     }
@@ -85,8 +86,24 @@ fn a_tiny_reproduction_writes_its_report_and_resumes_without_redoing_work() {
     let envelope = results["envelope_efficiency"].as_array().unwrap();
     assert_eq!(envelope.len(), 3, "{envelope:?}");
     assert_eq!(envelope[0]["targets"].as_array().unwrap().len(), 4);
-    for file in ["pass_at_k.png", "rsa.svg", "envelope.svg", "results.json", "configs/spiral.toml"]
-    {
+    // Each RL run's training is kept with its measurement; the warm start has none.
+    for model in results["measured"].as_array().unwrap() {
+        let training = &model["training"];
+        if model["name"] == "warm-start" {
+            assert!(training.is_null(), "{training}");
+        } else {
+            assert_eq!(training["steps"], 1, "{}: {training}", model["name"]);
+            assert!(training["generated_tokens_per_step"].as_f64().unwrap() > 0.0, "{training}");
+        }
+    }
+    for file in [
+        "pass_at_k.png",
+        "rsa.svg",
+        "envelope.svg",
+        "training_pass_at_1.svg",
+        "results.json",
+        "configs/spiral.toml",
+    ] {
         assert!(out.join(file).exists(), "{file}");
     }
     // Every run started from the shared warm start: same warm-start metrics line.
@@ -157,6 +174,15 @@ fn a_study_continues_from_the_models_kept_in_its_report() {
     reproduce(&options, &configs, &third, &out, &stop).unwrap();
     assert!(!third.join("warm-start").exists(), "every model kept: nothing to train");
     assert_eq!(measured_names(&out), ["warm-start", "grpo-seed1", "spiral-seed1"]);
+    // The report rewritten from its kept models alone speaks of the seeds measured, not of
+    // those a call names.
+    options.variants = Vec::new();
+    options.seeds = vec![1, 2, 3];
+    let report = reproduce(&options, &configs, &third, &out, &stop).unwrap();
+    let text = std::fs::read_to_string(report).unwrap();
+    assert!(text.contains("--algorithms grpo,default --seeds 1 "), "{text}");
+    assert!(text.contains("One seed"), "{text}");
+    options.seeds = vec![1];
 
     // The shipped GRPO config changed since: its kept model is dropped, SPIRAL's stays.
     let changed = dir.path().join("configs");
