@@ -4,7 +4,7 @@
 //! measurement ([`TrainingSummary`]): the tokens it generated and trained on per step (the
 //! study matches generated tokens per problem across settings, but not trained tokens: the
 //! settings that aggregate train on long aggregation prompts), its time per step, and, for the
-//! settings that credit a search trace through its sets, the correlation of that credit with
+//! settings that aggregate while training, the correlation of a search trace's credit with
 //! the trace's own reward (how much set credit says about the trace; logged each step as
 //! `search_credit_correlation`). With the held-out evaluations during training, the report
 //! shows each setting's course: pass@1 and agg@1 by RL step, the search policy's entropy, and
@@ -32,7 +32,8 @@ pub struct TrainingSummary {
     /// Seconds per step (sampling, rewards, reference and update), mean over the steps.
     pub seconds_per_step: f64,
     /// Mean over the steps that logged it of the correlation of a search trace's advantage
-    /// with its own reward; `None` where each trace is credited by its own reward alone.
+    /// with its own reward; `None` for settings that do not aggregate while training (their
+    /// search traces are credited by their own rewards alone, and it is not logged).
     pub search_credit_correlation: Option<f64>,
 }
 
@@ -121,7 +122,7 @@ pub fn section(measured: &[Measured]) -> Section {
                none did; runs measured before their training was kept with their measurement). \
                Tokens and seconds are per step of the run's own logs; the search credit column \
                is the mean over steps of the correlation of a search trace's advantage with its \
-               own reward, for the settings that credit search through sets. The last three \
+               own reward, logged by the settings that aggregate while training. The last three \
                columns are the last held-out evaluation during training (the warm start's \
                before RL): the search policy's entropy in nats per token, and agg@1 over the \
                evaluation's traces split by whether one of them was correct. Below, pass@1 and \
