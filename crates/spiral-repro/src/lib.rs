@@ -328,13 +328,14 @@ pub fn reproduce(
         None => {
             // Held while measuring: a process that waited for it finds the measurement saved.
             let _claim = train_warm_start()?;
+            let (evals, training) = measured::run_history(&warm)?;
             let model = measured::Model {
                 name: "warm-start",
                 variant: None,
                 checkpoint: warm.join("checkpoints/warm-start"),
                 config: &warm_config,
-                evals: measured::run_evals(&warm)?,
-                training: None,
+                evals,
+                training,
             };
             measure_once(model, &problems, &options.measure, &measure_dir)?
         }
@@ -406,13 +407,14 @@ pub fn reproduce(
             return Err(e);
         }
         drop(claim);
+        let (evals, training) = measured::run_history(dir)?;
         let model = measured::Model {
             name,
             variant: Some(setting.stem),
             checkpoint: dir.join(format!("checkpoints/step-{}", config.train.steps)),
             config,
-            evals: measured::run_evals(dir)?,
-            training: training::read(dir)?,
+            evals,
+            training,
         };
         measured.push(measure_once(model, &problems, &options.measure, &measure_dir)?);
         report(&measured)?;

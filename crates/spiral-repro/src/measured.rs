@@ -160,15 +160,18 @@ pub fn find<'a>(
     kept.iter().find(|m| m.name == name && m.stands_for(config, options, problems))
 }
 
-/// The held-out evaluations in `run/metrics.jsonl`.
-pub fn run_evals(run: &Path) -> anyhow::Result<Vec<EvalRecord>> {
-    Ok(read_metrics(&run.join("metrics.jsonl"))?
-        .into_iter()
+/// What `run/metrics.jsonl` says of a run: its held-out evaluations and, for an RL run, a
+/// summary of its training steps ([`crate::training::summarize`]).
+pub fn run_history(run: &Path) -> anyhow::Result<(Vec<EvalRecord>, Option<TrainingSummary>)> {
+    let records = read_metrics(&run.join("metrics.jsonl"))?;
+    let evals = records
+        .iter()
         .filter_map(|r| match r {
-            Record::Eval(e) => Some(e),
+            Record::Eval(e) => Some(e.clone()),
             _ => None,
         })
-        .collect())
+        .collect();
+    Ok((evals, crate::training::summarize(&records)))
 }
 
 /// What identifies one model to measure: its run folder name, setting, checkpoint, config,
@@ -182,9 +185,9 @@ pub struct Model<'a> {
     pub checkpoint: PathBuf,
     /// The config it was trained under.
     pub config: &'a RunConfig,
-    /// Its held-out evaluations during training ([`run_evals`]).
+    /// Its held-out evaluations during training ([`run_history`]).
     pub evals: Vec<EvalRecord>,
-    /// Its RL run's training ([`crate::training::read`]); `None` for the warm start.
+    /// Its RL run's training ([`run_history`]); `None` for the warm start.
     pub training: Option<TrainingSummary>,
 }
 

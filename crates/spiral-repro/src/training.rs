@@ -10,12 +10,10 @@
 //! shows each setting's course: pass@1 and agg@1 by RL step, the search policy's entropy, and
 //! agg@1 split by whether some candidate was correct (the study's secondary metrics).
 
-use std::path::Path;
-
 use serde::{Deserialize, Serialize};
 use spiral_eval::{Curve, Figure, Scale, Section, Table};
 use spiral_set_rl::mean;
-use spiral_train::{EvalRecord, Record, TrainRecord, read_metrics};
+use spiral_train::{EvalRecord, Record, TrainRecord};
 
 use super::summary::mean_curve;
 use super::{Measured, VARIANTS};
@@ -66,11 +64,6 @@ pub fn summarize(records: &[Record]) -> Option<TrainingSummary> {
         }),
         search_credit_correlation: (!correlations.is_empty()).then(|| mean(&correlations)),
     })
-}
-
-/// The training summary of the run folder `run` (its `metrics.jsonl`).
-pub fn read(run: &Path) -> anyhow::Result<Option<TrainingSummary>> {
-    Ok(summarize(&read_metrics(&run.join("metrics.jsonl"))?))
 }
 
 /// The report's "Training" section: a table of each setting's training and of its last
