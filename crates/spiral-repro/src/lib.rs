@@ -522,7 +522,7 @@ fn report_study(
         gate,
         gate_diagnosis: gate_diagnosis.clone(),
         rl_skipped,
-        baselines_plateaued: baselines_plateaued(&measured),
+        baselines_plateaued: decision::baseline_moves(&measured).map(|m| decision::plateaued(&m)),
     };
     report::write(&inputs, out)
 }
@@ -538,29 +538,6 @@ fn warm_start_gate(warm: &Measured) -> anyhow::Result<(Vec<gate::Criterion>, Opt
         .with_context(|| format!("{}: no evaluation before RL", warm.checkpoint.display()))?;
     let rsa: Vec<f64> = warm.curves.rsa_pass_at_1.points.iter().map(|p| p.y).collect();
     Ok((gate::gate(before, Some(&rsa)), gate::diagnosis(before)))
-}
-
-/// Whether every baseline's held-out pass@1, averaged over its seeds, moved by under a point
-/// between its runs' last two evaluations; `None` while a baseline run has fewer than two.
-fn baselines_plateaued(measured: &[Measured]) -> Option<bool> {
-    let mut last_two: std::collections::BTreeMap<&str, Vec<[f64; 2]>> = Default::default();
-    for m in measured {
-        let Some(stem) = m.variant.as_deref() else { continue };
-        if variant(stem).is_ok_and(|v| v.label.starts_with("SPIRAL") || v.stem == "multitask") {
-            continue;
-        }
-        let evals: Vec<f64> = m.evals.iter().filter(|e| e.step > 0).map(|e| e.pass_at_1).collect();
-        let [.., before, last] = evals[..] else { return None };
-        last_two.entry(stem).or_default().push([before, last]);
-    }
-    if last_two.is_empty() {
-        return None;
-    }
-    Some(last_two.values().all(|seeds| {
-        let n = seeds.len() as f64;
-        let moved = seeds.iter().map(|[b, l]| l - b).sum::<f64>() / n;
-        moved.abs() < 0.01
-    }))
 }
 
 /// The run folders' prefix of a setting: its algorithm's name for the default config.
