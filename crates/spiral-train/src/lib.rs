@@ -32,6 +32,7 @@ mod learner;
 mod metrics;
 pub mod mfu;
 mod packing;
+mod progress;
 pub mod ranges;
 mod report;
 mod run;

@@ -20,7 +20,6 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::Context;
 use burn::tensor::backend::AutodiffBackend;
-use indicatif::{ProgressBar, ProgressStyle};
 use spiral_model::{BackendJob, DeviceSpec};
 use spiral_rollout::stream_seed;
 
@@ -30,6 +29,7 @@ use crate::distributed::World;
 use crate::evaluate::{EvalMetrics, MadeUpCandidates, evaluate_on};
 use crate::learner::Learner;
 use crate::metrics::{EvalRecord, MetricsWriter, Record};
+use crate::progress::Progress;
 use crate::task::TaskData;
 
 /// Purposes of the run's random streams (see [`stream_seed`]).
@@ -176,9 +176,13 @@ impl<Train: AutodiffBackend> Run<'_, Train> {
         Ok(())
     }
 
-    /// A progress bar, drawn by rank 0 only.
-    fn bar(&self, len: usize, done: usize, what: &str) -> ProgressBar {
-        if self.control.world.is_root() { bar(len, done, what) } else { ProgressBar::hidden() }
+    /// A phase's progress, shown by rank 0 only.
+    fn progress(&self, len: usize, done: usize, what: &str) -> Progress {
+        if self.control.world.is_root() {
+            Progress::new(len, done, what)
+        } else {
+            Progress::hidden()
+        }
     }
 
     /// Writes `report.md` (rank 0 only).
@@ -231,21 +235,6 @@ impl<Train: AutodiffBackend> Run<'_, Train> {
         spiral_model::write_atomically(&path, text.as_bytes())?;
         self.metrics.log(Record::Eval(EvalRecord::new(step, e)))
     }
-}
-
-/// A progress bar over `len` steps, `done` of them already done.
-fn bar(len: usize, done: usize, what: &str) -> ProgressBar {
-    let bar = ProgressBar::new(len as u64);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{msg:>12} [{bar:30}] {pos}/{len} {elapsed_precise} eta {eta} {prefix}",
-        )
-        .expect("valid template")
-        .progress_chars("=> "),
-    );
-    bar.set_message(what.to_string());
-    bar.set_position(done as u64);
-    bar
 }
 
 /// One line: the headline numbers of an evaluation.

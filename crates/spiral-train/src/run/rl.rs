@@ -151,7 +151,7 @@ pub(super) fn train<Train: AutodiffBackend>(
     let mut order: Vec<usize> = (0..run.data.train.len()).collect();
     order.shuffle(&mut StdRng::seed_from_u64(stream_seed(rl_seed, purpose::PROBLEM_ORDER, 0)));
     let peak_flops = crate::mfu::peak_flops(&run.control.device, config.run.peak_flops);
-    let progress = run.bar(tr.steps, state.step, "RL");
+    let mut progress = run.progress(tr.steps, state.step, "RL");
     for step in state.step + 1..=tr.steps {
         let cursor = (step - 1) * tr.problems_per_step;
         let problems: Vec<_> = (0..tr.problems_per_step)
@@ -204,12 +204,11 @@ pub(super) fn train<Train: AutodiffBackend>(
         let learn_seconds = world.sum_and_max(started.elapsed().as_secs_f64());
         let totals = StepTotals::over_ranks(world, &collected, collected.problems);
         state.skipped_in_a_row = if s.skipped { state.skipped_in_a_row + 1 } else { 0 };
-        progress.set_prefix(format!(
+        progress.step(format!(
             "search {:.2} agg {:.2}",
             totals.search_reward,
             totals.aggregation_reward.unwrap_or(f64::NAN)
         ));
-        progress.inc(1);
         let mut record = train_record(step, &totals, &s, learn_seconds);
         (record.dynamic_rounds, record.dynamic_dropped) = (rounds.rounds, rounds.dropped);
         record.search_credit_correlation = credit_correlation(world, &collected.search_credit);

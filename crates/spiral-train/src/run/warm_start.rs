@@ -60,7 +60,7 @@ pub(super) fn warm_start<Train: AutodiffBackend>(
         .with_activation_checkpointing(config.train.activation_checkpointing)
         .with_world(world.0.clone());
     let mut learner = run.restore(learner, state)?;
-    let progress = run.bar(total, state.step, "warm start");
+    let mut progress = run.progress(total, state.step, "warm start");
     // The frozen stage-one model the second stage samples candidates from.
     let mut stage_one = None;
     for step in state.step..total {
@@ -96,8 +96,7 @@ pub(super) fn warm_start<Train: AutodiffBackend>(
             learner.sft_step(&mine)?
         };
         let seconds = started.elapsed().as_secs_f64();
-        progress.set_prefix(format!("loss {:.3}", stats.loss));
-        progress.inc(1);
+        progress.step(format!("loss {:.3}", stats.loss));
         if step % 10 == 0 || step + 1 == w.steps {
             run.metrics.log(Record::WarmStart(WarmStartRecord {
                 step,
