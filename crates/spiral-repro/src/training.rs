@@ -33,6 +33,10 @@ pub struct TrainingSummary {
     /// with its own reward; `None` for settings that do not aggregate while training (their
     /// search traces are credited by their own rewards alone, and it is not logged).
     pub search_credit_correlation: Option<f64>,
+    /// The learner's shard counts over the steps, each once, in order (the CPU's threads: a
+    /// rerun on as many repeats the run bit for bit); empty where the log predates them.
+    #[serde(default)]
+    pub learner_shards: Vec<usize>,
 }
 
 /// The summary of `records`' RL steps; `None` without any (a warm start). A step written
@@ -63,6 +67,12 @@ pub fn summarize(records: &[Record]) -> Option<TrainingSummary> {
             t.rollout_seconds + t.reward_seconds + t.reference_seconds + t.learn_seconds
         }),
         search_credit_correlation: (!correlations.is_empty()).then(|| mean(&correlations)),
+        learner_shards: steps
+            .iter()
+            .filter_map(|t| t.learner_shards)
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect(),
     })
 }
 
@@ -97,6 +107,7 @@ pub fn section(measured: &[Measured]) -> Section {
         "trained tokens / step",
         "s / step",
         "search credit vs own reward",
+        "threads",
         "search entropy",
         "agg@1, some correct",
         "agg@1, none correct",
@@ -115,7 +126,10 @@ pub fn section(measured: &[Measured]) -> Section {
                none did; runs measured before their training was kept with their measurement). \
                Tokens and seconds are per step of the run's own logs; the search credit column \
                is the mean over steps of the correlation of a search trace's advantage with its \
-               own reward, logged by the settings that aggregate while training. The last three \
+               own reward, logged by the settings that aggregate while training. Threads: the \
+               pieces the learner split each micro-batch into, one per CPU thread; the order \
+               their gradients are summed in, so a rerun on as many threads repeats the run bit \
+               for bit. The last three \
                columns are the last held-out evaluation during training (the warm start's \
                before RL): the search policy's entropy in nats per token, and agg@1 over the \
                evaluation's traces split by whether one of them was correct. Below, pass@1 and \
@@ -153,10 +167,21 @@ fn row(
         of(|s| s.trained_tokens_per_step, 0),
         of(|s| s.seconds_per_step, 1),
         show(summaries.iter().filter_map(|s| s.search_credit_correlation).collect(), 2),
+        shards(summaries),
         at(|e| e.search_entropy),
         at(|e| e.agg_given_correct),
         at(|e| e.agg_given_none),
     ]
+}
+
+/// The learner shard counts `summaries` ran with (`2`, or `1, 2` across seeds or resumes).
+fn shards(summaries: &[&TrainingSummary]) -> String {
+    let all: std::collections::BTreeSet<usize> =
+        summaries.iter().flat_map(|s| s.learner_shards.iter().copied()).collect();
+    if all.is_empty() {
+        return "-".into();
+    }
+    all.iter().map(usize::to_string).collect::<Vec<_>>().join(", ")
 }
 
 /// `metric` at each held-out evaluation of `seeds`' runs, averaged over the seeds that were
@@ -191,6 +216,7 @@ mod tests {
         });
         if let Some(c) = correlation {
             line["search_credit_correlation"] = serde_json::json!(c);
+            line["learner_shards"] = serde_json::json!(step % 2 + 1);
         }
         serde_json::from_value(line).unwrap()
     }
@@ -209,6 +235,9 @@ mod tests {
         assert_eq!(s.trained_tokens_per_step, 150.0);
         assert_eq!(s.seconds_per_step, 4.0);
         assert!((s.search_credit_correlation.unwrap() - 0.3).abs() < 1e-12);
+        // Step 1 on 2 shards, step 2 (as rewritten) on 1.
+        assert_eq!(s.learner_shards, [1, 2]);
+        assert_eq!(shards(&[&s]), "1, 2");
     }
 
     #[test]
@@ -216,5 +245,6 @@ mod tests {
         assert_eq!(summarize(&[]), None);
         let s = summarize(&[step(1, 10, None)]).unwrap();
         assert_eq!(s.search_credit_correlation, None);
+        assert_eq!(shards(&[&s]), "-", "a log from before shard counts were kept");
     }
 }

@@ -123,6 +123,9 @@ pub struct StepStats {
     pub corrected_fraction: f64,
     /// The loss or gradient was NaN or infinite, so the update was skipped.
     pub skipped: bool,
+    /// Pieces each micro-batch was split into ([`Learner::with_shards`]); their gradients are
+    /// summed in order, so the step's numbers depend on it up to float rounding.
+    pub shards: usize,
 }
 
 /// A model with its AdamW state and schedule.
@@ -397,6 +400,7 @@ impl<B: AutodiffBackend> Learner<B> {
         // largest log mismatch ratio.
         let (mut mismatch, mut mismatch_tokens, mut mismatch_max) = (0.0, 0.0, 0.0f64);
         let shards = self.shards(&model);
+        stats.shards = shards;
         let batch = by_length(batch);
         for part in batch.chunks(self.micro_batch.min(batch.len()).max(1)) {
             let passes = match backward_passes(&model, part, shards, &loss_of) {

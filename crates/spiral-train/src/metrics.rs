@@ -146,6 +146,11 @@ pub struct TrainRecord {
     /// The slowest rank's update seconds.
     #[serde(default, deserialize_with = "nan_if_null")]
     pub slowest_learn_seconds: f64,
+    /// Pieces each micro-batch of the update was split into on each rank (one per core on the
+    /// CPU, or `RAYON_NUM_THREADS`): the order the gradients are summed in, which a rerun must
+    /// match to repeat the run bit for bit. `None` without an update, and in older logs.
+    #[serde(default)]
+    pub learner_shards: Option<usize>,
 }
 
 fn one_rank() -> usize {

@@ -364,6 +364,7 @@ fn train_record(
         world_size: c.world_size,
         slowest_rollout_seconds: c.rollout_seconds[1],
         slowest_learn_seconds: learn_slowest,
+        learner_shards: (s.shards > 0).then_some(s.shards),
     }
 }
 
