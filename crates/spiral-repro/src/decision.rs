@@ -19,8 +19,13 @@ use std::path::Path;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
+mod conditions;
+
+pub use conditions::{Condition, confirming, refuting};
+use spiral_train::EvalRecord;
+
 use crate::primary::Difference;
-use crate::{Measured, ReproOptions, variant};
+use crate::{ReproOptions, VARIANTS, variant};
 
 /// What one task's study measured, as the rule reads it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -31,7 +36,8 @@ pub struct TaskEvidence {
     pub primary: Vec<(String, Difference)>,
     /// Whether SPIRAL's RSA accuracy rose from round 0 to its last round.
     pub rsa_rises: Option<bool>,
-    /// Whether every baseline's accuracy changed by under a point over its last evaluations.
+    /// Whether every baseline's accuracy changed by under a point over its last evaluations
+    /// ([`plateaued`]); `None` while a baseline has fewer than two.
     pub baselines_plateaued: Option<bool>,
     /// How many RL seeds each setting was measured at, by config stem.
     pub seeds: BTreeMap<String, usize>,
@@ -43,20 +49,17 @@ pub struct TaskEvidence {
 /// How far each baseline's held-out pass@1, averaged over its seeds, moved between its runs'
 /// last two evaluations during training, by config stem; `None` while a baseline run has fewer
 /// than two. The control and the SPIRAL settings are not baselines.
-pub fn baseline_moves(measured: &[Measured]) -> Option<BTreeMap<String, f64>> {
-    moves(measured.iter().filter_map(|m| {
-        let curve = m.evals.iter().filter(|e| e.step > 0).map(|e| e.pass_at_1).collect();
-        Some((m.variant.as_deref()?, curve))
-    }))
-}
-
-/// [`baseline_moves`] over each RL run's setting and held-out pass@1 at its evaluations.
-fn moves<'a>(runs: impl Iterator<Item = (&'a str, Vec<f64>)>) -> Option<BTreeMap<String, f64>> {
+/// Each run is its setting's config stem and its evaluations (the warm start's, step 0, left
+/// out).
+pub fn baseline_moves<'a>(
+    runs: impl Iterator<Item = (&'a str, &'a [EvalRecord])>,
+) -> Option<BTreeMap<String, f64>> {
     let mut last_two: BTreeMap<&str, Vec<[f64; 2]>> = BTreeMap::new();
-    for (stem, curve) in runs {
-        if variant(stem).is_ok_and(|v| v.label.starts_with("SPIRAL") || v.stem == "multitask") {
+    for (stem, evals) in runs {
+        if variant(stem).is_ok_and(|v| !v.is_baseline()) {
             continue;
         }
+        let curve: Vec<f64> = evals.iter().filter(|e| e.step > 0).map(|e| e.pass_at_1).collect();
         let [.., before, last] = curve[..] else { return None };
         last_two.entry(stem).or_default().push([before, last]);
     }
@@ -77,14 +80,17 @@ impl TaskEvidence {
     /// The differences against the baselines proper (the control and the other SPIRAL setting
     /// excluded).
     fn baselines(&self) -> impl Iterator<Item = &Difference> {
-        self.baseline_labels().map(|(_, d)| d)
+        self.labelled_baselines().map(|(_, d)| d)
     }
 
-    /// The same, each with the baseline's label.
-    fn baseline_labels(&self) -> impl Iterator<Item = (&str, &Difference)> {
+    /// The same, each with the baseline's label (a label the study does not know counts as a
+    /// baseline).
+    fn labelled_baselines(&self) -> impl Iterator<Item = (&str, &Difference)> {
         self.primary
             .iter()
-            .filter(|(label, _)| !label.starts_with("SPIRAL") && label != "Multitask")
+            .filter(|(label, _)| {
+                VARIANTS.iter().find(|v| v.label == label).is_none_or(|v| v.is_baseline())
+            })
             .map(|(label, d)| (label.as_str(), d))
     }
 
@@ -150,22 +156,28 @@ impl TaskEvidence {
             }
         }
         let seeds = seeds_of.into_iter().map(|(stem, seeds)| (stem, seeds.len())).collect();
-        // Each RL run's held-out pass@1 at its evaluations during training.
-        let curves = measured.iter().filter_map(|m| {
-            let evals = m["evals"].as_array().map(Vec::as_slice).unwrap_or_default();
-            let after_step_0 = evals.iter().filter(|e| e["step"].as_u64().is_some_and(|s| s > 0));
-            Some((
-                m["variant"].as_str()?,
-                after_step_0.filter_map(|e| e["pass@1"].as_f64()).collect(),
-            ))
-        });
+        // Each RL run's evaluations during training, read as the report wrote them.
+        let mut runs: Vec<(&str, Vec<EvalRecord>)> = Vec::new();
+        for (i, m) in measured.iter().enumerate() {
+            // Reports written before evaluations were kept have none.
+            if let (Some(stem), false) = (m["variant"].as_str(), m["evals"].is_null()) {
+                let evals = serde_json::from_value(m["evals"].clone())
+                    .with_context(|| format!("measured[{i}].evals: not a list of evaluations"))?;
+                runs.push((stem, evals));
+            }
+        }
+        let moves = baseline_moves(runs.iter().map(|(stem, evals)| (*stem, evals.as_slice())));
         Ok(Self {
             gate_passes,
             primary,
             rsa_rises,
-            baselines_plateaued: results["baselines_plateaued"].as_bool(),
+            // Such reports kept only the plateau they found.
+            baselines_plateaued: moves
+                .as_ref()
+                .map(plateaued)
+                .or_else(|| results["baselines_plateaued"].as_bool()),
             seeds,
-            baseline_moves: moves(curves).unwrap_or_default(),
+            baseline_moves: moves.unwrap_or_default(),
         })
     }
 }
@@ -179,131 +191,6 @@ pub enum Verdict {
     Refutes,
     /// The study cannot tell, and why.
     Inconclusive(String),
-}
-
-/// One condition of the rule, with the numbers it was read from.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Condition {
-    /// What must hold, and the measured numbers behind it.
-    pub text: String,
-    /// Whether it holds on what is measured; `None` while nothing it reads is measured.
-    pub holds: Option<bool>,
-}
-
-/// `GRPO -0.050 [-0.088, -0.013]; Dr.GRPO ...`, or `not measured`.
-fn differences<'a>(of: impl Iterator<Item = (&'a str, &'a Difference)>) -> String {
-    let listed: Vec<String> = of
-        .map(|(label, d)| format!("{label} {:+.3} [{:+.3}, {:+.3}]", d.mean, d.lo, d.hi))
-        .collect();
-    if listed.is_empty() { "not measured".into() } else { listed.join("; ") }
-}
-
-/// Whether `test` holds for every difference, `None` when there are none.
-fn all_of<'a>(
-    mut of: impl Iterator<Item = &'a Difference>,
-    test: impl Fn(&Difference) -> bool,
-) -> Option<bool> {
-    let first = of.next()?;
-    Some(test(first) && of.all(&test))
-}
-
-/// The confirming conditions, each read on what the tasks have measured; the rule confirms when
-/// every one holds on complete tasks.
-pub fn confirming(
-    comb: Option<&TaskEvidence>,
-    count: Option<&TaskEvidence>,
-    arith: Option<&TaskEvidence>,
-) -> Vec<Condition> {
-    let over = |task: Option<&TaskEvidence>, text: &str, test: fn(&Difference) -> bool| Condition {
-        text: format!(
-            "{text} ({})",
-            task.map_or("not run".into(), |e| differences(e.baseline_labels()))
-        ),
-        holds: task.and_then(|e| all_of(e.baselines(), test)),
-    };
-    let control = comb.and_then(|e| e.against("Multitask"));
-    vec![
-        over(
-            comb,
-            "combination: SPIRAL at least +3 points above every baseline, its interval above 0",
-            |d| d.mean >= 0.03 && d.lo > 0.0,
-        ),
-        over(count, "countdown: SPIRAL at or above every baseline", |d| d.mean >= 0.0),
-        Condition {
-            text: format!(
-                "combination: SPIRAL above the multitask control, its interval above 0 ({})",
-                differences(control.map(|d| ("Multitask", d)).into_iter())
-            ),
-            holds: control.map(|d| d.lo > 0.0),
-        },
-        Condition {
-            text: "combination: SPIRAL's RSA accuracy rises from round 0 to its last round".into(),
-            holds: comb.and_then(|e| e.rsa_rises),
-        },
-        over(arith, "arith (control): no SPIRAL win, every interval reaching 0 or below", |d| {
-            d.lo <= 0.0
-        }),
-    ]
-}
-
-/// The refuting conditions, read the same way.
-pub fn refuting(comb: Option<&TaskEvidence>, count: Option<&TaskEvidence>) -> Vec<Condition> {
-    let both = [comb, count];
-    let each = |read: fn(&TaskEvidence) -> Option<bool>| -> Option<bool> {
-        // Fails as soon as one task fails it; holds only once both are read.
-        let read: Vec<Option<bool>> = both.iter().map(|e| e.and_then(read)).collect();
-        if read.contains(&Some(false)) {
-            Some(false)
-        } else {
-            read.into_iter().all(|r| r.is_some()).then_some(true)
-        }
-    };
-    let listed = both.iter().zip(["combination", "countdown"]).map(|(e, task)| {
-        format!("{task}: {}", e.map_or("not run".into(), |e| differences(e.baseline_labels())))
-    });
-    vec![
-        Condition {
-            text: "the aggregator gate passed on combination and countdown".into(),
-            holds: each(|e| Some(e.gate_passes)),
-        },
-        Condition {
-            text: format!(
-                "every baseline's held-out pass@1 moved by under a point between its last two \
-                 evaluations, on combination and countdown ({})",
-                both.iter()
-                    .zip(["combination", "countdown"])
-                    .map(|(e, task)| {
-                        let moves = e.map(|e| &e.baseline_moves).filter(|m| !m.is_empty());
-                        format!(
-                            "{task}: {}",
-                            moves.map_or("not measured".into(), |m| {
-                                m.iter()
-                                    .map(|(stem, moved)| {
-                                        let label =
-                                            variant(stem).map_or(stem.as_str(), |v| v.label);
-                                        format!("{label} {moved:+.3}")
-                                    })
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            })
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            ),
-            holds: each(|e| e.baselines_plateaued),
-        },
-        Condition {
-            text: format!(
-                "SPIRAL's interval below +1 point against every baseline on both tasks ({})",
-                listed.collect::<Vec<_>>().join("; ")
-            ),
-            holds: match (comb, count) {
-                (Some(a), Some(b)) => all_of(a.baselines().chain(b.baselines()), |d| d.hi < 0.01),
-                _ => None,
-            },
-        },
-    ]
 }
 
 /// The rule applied to the three tasks.
@@ -332,10 +219,16 @@ pub fn verdict(
         ));
     }
     let all_hold = |conditions: Vec<Condition>| conditions.iter().all(|c| c.holds == Some(true));
-    if all_hold(confirming(combination, countdown, arith))
-        && arith.is_some_and(|a| a.missing().is_empty())
-    {
-        return Verdict::Confirms;
+    if all_hold(confirming(combination, countdown, arith)) {
+        let arith_missing = arith.map(TaskEvidence::missing).unwrap_or_default();
+        if arith_missing.is_empty() {
+            return Verdict::Confirms;
+        }
+        return Verdict::Inconclusive(format!(
+            "the confirming conditions hold, but arith, the control, is not measured at every \
+             seed: {}",
+            arith_missing.join(", ")
+        ));
     }
     if all_hold(refuting(combination, countdown)) {
         return Verdict::Refutes;
@@ -390,53 +283,21 @@ pub fn write_verdict(dir: &Path) -> anyhow::Result<String> {
             Verdict::Inconclusive(why) => format!("inconclusive ({why})"),
         }
     ));
-    text.push_str(&conditions_section(comb.as_ref(), count.as_ref(), arith.as_ref()));
+    text.push_str(&conditions::section(comb.as_ref(), count.as_ref(), arith.as_ref()));
     spiral_model::write_atomically(&dir.join("study-verdict.md"), text.as_bytes())?;
     Ok(text)
 }
 
-/// Where each condition stands on what is measured, so a reader sees how far the study is from
-/// either outcome before the rule may read it.
-fn conditions_section(
-    comb: Option<&TaskEvidence>,
-    count: Option<&TaskEvidence>,
-    arith: Option<&TaskEvidence>,
-) -> String {
-    let list = |conditions: Vec<Condition>| -> String {
-        conditions
-            .iter()
-            .map(|c| {
-                let mark = match c.holds {
-                    Some(true) => "holds",
-                    Some(false) => "fails",
-                    None => "not measured",
-                };
-                format!("- **{mark}**: {}\n", c.text)
-            })
-            .collect()
-    };
-    format!(
-        "\n## Each condition on what is measured\n\n\
-         The rule reads a task only once every setting is measured at every seed. Until then, this \
-         is where each of its conditions stands on the seeds measured so far (differences are \
-         SPIRAL minus each setting on the primary metric, means over the measured seeds, with \
-         95% hierarchical bootstrap intervals).\n\n\
-         Confirms if every one holds:\n\n{}\nRefutes if every one holds:\n\n{}",
-        list(confirming(comb, count, arith)),
-        list(refuting(comb, count)),
-    )
-}
-
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::primary::Method;
 
-    fn d(mean: f64, lo: f64, hi: f64) -> Difference {
+    pub(super) fn d(mean: f64, lo: f64, hi: f64) -> Difference {
         Difference { method: Method::MajAtNPlus1, mean, lo, hi }
     }
 
-    fn task(gate: bool, grpo: Difference, control: Difference) -> TaskEvidence {
+    pub(super) fn task(gate: bool, grpo: Difference, control: Difference) -> TaskEvidence {
         TaskEvidence {
             gate_passes: gate,
             primary: vec![
@@ -482,63 +343,86 @@ mod tests {
         assert!(!why.contains("combination"), "{why}");
     }
 
+    /// Evaluations at steps 0 (the warm start's), 50, 100, ... with these pass@1 from step 50.
+    fn evals(pass_at_1: &[f64]) -> serde_json::Value {
+        let at = |step: usize, pass: f64| {
+            serde_json::json!({"step": step, "pass@1": pass, "maj@n": 0.0, "agg@1": 0.0,
+                               "n": 4, "problems": 100})
+        };
+        let steps = pass_at_1.iter().enumerate().map(|(i, &p)| at(50 * (i + 1), p));
+        serde_json::Value::Array(std::iter::once(at(0, 0.9)).chain(steps).collect())
+    }
+
     #[test]
-    fn seeds_are_counted_from_the_measured_runs_configs() {
+    fn seeds_and_plateaus_are_read_from_the_measured_runs() {
         let results = serde_json::json!({
             "gate": [{"holds": true}],
             "measured": [
-                {"variant": null, "config": {"train": {"seed": 0}}},
-                {"variant": "grpo", "config": {"train": {"seed": 1}}},
-                {"variant": "grpo", "config": {"train": {"seed": 2}}},
-                {"variant": "default", "config": {"train": {"seed": 1}}},
+                {"variant": null, "config": {"train": {"seed": 0}}, "evals": evals(&[])},
+                {"variant": "grpo", "config": {"train": {"seed": 1}}, "evals": evals(&[0.5, 0.6, 0.62])},
+                {"variant": "grpo", "config": {"train": {"seed": 2}}, "evals": evals(&[0.4, 0.45, 0.465])},
+                {"variant": "dr_grpo", "config": {"train": {"seed": 1}}, "evals": evals(&[0.3, 0.305])},
+                // SPIRAL and the control are not baselines: their climb does not count.
+                {"variant": "default", "config": {"train": {"seed": 1}}, "evals": evals(&[0.1, 0.5])},
+                {"variant": "multitask", "config": {"train": {"seed": 1}}, "evals": evals(&[0.1, 0.5])},
             ],
         });
         let e = TaskEvidence::from_results(&results).unwrap();
-        assert_eq!(e.seeds, BTreeMap::from([("default".into(), 1), ("grpo".into(), 2)]));
+        assert_eq!(e.seeds["grpo"], 2);
+        assert_eq!(e.seeds["default"], 1);
         assert!(e.missing().contains(&"grpo 2/5".to_string()), "{:?}", e.missing());
-    }
-
-    #[test]
-    fn a_baseline_plateaus_when_its_mean_over_seeds_stops_moving() {
-        let runs = [
-            ("grpo", vec![0.5, 0.6, 0.62]),
-            ("grpo", vec![0.4, 0.45, 0.465]),
-            ("dr_grpo", vec![0.3, 0.305]),
-            // SPIRAL and the control are not baselines: their climb does not count.
-            ("default", vec![0.1, 0.5]),
-            ("multitask", vec![0.1, 0.5]),
-        ];
-        let moved = moves(runs.iter().map(|(s, c)| (*s, c.clone()))).unwrap();
-        assert_eq!(moved.keys().collect::<Vec<_>>(), ["dr_grpo", "grpo"]);
-        assert!((moved["grpo"] - 0.0175).abs() < 1e-12, "{moved:?}");
-        assert!((moved["dr_grpo"] - 0.005).abs() < 1e-12, "{moved:?}");
-        assert!(!plateaued(&moved));
+        // Means over seeds of the last move: grpo (0.02 + 0.015) / 2, dr_grpo 0.005.
+        assert_eq!(e.baseline_moves.keys().collect::<Vec<_>>(), ["dr_grpo", "grpo"]);
+        assert!((e.baseline_moves["grpo"] - 0.0175).abs() < 1e-12, "{:?}", e.baseline_moves);
+        assert!((e.baseline_moves["dr_grpo"] - 0.005).abs() < 1e-12, "{:?}", e.baseline_moves);
+        assert_eq!(e.baselines_plateaued, Some(false));
         assert!(plateaued(&BTreeMap::from([("grpo".into(), -0.009), ("dr_grpo".into(), 0.0)])));
         // A baseline evaluated once during training cannot say.
-        assert_eq!(moves([("grpo", vec![0.5])].into_iter()), None);
-        assert_eq!(moves(std::iter::empty()), None);
+        let mut once = results.clone();
+        once["measured"][3]["evals"] = evals(&[0.3]);
+        let e = TaskEvidence::from_results(&once).unwrap();
+        assert_eq!((e.baselines_plateaued, e.baseline_moves.len()), (None, 0));
+        let mut broken = results;
+        broken["measured"][1]["evals"][1]["pass@1"] = serde_json::json!("high");
+        let err = TaskEvidence::from_results(&broken).unwrap_err();
+        assert!(format!("{err:#}").contains("measured[1].evals"), "{err:#}");
     }
 
     #[test]
-    fn each_condition_is_read_on_what_is_measured() {
-        let behind = task(true, d(-0.05, -0.09, -0.01), d(0.0, -0.04, 0.03));
-        let mut moving = behind.clone();
-        moving.baselines_plateaued = Some(false);
-        moving.baseline_moves = BTreeMap::from([("grpo".into(), 0.057)]);
-        let confirm = confirming(Some(&moving), None, None);
-        assert_eq!(confirm.len(), 5);
-        assert_eq!(confirm[0].holds, Some(false));
-        assert!(confirm[0].text.contains("GRPO -0.050 [-0.090, -0.010]"), "{}", confirm[0].text);
-        assert_eq!(confirm[1].holds, None, "Countdown has not run");
-        assert_eq!(confirm[2].holds, Some(false), "level with the control");
-        assert_eq!(confirm[4].holds, None, "arith has not run");
-        let refute = refuting(Some(&moving), None);
-        assert_eq!(refute[0].holds, None, "one gate read, the other not yet");
-        assert_eq!(refute[1].holds, Some(false), "one task still moving fails it outright");
-        assert!(refute[1].text.contains("GRPO +0.057"), "{}", refute[1].text);
-        assert_eq!(refute[2].holds, None);
-        let refute = refuting(Some(&behind), Some(&behind));
-        assert!(refute.iter().all(|c| c.holds == Some(true)), "{refute:?}");
-        assert_eq!(verdict(Some(&behind), Some(&behind), None), Verdict::Refutes);
+    fn a_report_from_before_evaluations_were_kept_gives_its_own_plateau() {
+        let results = serde_json::json!({
+            "gate": [{"holds": false}],
+            "baselines_plateaued": true,
+            "measured": [{"variant": "grpo", "config": {"train": {"seed": 1}}, "evals": null}],
+        });
+        let e = TaskEvidence::from_results(&results).unwrap();
+        assert_eq!((e.baselines_plateaued, e.baseline_moves.len()), (Some(true), 0));
+    }
+
+    #[test]
+    fn a_task_without_a_baseline_measured_decides_nothing() {
+        let mut no_baselines = task(true, d(0.05, 0.02, 0.08), d(0.02, 0.005, 0.04));
+        no_baselines.primary.retain(|(label, _)| label == "Multitask");
+        let even = task(true, d(0.0, -0.01, 0.005), d(0.0, -0.01, 0.01));
+        assert!(matches!(
+            verdict(Some(&no_baselines), Some(&even), Some(&even)),
+            Verdict::Inconclusive(_)
+        ));
+        assert!(matches!(
+            verdict(Some(&even), Some(&no_baselines), None),
+            Verdict::Inconclusive(_)
+        ));
+    }
+
+    #[test]
+    fn confirming_on_an_incomplete_control_says_what_the_control_lacks() {
+        let win = task(true, d(0.05, 0.02, 0.08), d(0.02, 0.005, 0.04));
+        let even = task(true, d(0.0, -0.01, 0.005), d(0.0, -0.01, 0.01));
+        let mut arith = task(true, d(0.0, -0.02, 0.02), d(0.0, -0.01, 0.01));
+        arith.seeds.insert("grpo".into(), 1);
+        let Verdict::Inconclusive(why) = verdict(Some(&win), Some(&even), Some(&arith)) else {
+            panic!("arith short of seeds cannot confirm");
+        };
+        assert!(why.contains("arith, the control") && why.contains("grpo 1/5"), "{why}");
     }
 }

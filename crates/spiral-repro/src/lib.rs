@@ -59,6 +59,14 @@ pub struct Variant {
     pub label: &'static str,
 }
 
+impl Variant {
+    /// Whether the decision rule compares SPIRAL with it as a baseline: neither a SPIRAL
+    /// setting nor the multitask control, which answers another question.
+    pub fn is_baseline(&self) -> bool {
+        !self.label.starts_with("SPIRAL") && self.stem != "multitask"
+    }
+}
+
 /// Every setting the study knows, baselines first. `default` is SPIRAL as the default run
 /// trains it (K = 8 sets, N2 = 2); `spiral_k4` is the paper's (K = 4, N2 = 4).
 pub const VARIANTS: [Variant; 6] = [
@@ -522,7 +530,10 @@ fn report_study(
         gate,
         gate_diagnosis: gate_diagnosis.clone(),
         rl_skipped,
-        baselines_plateaued: decision::baseline_moves(&measured).map(|m| decision::plateaued(&m)),
+        baselines_plateaued: decision::baseline_moves(
+            measured.iter().filter_map(|m| Some((m.variant.as_deref()?, m.evals.as_slice()))),
+        )
+        .map(|moves| decision::plateaued(&moves)),
     };
     report::write(&inputs, out)
 }

@@ -33,8 +33,9 @@ pub struct TrainingSummary {
     /// with its own reward; `None` for settings that do not aggregate while training (their
     /// search traces are credited by their own rewards alone, and it is not logged).
     pub search_credit_correlation: Option<f64>,
-    /// The learner's shard counts over the steps, each once, in order (the CPU's threads: a
-    /// rerun on as many repeats the run bit for bit); empty where the log predates them.
+    /// The learner's shard counts over the steps, each once, sorted (one per CPU thread by
+    /// default; a rerun with as many repeats the run bit for bit); empty where the log
+    /// predates them.
     #[serde(default)]
     pub learner_shards: Vec<usize>,
 }
@@ -107,7 +108,7 @@ pub fn section(measured: &[Measured]) -> Section {
         "trained tokens / step",
         "s / step",
         "search credit vs own reward",
-        "threads",
+        "learner shards",
         "search entropy",
         "agg@1, some correct",
         "agg@1, none correct",
@@ -126,10 +127,10 @@ pub fn section(measured: &[Measured]) -> Section {
                none did; runs measured before their training was kept with their measurement). \
                Tokens and seconds are per step of the run's own logs; the search credit column \
                is the mean over steps of the correlation of a search trace's advantage with its \
-               own reward, logged by the settings that aggregate while training. Threads: the \
-               pieces the learner split each micro-batch into, one per CPU thread; the order \
-               their gradients are summed in, so a rerun on as many threads repeats the run bit \
-               for bit. The last three \
+               own reward, logged by the settings that aggregate while training. Learner shards: \
+               the most pieces the update split a micro-batch into, whose gradients it sums in \
+               order (one per CPU thread by default, one on a GPU or with adapter dropout); a \
+               rerun with as many repeats the run bit for bit. The last three \
                columns are the last held-out evaluation during training (the warm start's \
                before RL): the search policy's entropy in nats per token, and agg@1 over the \
                evaluation's traces split by whether one of them was correct. Below, pass@1 and \
@@ -204,7 +205,12 @@ fn by_step(label: &str, seeds: &[&Measured], metric: fn(&EvalRecord) -> f64) -> 
 mod tests {
     use super::*;
 
-    fn step(step: usize, generated: usize, correlation: Option<f64>) -> Record {
+    fn step(
+        step: usize,
+        generated: usize,
+        correlation: Option<f64>,
+        shards: Option<usize>,
+    ) -> Record {
         let mut line = serde_json::json!({
             "kind": "train", "step": step, "search_reward": 0.5, "aggregation_reward": null,
             "mean_abs_advantage": 0.1, "zero_signal_fraction": 0.0, "trained_sequences": 4,
@@ -216,7 +222,9 @@ mod tests {
         });
         if let Some(c) = correlation {
             line["search_credit_correlation"] = serde_json::json!(c);
-            line["learner_shards"] = serde_json::json!(step % 2 + 1);
+        }
+        if let Some(shards) = shards {
+            line["learner_shards"] = serde_json::json!(shards);
         }
         serde_json::from_value(line).unwrap()
     }
@@ -224,10 +232,10 @@ mod tests {
     #[test]
     fn a_summary_averages_each_step_once() {
         let records = [
-            step(1, 100, Some(0.2)),
-            step(2, 300, None),
-            // Step 2 again, as a run resumed from step 1's checkpoint writes it.
-            step(2, 500, Some(0.4)),
+            step(1, 100, Some(0.2), Some(2)),
+            step(2, 300, None, Some(3)),
+            // Step 2 again, as a run resumed from step 1's checkpoint writes it, elsewhere.
+            step(2, 500, Some(0.4), Some(1)),
         ];
         let s = summarize(&records).unwrap();
         assert_eq!(s.steps, 2);
@@ -243,7 +251,7 @@ mod tests {
     #[test]
     fn no_rl_steps_no_summary_and_no_correlation_where_none_was_logged() {
         assert_eq!(summarize(&[]), None);
-        let s = summarize(&[step(1, 10, None)]).unwrap();
+        let s = summarize(&[step(1, 10, None, None)]).unwrap();
         assert_eq!(s.search_credit_correlation, None);
         assert_eq!(shards(&[&s]), "-", "a log from before shard counts were kept");
     }

@@ -123,8 +123,9 @@ pub struct StepStats {
     pub corrected_fraction: f64,
     /// The loss or gradient was NaN or infinite, so the update was skipped.
     pub skipped: bool,
-    /// Pieces each micro-batch was split into ([`Learner::with_shards`]); their gradients are
-    /// summed in order, so the step's numbers depend on it up to float rounding.
+    /// The most pieces a micro-batch was split into ([`Learner::with_shards`]; fewer when it
+    /// holds fewer sequences); their gradients are summed in order, so the step's numbers
+    /// depend on it up to float rounding.
     pub shards: usize,
 }
 

@@ -46,6 +46,10 @@ pub struct WarmStartRecord {
     /// Trained tokens per second.
     #[serde(deserialize_with = "nan_if_null")]
     pub tokens_per_s: f64,
+    /// The most pieces the step split a micro-batch into, as [`TrainRecord::learner_shards`];
+    /// `None` in older logs.
+    #[serde(default)]
+    pub learner_shards: Option<usize>,
 }
 
 /// An RL step: what was collected, what the update did, and where the time went.
@@ -146,9 +150,10 @@ pub struct TrainRecord {
     /// The slowest rank's update seconds.
     #[serde(default, deserialize_with = "nan_if_null")]
     pub slowest_learn_seconds: f64,
-    /// Pieces each micro-batch of the update was split into on each rank (one per core on the
-    /// CPU, or `RAYON_NUM_THREADS`): the order the gradients are summed in, which a rerun must
-    /// match to repeat the run bit for bit. `None` without an update, and in older logs.
+    /// The most pieces the update split a micro-batch into on the first rank (one per CPU
+    /// thread by default, or `RAYON_NUM_THREADS`; one on a GPU or with adapter dropout). Their
+    /// gradients are summed in order, so a rerun must use as many to repeat the run bit for
+    /// bit. `None` without an update, and in older logs.
     #[serde(default)]
     pub learner_shards: Option<usize>,
 }
@@ -341,6 +346,7 @@ mod tests {
             tokens: 10,
             step_seconds: 0.5,
             tokens_per_s: 20.0,
+            learner_shards: Some(2),
         };
         writer.log(Record::WarmStart(warm.clone())).unwrap();
         let eval = EvalRecord::new(

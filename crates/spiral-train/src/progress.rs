@@ -26,6 +26,18 @@ struct Lines {
     done: usize,
     started: Instant,
     last_line: Option<Instant>,
+    /// The last step's headline.
+    status: String,
+}
+
+impl Lines {
+    /// The line for now. Its seconds per step are wall time over the steps this process has
+    /// done, evaluations and checkpoints included, which is what the estimate of the end needs
+    /// (and more than the step time in `metrics.jsonl`).
+    fn line(&self, now: Instant, status: &str) -> String {
+        let per_step = (now - self.started).as_secs_f64() / (self.done - self.first).max(1) as f64;
+        line(&self.what, self.done, self.len, status, per_step)
+    }
 }
 
 impl Progress {
@@ -42,6 +54,7 @@ impl Progress {
             done,
             started: Instant::now(),
             last_line: None,
+            status: String::new(),
         };
         Self { bar: ProgressBar::hidden(), lines: Some(lines) }
     }
@@ -60,11 +73,10 @@ impl Progress {
                 || lines.done == lines.len
                 || lines.last_line.is_none_or(|at| now - at >= LINE_EVERY);
             if due {
-                let per_step =
-                    (now - lines.started).as_secs_f64() / (lines.done - lines.first) as f64;
-                eprintln!("{}", line(&lines.what, lines.done, lines.len, &status, per_step));
+                eprintln!("{}", lines.line(now, &status));
                 lines.last_line = Some(now);
             }
+            lines.status = status.clone();
         }
         self.bar.set_prefix(status);
         self.bar.inc(1);
@@ -84,8 +96,13 @@ impl Progress {
         self.bar.finish();
     }
 
-    /// The phase stopped before its end; the bar stays where it was.
+    /// The phase stopped before its end; the bar stays where it was, and a log gets where.
     pub fn abandon(self) {
+        if let Some(lines) = &self.lines
+            && lines.done > lines.first
+        {
+            eprintln!("{} (stopped)", lines.line(Instant::now(), &lines.status));
+        }
         self.bar.abandon();
     }
 }
@@ -151,6 +168,7 @@ mod tests {
                 done: 4,
                 started: Instant::now(),
                 last_line: None,
+                status: String::new(),
             }),
         };
         progress.step("loss 1.0".into());

@@ -106,6 +106,7 @@ pub(super) fn warm_start<Train: AutodiffBackend>(
                 tokens: stats.tokens,
                 step_seconds: seconds,
                 tokens_per_s: stats.tokens as f64 / seconds.max(1e-9),
+                learner_shards: Some(stats.shards),
             }))?;
         }
         let stop = run.control.world.any(run.control.stop.load(Ordering::SeqCst));
