@@ -49,8 +49,9 @@ pub struct TaskEvidence {
 /// How far each baseline's held-out pass@1, averaged over its seeds, moved between its runs'
 /// last two evaluations during training, by config stem; `None` while a baseline run has fewer
 /// than two. The control and the SPIRAL settings are not baselines.
-/// Each run is its setting's config stem and its evaluations (the warm start's, step 0, left
-/// out).
+///
+/// Each run is its setting's config stem and its evaluations (the warm start's, step 0, are
+/// left out).
 pub fn baseline_moves<'a>(
     runs: impl Iterator<Item = (&'a str, &'a [EvalRecord])>,
 ) -> Option<BTreeMap<String, f64>> {
