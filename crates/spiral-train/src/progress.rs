@@ -31,12 +31,12 @@ struct Lines {
 }
 
 impl Lines {
-    /// The line for now. Its seconds per step are wall time over the steps this process has
-    /// done, evaluations and checkpoints included, which is what the estimate of the end needs
-    /// (and more than the step time in `metrics.jsonl`).
-    fn line(&self, now: Instant, status: &str) -> String {
+    /// The line for now, with the last step's headline. Its seconds per step are wall time
+    /// over the steps this process has done, evaluations and checkpoints included, which is
+    /// what the estimate of the end needs (and more than the step time in `metrics.jsonl`).
+    fn line(&self, now: Instant) -> String {
         let per_step = (now - self.started).as_secs_f64() / (self.done - self.first).max(1) as f64;
-        line(&self.what, self.done, self.len, status, per_step)
+        line(&self.what, self.done, self.len, &self.status, per_step)
     }
 }
 
@@ -68,15 +68,15 @@ impl Progress {
     pub fn step(&mut self, status: String) {
         if let Some(lines) = &mut self.lines {
             lines.done += 1;
+            lines.status.clone_from(&status);
             let now = Instant::now();
             let due = lines.done == lines.first + 1
                 || lines.done == lines.len
                 || lines.last_line.is_none_or(|at| now - at >= LINE_EVERY);
             if due {
-                eprintln!("{}", lines.line(now, &status));
+                eprintln!("{}", lines.line(now));
                 lines.last_line = Some(now);
             }
-            lines.status = status.clone();
         }
         self.bar.set_prefix(status);
         self.bar.inc(1);
@@ -101,7 +101,7 @@ impl Progress {
         if let Some(lines) = &self.lines
             && lines.done > lines.first
         {
-            eprintln!("{} (stopped)", lines.line(Instant::now(), &lines.status));
+            eprintln!("{} (stopped)", lines.line(Instant::now()));
         }
         self.bar.abandon();
     }
