@@ -24,6 +24,7 @@ pub mod envelope;
 mod lock;
 pub mod measure;
 pub mod measured;
+mod paired;
 pub mod primary;
 mod report;
 pub mod summary;

@@ -13,14 +13,15 @@ use spiral_eval::{
 
 use super::envelope;
 use super::measure::ModelCurves;
-use super::primary::{self, Difference, PerProblem};
-use super::summary::{mean_curve, mean_interval};
+use super::paired::{self, PrimaryComparison};
+use super::primary;
+use super::summary::mean_curve;
 use super::training;
 use super::{Measured, ReproOptions, VARIANTS};
 use spiral_train::{RunConfig, checkout_commit};
 
 /// Picks one curve out of a model's measurements.
-type Pick = fn(&ModelCurves) -> &Curve;
+pub(crate) type Pick = fn(&ModelCurves) -> &Curve;
 
 /// One curve of every algorithm (and the warm start), reduced over seeds.
 struct Compared {
@@ -67,35 +68,6 @@ impl Compared {
         let (grpo, spiral) = (self.get("GRPO")?, self.get("SPIRAL")?);
         max_scaling_efficiency(grpo, spiral, unit).ok().flatten().filter(|e| e.target > 0.0)
     }
-}
-
-/// SPIRAL minus GRPO at `x` on a curve: per-seed differences when both have them (paired by
-/// seed index), with their 95% t-interval.
-fn difference(measured: &[Measured], pick: Pick, index: usize) -> String {
-    let at = |stem: &str| -> Vec<f64> {
-        measured
-            .iter()
-            .filter(|m| m.variant.as_deref() == Some(stem))
-            .filter_map(|m| pick(&m.curves).points.get(index).map(|p| p.y))
-            .collect()
-    };
-    let (s, g) = (at("default"), at("grpo"));
-    if s.is_empty() || s.len() != g.len() {
-        return "n/a".into();
-    }
-    let d: Vec<f64> = s.iter().zip(&g).map(|(s, g)| s - g).collect();
-    if d.len() == 1 {
-        return format!("{:+.3} (one seed: no interval over seeds)", d[0]);
-    }
-    let (mean, ci) = mean_interval(&d);
-    let verdict = if ci.lo > 0.0 {
-        "SPIRAL higher"
-    } else if ci.hi < 0.0 {
-        "GRPO higher"
-    } else {
-        "no significant difference"
-    };
-    format!("{mean:+.3} [{:+.3}, {:+.3}]: {verdict}", ci.lo, ci.hi)
 }
 
 /// The task in words, with its generator's settings.
@@ -147,45 +119,29 @@ pub struct Inputs<'a> {
     pub baselines_plateaued: Option<bool>,
 }
 
-/// The pre-registered primary metric: SPIRAL (the default setting) against every other setting
-/// measured, paired by seed (in seed order) and problem.
-fn primary_differences(measured: &[Measured]) -> Vec<(&'static str, Difference)> {
-    let of = |stem: &str| -> Vec<&PerProblem> {
-        measured
-            .iter()
-            .filter(|m| m.variant.as_deref() == Some(stem))
-            .filter_map(|m| m.curves.per_problem.as_ref())
-            .collect()
-    };
-    let spiral = of("default");
-    VARIANTS
-        .iter()
-        .filter(|v| v.stem != "default")
-        .filter_map(|v| Some((v.label, primary::difference(&spiral, &of(v.stem), 11)?)))
-        .collect()
-}
-
 /// Writes `out/report.md`, its figures, `out/results.json` and `out/configs/*.toml`.
 pub fn write(inputs: &Inputs<'_>, out: &Path) -> anyhow::Result<PathBuf> {
     let Inputs { options, base, configs, measured, problems, parameters, gate, .. } = *inputs;
     let gate_diagnosis = inputs.gate_diagnosis.as_deref().unwrap_or_default();
     let m = &options.measure;
-    let primary = primary_differences(measured);
+    let primary = paired::primary_differences(measured);
     let mut primary_text = format!(
         "Pipeline accuracy at a budget of {n} search traces and one aggregation: SPIRAL's agg@1 \
          over {n} traces minus each setting's best method at that budget (the best of its agg@1 \
          over {n}, maj@{n1} and pass@1), paired by seed and problem, with a 95% hierarchical \
-         bootstrap interval (seeds, then problems; {r} resamples). Pre-registered in \
-         `docs/study.md`.\n\n| against | its best method | SPIRAL minus it | 95% interval |\n\
-         |---|---|---|---|\n",
+         bootstrap interval (seeds, then problems; {r} resamples) over the seeds both were \
+         measured at. Pre-registered in `docs/study.md`.\n\n| against | seeds paired | its best \
+         method | SPIRAL minus it | 95% interval |\n|---|---|---|---|---|\n",
         n = m.pipeline_n,
         n1 = m.pipeline_n + 1,
         r = primary::RESAMPLES
     );
-    for (label, d) in &primary {
+    for PrimaryComparison { against, seeds, difference: d } in &primary {
+        let seeds: Vec<String> = seeds.iter().map(u64::to_string).collect();
         let _ = writeln!(
             primary_text,
-            "| {label} | {} | {:+.3} | [{:+.3}, {:+.3}] |",
+            "| {against} | {} | {} | {:+.3} | [{:+.3}, {:+.3}] |",
+            seeds.join(", "),
             d.method.name(m.pipeline_n),
             d.mean,
             d.lo,
@@ -194,7 +150,8 @@ pub fn write(inputs: &Inputs<'_>, out: &Path) -> anyhow::Result<PathBuf> {
     }
     if primary.is_empty() {
         primary_text.push_str(
-            "| - | not measured (SPIRAL and a setting with the same seeds are needed) | | |\n",
+            "| - | none | not measured (SPIRAL and a setting measured at a shared seed are needed) \
+             | | |\n",
         );
     }
     let pass = compare(measured, |c| &c.pass_at_k);
@@ -210,18 +167,7 @@ pub fn write(inputs: &Inputs<'_>, out: &Path) -> anyhow::Result<PathBuf> {
     let first = measured.first().map(|w| &w.curves);
 
     let mut headline = String::new();
-    let intervals = if measured.len() < 2 {
-        "No RL run measured yet: the warm start alone".to_string()
-    } else if options.seeds.len() > 1 {
-        format!(
-            "Means over {} RL seeds with 95% Student-t intervals over seeds (in brackets)",
-            options.seeds.len()
-        )
-    } else {
-        "One seed: brackets are 95% bootstrap intervals over problems, which do not include \
-         seed-to-seed variation"
-            .to_string()
-    };
+    let intervals = paired::intervals_text(measured);
     let _ = writeln!(headline, "{intervals}; SPIRAL minus GRPO, paired by seed:\n");
     if let Some(c) = first {
         let rows: [(&str, Pick, usize); 5] = [
@@ -232,7 +178,7 @@ pub fn write(inputs: &Inputs<'_>, out: &Path) -> anyhow::Result<PathBuf> {
             ("RSA pass@1, last round", |c| &c.rsa_pass_at_1, last(c, |c| &c.rsa_pass_at_1)),
         ];
         for (what, pick, index) in rows {
-            let _ = writeln!(headline, "- {what}: {}", difference(measured, pick, index));
+            let _ = writeln!(headline, "- {what}: {}", paired::difference(measured, pick, index));
         }
     }
     let efficiency = |e: Option<Efficiency>| e.into_iter().map(|e| ("SPIRAL over GRPO".into(), e));
@@ -446,7 +392,9 @@ pub fn write(inputs: &Inputs<'_>, out: &Path) -> anyhow::Result<PathBuf> {
     }
     let primary: Vec<_> = primary
         .iter()
-        .map(|(label, d)| serde_json::json!({ "against": label, "difference": d }))
+        .map(|p| {
+            serde_json::json!({ "against": p.against, "seeds": p.seeds, "difference": p.difference })
+        })
         .collect();
     let results = serde_json::json!({
         "options": options,

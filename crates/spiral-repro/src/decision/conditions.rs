@@ -166,9 +166,9 @@ pub fn section(
         "\n## Each condition on what is measured\n\n\
          The rule reads a task only once every setting is measured at every seed. Until then, this \
          is where each of its conditions stands on the seeds measured so far (differences are \
-         SPIRAL minus each setting on the primary metric, means over the measured seeds, with \
-         95% hierarchical bootstrap intervals; a baseline's move is its held-out pass@1 at its \
-         last evaluation during training minus the one before).\n\n\
+         SPIRAL minus each setting on the primary metric, means over the seeds both were measured \
+         at, with 95% hierarchical bootstrap intervals; a baseline's move is its held-out pass@1 \
+         at its last evaluation during training minus the one before).\n\n\
          Confirms if every one holds:\n\n{}\nRefutes if every one holds:\n\n{}",
         list(confirming(comb, count, arith)),
         list(refuting(comb, count)),
