@@ -186,7 +186,8 @@ pub fn write(inputs: &Inputs<'_>, out: &Path) -> anyhow::Result<PathBuf> {
     let setup = format!(
         "Mode `{mode}`. {task} with a character-level tokenizer and a {params:.2}M-parameter \
          Qwen3-style model trained from scratch. One warm start ({ws} supervised steps on \
-         solution traces and aggregation examples{stage_two}) is shared by every run; each algorithm then trains {steps} RL steps of {pps} \
+         solution traces and aggregation examples{stage_two}) is shared by every run; each \
+         algorithm then trains {steps} RL steps of {pps} \
          problems from it with RL seeds {seeds:?} (`train.seed`; the task data and the held-out \
          problems stay the warm start's). Compute is matched: every algorithm generates {budget} \
          tokens per training problem (SPIRAL N1 = {n1}, n = {n}, K = {k}, N2 = {n2}{grpo_n}; \
