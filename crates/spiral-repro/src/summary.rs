@@ -26,8 +26,9 @@ pub fn mean_interval(values: &[f64]) -> (f64, Interval) {
     (m, Interval { lo: m - half, hi: m + half })
 }
 
-/// The per-point mean over `curves` (same points in the same order; `x` is averaged too, since
-/// token counts differ by seed), labelled `label`.
+/// The per-point mean over `curves` of accuracies (same points in the same order; `x` is
+/// averaged too, since token counts differ by seed), labelled `label`, its intervals kept within
+/// [0, 1].
 pub fn mean_curve(label: &str, curves: &[&Curve]) -> Curve {
     assert!(!curves.is_empty(), "at least one seed");
     if curves.len() == 1 {
@@ -38,6 +39,9 @@ pub fn mean_curve(label: &str, curves: &[&Curve]) -> Curve {
             let ys: Vec<f64> = curves.iter().map(|c| c.points[i].y).collect();
             let x = mean(&curves.iter().map(|c| c.points[i].x).collect::<Vec<_>>());
             let (y, ci) = mean_interval(&ys);
+            // Every curve's y is an accuracy: the t-interval of a few seeds can reach past 0 or
+            // 1, where no mean of accuracies can lie.
+            let ci = Interval { lo: ci.lo.max(0.0), hi: ci.hi.min(1.0) };
             CurvePoint { x, y, ci: Some(ci) }
         })
         .collect();
@@ -66,5 +70,14 @@ mod tests {
         assert_eq!((m.points[0].x, m.points[0].y), (2.0, 0.30000000000000004));
         assert!((m.points[1].y - 0.5).abs() < 1e-12);
         assert_eq!(mean_curve("one", &[&a]).points, a.points);
+    }
+
+    #[test]
+    fn mean_intervals_of_accuracies_stay_within_zero_and_one() {
+        // Two seeds 0.6 and 1.0: the t-interval is 0.8 +- 12.706 * 0.2, far past both ends.
+        let a = Curve::new("a", [(1.0, 0.6)]);
+        let b = Curve::new("b", [(1.0, 1.0)]);
+        let ci = mean_curve("m", &[&a, &b]).points[0].ci.unwrap();
+        assert_eq!((ci.lo, ci.hi), (0.0, 1.0));
     }
 }
