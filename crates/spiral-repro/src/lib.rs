@@ -307,8 +307,15 @@ pub fn reproduce(
     let every_stem: Vec<String> = VARIANTS.iter().map(|v| v.stem.to_string()).collect();
     let every_run = plan_runs(&base, options, &every_stem, &seeds, configs, work)?;
     let current: Vec<&RunConfig> = every_run.iter().map(|(_, _, c)| c).collect();
-    let kept =
-        measured::carried_over(kept, &warm_config, &current, &options.measure, problems.len());
+    let kept = measured::carried_over(
+        kept,
+        &warm_config,
+        &current,
+        &options.measure,
+        problems.len(),
+        out,
+        options.variants.is_empty(),
+    )?;
     let kept_as = |name: &str, config: &RunConfig| {
         measured::find(&kept, name, config, &options.measure, problems.len()).cloned()
     };

@@ -22,9 +22,12 @@ is not redone). The report (report.md, PNG/SVG plots, results.json, configs/) go
 rewritten after each model measured. Its results.json keeps every model measured with the config
 it was trained under: a later run with the same settings, even from an empty work folder or on
 another machine, carries those models over instead of training them again, so a study is built up
-over several runs with --algorithms and --seeds. A run stopped half-way (Ctrl-C: it finishes its
-step and checkpoints) is also kept in --out's unfinished/ folder, and a later call resumes it from
-there, at the step it stopped at, even from an empty work folder.")]
+over several runs with --algorithms and --seeds; a run with other settings (another warm start
+or measurement) is refused a report folder holding another study's models, unless they were
+measured before models kept their configs (then its report replaces them). A run stopped
+half-way (Ctrl-C: it finishes its step and checkpoints) is also kept in --out's unfinished/
+folder, and a later call resumes it from there, at the step it stopped at, even from an empty
+work folder.")]
 struct Cli {
     /// One seed, a shorter warm start, 8 RL steps and smaller measurements: a smoke check that
     /// finishes in under 20 minutes on 2 cores.

@@ -7,7 +7,9 @@
 //! measured the same way, is neither trained nor measured again, even from an empty work folder.
 //! So a study that takes many hours is built up over several invocations, work folders or
 //! machines (each adding algorithms or seeds with `--algorithms` and `--seeds`), and its report
-//! always holds every model measured so far.
+//! always holds every model measured so far. A report folder holding another study's models
+//! (another warm start or measurement) is refused, so that no call's report replaces them
+//! ([`carried_over`]).
 
 use std::path::{Path, PathBuf};
 
@@ -96,37 +98,55 @@ pub fn read_kept(out: &Path) -> anyhow::Result<Vec<Measured>> {
     Ok(results.measured)
 }
 
-/// The measurements of `kept` that belong to the study whose warm start `warm` configures:
-/// if its warm start is kept under that config and measured as `options` says on `problems`
-/// problems, every model measured so whose config is among `current` (the configs the code
-/// would now train each setting and seed under); none otherwise (a study with other settings,
-/// whose models this one cannot be compared with). Says on stderr what it leaves out.
+/// The measurements of `kept` (read from `out/results.json`) that belong to the study whose warm
+/// start `warm` configures: if its warm start is kept under that config and measured as
+/// `options` says on `problems` problems, every model measured so whose config is among
+/// `current` (the configs the code would now train each setting and seed under), saying on
+/// stderr which it leaves out.
+///
+/// A report of another study is refused before anything runs, since this call's report would
+/// replace it and with it the record of every model it measured: a study whose models kept their
+/// configs could be continued by the call that matches it. A report from before models kept
+/// their configs can never be continued, so a call that trains replaces it (saying so); one that
+/// trains nothing (`rewrite_only`, which only rewrites a report from its kept models) is refused
+/// too, as it would leave nothing but a new warm start.
 pub fn carried_over(
     kept: Vec<Measured>,
     warm: &RunConfig,
     current: &[&RunConfig],
     options: &MeasureOptions,
     problems: usize,
-) -> Vec<Measured> {
+    out: &Path,
+    rewrite_only: bool,
+) -> anyhow::Result<Vec<Measured>> {
     let (carried, left) = split_kept(kept, warm, current, options, problems);
-    // The warm start is carried whenever the study is the same one.
-    if carried.is_empty() {
-        if !left.is_empty() {
-            eprintln!(
-                "the report folder's results.json measured a study with other settings: its {} \
-                 models are not carried over, and the new report replaces it",
-                left.len()
-            );
-        }
-    } else {
-        for m in &left {
-            eprintln!(
-                "{}: kept from before but trained or measured otherwise; not carried over",
-                m.name
-            );
-        }
+    if carried.is_empty() && !left.is_empty() {
+        let path = out.join("results.json");
+        let legacy = left.iter().all(|m| m.config.is_none());
+        anyhow::ensure!(
+            legacy && !rewrite_only,
+            "{}: holds {} models measured by a study with other settings (another warm-start \
+             config, measurement or number of problems{}); this call's report would replace \
+             them, so nothing was run: move the folder away or pass another --out",
+            path.display(),
+            left.len(),
+            if legacy { ", measured before models kept their configs" } else { "" },
+        );
+        eprintln!(
+            "{}: its {} models were measured before models kept their configs and cannot be \
+             carried over; the new report replaces them",
+            path.display(),
+            left.len()
+        );
+        return Ok(Vec::new());
     }
-    carried
+    for m in &left {
+        eprintln!(
+            "{}: kept from before but trained or measured otherwise; not carried over",
+            m.name
+        );
+    }
+    Ok(carried)
 }
 
 /// [`carried_over`]'s split of `kept`, silently: what belongs to the study, and what does not.

@@ -138,7 +138,7 @@ fn measured_names(out: &std::path::Path) -> Vec<String> {
 /// A study continues from its report alone: a model kept in `results.json` is neither trained
 /// nor measured again from an empty work folder and stays in the report beside the new ones;
 /// once every model asked for is kept, not even the warm start is trained; a study with other
-/// settings carries nothing over.
+/// settings is refused the report folder, which keeps what it holds.
 #[test]
 fn a_study_continues_from_the_models_kept_in_its_report() {
     let configs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
@@ -197,9 +197,27 @@ fn a_study_continues_from_the_models_kept_in_its_report() {
     reproduce(&options, &changed, &dir.path().join("fourth"), &out, &stop).unwrap();
     assert_eq!(measured_names(&out), ["warm-start", "spiral-seed1"]);
 
+    // Another study's report is refused before anything runs, and left as it was.
     let other = dir.path().join("other");
     options.variants = vec!["grpo".into()];
     options.overrides.push("warm_start.steps=3".into());
+    let before = std::fs::read(out.join("results.json")).unwrap();
+    let err = reproduce(&options, &configs, &other, &out, &stop).unwrap_err();
+    assert!(format!("{err:#}").contains("measured by a study with other settings"), "{err:#}");
+    assert!(!other.join("warm-start").exists(), "nothing was trained");
+    assert_eq!(std::fs::read(out.join("results.json")).unwrap(), before);
+    // Measured before models kept their configs, the report can never be continued: a call that
+    // trains replaces it, and one that only rewrites the report is refused.
+    let mut legacy: serde_json::Value = serde_json::from_slice(&before).unwrap();
+    for m in legacy["measured"].as_array_mut().unwrap() {
+        m.as_object_mut().unwrap().remove("config");
+    }
+    std::fs::write(out.join("results.json"), legacy.to_string()).unwrap();
+    let mut rewrite = options.clone();
+    rewrite.variants.clear();
+    let err = reproduce(&rewrite, &configs, &other, &out, &stop).unwrap_err();
+    assert!(format!("{err:#}").contains("before models kept their configs"), "{err:#}");
+    assert!(!other.join("warm-start").exists(), "nothing was trained");
     reproduce(&options, &configs, &other, &out, &stop).unwrap();
     assert!(other.join("grpo-seed1/checkpoints/step-1").exists(), "another warm start: rerun");
     assert_eq!(measured_names(&out), ["warm-start", "grpo-seed1"]);
