@@ -88,6 +88,9 @@ pub struct ModelCurves {
     pub tokens_rsa: Option<Curve>,
 }
 
+/// Picks one curve out of a model's measurements.
+pub type Pick = fn(&ModelCurves) -> &Curve;
+
 /// Measures `model` on `problems` (module docs).
 pub fn measure<B: Backend>(
     model: &CausalLm<B>,

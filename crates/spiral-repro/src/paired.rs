@@ -6,8 +6,8 @@
 
 use std::collections::BTreeMap;
 
+use super::measure::Pick;
 use super::primary::{self, Difference, PerProblem};
-use super::report::Pick;
 use super::summary::mean_interval;
 use super::{Measured, VARIANTS};
 

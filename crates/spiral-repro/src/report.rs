@@ -12,16 +12,13 @@ use spiral_eval::{
 };
 
 use super::envelope;
-use super::measure::ModelCurves;
+use super::measure::{ModelCurves, Pick};
 use super::paired::{self, PrimaryComparison};
 use super::primary;
 use super::summary::mean_curve;
 use super::training;
 use super::{Measured, ReproOptions, VARIANTS};
 use spiral_train::{RunConfig, checkout_commit};
-
-/// Picks one curve out of a model's measurements.
-pub(crate) type Pick = fn(&ModelCurves) -> &Curve;
 
 /// One curve of every algorithm (and the warm start), reduced over seeds.
 struct Compared {
