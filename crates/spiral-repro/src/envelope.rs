@@ -32,7 +32,7 @@ pub fn envelopes(measured: &[Measured]) -> Vec<Curve> {
     let mut groups: Vec<(&str, Vec<&Measured>)> =
         vec![("warm start", measured.iter().filter(|m| m.variant.is_none()).collect())];
     for setting in VARIANTS {
-        let seeds = measured.iter().filter(|m| m.variant.as_deref() == Some(setting.stem));
+        let seeds = Measured::of_setting(measured, setting.stem);
         groups.push((setting.label, seeds.collect()));
     }
     groups

@@ -60,6 +60,15 @@ pub struct Measured {
 }
 
 impl Measured {
+    /// The models of `measured` trained under setting `stem` ([`crate::VARIANTS`]), every seed
+    /// of it; never the warm start.
+    pub fn of_setting<'a>(
+        measured: &'a [Measured],
+        stem: &str,
+    ) -> impl Iterator<Item = &'a Measured> {
+        measured.iter().filter(move |m| m.variant.as_deref() == Some(stem))
+    }
+
     /// The RL seed of the run (`train.seed`), `None` for the warm start or without a config.
     pub fn seed(&self) -> Option<u64> {
         self.variant.as_ref()?;

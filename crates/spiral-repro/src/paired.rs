@@ -14,11 +14,7 @@ use super::{Measured, VARIANTS};
 /// The RL models of setting `stem`, by their seed (a model without a kept config has none and
 /// pairs with nothing).
 fn by_seed<'a>(measured: &'a [Measured], stem: &str) -> BTreeMap<u64, &'a Measured> {
-    measured
-        .iter()
-        .filter(|m| m.variant.as_deref() == Some(stem))
-        .filter_map(|m| Some((m.seed()?, m)))
-        .collect()
+    Measured::of_setting(measured, stem).filter_map(|m| Some((m.seed()?, m))).collect()
 }
 
 /// The seeds at which settings `a` and `b` were both measured, in seed order, with both models:

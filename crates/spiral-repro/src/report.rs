@@ -31,11 +31,8 @@ fn compare(measured: &[Measured], pick: Pick) -> Compared {
         curves.push(Curve { label: "warm start".into(), ..pick(&w.curves).clone() });
     }
     for setting in VARIANTS {
-        let seeds: Vec<&Curve> = measured
-            .iter()
-            .filter(|m| m.variant.as_deref() == Some(setting.stem))
-            .map(|m| pick(&m.curves))
-            .collect();
+        let seeds: Vec<&Curve> =
+            Measured::of_setting(measured, setting.stem).map(|m| pick(&m.curves)).collect();
         if !seeds.is_empty() {
             curves.push(mean_curve(setting.label, &seeds));
         }

@@ -89,8 +89,7 @@ pub fn section(measured: &[Measured]) -> Section {
     let mut pass = Vec::new();
     let mut agg = Vec::new();
     for setting in VARIANTS {
-        let seeds: Vec<&Measured> =
-            measured.iter().filter(|m| m.variant.as_deref() == Some(setting.stem)).collect();
+        let seeds: Vec<&Measured> = Measured::of_setting(measured, setting.stem).collect();
         if seeds.is_empty() {
             continue;
         }
