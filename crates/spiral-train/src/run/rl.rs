@@ -204,11 +204,7 @@ pub(super) fn train<Train: AutodiffBackend>(
         let learn_seconds = world.sum_and_max(started.elapsed().as_secs_f64());
         let totals = StepTotals::over_ranks(world, &collected, collected.problems);
         state.skipped_in_a_row = if s.skipped { state.skipped_in_a_row + 1 } else { 0 };
-        progress.step(format!(
-            "search {:.2} agg {:.2}",
-            totals.search_reward,
-            totals.aggregation_reward.unwrap_or(f64::NAN)
-        ));
+        progress.step(rewards_headline(totals.search_reward, totals.aggregation_reward));
         let mut record = train_record(step, &totals, &s, learn_seconds);
         (record.dynamic_rounds, record.dynamic_dropped) = (rounds.rounds, rounds.dropped);
         record.search_credit_correlation = credit_correlation(world, &collected.search_credit);
@@ -368,6 +364,15 @@ fn train_record(
     }
 }
 
+/// A step's mean rewards for its progress line: the aggregation's only where the algorithm
+/// samples aggregation traces (GRPO and Dr.GRPO have none, and "agg NaN" would read as a fault).
+fn rewards_headline(search: f64, aggregation: Option<f64>) -> String {
+    match aggregation {
+        Some(agg) => format!("search {search:.2} agg {agg:.2}"),
+        None => format!("search {search:.2}"),
+    }
+}
+
 /// The Pearson correlation over every rank's search traces of a trace's advantage with its own
 /// reward; `None` when either does not vary (or the algorithm credits no search trace through
 /// aggregation). Every rank takes part.
@@ -430,6 +435,12 @@ fn lora_summary<B: AutodiffBackend>(model: &CausalLm<B>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_progress_line_names_only_the_rewards_an_algorithm_has() {
+        assert_eq!(rewards_headline(0.154, Some(0.8)), "search 0.15 agg 0.80");
+        assert_eq!(rewards_headline(0.5, None), "search 0.50");
+    }
 
     #[test]
     fn credit_correlation_is_pearsons_r() {
