@@ -4,10 +4,12 @@
 //! seed would mix training-run variation into a paired difference), and the report says how many
 //! seeds each setting's means rest on.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+
+use spiral_set_rl::mean;
 
 use super::measure::Pick;
-use super::primary::{self, Difference, PerProblem};
+use super::primary::{self, Difference, Method, PerProblem};
 use super::summary::mean_interval;
 use super::{Measured, VARIANTS};
 
@@ -121,6 +123,55 @@ pub(crate) fn primary_differences(measured: &[Measured]) -> Vec<PrimaryCompariso
         .collect()
 }
 
+/// Each setting's pipeline accuracy at the primary budget, seed by seed: SPIRAL's agg@1 over `n`
+/// traces and every other setting's value on the method its primary comparison chose, so that
+/// the spread over seeds shows beside the pooled differences. A setting with no comparison (no
+/// seed shared with SPIRAL) is left out; the table is empty when nothing is compared.
+pub(crate) fn per_seed_table(
+    measured: &[Measured],
+    primary: &[PrimaryComparison],
+    n: usize,
+) -> String {
+    let rows: Vec<(&str, Method, BTreeMap<u64, f64>)> = VARIANTS
+        .iter()
+        .filter_map(|v| {
+            let method = if v.stem == "default" {
+                Method::AggAtN
+            } else {
+                primary.iter().find(|p| p.against == v.label)?.difference.method
+            };
+            let values: BTreeMap<u64, f64> = by_seed(measured, v.stem)
+                .into_iter()
+                .filter_map(|(seed, m)| {
+                    Some((seed, mean(method.values(m.curves.per_problem.as_ref()?))))
+                })
+                .collect();
+            (!values.is_empty()).then_some((v.label, method, values))
+        })
+        .collect();
+    if primary.is_empty() || rows.is_empty() {
+        return String::new();
+    }
+    let seeds: BTreeSet<u64> =
+        rows.iter().flat_map(|(_, _, values)| values.keys().copied()).collect();
+    let mut table = String::from("| setting | method |");
+    for seed in &seeds {
+        table.push_str(&format!(" seed {seed} |"));
+    }
+    table.push_str(&format!("\n|---|---|{}\n", "---|".repeat(seeds.len())));
+    for (label, method, values) in rows {
+        table.push_str(&format!("| {label} | {} |", method.name(n)));
+        for seed in &seeds {
+            match values.get(seed) {
+                Some(v) => table.push_str(&format!(" {v:.3} |")),
+                None => table.push_str("  |"),
+            }
+        }
+        table.push('\n');
+    }
+    table
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::PathBuf;
@@ -199,6 +250,16 @@ mod tests {
 
         let text = intervals_text(&measured);
         assert!(text.contains("GRPO 3, Dr.GRPO 1, SPIRAL 2"), "{text}");
+
+        // Seed by seed, each on its method; Dr.GRPO, compared with nothing, is left out.
+        let table = per_seed_table(&measured, &primary, 4);
+        assert_eq!(
+            table,
+            "| setting | method | seed 1 | seed 2 | seed 3 |\n|---|---|---|---|---|\n\
+             | GRPO | maj@5 | 0.500 | 0.900 | 0.500 |\n\
+             | SPIRAL | agg@1 over 4 | 0.600 |  | 0.800 |\n"
+        );
+        assert!(per_seed_table(&measured[1..2], &[], 4).is_empty());
     }
 
     #[test]

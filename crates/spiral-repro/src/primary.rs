@@ -36,7 +36,8 @@ pub enum Method {
 }
 
 impl Method {
-    fn values(self, p: &PerProblem) -> &[f64] {
+    /// The method's per-problem results in `p`.
+    pub(crate) fn values(self, p: &PerProblem) -> &[f64] {
         match self {
             Self::AggAtN => &p.agg_at_n,
             Self::MajAtNPlus1 => &p.maj_at_n_plus_1,

@@ -78,6 +78,8 @@ fn a_tiny_reproduction_writes_its_report_and_resumes_without_redoing_work() {
     assert!(text.contains("Student-t"), "two seeds get intervals over seeds");
     // Two seeds of SPIRAL and of each baseline: the primary metric against each.
     assert!(text.contains("| GRPO | "), "{text}");
+    // ... and each setting seed by seed, so the spread over seeds shows beside it.
+    assert!(text.contains("| SPIRAL | agg@1 over 2 | "), "{text}");
     let results: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
     assert_eq!(results["primary"].as_array().unwrap().len(), 3, "{}", results["primary"]);
