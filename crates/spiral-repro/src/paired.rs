@@ -5,6 +5,7 @@
 //! seeds each setting's means rest on.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write;
 
 use spiral_set_rl::mean;
 
@@ -156,16 +157,16 @@ pub(crate) fn per_seed_table(
         rows.iter().flat_map(|(_, _, values)| values.keys().copied()).collect();
     let mut table = String::from("| setting | method |");
     for seed in &seeds {
-        table.push_str(&format!(" seed {seed} |"));
+        let _ = write!(table, " seed {seed} |");
     }
-    table.push_str(&format!("\n|---|---|{}\n", "---|".repeat(seeds.len())));
+    let _ = writeln!(table, "\n|---|---|{}", "---|".repeat(seeds.len()));
     for (label, method, values) in rows {
-        table.push_str(&format!("| {label} | {} |", method.name(n)));
+        let _ = write!(table, "| {label} | {} |", method.name(n));
         for seed in &seeds {
-            match values.get(seed) {
-                Some(v) => table.push_str(&format!(" {v:.3} |")),
-                None => table.push_str("  |"),
-            }
+            let _ = match values.get(seed) {
+                Some(v) => write!(table, " {v:.3} |"),
+                None => table.write_str("  |"),
+            };
         }
         table.push('\n');
     }

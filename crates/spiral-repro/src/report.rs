@@ -142,6 +142,12 @@ pub fn write(inputs: &Inputs<'_>, out: &Path) -> anyhow::Result<PathBuf> {
             d.hi
         );
     }
+    if primary.is_empty() {
+        primary_text.push_str(
+            "| - | none | not measured (SPIRAL and a setting measured at a shared seed are needed) \
+             | | |\n",
+        );
+    }
     let per_seed = paired::per_seed_table(measured, &primary, m.pipeline_n);
     if !per_seed.is_empty() {
         let _ = write!(
@@ -149,12 +155,6 @@ pub fn write(inputs: &Inputs<'_>, out: &Path) -> anyhow::Result<PathBuf> {
             "\nEach setting at that budget, seed by seed (on the method above; SPIRAL on its agg@1 \
              over {} traces):\n\n{per_seed}",
             m.pipeline_n
-        );
-    }
-    if primary.is_empty() {
-        primary_text.push_str(
-            "| - | none | not measured (SPIRAL and a setting measured at a shared seed are needed) \
-             | | |\n",
         );
     }
     let pass = compare(measured, |c| &c.pass_at_k);
