@@ -133,6 +133,11 @@ pub(crate) fn per_seed_table(
     primary: &[PrimaryComparison],
     n: usize,
 ) -> String {
+    // A comparison needs SPIRAL and the other setting at a shared seed, so with one there is
+    // always a row of each.
+    if primary.is_empty() {
+        return String::new();
+    }
     let rows: Vec<(&str, Method, BTreeMap<u64, f64>)> = VARIANTS
         .iter()
         .filter_map(|v| {
@@ -150,9 +155,6 @@ pub(crate) fn per_seed_table(
             (!values.is_empty()).then_some((v.label, method, values))
         })
         .collect();
-    if primary.is_empty() || rows.is_empty() {
-        return String::new();
-    }
     let seeds: BTreeSet<u64> =
         rows.iter().flat_map(|(_, _, values)| values.keys().copied()).collect();
     let mut table = String::from("| setting | method |");
